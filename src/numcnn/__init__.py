@@ -1,0 +1,20 @@
+"""numcnn: convolutional networks from first principles, in NumPy.
+
+Every layer is a forward pass that returns (out, cache) and a backward pass
+that turns the upstream gradient and the cache into gradients, written twice:
+a loop version that reads like the maths and a fast vectorized one.
+
+    numcnn.ops        the pure forward/backward functions
+    numcnn.gradcheck  numerical gradients and checks
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import gradcheck, ops
+
+try:
+    __version__ = version("numcnn")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+source"
+
+__all__ = ["ops", "gradcheck", "__version__"]

@@ -1,0 +1,96 @@
+"""Argument checks shared by the ops.
+
+Every check raises ValueError naming the argument, what it got and what it
+needs, so that a mistake in a notebook points at the line that made it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Sequence
+
+import numpy as np
+
+
+def float_array(value, name: str, ndim: int | Sequence[int] | None = None) -> np.ndarray:
+    """Return `value` as a floating-point ndarray, checking its number of axes.
+
+    Lists are converted; integer or boolean arrays are refused rather than
+    silently cast, because integer pixels fed to a float layer are the most
+    common silent bug in hand-written networks.
+    """
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(
+            f"{name} must be a floating-point array (float32 or float64), got dtype {array.dtype}"
+        )
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if array.ndim not in allowed:
+            wanted = " or ".join(str(a) for a in allowed)
+            raise ValueError(f"{name} must have {wanted} dimensions, got shape {array.shape}")
+    return array
+
+
+def optional_float_array(value, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
+    """A per-feature parameter that may be None (no affine / no bias)."""
+    if value is None:
+        return None
+    array = float_array(value, name)
+    if array.size != int(np.prod(shape)):
+        raise ValueError(f"{name} must have shape {shape}, got shape {array.shape}")
+    return array.reshape(shape)
+
+
+def int_pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
+    """An int or a pair of ints (height, width), each at least `minimum`."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)
+    ):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
+    return pair
+
+
+def positive_int(value, name: str) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def probability(value, name: str) -> float:
+    if not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
+def positive_float(value, name: str) -> float:
+    if not isinstance(value, numbers.Real) or not float(value) > 0.0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def same_shape(array: np.ndarray, name: str, shape: tuple[int, ...]) -> None:
+    if array.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got shape {array.shape}")
+
+
+def labels(y, name: str, num_samples: int, num_classes: int) -> np.ndarray:
+    """Integer class labels in [0, num_classes), one per sample."""
+    y = np.asarray(y)
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+    if y.shape != (num_samples,):
+        raise ValueError(f"{name} must have shape ({num_samples},), got shape {y.shape}")
+    if num_samples and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(
+            f"{name} must lie in [0, {num_classes}), got values in [{y.min()}, {y.max()}]"
+        )
+    return y

@@ -1,0 +1,88 @@
+"""Inverted dropout with PyTorch's meaning of p: the probability of dropping.
+
+In training each element is kept with probability 1 - p and scaled by
+1 / (1 - p), so that the expected output equals the input and evaluation
+needs no rescaling:
+
+    mask = (u >= p) / (1 - p),  u ~ Uniform[0, 1)    out = x * mask
+    dx = dout * mask
+
+In evaluation (training=False) dropout is the identity. With p = 1 every
+element is dropped (the output is zero, as in PyTorch). The uniform draws
+come from the numpy.random.Generator passed in, so a seeded generator makes
+a run reproducible. (CS231n's dropout takes the keep probability instead;
+numcnn.compat.cs231n adapts.)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._checks import float_array, probability
+
+
+class DropoutCache(NamedTuple):
+    mask: np.ndarray | None  # None in evaluation mode
+
+
+def _arguments(x, p, rng):
+    x = float_array(x, "x")
+    p = probability(p, "p")
+    if rng is None:
+        rng = np.random.default_rng()
+    elif not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    return x, p, rng
+
+
+def _uniform(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
+    """One draw per element of x; float32 draws for float32 x (half the memory traffic)."""
+    return rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64)
+
+
+def _scale(p: float) -> float:
+    return 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+
+
+def dropout_forward(x, p=0.5, training=True, rng=None):
+    """x (any shape) -> out (like x); rng: numpy.random.Generator (a fresh one if None)."""
+    x, p, rng = _arguments(x, p, rng)
+    if not training or p == 0.0:
+        return x.copy(), DropoutCache(None)
+    draws = _uniform(rng, x)
+    mask = (draws >= p).astype(x.dtype) * x.dtype.type(_scale(p))
+    return x * mask, DropoutCache(mask)
+
+
+def dropout_backward(dout, cache: DropoutCache):
+    dout = float_array(dout, "dout")
+    if cache.mask is None:
+        return dout.copy()
+    if dout.shape != cache.mask.shape:
+        raise ValueError(f"dout must have the forward output's shape {cache.mask.shape}, got {dout.shape}")
+    return dout * cache.mask
+
+
+def dropout_forward_naive(x, p=0.5, training=True, rng=None):
+    """One uniform draw per element, in C order (the same draws as the fast version)."""
+    x, p, rng = _arguments(x, p, rng)
+    if not training or p == 0.0:
+        return x.copy(), DropoutCache(None)
+    draws = _uniform(rng, x)
+    out, mask = np.zeros_like(x), np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        if draws[index] >= p:
+            mask[index] = _scale(p)
+        out[index] = x[index] * mask[index]
+    return out, DropoutCache(mask)
+
+
+def dropout_backward_naive(dout, cache: DropoutCache):
+    if cache.mask is None:
+        return np.array(dout, copy=True)
+    dx = np.zeros_like(cache.mask)
+    for index in np.ndindex(dx.shape):
+        dx[index] = dout[index] * cache.mask[index]
+    return dx

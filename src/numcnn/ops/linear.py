@@ -1,0 +1,91 @@
+"""Fully connected (affine) layer, CS231n's affine_forward / affine_backward.
+
+Each input is flattened to a row of D numbers, then
+
+    out = x2d @ w + b              x (N, d1, ..., dk) -> x2d (N, D), w (D, M), b (M,) or None
+    dx = (dout @ w.T).reshape(x.shape),   dw = x2d.T @ dout,   db = sum_n dout
+
+Note w is (D, M) as in CS231n; torch.nn.Linear stores the transpose
+(numcnn.nn.Linear handles that).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._checks import float_array, optional_float_array
+
+
+class LinearCache(NamedTuple):
+    x: np.ndarray
+    w: np.ndarray
+    b: np.ndarray | None
+
+
+def _arguments(x, w, b):
+    x = float_array(x, "x")
+    if x.ndim < 2:
+        raise ValueError(f"x must have shape (N, d1, ..., dk), got shape {x.shape}")
+    w = float_array(w, "w", ndim=2).astype(x.dtype, copy=False)
+    D = int(np.prod(x.shape[1:]))
+    if w.shape[0] != D:
+        raise ValueError(
+            f"w must have shape ({D}, M) for x of shape {x.shape} ({D} features per sample), "
+            f"got {w.shape}"
+        )
+    b = optional_float_array(b, "b", (w.shape[1],))
+    return x, w, None if b is None else b.astype(x.dtype, copy=False)
+
+
+def _check_dout(dout, N, M):
+    dout = float_array(dout, "dout", ndim=2)
+    if dout.shape != (N, M):
+        raise ValueError(f"dout must have the forward output's shape {(N, M)}, got {dout.shape}")
+    return dout
+
+
+def linear_forward(x, w, b):
+    """x (N, d1, ..., dk), w (D, M), b (M,) or None -> out (N, M)."""
+    x, w, b = _arguments(x, w, b)
+    out = x.reshape(x.shape[0], -1) @ w
+    if b is not None:
+        out += b
+    return out, LinearCache(x, w, b)
+
+
+def linear_backward(dout, cache: LinearCache):
+    """Returns dx (like x), dw (D, M), db (M,) or None."""
+    x, w, b = cache
+    dout = _check_dout(dout, x.shape[0], w.shape[1])
+    dx = (dout @ w.T).reshape(x.shape)
+    dw = x.reshape(x.shape[0], -1).T @ dout
+    db = dout.sum(axis=0) if b is not None else None
+    return dx, dw, db
+
+
+def linear_forward_naive(x, w, b):
+    """out[n, m] = b[m] + sum_d x2d[n, d] * w[d, m], one output at a time."""
+    x, w, b = _arguments(x, w, b)
+    rows = x.reshape(x.shape[0], -1)
+    N, (D, M) = rows.shape[0], w.shape
+    out = np.zeros((N, M), x.dtype)
+    for n in range(N):
+        for m in range(M):
+            out[n, m] = sum(rows[n, d] * w[d, m] for d in range(D)) + (b[m] if b is not None else 0)
+    return out, LinearCache(x, w, b)
+
+
+def linear_backward_naive(dout, cache: LinearCache):
+    x, w, b = cache
+    dout = _check_dout(dout, x.shape[0], w.shape[1])
+    rows = x.reshape(x.shape[0], -1)
+    N, (D, M) = rows.shape[0], w.shape
+    drows, dw = np.zeros_like(rows), np.zeros_like(w)
+    for n in range(N):
+        for m in range(M):
+            drows[n] += dout[n, m] * w[:, m]
+            dw[:, m] += dout[n, m] * rows[n]
+    db = np.array([sum(dout[n, m] for n in range(N)) for m in range(M)]) if b is not None else None
+    return drows.reshape(x.shape), dw, db

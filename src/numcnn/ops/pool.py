@@ -1,0 +1,261 @@
+"""Pooling: max, average and global average, with PyTorch's semantics.
+
+For a kernel (KH, KW), stride s, padding p and dilation d (max pooling only),
+output pixel (i, j) looks at the window of padded pixels
+(i*sh + u*dh, j*sw + v*dw), u < KH, v < KW:
+
+    max:  out[n, c, i, j] = max over the window        (padding counts as -inf)
+    avg:  out[n, c, i, j] = sum over the window / count (padding counts as 0)
+
+where count is KH*KW, or the number of real (unpadded) pixels in the window
+when count_include_pad is False. The gradient of a max goes to one position:
+where the window holds the maximum more than once, to the first in raster
+order (row by row), the position PyTorch picks. Shapes: x (N, C, H, W) ->
+out (N, C, OH, OW); stride defaults to the kernel size.
+
+The fast versions take the KH*KW strided slices of the padded input (one per
+kernel tap) and combine them elementwise, so each pass is a single NumPy
+call over the whole batch and memory layout is preserved.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import windows as win
+from ._checks import float_array
+
+
+class PoolCache(NamedTuple):
+    x: np.ndarray
+    out: np.ndarray
+    geom: win.WindowGeometry
+    count: np.ndarray | int  # avg pooling's divisor; unused by max pooling
+
+
+def pool_geometry(x, kernel_size, stride, pad, dilation=1) -> win.WindowGeometry:
+    """Validate pooling hyper-parameters, as PyTorch does, and size the output."""
+    if stride is None:
+        stride = kernel_size
+    geom = win.window_geometry(x.shape[2:], kernel_size, stride, pad, dilation,
+                               kernel_name="kernel_size")
+    # PyTorch's rule, whatever the dilation: a window never lies wholly in the padding
+    top, _, left, _ = geom.pad
+    if top > geom.kernel[0] // 2 or left > geom.kernel[1] // 2:
+        raise ValueError(
+            f"pad must be at most half of kernel_size, got pad {geom.pad[::2]} "
+            f"for kernel_size {geom.kernel}"
+        )
+    return geom
+
+
+def _pad(x: np.ndarray, geom: win.WindowGeometry, value: float) -> np.ndarray:
+    """x padded with `value`, in x's memory layout (np.pad would make it NCHW)."""
+    if not any(geom.pad):
+        return x
+    Hp, Wp = geom.padded_hw
+    xp = win.empty_like_layout(x, x.shape[:2] + (Hp, Wp))
+    xp.fill(value)
+    _crop(xp, geom)[...] = x
+    return xp
+
+
+def _crop(xp: np.ndarray, geom: win.WindowGeometry) -> np.ndarray:
+    top, _, left, _ = geom.pad
+    H, W = geom.in_hw
+    return xp[:, :, top:top + H, left:left + W]
+
+
+def _taps(geom: win.WindowGeometry):
+    """Kernel taps (rows, cols) in raster order: the order that settles ties."""
+    KH, KW = geom.kernel
+    return [win.window_slice(geom, kh, kw) for kh in range(KH) for kw in range(KW)]
+
+
+def _check_dout(dout, out):
+    dout = float_array(dout, "dout", ndim=out.ndim)
+    if dout.shape != out.shape:
+        raise ValueError(f"dout must have the forward output's shape {out.shape}, got {dout.shape}")
+    return dout
+
+
+def _avg_count(geom: win.WindowGeometry, count_include_pad: bool, dtype):
+    """Divisor of each window: KH*KW, or (OH, OW) counts of unpadded pixels."""
+    KH, KW = geom.kernel
+    if count_include_pad or not any(geom.pad):
+        return KH * KW
+    ones = _pad(np.ones((1, 1) + geom.in_hw, dtype), geom, 0.0)
+    return sum(ones[0, 0, rows, cols] for rows, cols in _taps(geom))
+
+
+# ---------------------------------------------------------------------------
+# Loop versions
+# ---------------------------------------------------------------------------
+
+def _windows_naive(geom: win.WindowGeometry):
+    """Every output pixel (i, j) with the padded rows and columns it reads."""
+    (OH, OW), (KH, KW) = geom.out_hw, geom.kernel
+    (sh, sw), (dh, dw) = geom.stride, geom.dilation
+    for i in range(OH):
+        for j in range(OW):
+            yield i, j, (slice(i * sh, i * sh + dh * (KH - 1) + 1, dh),
+                         slice(j * sw, j * sw + dw * (KW - 1) + 1, dw))
+
+
+def max_pool2d_forward_naive(x, kernel_size, stride=None, pad=0, dilation=1):
+    x = float_array(x, "x", ndim=4)
+    geom = pool_geometry(x, kernel_size, stride, pad, dilation)
+    xp = _pad(x, geom, -np.inf)
+    N, C = x.shape[:2]
+    out = np.zeros((N, C) + geom.out_hw, x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for i, j, (rows, cols) in _windows_naive(geom):
+                out[n, c, i, j] = np.max(xp[n, c, rows, cols])
+    return out, PoolCache(x, out, geom, 1)
+
+
+def max_pool2d_backward_naive(dout, cache: PoolCache):
+    x, out, geom, _ = cache
+    dout = _check_dout(dout, out)
+    xp = _pad(x, geom, -np.inf)
+    dxp = np.zeros(xp.shape, x.dtype)
+    N, C = x.shape[:2]
+    for n in range(N):
+        for c in range(C):
+            for i, j, (rows, cols) in _windows_naive(geom):
+                window = xp[n, c, rows, cols]
+                first_max = np.unravel_index(np.argmax(window), window.shape)  # ties: first
+                dxp[n, c, rows, cols][first_max] += dout[n, c, i, j]
+    return _crop(dxp, geom)
+
+
+def avg_pool2d_forward_naive(x, kernel_size, stride=None, pad=0, count_include_pad=True):
+    x = float_array(x, "x", ndim=4)
+    geom = pool_geometry(x, kernel_size, stride, pad)
+    xp = _pad(x, geom, 0.0)
+    real = _pad(np.ones(x.shape[2:], x.dtype)[None, None], geom, 0.0)[0, 0]
+    N, C = x.shape[:2]
+    out = np.zeros((N, C) + geom.out_hw, x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for i, j, (rows, cols) in _windows_naive(geom):
+                count = real[rows, cols].size if count_include_pad else real[rows, cols].sum()
+                out[n, c, i, j] = np.sum(xp[n, c, rows, cols]) / count
+    return out, PoolCache(x, out, geom, _avg_count(geom, count_include_pad, x.dtype))
+
+
+def avg_pool2d_backward_naive(dout, cache: PoolCache):
+    x, out, geom, count = cache
+    dout = _check_dout(dout, out)
+    count = np.broadcast_to(count, geom.out_hw)
+    dxp = np.zeros(_pad(x, geom, 0.0).shape, x.dtype)
+    N, C = x.shape[:2]
+    for n in range(N):
+        for c in range(C):
+            for i, j, (rows, cols) in _windows_naive(geom):
+                dxp[n, c, rows, cols] += dout[n, c, i, j] / count[i, j]
+    return _crop(dxp, geom)
+
+
+def global_avg_pool_forward_naive(x):
+    x = float_array(x, "x", ndim=4)
+    N, C = x.shape[:2]
+    out = np.zeros((N, C, 1, 1), x.dtype)
+    for n in range(N):
+        for c in range(C):
+            out[n, c, 0, 0] = np.sum(x[n, c]) / x[n, c].size
+    return out, PoolCache(x, out, None, x.shape[2] * x.shape[3])
+
+
+def global_avg_pool_backward_naive(dout, cache: PoolCache):
+    x, out, _, count = cache
+    dout = _check_dout(dout, out)
+    dx = np.zeros_like(x)
+    N, C = x.shape[:2]
+    for n in range(N):
+        for c in range(C):
+            dx[n, c, :, :] = dout[n, c, 0, 0] / count
+    return dx
+
+
+# ---------------------------------------------------------------------------
+# Fast versions: one elementwise pass per kernel tap
+# ---------------------------------------------------------------------------
+
+def max_pool2d_forward(x, kernel_size, stride=None, pad=0, dilation=1):
+    """x (N, C, H, W) -> out (N, C, OH, OW), the maximum of each window."""
+    x = float_array(x, "x", ndim=4)
+    geom = pool_geometry(x, kernel_size, stride, pad, dilation)
+    xp = _pad(x, geom, -np.inf)
+    taps = _taps(geom)
+    rows, cols = taps[0]
+    out = xp[:, :, rows, cols].copy(order="K")  # keeps x's memory layout
+    for rows, cols in taps[1:]:
+        np.maximum(out, xp[:, :, rows, cols], out=out)
+    return out, PoolCache(x, out, geom, 1)
+
+
+def max_pool2d_backward(dout, cache: PoolCache):
+    """dx (N, C, H, W): each window's dout goes to the first position holding its max."""
+    x, out, geom, _ = cache
+    dout = _check_dout(dout, out)
+    xp = _pad(x, geom, -np.inf)
+    dxp = np.zeros_like(xp)
+    unclaimed = np.ones(out.shape, bool)  # windows whose max is not yet found
+    (KH, KW), (sh, sw), (dh, dw) = geom.kernel, geom.stride, geom.dilation
+    disjoint = sh >= dh * (KH - 1) + 1 and sw >= dw * (KW - 1) + 1
+    hit = np.empty(out.shape, bool)
+    for rows, cols in _taps(geom):
+        np.equal(xp[:, :, rows, cols], out, out=hit)
+        hit &= unclaimed
+        unclaimed &= ~hit
+        if disjoint:  # every input pixel is in at most one window: assign
+            np.multiply(dout, hit, out=dxp[:, :, rows, cols])
+        else:
+            dxp[:, :, rows, cols] += dout * hit
+    return _crop(dxp, geom)
+
+
+def avg_pool2d_forward(x, kernel_size, stride=None, pad=0, count_include_pad=True):
+    """x (N, C, H, W) -> out (N, C, OH, OW), the mean of each window."""
+    x = float_array(x, "x", ndim=4)
+    geom = pool_geometry(x, kernel_size, stride, pad)
+    xp = _pad(x, geom, 0.0)
+    taps = _taps(geom)
+    rows, cols = taps[0]
+    out = xp[:, :, rows, cols].copy(order="K")
+    for rows, cols in taps[1:]:
+        out += xp[:, :, rows, cols]
+    count = _avg_count(geom, count_include_pad, x.dtype)
+    out /= count
+    return out, PoolCache(x, out, geom, count)
+
+
+def avg_pool2d_backward(dout, cache: PoolCache):
+    """dx (N, C, H, W): each window's dout, divided by its count, to every pixel in it."""
+    x, out, geom, count = cache
+    dout = _check_dout(dout, out)
+    share = dout / count
+    dxp = np.zeros_like(_pad(x, geom, 0.0))
+    for rows, cols in _taps(geom):
+        dxp[:, :, rows, cols] += share
+    return _crop(dxp, geom)
+
+
+def global_avg_pool_forward(x):
+    """x (N, C, H, W) -> out (N, C, 1, 1), the mean of each feature map."""
+    x = float_array(x, "x", ndim=4)
+    out = x.mean(axis=(2, 3), keepdims=True)
+    return out, PoolCache(x, out, None, x.shape[2] * x.shape[3])
+
+
+def global_avg_pool_backward(dout, cache: PoolCache):
+    """dx (N, C, H, W) = dout / (H*W) at every pixel."""
+    x, out, _, count = cache
+    dout = _check_dout(dout, out)
+    dx = np.empty_like(x)
+    np.divide(dout, count, out=dx, casting="same_kind")
+    return dx

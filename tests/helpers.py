@@ -1,0 +1,39 @@
+"""Shared test helpers: the PyTorch oracle and array comparisons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+try:
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_default_dtype(torch.float64)
+except ImportError:  # PyTorch is the oracle, never a dependency of numcnn
+    torch = None
+    F = None
+
+requires_torch = pytest.mark.skipif(
+    torch is None, reason="PyTorch is not installed (pip install torch==2.13.0 to compare against it)"
+)
+
+
+def to_torch(array, requires_grad=False):
+    """A float64 torch tensor copied from a NumPy array (any memory layout)."""
+    tensor = torch.tensor(np.ascontiguousarray(array))
+    tensor.requires_grad_(requires_grad)
+    return tensor
+
+
+def assert_close(actual, expected, rtol=1e-10, atol=1e-12, name="value"):
+    """Elementwise closeness, with the worst offender in the message."""
+    actual = np.asarray(actual.detach().numpy() if hasattr(actual, "detach") else actual)
+    expected = np.asarray(expected.detach().numpy() if hasattr(expected, "detach") else expected)
+    assert actual.shape == expected.shape, f"{name}: shape {actual.shape} != {expected.shape}"
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=name)
+
+
+def channels_last(x: np.ndarray) -> np.ndarray:
+    """The same (N, C, H, W) values with channels-last memory."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)

@@ -1,0 +1,71 @@
+"""Chunks split over threads give the serial result, reproducibly."""
+
+import numpy as np
+import pytest
+
+from helpers import assert_close, channels_last
+from numcnn.ops import conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward
+from numcnn.ops import parallel, windows, workspace
+
+
+@pytest.fixture
+def tiny_chunks(monkeypatch):
+    """Force many chunks and the threaded path even on test-sized arrays."""
+    if parallel.ThreadpoolController is None:
+        pytest.skip("threadpoolctl is not installed: the ops run serially (pip install threadpoolctl)")
+    monkeypatch.setattr(windows, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(windows, "MIN_PARALLEL_BYTES", 0)
+    yield
+    parallel.set_num_threads(parallel.num_threads())
+
+
+def _run(forward, backward, args, params, threads):
+    parallel.set_num_threads(threads)
+    out, cache = forward(*args, **params)
+    dout = np.random.default_rng(1).standard_normal(out.shape)
+    return out, backward(dout, cache)
+
+
+@pytest.mark.parametrize("case", [
+    (conv2d_forward, conv2d_backward, (5, 20, 6, 6), (24, 20, 3, 3), dict(stride=1, pad=1)),
+    (conv2d_forward, conv2d_backward, (5, 20, 7, 7), (24, 10, 3, 3), dict(stride=2, pad=1, groups=2)),
+    (conv_transpose2d_forward, conv_transpose2d_backward, (5, 20, 4, 4), (20, 18, 3, 3),
+     dict(stride=2, pad=1, output_padding=1)),
+])
+def test_threads_match_serial_and_repeat_exactly(tiny_chunks, case):
+    forward, backward, x_shape, w_shape, params = case
+    rng = np.random.default_rng(0)
+    x = channels_last(rng.standard_normal(x_shape))
+    w = rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[1] * params.get("groups", 1) if forward is conv_transpose2d_forward else w_shape[0])
+    serial = _run(forward, backward, (x, w, b), params, threads=1)
+    threaded = _run(forward, backward, (x, w, b), params, threads=2)
+    again = _run(forward, backward, (x, w, b), params, threads=2)
+    assert_close(threaded[0], serial[0], rtol=1e-12, name="out")
+    for g_threaded, g_serial, g_again in zip(threaded[1], serial[1], again[1]):
+        assert_close(g_threaded, g_serial, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(g_threaded, g_again)  # bit for bit
+
+
+def test_without_threadpoolctl_everything_is_serial(monkeypatch):
+    monkeypatch.setattr(parallel, "ThreadpoolController", None)
+    assert parallel.num_threads() == 1
+    calls = parallel.map_chunks(lambda a, b: (a, b), [(0, 1), (1, 2), (2, 3)], threads=4)
+    assert calls == [[(0, 1), (1, 2), (2, 3)]]
+
+
+def test_set_num_threads_checks_its_argument():
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        parallel.set_num_threads(0)
+
+
+def test_workspace_reuses_buffers_and_keeps_zeroed_borders():
+    workspace.clear()
+    a = workspace.scratch("test", (3, 4), np.float32, zeroed_key=(1, 1))
+    assert not a.any()
+    a[1:2, 1:3] = 7.0  # an interior write, as padded_chunk does
+    b = workspace.scratch("test", (3, 4), np.float32, zeroed_key=(1, 1))
+    assert b is a
+    c = workspace.scratch("test", (3, 4), np.float64)
+    assert c is not a and c.dtype == np.float64
+    workspace.clear()

@@ -1,0 +1,139 @@
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from helpers import F, assert_close, channels_last, requires_torch, to_torch
+from numcnn.gradcheck import check_op
+from numcnn.ops import pool
+from numcnn.ops.pool import (avg_pool2d_backward, avg_pool2d_backward_naive, avg_pool2d_forward,
+                             avg_pool2d_forward_naive, global_avg_pool_backward,
+                             global_avg_pool_backward_naive, global_avg_pool_forward,
+                             global_avg_pool_forward_naive, max_pool2d_backward,
+                             max_pool2d_backward_naive, max_pool2d_forward, max_pool2d_forward_naive)
+
+
+@st.composite
+def pool_case(draw, dilated=True):
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = draw(st.one_of(st.none(), st.tuples(st.integers(1, 3), st.integers(1, 3))))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if dilated else (1, 1)
+    pad = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
+    N, C = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    H, W = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    x = np.zeros((N, C, H, W))
+    try:
+        pool.pool_geometry(x, kernel, stride, pad, dilation)
+    except ValueError:
+        assume(False)
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    # Small integers: nearly every window holds its maximum more than once.
+    x = rng.integers(-2, 3, size=x.shape).astype(float)
+    if draw(st.booleans()):
+        x = channels_last(x)
+    return x, dict(kernel_size=kernel, stride=stride, pad=pad), dilation, rng
+
+
+@given(pool_case())
+def test_max_pool_fast_matches_naive_with_ties(case):
+    x, params, dilation, rng = case
+    out, cache = max_pool2d_forward(x, dilation=dilation, **params)
+    out_naive, cache_naive = max_pool2d_forward_naive(x, dilation=dilation, **params)
+    assert_close(out, out_naive, name="out")
+    dout = rng.standard_normal(out.shape)
+    assert_close(max_pool2d_backward(dout, cache), max_pool2d_backward_naive(dout, cache_naive), name="dx")
+
+
+@given(pool_case(dilated=False), st.booleans())
+def test_avg_pool_fast_matches_naive(case, count_include_pad):
+    x, params, _, rng = case
+    x = x + rng.standard_normal(x.shape)
+    out, cache = avg_pool2d_forward(x, count_include_pad=count_include_pad, **params)
+    out_naive, cache_naive = avg_pool2d_forward_naive(x, count_include_pad=count_include_pad, **params)
+    assert_close(out, out_naive, name="out")
+    dout = rng.standard_normal(out.shape)
+    assert_close(avg_pool2d_backward(dout, cache), avg_pool2d_backward_naive(dout, cache_naive), name="dx")
+
+
+@requires_torch
+@given(pool_case())
+def test_max_pool_matches_torch_with_ties(case):
+    """The gradient of a tied maximum goes to the same position PyTorch picks."""
+    x, params, dilation, rng = case
+    out, cache = max_pool2d_forward(x, dilation=dilation, **params)
+    dout = rng.standard_normal(out.shape)
+    xt = to_torch(x, True)
+    out_t = F.max_pool2d(xt, params["kernel_size"], params["stride"], params["pad"], dilation)
+    out_t.backward(to_torch(dout))
+    assert_close(out, out_t, name="out")
+    assert_close(max_pool2d_backward(dout, cache), xt.grad, name="dx")
+
+
+@requires_torch
+@given(pool_case(dilated=False), st.booleans())
+def test_avg_pool_matches_torch(case, count_include_pad):
+    x, params, _, rng = case
+    out, cache = avg_pool2d_forward(x, count_include_pad=count_include_pad, **params)
+    dout = rng.standard_normal(out.shape)
+    xt = to_torch(x, True)
+    out_t = F.avg_pool2d(xt, params["kernel_size"], params["stride"], params["pad"],
+                         count_include_pad=count_include_pad)
+    out_t.backward(to_torch(dout))
+    assert_close(out, out_t, name="out")
+    assert_close(avg_pool2d_backward(dout, cache), xt.grad, name="dx")
+
+
+def test_tie_gradient_goes_to_first_position_in_raster_order():
+    x = np.array([[[[1.0, 3.0], [3.0, 3.0]]]])
+    out, cache = max_pool2d_forward(x, 2)
+    np.testing.assert_array_equal(max_pool2d_backward(np.array([[[[5.0]]]]), cache),
+                                  [[[[0.0, 5.0], [0.0, 0.0]]]])
+
+
+@pytest.mark.parametrize("layout", [np.ascontiguousarray, channels_last])
+def test_global_avg_pool(layout):
+    rng = np.random.default_rng(0)
+    x = layout(rng.standard_normal((2, 3, 4, 5)))
+    out, cache = global_avg_pool_forward(x)
+    out_naive, cache_naive = global_avg_pool_forward_naive(x)
+    assert out.shape == (2, 3, 1, 1)
+    assert_close(out, x.mean(axis=(2, 3), keepdims=True))
+    assert_close(out, out_naive)
+    dout = rng.standard_normal(out.shape)
+    assert_close(global_avg_pool_backward(dout, cache), global_avg_pool_backward_naive(dout, cache_naive))
+    assert_close(global_avg_pool_backward(dout, cache), np.broadcast_to(dout / 20, x.shape))
+
+
+@pytest.mark.parametrize("forward, backward, kwargs", [
+    (max_pool2d_forward, max_pool2d_backward, dict(kernel_size=3, stride=2, pad=1)),
+    (max_pool2d_forward, max_pool2d_backward, dict(kernel_size=2, stride=1, dilation=2)),
+    (avg_pool2d_forward, avg_pool2d_backward, dict(kernel_size=3, stride=2, pad=1, count_include_pad=False)),
+    (global_avg_pool_forward, global_avg_pool_backward, {}),
+])
+def test_numerical_gradients(forward, backward, kwargs):
+    # Distinct values 0.1 apart: a max pool is only differentiable away from
+    # ties. Pools are piecewise linear, so a step of 1e-4 is exact but for rounding.
+    x = np.random.default_rng(0).permutation(2 * 3 * 7 * 7).reshape(2, 3, 7, 7) / 10.0
+    errors = check_op(forward, backward, x, h=1e-4, **kwargs)
+    assert errors["x"] < 1e-8, errors
+
+
+def test_layout_is_kept():
+    x = channels_last(np.random.default_rng(0).standard_normal((2, 8, 6, 6)))
+    for forward in (max_pool2d_forward, avg_pool2d_forward):
+        out, _ = forward(x, 2, pad=1)
+        assert out.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(kernel_size=3, pad=2), "pad must be at most half"),
+    (dict(kernel_size=0), "kernel_size must be at least 1"),
+    (dict(kernel_size=5), "larger than the padded input"),
+    (dict(kernel_size=2, stride=0), "stride must be at least 1"),
+    (dict(kernel_size="2"), "kernel_size must be an int or a pair"),
+])
+@pytest.mark.parametrize("forward", [max_pool2d_forward, avg_pool2d_forward,
+                                     max_pool2d_forward_naive, avg_pool2d_forward_naive])
+def test_bad_arguments_are_named(forward, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        forward(np.zeros((1, 1, 4, 4)), **kwargs)

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from numcnn.gradcheck import (check_loss, check_op, eval_numerical_gradient,
+                              eval_numerical_gradient_array, grad_check_sparse, rel_error)
+from numcnn.ops import relu_forward, softmax_loss
+
+
+def test_rel_error_is_cs231ns_definition():
+    assert rel_error(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 0.0
+    assert np.isclose(rel_error(np.array([1.0]), np.array([3.0])), 0.5)
+    assert rel_error(np.zeros(2), np.full(2, 1e-9)) == pytest.approx(0.1)  # floor of 1e-8
+
+
+def test_numerical_gradient_of_a_known_function_and_x_is_restored():
+    x = np.array([[1.0, -2.0], [0.5, 3.0]])
+    original = x.copy()
+    grad = eval_numerical_gradient(lambda v: np.sum(v ** 3), x)
+    np.testing.assert_allclose(grad, 3 * original ** 2, rtol=1e-8)
+    np.testing.assert_array_equal(x, original)
+
+
+def test_numerical_gradient_array_is_a_backward_pass():
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    df = np.random.default_rng(1).standard_normal((3, 4))
+    grad = eval_numerical_gradient_array(np.sin, x, df)
+    np.testing.assert_allclose(grad, np.cos(x) * df, rtol=1e-7)
+
+
+def test_grad_check_sparse_reports_small_errors_for_a_right_gradient(capsys):
+    x = np.random.default_rng(0).standard_normal(20)
+    errors = grad_check_sparse(lambda v: np.sum(v ** 2), x, 2 * x, num_checks=5, rng=np.random.default_rng(1))
+    assert len(errors) == 5 and max(errors) < 1e-8
+    assert "relative error" in capsys.readouterr().out
+
+
+def test_check_op_catches_a_wrong_backward():
+    x = np.random.default_rng(0).standard_normal((4, 5)) + 0.1
+
+    def wrong_relu_backward(dout, cache):
+        return dout * cache.positive * 1.01  # off by 1%
+
+    assert check_op(relu_forward, wrong_relu_backward, x)["x"] > 1e-3
+
+
+def test_check_loss_catches_a_wrong_gradient():
+    scores, y = np.random.default_rng(0).standard_normal((5, 3)), np.arange(5) % 3
+    assert check_loss(softmax_loss, scores, y) < 1e-7
+    assert check_loss(lambda s, t: (softmax_loss(s, t)[0], 2 * softmax_loss(s, t)[1]), scores, y) > 0.1
