@@ -102,6 +102,12 @@ def test_global_avg_pool(layout):
     dout = rng.standard_normal(out.shape)
     assert_close(global_avg_pool_backward(dout, cache), global_avg_pool_backward_naive(dout, cache_naive))
     assert_close(global_avg_pool_backward(dout, cache), np.broadcast_to(dout / 20, x.shape))
+    if F is not None:
+        xt = to_torch(x, True)
+        out_t = F.adaptive_avg_pool2d(xt, 1)
+        out_t.backward(to_torch(dout))
+        assert_close(out, out_t)
+        assert_close(global_avg_pool_backward(dout, cache), xt.grad)
 
 
 @pytest.mark.parametrize("forward, backward, kwargs", [
