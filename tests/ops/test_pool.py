@@ -143,3 +143,23 @@ def test_layout_is_kept():
 def test_bad_arguments_are_named(forward, kwargs, message):
     with pytest.raises(ValueError, match=message):
         forward(np.zeros((1, 1, 4, 4)), **kwargs)
+
+
+@pytest.mark.parametrize("x_shape, output_size", [((2, 3, 7, 5), (3, 2)), ((2, 3, 8, 6), (4, 3)),
+                                                   ((2, 3, 5, 5), 1)])
+def test_adaptive_avg_pool_fast_matches_naive_and_torch(x_shape, output_size):
+    from numcnn.ops.pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_backward_naive,
+                                 adaptive_avg_pool2d_forward, adaptive_avg_pool2d_forward_naive)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape)
+    out, cache = adaptive_avg_pool2d_forward(x, output_size)
+    out_naive, cache_naive = adaptive_avg_pool2d_forward_naive(x, output_size)
+    assert_close(out, out_naive)
+    dout = rng.standard_normal(out.shape)
+    assert_close(adaptive_avg_pool2d_backward(dout, cache), adaptive_avg_pool2d_backward_naive(dout, cache_naive))
+    if F is not None:
+        xt = to_torch(x, True)
+        out_t = F.adaptive_avg_pool2d(xt, output_size)
+        out_t.backward(to_torch(dout))
+        assert_close(out, out_t)
+        assert_close(adaptive_avg_pool2d_backward(dout, cache), xt.grad)

@@ -24,7 +24,8 @@ from .norm import (groupnorm_backward, groupnorm_backward_naive, groupnorm_forwa
                    groupnorm_forward_naive, instancenorm_backward, instancenorm_backward_naive,
                    instancenorm_forward, instancenorm_forward_naive, layernorm_backward,
                    layernorm_backward_naive, layernorm_forward, layernorm_forward_naive)
-from .pool import (avg_pool2d_backward, avg_pool2d_backward_naive, avg_pool2d_forward,
+from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_backward_naive,
+                   adaptive_avg_pool2d_forward, adaptive_avg_pool2d_forward_naive, avg_pool2d_backward, avg_pool2d_backward_naive, avg_pool2d_forward,
                    avg_pool2d_forward_naive, global_avg_pool_backward, global_avg_pool_backward_naive,
                    global_avg_pool_forward, global_avg_pool_forward_naive, max_pool2d_backward,
                    max_pool2d_backward_naive, max_pool2d_forward, max_pool2d_forward_naive)

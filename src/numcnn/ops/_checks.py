@@ -12,14 +12,19 @@ from typing import Sequence
 import numpy as np
 
 
-def float_array(value, name: str, ndim: int | Sequence[int] | None = None) -> np.ndarray:
+def float_array(value, name: str, ndim: int | Sequence[int] | None = None,
+                integers_ok: bool = False) -> np.ndarray:
     """Return `value` as a floating-point ndarray, checking its number of axes.
 
-    Lists are converted; integer or boolean arrays are refused rather than
-    silently cast, because integer pixels fed to a float layer are the most
-    common silent bug in hand-written networks.
+    Lists are converted. Integer or boolean data (x, dout) is refused rather
+    than silently cast, because integer pixels fed to a float layer are the
+    most common silent bug in hand-written networks; parameters may be
+    integers (integers_ok) and become float64, which the ops then cast to
+    the input's dtype.
     """
     array = np.asarray(value)
+    if integers_ok and (np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
+        array = array.astype(np.float64)
     if not np.issubdtype(array.dtype, np.floating):
         raise ValueError(
             f"{name} must be a floating-point array (float32 or float64), got dtype {array.dtype}"
@@ -36,7 +41,7 @@ def optional_float_array(value, name: str, shape: tuple[int, ...]) -> np.ndarray
     """A per-feature parameter that may be None (no affine / no bias)."""
     if value is None:
         return None
-    array = float_array(value, name)
+    array = float_array(value, name, integers_ok=True)
     if array.size != int(np.prod(shape)):
         raise ValueError(f"{name} must have shape {shape}, got shape {array.shape}")
     return array.reshape(shape)

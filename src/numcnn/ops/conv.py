@@ -53,7 +53,7 @@ def conv2d_arguments(x, w, b, stride, pad, dilation, groups, *, transposed: bool
     which the caller builds itself; here only shapes are checked.
     """
     x = float_array(x, "x", ndim=4)
-    w = float_array(w, "w", ndim=4).astype(x.dtype, copy=False)
+    w = float_array(w, "w", ndim=4, integers_ok=True).astype(x.dtype, copy=False)
     groups = positive_int(groups, "groups")
     N, C, H, W = x.shape
     if C % groups:

@@ -28,7 +28,7 @@ def _arguments(x, w, b):
     x = float_array(x, "x")
     if x.ndim < 2:
         raise ValueError(f"x must have shape (N, d1, ..., dk), got shape {x.shape}")
-    w = float_array(w, "w", ndim=2).astype(x.dtype, copy=False)
+    w = float_array(w, "w", ndim=2, integers_ok=True).astype(x.dtype, copy=False)
     D = int(np.prod(x.shape[1:]))
     if w.shape[0] != D:
         raise ValueError(

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import windows as win
-from ._checks import float_array
+from ._checks import float_array, int_pair
 
 
 class PoolCache(NamedTuple):
@@ -258,4 +258,71 @@ def global_avg_pool_backward(dout, cache: PoolCache):
     dout = _check_dout(dout, out)
     dx = np.empty_like(x)
     np.divide(dout, count, out=dx, casting="same_kind")
+    return dx
+
+
+# ---------------------------------------------------------------------------
+# Adaptive average pooling: PyTorch's windows for any output size
+# ---------------------------------------------------------------------------
+
+class AdaptivePoolCache(NamedTuple):
+    x_shape: tuple[int, ...]
+    output_size: tuple[int, int]
+    inner: PoolCache | None  # set when an ordinary pooling did the work
+
+
+def adaptive_windows(size: int, out_size: int) -> list[slice]:
+    """PyTorch's adaptive windows: output i averages [floor(i*size/out), ceil((i+1)*size/out))."""
+    return [slice(i * size // out_size, -(-(i + 1) * size // out_size)) for i in range(out_size)]
+
+
+def _adaptive_arguments(x, output_size):
+    x = float_array(x, "x", ndim=4)
+    output_size = int_pair(output_size, "output_size", minimum=1)
+    return x, output_size
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
+    """x (N, C, H, W) -> (N, C, OH, OW), each output the mean of its adaptive window."""
+    x, (OH, OW) = _adaptive_arguments(x, output_size)
+    H, W = x.shape[2:]
+    if (OH, OW) == (1, 1):
+        out, inner = global_avg_pool_forward(x)
+    elif H % OH == 0 and W % OW == 0:  # equal windows: an ordinary average pooling
+        out, inner = avg_pool2d_forward(x, (H // OH, W // OW))
+    else:
+        out, inner = adaptive_avg_pool2d_forward_naive(x, (OH, OW))[0], None
+    return out, AdaptivePoolCache(x.shape, (OH, OW), inner)
+
+
+def adaptive_avg_pool2d_backward(dout, cache: AdaptivePoolCache):
+    if cache.inner is None:
+        return adaptive_avg_pool2d_backward_naive(dout, cache)
+    if cache.inner.geom is None:
+        return global_avg_pool_backward(dout, cache.inner)
+    return avg_pool2d_backward(dout, cache.inner)
+
+
+def adaptive_avg_pool2d_forward_naive(x, output_size):
+    """One output cell at a time (vectorized over images and channels)."""
+    x, (OH, OW) = _adaptive_arguments(x, output_size)
+    rows, cols = adaptive_windows(x.shape[2], OH), adaptive_windows(x.shape[3], OW)
+    out = np.zeros(x.shape[:2] + (OH, OW), x.dtype)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            out[:, :, i, j] = x[:, :, r, c].mean(axis=(2, 3))
+    return out, AdaptivePoolCache(x.shape, (OH, OW), None)
+
+
+def adaptive_avg_pool2d_backward_naive(dout, cache: AdaptivePoolCache):
+    N, C, H, W = cache.x_shape
+    OH, OW = cache.output_size
+    dout = float_array(dout, "dout", ndim=4)
+    if dout.shape != (N, C, OH, OW):
+        raise ValueError(f"dout must have the forward output's shape {(N, C, OH, OW)}, got {dout.shape}")
+    dx = np.zeros(cache.x_shape, dout.dtype)
+    for i, r in enumerate(adaptive_windows(H, OH)):
+        for j, c in enumerate(adaptive_windows(W, OW)):
+            count = (r.stop - r.start) * (c.stop - c.start)
+            dx[:, :, r, c] += dout[:, :, i, j, None, None] / count
     return dx
