@@ -1,0 +1,1 @@
+"""Moving networks and weights between numcnn and other frameworks (optional dependencies)."""

@@ -1,0 +1,26 @@
+"""numcnn.nn: stateful modules over numcnn.ops, with torch.nn's names and arguments.
+
+Each module keeps its parameters, gradients and buffers in dicts, and the
+cache of its last forward for one backward:
+
+    out = module(x)              # forward
+    dx = module.backward(dout)   # sets module.grads
+"""
+
+from .activation import LeakyReLU, ReLU
+from .container import Residual, Sequential
+from .conv import Conv2d, ConvTranspose2d
+from .dropout import Dropout
+from .init import manual_seed
+from .linear import Flatten, Identity, Linear
+from .module import Module
+from .norm import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm,
+                   LocalResponseNorm)
+from .pool import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d
+
+__all__ = [
+    "Module", "Sequential", "Residual", "Linear", "Conv2d", "ConvTranspose2d", "MaxPool2d",
+    "AvgPool2d", "AdaptiveAvgPool2d", "GlobalAvgPool2d", "ReLU", "LeakyReLU", "Flatten", "Identity",
+    "Dropout", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d",
+    "LocalResponseNorm", "manual_seed",
+]

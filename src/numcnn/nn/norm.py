@@ -1,0 +1,237 @@
+"""Normalization modules with torch.nn's arguments, parameters and buffers.
+
+Parameters are "weight" (gamma) and "bias" (beta); batch norm's buffers are
+"running_mean", "running_var" and "num_batches_tracked", as in PyTorch, so
+state dicts match key for key.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from ..ops._checks import float_array, positive_float, positive_int
+from .module import Module
+
+
+class _Affine(Module):
+    """A norm with optional per-feature weight (ones) and bias (zeros)."""
+
+    def _init_affine(self, shape, affine: bool, dtype, bias: bool = True):
+        if affine:
+            self.params["weight"] = np.ones(shape, dtype)
+            if bias:
+                self.params["bias"] = np.zeros(shape, dtype)
+
+    def _set_grads(self, dgamma, dbeta):
+        self.grads = {}
+        if "weight" in self.params:
+            self.grads["weight"] = dgamma.astype(self.params["weight"].dtype, copy=False)
+        if "bias" in self.params:
+            self.grads["bias"] = dbeta.astype(self.params["bias"].dtype, copy=False)
+
+
+class _BatchNorm(_Affine):
+    expected_ndim: tuple[int, ...] = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 *, dtype=np.float32):
+        super().__init__()
+        self.num_features = positive_int(num_features, "num_features")
+        self.eps = positive_float(eps, "eps")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1] or None (cumulative average), got {momentum!r}")
+        self.momentum = momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self._init_affine((num_features,), affine, dtype)
+        if track_running_stats:
+            self.buffers["running_mean"] = np.zeros(num_features, dtype)
+            self.buffers["running_var"] = np.ones(num_features, dtype)
+            self.buffers["num_batches_tracked"] = np.array(0, np.int64)
+
+    def _factor(self) -> float:
+        """The weight of this batch in the running statistics."""
+        if self.momentum is None:  # cumulative moving average over all batches so far
+            return 1.0 / float(self.buffers["num_batches_tracked"])
+        return self.momentum
+
+    def forward(self, x):
+        x = float_array(x, "x", ndim=self.expected_ndim)
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"x must have {self.num_features} channels (axis 1), got shape {x.shape}")
+        shape = x.shape
+        if x.ndim == 3:  # BatchNorm1d on (N, C, L)
+            x = x[..., None]
+        tracking = self.track_running_stats
+        if self.training and tracking:
+            self.buffers["num_batches_tracked"] = self.buffers["num_batches_tracked"] + 1
+        out, cache, mean, var = ops.batchnorm_forward(
+            x, self.params.get("weight"), self.params.get("bias"),
+            self.buffers.get("running_mean"), self.buffers.get("running_var"),
+            training=self.training, momentum=self._factor() if (self.training and tracking) else 0.0,
+            eps=self.eps)
+        if self.training and tracking:
+            dtype = self.buffers["running_mean"].dtype
+            self.buffers["running_mean"] = mean.astype(dtype)
+            self.buffers["running_var"] = var.astype(dtype)
+        self._remember((cache, shape))
+        return out.reshape(shape)
+
+    def backward(self, dout):
+        cache, shape = self._recall()
+        dx, dgamma, dbeta = ops.batchnorm_backward(np.asarray(dout).reshape(cache.input_shape), cache)
+        self._set_grads(dgamma, dbeta)
+        return dx.reshape(shape)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm of (N, C) or (N, C, L) per channel."""
+
+    expected_ndim = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Spatial batch norm of (N, C, H, W): statistics over (N, H, W) per channel."""
+
+    expected_ndim = (4,)
+
+
+class LayerNorm(_Affine):
+    """Normalizes over the last len(normalized_shape) axes, as torch.nn.LayerNorm."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, *, dtype=np.float32):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(positive_int(n, "normalized_shape") for n in normalized_shape)
+        self.eps = positive_float(eps, "eps")
+        self._init_affine(self.normalized_shape, elementwise_affine, dtype, bias)
+
+    def forward(self, x):
+        x = float_array(x, "x")
+        k = len(self.normalized_shape)
+        if x.shape[x.ndim - k:] != self.normalized_shape or x.ndim <= k:
+            raise ValueError(f"x must have shape (N, ..., {', '.join(map(str, self.normalized_shape))}), "
+                             f"got {x.shape}")
+        rows = x.reshape((-1,) + self.normalized_shape)
+        out, cache = ops.layernorm_forward(rows, self.params.get("weight"), self.params.get("bias"), self.eps)
+        self._remember((cache, x.shape))
+        return out.reshape(x.shape)
+
+    def backward(self, dout):
+        cache, shape = self._recall()
+        dx, dgamma, dbeta = ops.layernorm_backward(np.asarray(dout).reshape(cache.input_shape), cache)
+        self._set_grads(dgamma, dbeta)
+        return dx.reshape(shape)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={'weight' in self.params}"
+
+
+class GroupNorm(_Affine):
+    """Normalizes each sample over groups of num_channels / num_groups channels."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, *, dtype=np.float32):
+        super().__init__()
+        self.num_groups = positive_int(num_groups, "num_groups")
+        self.num_channels = positive_int(num_channels, "num_channels")
+        if num_channels % num_groups:
+            raise ValueError(f"num_channels={num_channels} must be divisible by num_groups={num_groups}")
+        self.eps = positive_float(eps, "eps")
+        self._init_affine((num_channels,), affine, dtype)
+
+    def forward(self, x):
+        out, cache = ops.groupnorm_forward(x, self.params.get("weight"), self.params.get("bias"),
+                                           self.num_groups, self.eps)
+        self._remember(cache)
+        return out
+
+    def backward(self, dout):
+        dx, dgamma, dbeta = ops.groupnorm_backward(dout, self._recall())
+        self._set_grads(dgamma, dbeta)
+        return dx
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={'weight' in self.params}"
+
+
+class InstanceNorm2d(_Affine):
+    """Normalizes each sample's channel over (H, W). PyTorch's defaults: no affine, no running stats.
+
+    With track_running_stats, training also updates running statistics as
+    PyTorch does (the batch mean of the instances' means and unbiased
+    variances), and evaluation normalizes with them instead.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False,
+                 *, dtype=np.float32):
+        super().__init__()
+        self.num_features = positive_int(num_features, "num_features")
+        self.eps = positive_float(eps, "eps")
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        self.momentum = momentum
+        self.track_running_stats = track_running_stats
+        self._init_affine((num_features,), affine, dtype)
+        if track_running_stats:
+            self.buffers["running_mean"] = np.zeros(num_features, dtype)
+            self.buffers["running_var"] = np.ones(num_features, dtype)
+            self.buffers["num_batches_tracked"] = np.array(0, np.int64)
+
+    def forward(self, x):
+        x = float_array(x, "x", ndim=4)
+        gamma, beta = self.params.get("weight"), self.params.get("bias")
+        if self.track_running_stats and not self.training:
+            out, cache, _, _ = ops.batchnorm_forward(x, gamma, beta, self.buffers["running_mean"],
+                                                     self.buffers["running_var"], training=False, eps=self.eps)
+            self._remember(("running", cache))
+            return out
+        if self.track_running_stats:
+            self._update_running_stats(x)
+        out, cache = ops.instancenorm_forward(x, gamma, beta, self.eps)
+        self._remember(("instance", cache))
+        return out
+
+    def _update_running_stats(self, x):
+        # As in PyTorch, num_batches_tracked stays 0 for instance norm
+        m = x.shape[2] * x.shape[3]
+        momentum = self.momentum
+        means = x.mean(axis=(2, 3))
+        unbiased = x.var(axis=(2, 3)) * (m / (m - 1))
+        for key, batch_value in (("running_mean", means), ("running_var", unbiased)):
+            old = self.buffers[key]
+            self.buffers[key] = ((1 - momentum) * old + momentum * batch_value.mean(axis=0)).astype(old.dtype)
+
+    def backward(self, dout):
+        kind, cache = self._recall()
+        backward = ops.batchnorm_backward if kind == "running" else ops.instancenorm_backward
+        dx, dgamma, dbeta = backward(dout, cache)
+        self._set_grads(dgamma, dbeta)
+        return dx
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, affine={'weight' in self.params}, " \
+               f"track_running_stats={self.track_running_stats}"
+
+
+class LocalResponseNorm(Module):
+    """AlexNet's normalization across `size` neighbouring channels (PyTorch's definition)."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x):
+        out, cache = ops.local_response_norm_forward(x, self.size, self.alpha, self.beta, self.k)
+        self._remember(cache)
+        return out
+
+    def backward(self, dout):
+        return ops.local_response_norm_backward(dout, self._recall())
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
