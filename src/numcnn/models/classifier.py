@@ -1,0 +1,113 @@
+"""Classifier: gives any Module network the CS231n Solver protocol.
+
+    model = Classifier(net, reg=5e-4)
+    scores = model.loss(X)              # evaluation mode
+    loss, grads = model.loss(X, y)      # training mode, forward + backward
+
+`model.params` maps dotted parameter names to arrays, and assigning to it
+(as the Solver's update rules do, `model.params[name] = next_w`) writes
+through to the network. The L2 term 0.5 * reg * sum(W**2) covers the
+weights of Linear, Conv2d and ConvTranspose2d layers, never biases or
+normalization parameters. Buffers (running statistics) live in the network
+and are reachable through `model.buffers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+
+import numpy as np
+
+from .. import ops
+from ..nn import Conv2d, ConvTranspose2d, Linear, Module
+
+
+class ParameterView(MutableMapping):
+    """Dotted name -> parameter array of a Module; assignment replaces the module's array."""
+
+    def __init__(self, net: Module, store: str = "params"):
+        self._net, self._store = net, store
+
+    def _names(self):
+        getter = self._net.named_parameters if self._store == "params" else self._net.named_buffers
+        return [name for name, _ in getter()]
+
+    def __getitem__(self, name):
+        module, key = self._net.locate(name)
+        store = getattr(module, self._store)
+        if key not in store:
+            raise KeyError(name)
+        return store[key]
+
+    def __setitem__(self, name, value):
+        module, key = self._net.locate(name)
+        store = getattr(module, self._store)
+        if key not in store:
+            raise KeyError(name)
+        value = np.asarray(value)
+        if value.shape != store[key].shape:
+            raise ValueError(f"{name} must keep its shape {store[key].shape}, got {value.shape}")
+        store[key] = value
+
+    def __delitem__(self, name):
+        raise TypeError("parameters cannot be removed from a network")
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __len__(self):
+        return len(self._names())
+
+
+def regularized_names(net: Module) -> list[str]:
+    """Dotted names of the weights that L2 regularization covers."""
+    names = []
+    for prefix, module in net.named_modules():
+        if isinstance(module, (Linear, Conv2d, ConvTranspose2d)):
+            names.append(f"{prefix}.weight" if prefix else "weight")
+    return names
+
+
+class Classifier:
+    """A Module network with a classification loss: params and loss(X, y=None).
+
+    loss: 'softmax' (cross-entropy, optionally with label_smoothing) or 'svm'.
+    """
+
+    def __init__(self, net: Module, reg: float = 0.0, loss: str = "softmax", label_smoothing: float = 0.0):
+        if not isinstance(net, Module):
+            raise ValueError(f"net must be a numcnn.nn.Module, got {type(net).__name__}")
+        if loss not in ("softmax", "svm"):
+            raise ValueError(f"loss must be 'softmax' or 'svm', got {loss!r}")
+        if label_smoothing and loss != "softmax":
+            raise ValueError("label_smoothing applies to the softmax loss only")
+        self.net, self.reg, self.loss_name, self.label_smoothing = net, reg, loss, label_smoothing
+        self.params = ParameterView(net, "params")
+        self.buffers = ParameterView(net, "buffers")
+        self.regularized = regularized_names(net)
+
+    def scores(self, X) -> np.ndarray:
+        """Class scores in evaluation mode (dropout off, running statistics used)."""
+        self.net.eval()
+        return self.net(X)
+
+    def loss(self, X, y=None):
+        if y is None:
+            return self.scores(X)
+        self.net.train()
+        scores = self.net(X)
+        if self.loss_name == "softmax":
+            loss, dscores = ops.softmax_loss(scores, y, label_smoothing=self.label_smoothing)
+        else:
+            loss, dscores = ops.svm_loss(scores, y)
+        self.net.backward(dscores)
+        grads = dict(self.net.named_grads())
+        if self.reg:
+            for name in self.regularized:
+                W = self.params[name]
+                loss += 0.5 * self.reg * float(np.sum(W * W, dtype=np.float64))
+                grads[name] = grads[name] + self.reg * W
+        return loss, grads
+
+    def __repr__(self) -> str:
+        return f"Classifier(reg={self.reg}, loss={self.loss_name!r})\n{self.net!r}"

@@ -1,0 +1,137 @@
+"""The CS231n assignment's fully connected networks, with its API and conventions.
+
+Both follow the Solver protocol: `params` (name -> array), and `loss(X, y=None)`
+that returns class scores when y is None, else (loss, grads) with the L2
+term 0.5 * reg * sum(W**2) over the weight matrices only. Weights are drawn
+from np.random in the assignment's order (W1, W2, ...), so a seeded run
+matches the assignment's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from . import cs231n_layers as L
+
+
+class TwoLayerNet:
+    """affine - relu - affine - softmax. Parameters W1 (D, H), b1, W2 (H, C), b2."""
+
+    def __init__(self, input_dim=3 * 32 * 32, hidden_dim=100, num_classes=10, weight_scale=1e-3, reg=0.0):
+        self.reg = reg
+        self.params = {
+            "W1": weight_scale * np.random.randn(input_dim, hidden_dim),
+            "b1": np.zeros(hidden_dim),
+            "W2": weight_scale * np.random.randn(hidden_dim, num_classes),
+            "b2": np.zeros(num_classes),
+        }
+
+    def loss(self, X, y=None):
+        hidden, hidden_cache = L.affine_relu_forward(X, self.params["W1"], self.params["b1"])
+        scores, scores_cache = ops.linear_forward(hidden, self.params["W2"], self.params["b2"])
+        if y is None:
+            return scores
+        loss, dscores = ops.softmax_loss(scores, y)
+        loss += 0.5 * self.reg * (np.sum(self.params["W1"] ** 2) + np.sum(self.params["W2"] ** 2))
+        dhidden, dW2, db2 = ops.linear_backward(dscores, scores_cache)
+        _, dW1, db1 = L.affine_relu_backward(dhidden, hidden_cache)
+        grads = {"W1": dW1 + self.reg * self.params["W1"], "b1": db1,
+                 "W2": dW2 + self.reg * self.params["W2"], "b2": db2}
+        return loss, grads
+
+
+class FullyConnectedNet:
+    """{affine - [batch/layer norm] - relu - [dropout]} x (L - 1) - affine - softmax.
+
+    hidden_dims: sizes of the hidden layers. dropout_keep_ratio: probability
+    of keeping a unit (1 = no dropout). normalization: None, 'batchnorm' or
+    'layernorm' (parameters gamma1, beta1, ...). seed: fixes dropout masks,
+    as in the assignment (for gradient checks).
+    """
+
+    def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout_keep_ratio=1,
+                 normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None):
+        if normalization not in (None, "batchnorm", "layernorm"):
+            raise ValueError(f"normalization must be None, 'batchnorm' or 'layernorm', got {normalization!r}")
+        self.normalization = normalization
+        self.use_dropout = dropout_keep_ratio != 1
+        self.reg = reg
+        self.num_layers = 1 + len(hidden_dims)
+        self.dtype = dtype
+        self.params = {}
+        dims = [input_dim] + list(hidden_dims) + [num_classes]
+        for i in range(self.num_layers):
+            self.params[f"W{i + 1}"] = weight_scale * np.random.randn(dims[i], dims[i + 1])
+            self.params[f"b{i + 1}"] = np.zeros(dims[i + 1])
+            if normalization and i < self.num_layers - 1:
+                self.params[f"gamma{i + 1}"] = np.ones(dims[i + 1])
+                self.params[f"beta{i + 1}"] = np.zeros(dims[i + 1])
+        self.dropout_param = {}
+        if self.use_dropout:
+            self.dropout_param = {"mode": "train", "p": dropout_keep_ratio}
+            if seed is not None:
+                self.dropout_param["seed"] = seed
+        self.bn_params = []
+        if normalization == "batchnorm":
+            self.bn_params = [{"mode": "train"} for _ in range(self.num_layers - 1)]
+        elif normalization == "layernorm":
+            self.bn_params = [{} for _ in range(self.num_layers - 1)]
+        for key, value in self.params.items():
+            self.params[key] = value.astype(dtype)
+
+    def loss(self, X, y=None):
+        X = np.asarray(X).astype(self.dtype)
+        mode = "test" if y is None else "train"
+        if self.use_dropout:
+            self.dropout_param["mode"] = mode
+        if self.normalization == "batchnorm":
+            for bn_param in self.bn_params:
+                bn_param["mode"] = mode
+        caches, hidden = [], X
+        for i in range(1, self.num_layers):
+            hidden, cache = self._hidden_forward(hidden, i)
+            caches.append(cache)
+        scores, scores_cache = ops.linear_forward(hidden, self.params[f"W{self.num_layers}"],
+                                                  self.params[f"b{self.num_layers}"])
+        if mode == "test":
+            return scores
+        loss, dscores = ops.softmax_loss(scores, y)
+        grads = {}
+        dhidden, grads[f"W{self.num_layers}"], grads[f"b{self.num_layers}"] = ops.linear_backward(dscores, scores_cache)
+        for i in range(self.num_layers - 1, 0, -1):
+            dhidden = self._hidden_backward(dhidden, caches[i - 1], i, grads)
+        for i in range(1, self.num_layers + 1):
+            W = self.params[f"W{i}"]
+            loss += 0.5 * self.reg * np.sum(W * W)
+            grads[f"W{i}"] = grads[f"W{i}"] + self.reg * W
+        return loss, grads
+
+    def _hidden_forward(self, x, i):
+        W, b = self.params[f"W{i}"], self.params[f"b{i}"]
+        if self.normalization == "batchnorm":
+            out, cache = L.affine_bn_relu_forward(x, W, b, self.params[f"gamma{i}"], self.params[f"beta{i}"],
+                                                  self.bn_params[i - 1])
+        elif self.normalization == "layernorm":
+            out, cache = L.affine_ln_relu_forward(x, W, b, self.params[f"gamma{i}"], self.params[f"beta{i}"],
+                                                  self.bn_params[i - 1])
+        else:
+            out, cache = L.affine_relu_forward(x, W, b)
+        dropout_cache = None
+        if self.use_dropout:
+            out, dropout_cache = L.dropout_forward(out, self.dropout_param)
+        return out, (cache, dropout_cache)
+
+    def _hidden_backward(self, dout, caches, i, grads):
+        cache, dropout_cache = caches
+        if dropout_cache is not None:
+            dout = L.dropout_backward(dout, dropout_cache)
+        if self.normalization == "batchnorm":
+            dx, grads[f"W{i}"], grads[f"b{i}"], grads[f"gamma{i}"], grads[f"beta{i}"] = \
+                L.affine_bn_relu_backward(dout, cache)
+        elif self.normalization == "layernorm":
+            dx, grads[f"W{i}"], grads[f"b{i}"], grads[f"gamma{i}"], grads[f"beta{i}"] = \
+                L.affine_ln_relu_backward(dout, cache)
+        else:
+            dx, grads[f"W{i}"], grads[f"b{i}"] = L.affine_relu_backward(dout, cache)
+        return dx

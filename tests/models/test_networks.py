@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+
+from helpers import assert_close, requires_torch, torch
+from numcnn import models, nn
+from numcnn.gradcheck import eval_numerical_gradient, rel_error
+from numcnn.models import Classifier
+from training import overfit
+
+SMALL = {  # the registry's networks at test size (the architecture, not the width, is what is tested)
+    "resnet20": dict(),
+    "resnet18": dict(),
+    "airbench": dict(widths=(8, 16, 16), whiten_width=6),
+}
+
+
+def test_registry_builds_every_network_and_names_the_choices():
+    assert {"resnet20", "resnet32", "resnet56", "resnet18", "airbench"} <= set(models.available())
+    assert models.build("resnet20").num_parameters() == 272474  # He et al.: 0.27M
+    with pytest.raises(ValueError, match="unknown model 'resnet21'; available: airbench, "):
+        models.build("resnet21")
+    with pytest.raises(ValueError, match="depth must be 6n \\+ 2"):
+        models.resnet_cifar(21)
+
+
+@requires_torch
+@pytest.mark.parametrize("name", SMALL)
+def test_weights_move_both_ways_and_outputs_and_gradients_match_torch(name):
+    """torch state dict -> numcnn, then compare outputs and every gradient, train and eval mode."""
+    from numcnn.interop.pytorch import state_from_torch, to_torch
+    nn.manual_seed(1)
+    net = models.build(name, **SMALL[name]).to(np.float64)
+    twin = to_torch(net)
+    torch.manual_seed(2)
+    for p in twin.parameters():  # fresh torch weights, including random gamma and beta
+        torch.nn.init.normal_(p, 0.0, 0.5)
+    net.load_state_dict(state_from_torch(twin))
+    rng = np.random.default_rng(3)
+    size = 32 if name == "airbench" else 16
+    for training in (True, False):
+        net.train(training)
+        twin.train(training)
+        x = rng.standard_normal((4, 3, size, size))
+        xt = torch.tensor(x, requires_grad=True)
+        out, out_t = net(x), twin(xt)
+        dout = rng.standard_normal(out.shape)
+        dx = net.backward(dout)
+        twin.zero_grad()
+        out_t.backward(torch.tensor(dout))
+        assert_close(out, out_t, rtol=1e-6, atol=1e-9, name=f"out (training={training})")
+        assert_close(dx, xt.grad, rtol=1e-6, atol=1e-9, name="dx")
+        torch_grads = {k: p.grad for k, p in twin.named_parameters()}
+        assert set(torch_grads) == {k for k, _ in net.named_grads()}
+        for key, grad in net.named_grads():
+            assert_close(grad, torch_grads[key], rtol=1e-6, atol=1e-9, name=key)
+        ours = net.state_dict()
+        for key, value in state_from_torch(twin).items():  # running statistics moved alike
+            assert_close(ours[key], value, rtol=1e-9, atol=1e-12, name=key)
+    # and back: numcnn's trained state into a fresh twin
+    back = to_torch(net).state_dict()
+    assert all(np.array_equal(v, back[k].numpy()) for k, v in net.state_dict().items())
+
+
+def test_classifier_params_write_through_and_reg_covers_weights_only():
+    nn.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2 * 2 * 2, 3))
+    model = Classifier(net, reg=0.5)
+    assert model.regularized == ["0.weight", "3.weight"]
+    model.params["3.bias"] = np.full(3, 7.0, np.float32)
+    np.testing.assert_array_equal(net[3].params["bias"], 7.0)
+    with pytest.raises(ValueError, match=r"3.bias must keep its shape \(3,\)"):
+        model.params["3.bias"] = np.zeros(4)
+    x = np.random.default_rng(0).standard_normal((5, 1, 4, 4)).astype(np.float32)
+    y = np.array([0, 1, 2, 0, 1])
+    loss, grads = model.loss(x, y)
+    reg_term = 0.25 * sum(float(np.sum(model.params[name] ** 2)) for name in model.regularized)
+    plain, _ = Classifier(net).loss(x, y)
+    assert loss == pytest.approx(plain + reg_term, rel=1e-5)
+    assert set(grads) == set(model.params)
+    assert model.loss(x).shape == (5, 3) and not net.training
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_initial_loss_is_log_c_with_tiny_weights(name):
+    nn.manual_seed(0)
+    net = models.build(name, **SMALL[name])
+    net["fc"].params["weight"] *= 1e-4  # a near-silent last layer: all classes equally likely
+    net["fc"].params.pop("bias", None)
+    size = 32 if name == "airbench" else 16
+    x = np.random.default_rng(0).standard_normal((8, 3, size, size)).astype(np.float32)
+    loss, _ = Classifier(net).loss(x, np.arange(8) % 10)
+    assert loss == pytest.approx(np.log(10), abs=0.01)
+
+
+def test_whole_model_gradient_check_in_float64():
+    nn.manual_seed(0)
+    net = models.resnet_cifar(8, num_classes=3, widths=(2, 3, 4)).to(np.float64)
+    model = Classifier(net, reg=0.1)
+    x = np.random.default_rng(0).standard_normal((3, 3, 6, 6))
+    y = np.array([0, 1, 2])
+    _, grads = model.loss(x, y)
+    for name in ["stem.0.weight", "stage2.0.shortcut.0.weight", "stage3.0.body.1.weight", "fc.bias"]:
+        # batch norm in training mode: the loss is smooth, the check is exact up to O(h^2)
+        numerical = eval_numerical_gradient(lambda _: model.loss(x, y)[0], model.params[name], h=1e-6)
+        assert rel_error(numerical, grads[name]) < 1e-5, name
+
+
+@pytest.mark.parametrize("name", ["resnet20", "airbench"])
+def test_network_overfits_50_examples(name):
+    nn.manual_seed(0)
+    size = 32 if name == "airbench" else 8
+    net = models.build(name, **SMALL[name])
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 3, size, size)).astype(np.float32)
+    y = rng.integers(0, 10, 50)
+    assert overfit(Classifier(net), X, y, steps=150, lr=3e-3, batch_size=25) == 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, lr", [("resnet32", 1e-3), ("resnet56", 1e-3), ("resnet18", 3e-4)])
+def test_deeper_networks_overfit_50_examples(name, lr):
+    nn.manual_seed(0)
+    net = models.build(name)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 3, 16, 16)).astype(np.float32)
+    y = rng.integers(0, 10, 50)
+    assert overfit(Classifier(net), X, y, steps=200, lr=lr, batch_size=25) == 1.0
