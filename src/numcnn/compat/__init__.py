@@ -1,0 +1,1 @@
+"""Compatibility layers: other courses' APIs over numcnn (numcnn.compat.cs231n)."""
