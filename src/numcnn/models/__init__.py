@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
+
 from ..nn import Module
 from .airbench import airbench
 from .classifier import Classifier
 from .cnn import ThreeLayerConvNet
 from .fc_net import FullyConnectedNet, TwoLayerNet
 from .resnet import resnet18_d2l, resnet_cifar
+from .serialization import build_from_spec, load_model
 
 _REGISTRY: dict[str, Callable[..., Module]] = {
     "resnet20": lambda **kw: resnet_cifar(20, **kw),
@@ -39,8 +42,24 @@ def build(name: str, num_classes: int = 10, **kwargs) -> Module:
     """A network by name, e.g. build("resnet20", num_classes=10, in_channels=3)."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(available())}")
-    return _REGISTRY[name](num_classes=num_classes, **kwargs)
+    net = _REGISTRY[name](num_classes=num_classes, **kwargs)
+    # how to build it again, for checkpoints (JSON-able arguments only)
+    net.build_spec = {"name": name, "num_classes": num_classes,
+                      **{k: v for k, v in kwargs.items() if k not in ("rng", "dtype")}}
+    if "dtype" in kwargs:
+        net.build_spec["dtype"] = np.dtype(kwargs["dtype"]).name
+    return net
+
+
+def rebuild(spec: dict) -> Module:
+    """build() again from a network's build_spec (as stored in checkpoints)."""
+    spec = dict(spec)
+    name, num_classes = spec.pop("name"), spec.pop("num_classes")
+    if "dtype" in spec:
+        spec["dtype"] = np.dtype(spec["dtype"])
+    return build(name, num_classes, **spec)
 
 
 __all__ = ["Classifier", "TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet", "resnet_cifar",
-           "resnet18_d2l", "airbench", "build", "available", "register"]
+           "resnet18_d2l", "airbench", "build", "rebuild", "available", "register", "load_model",
+           "build_from_spec"]

@@ -82,9 +82,20 @@ class Classifier:
         if label_smoothing and loss != "softmax":
             raise ValueError("label_smoothing applies to the softmax loss only")
         self.net, self.reg, self.loss_name, self.label_smoothing = net, reg, loss, label_smoothing
+        self.config = dict(reg=reg, loss=loss, label_smoothing=label_smoothing,
+                           net=getattr(net, "build_spec", None))
         self.params = ParameterView(net, "params")
         self.buffers = ParameterView(net, "buffers")
         self.regularized = regularized_names(net)
+
+    def spec(self) -> dict:
+        return {"type": "Classifier", "config": self.config}
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return dict(self.net.state_dict())
+
+    def load_state_arrays(self, arrays: dict) -> None:
+        self.net.load_state_dict(arrays)
 
     def scores(self, X) -> np.ndarray:
         """Class scores in evaluation mode (dropout off, running statistics used)."""

@@ -14,9 +14,10 @@ import numpy as np
 
 from .. import ops
 from . import cs231n_layers as L
+from .serialization import ParamsState
 
 
-class ThreeLayerConvNet:
+class ThreeLayerConvNet(ParamsState):
     def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=7, hidden_dim=100,
                  num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float32):
         C, H, W = input_dim
@@ -26,6 +27,9 @@ class ThreeLayerConvNet:
             raise ValueError(f"input_dim's height and width must be even for the 2x2 pooling, got {input_dim}")
         self.reg = reg
         self.dtype = dtype
+        self.config = dict(input_dim=tuple(input_dim), num_filters=num_filters, filter_size=filter_size,
+                           hidden_dim=hidden_dim, num_classes=num_classes, weight_scale=weight_scale,
+                           reg=reg, dtype=np.dtype(dtype).name)
         self.params = {
             "W1": weight_scale * np.random.randn(num_filters, C, filter_size, filter_size),
             "b1": np.zeros(num_filters),

@@ -13,13 +13,16 @@ import numpy as np
 
 from .. import ops
 from . import cs231n_layers as L
+from .serialization import ParamsState
 
 
-class TwoLayerNet:
+class TwoLayerNet(ParamsState):
     """affine - relu - affine - softmax. Parameters W1 (D, H), b1, W2 (H, C), b2."""
 
     def __init__(self, input_dim=3 * 32 * 32, hidden_dim=100, num_classes=10, weight_scale=1e-3, reg=0.0):
         self.reg = reg
+        self.config = dict(input_dim=input_dim, hidden_dim=hidden_dim, num_classes=num_classes,
+                           weight_scale=weight_scale, reg=reg)
         self.params = {
             "W1": weight_scale * np.random.randn(input_dim, hidden_dim),
             "b1": np.zeros(hidden_dim),
@@ -41,7 +44,7 @@ class TwoLayerNet:
         return loss, grads
 
 
-class FullyConnectedNet:
+class FullyConnectedNet(ParamsState):
     """{affine - [batch/layer norm] - relu - [dropout]} x (L - 1) - affine - softmax.
 
     hidden_dims: sizes of the hidden layers. dropout_keep_ratio: probability
@@ -54,6 +57,9 @@ class FullyConnectedNet:
                  normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None):
         if normalization not in (None, "batchnorm", "layernorm"):
             raise ValueError(f"normalization must be None, 'batchnorm' or 'layernorm', got {normalization!r}")
+        self.config = dict(hidden_dims=list(hidden_dims), input_dim=input_dim, num_classes=num_classes,
+                           dropout_keep_ratio=dropout_keep_ratio, normalization=normalization, reg=reg,
+                           weight_scale=weight_scale, dtype=np.dtype(dtype).name, seed=seed)
         self.normalization = normalization
         self.use_dropout = dropout_keep_ratio != 1
         self.reg = reg
@@ -74,7 +80,9 @@ class FullyConnectedNet:
                 self.dropout_param["seed"] = seed
         self.bn_params = []
         if normalization == "batchnorm":
-            self.bn_params = [{"mode": "train"} for _ in range(self.num_layers - 1)]
+            # the assignment's running statistics start at zero; made here so checkpoints always hold them
+            self.bn_params = [{"mode": "train", "running_mean": np.zeros(d, dtype), "running_var": np.zeros(d, dtype)}
+                              for d in hidden_dims]
         elif normalization == "layernorm":
             self.bn_params = [{} for _ in range(self.num_layers - 1)]
         for key, value in self.params.items():
