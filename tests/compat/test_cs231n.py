@@ -243,3 +243,18 @@ def test_three_layer_conv_net_through_the_assignment_import():
     model = ThreeLayerConvNet()
     X, y = np.random.randn(10, 3, 32, 32), np.random.randint(10, size=10)
     assert model.loss(X, y)[0] == pytest.approx(np.log(10), abs=2e-3)
+
+
+def test_the_assignments_optim_and_solver_modules():
+    from numcnn.compat.cs231n.optim import adam, rmsprop, sgd, sgd_momentum
+    from numcnn.compat.cs231n.solver import Solver
+    for rule in (sgd, sgd_momentum, rmsprop, adam):
+        assert list(inspect.signature(rule).parameters) == ["w", "dw", "config"]
+    np.random.seed(231)
+    model = cs231n.TwoLayerNet(input_dim=6, hidden_dim=8, num_classes=3, weight_scale=1e-2)
+    data = {"X_train": np.random.randn(40, 6), "y_train": np.random.randint(3, size=40),
+            "X_val": np.random.randn(10, 6), "y_val": np.random.randint(3, size=10)}
+    solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-2}, num_epochs=2,
+                    batch_size=10, print_every=1, verbose=False)
+    solver.train()
+    assert len(solver.loss_history) == 8 and len(solver.val_acc_history) == 3

@@ -15,3 +15,5 @@ from .fast_layers import *  # noqa: F401,F403
 from .gradient_check import *  # noqa: F401,F403
 from .layer_utils import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
+from .optim import *  # noqa: F401,F403
+from .solver import Solver

@@ -1,0 +1,224 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from numcnn import models
+from numcnn.checkpoint import CheckpointError, load_checkpoint
+from numcnn.solver import Callback, Solver, TrainingDiverged
+from solver_run import make_run, outcome
+
+HERE = Path(__file__).parent
+
+
+class Recorder:
+    """A model that records which samples each step saw (X holds sample indices)."""
+
+    def __init__(self, classes=3):
+        self.params = {"w": np.zeros(1)}
+        self.seen = []
+        self.classes = classes
+
+    def loss(self, X, y=None):
+        if y is None:
+            return np.zeros((len(X), self.classes))
+        self.seen.append(X.ravel().astype(int).copy())
+        return 1.0, {"w": np.zeros(1)}
+
+
+def _index_data(n=40):
+    X = np.arange(n, dtype=float)[:, None]
+    return dict(X_train=X, y_train=np.zeros(n, int), X_val=X[:10], y_val=np.zeros(10, int))
+
+
+def test_cs231n_arguments_histories_and_errors():
+    model = models.TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3)
+    rng = np.random.default_rng(0)
+    data = dict(X_train=rng.standard_normal((50, 4)), y_train=rng.integers(0, 3, 50),
+                X_val=rng.standard_normal((20, 4)), y_val=rng.integers(0, 3, 20))
+    solver = Solver(model, data, update_rule="sgd_momentum", optim_config={"learning_rate": 1e-2},
+                    lr_decay=0.5, batch_size=10, num_epochs=3, verbose=False)
+    solver.train()
+    assert len(solver.loss_history) == 15
+    assert len(solver.train_acc_history) == len(solver.val_acc_history) == 4  # start + each epoch
+    assert solver.best_val_acc == max(solver.val_acc_history)
+    assert solver.optim_configs["W1"]["learning_rate"] == pytest.approx(1e-2 * 0.5 ** 3)
+    for name, value in solver.best_params.items():
+        np.testing.assert_array_equal(model.params[name], value)  # best parameters restored
+    with pytest.raises(ValueError, match=r"Unrecognized arguments \['learning_rate'\]"):
+        Solver(model, data, learning_rate=1e-3)
+    with pytest.raises(ValueError, match='Invalid update_rule "adamax"'):
+        Solver(model, data, update_rule="adamax")
+    with pytest.raises(ValueError, match=r"data is missing \['X_val', 'y_val'\]"):
+        Solver(model, {"X_train": data["X_train"], "y_train": data["y_train"]})
+
+
+def test_an_epoch_is_a_shuffled_pass_without_replacement():
+    model = Recorder()
+    Solver(model, _index_data(40), batch_size=8, num_epochs=2, seed=0, verbose=False).train()
+    epochs = [np.concatenate(model.seen[:5]), np.concatenate(model.seen[5:])]
+    for seen in epochs:
+        assert sorted(seen) == list(range(40))
+    assert not np.array_equal(epochs[0], epochs[1])
+
+
+def test_the_assignments_sampling_is_np_random_choice():
+    model = Recorder()
+    np.random.seed(231)
+    expected = np.random.choice(40, 8)
+    np.random.seed(231)
+    Solver(model, _index_data(40), batch_size=8, num_epochs=1, sampling="replacement", verbose=False).train()
+    np.testing.assert_array_equal(model.seen[0], expected)
+
+
+def test_a_seed_makes_a_run_reproducible_and_augment_gets_the_generator():
+    calls = []
+
+    def augment(X, rng):
+        calls.append(isinstance(rng, np.random.Generator))
+        return X + rng.standard_normal(X.shape).astype(X.dtype) * 0.01
+
+    runs = []
+    for _ in range(2):
+        solver = make_run(None, 2, resume=False, augment=augment, checkpoint_dir=None)
+        solver.train()
+        runs.append(outcome(solver))
+    for key in runs[0]:
+        np.testing.assert_array_equal(runs[0][key], runs[1][key], err_msg=key)
+    assert calls and all(calls)
+
+
+def test_callbacks_early_stopping_and_time_budget():
+    events = []
+
+    class Spy(Callback):
+        def on_step_end(self, solver):
+            events.append("step")
+
+        def on_epoch_end(self, solver):
+            events.append("epoch")
+            if solver.epoch == 2:
+                solver.stop_training = True
+
+    model = Recorder()
+    Solver(model, _index_data(16), batch_size=8, num_epochs=5, seed=0, verbose=False,
+           callbacks=[Spy(), lambda s: events.append("plain")]).train()
+    assert events == ["step", "step", "epoch", "plain"] * 2
+    solver = Solver(Recorder(), _index_data(16), batch_size=8, num_epochs=50, seed=0, verbose=False,
+                    early_stopping=3)
+    solver.train()  # the best accuracy is the first evaluation's; three epochs do no better
+    assert solver.epoch == 3
+    solver = Solver(Recorder(), _index_data(16), batch_size=8, num_epochs=10 ** 6, seed=0, verbose=False,
+                    time_budget=0.2)
+    started = time.perf_counter()
+    solver.train()
+    assert time.perf_counter() - started < 5 and solver.step < 2 * 10 ** 6
+
+
+def test_metrics_log_has_one_json_line_per_epoch(tmp_path):
+    solver = make_run(tmp_path, 3, resume=False)
+    solver.train()
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    assert set(records[0]) >= {"epoch", "step", "loss", "train_acc", "val_acc", "lr", "seconds", "images_per_sec"}
+    assert records[2]["lr"] == pytest.approx(0.05 * 0.9 ** 3)
+
+
+def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    solver = make_run(tmp_path, 5, resume=False)
+    real_loss = solver.model.loss
+
+    def poisoned(X, y=None):
+        if y is not None and solver.step == 14:  # epoch 3
+            return float("nan"), {}
+        return real_loss(X, y)
+
+    solver.model.loss = poisoned
+    with pytest.raises(TrainingDiverged, match=r"the loss is nan at step 15 \(epoch 3\).*last.npz is kept"):
+        solver.train()
+    assert load_checkpoint(tmp_path / "last.npz").state["epoch"] == 2
+    assert solver.best_params
+
+
+def test_four_epochs_equal_two_then_resumed_bit_for_bit(tmp_path):
+    straight = make_run(tmp_path / "a", 4, resume=False)
+    straight.train()
+    first = make_run(tmp_path / "b", 2, resume=False)
+    first.train()
+    resumed = make_run(tmp_path / "b", 4, resume=True)
+    assert resumed.epoch == 2
+    resumed.train()
+    expected, actual = outcome(straight), outcome(resumed)
+    for key in expected:
+        np.testing.assert_array_equal(actual[key], expected[key], err_msg=key)
+
+
+def test_resuming_a_different_run_is_refused(tmp_path):
+    make_run(tmp_path, 1, resume=False).train()
+    with pytest.raises(CheckpointError, match="batch_size 16 there, 32 here"):
+        make_run(tmp_path, 2, resume=True, batch_size=32)
+
+
+def _start(directory, epochs, seconds_per_step):
+    return subprocess.Popen([sys.executable, str(HERE / "solver_run.py"), str(directory), str(epochs),
+                             str(seconds_per_step)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for(path, process, timeout=60):
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.time() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def _expected(tmp_path, epochs):
+    solver = make_run(tmp_path / "reference", epochs, resume=False)
+    solver.train()
+    return outcome(solver)
+
+
+def _finish_and_compare(directory, epochs, expected):
+    done = subprocess.run([sys.executable, str(HERE / "solver_run.py"), str(directory), str(epochs)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with np.load(directory / "final.npz") as final:
+        for key in expected:
+            np.testing.assert_array_equal(final[key], expected[key], err_msg=key)
+
+
+def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_result(tmp_path):
+    directory = tmp_path / "killed"
+    process = _start(directory, 4, seconds_per_step=0.15)
+    _wait_for(directory / "last.npz", process)
+    time.sleep(0.4)  # well inside the next epoch, possibly inside a checkpoint write
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert load_checkpoint(directory / "last.npz").state["epoch"] >= 1  # loads whole, never broken
+    _finish_and_compare(directory, 4, _expected(tmp_path, 4))
+
+
+def test_ctrl_c_saves_mid_epoch_and_resume_gives_the_uninterrupted_result(tmp_path):
+    directory = tmp_path / "interrupted"
+    process = _start(directory, 4, seconds_per_step=0.15)
+    _wait_for(directory / "last.npz", process)
+    time.sleep(0.35)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0 and b"KeyboardInterrupt" in stderr
+    state = load_checkpoint(directory / "last.npz").state
+    assert state["step_in_epoch"] > 0  # saved at a step boundary inside an epoch
+    _finish_and_compare(directory, 4, _expected(tmp_path, 4))
+
+
+def test_checkpoint_name_writes_safe_checkpoints_each_epoch(tmp_path):
+    solver = make_run(None, 2, resume=False, checkpoint_name=str(tmp_path / "run"))
+    solver.train()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run_epoch_1.npz", "run_epoch_2.npz"]
+    assert load_checkpoint(tmp_path / "run_epoch_2.npz").state["epoch"] == 2
