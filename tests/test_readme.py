@@ -19,7 +19,8 @@ def test_ci_runs_the_readmes_test_command():
     assert test_command in (ROOT / ".ci" / "run").read_text()
 
 
-def test_python_snippets_run():
+def test_python_snippets_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # snippets may write run folders
     for block in re.findall(r"```python\n(.*?)```", README, re.S):
         exec(compile(block, "README.md", "exec"), {})
 
