@@ -18,13 +18,13 @@ too new or of another model; it never returns partial weights.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import write_atomically
 
 FORMAT = "numcnn-checkpoint"
 FORMAT_VERSION = 1
@@ -117,27 +117,6 @@ def save_checkpoint(path, model, solver_state: dict | None = None) -> Path:
     arrays[_HEADER] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     write_atomically(path, lambda f: np.savez(f, **arrays))
     return path
-
-
-def write_atomically(path: Path, write) -> None:
-    """Call write(file) on a temporary file beside `path`, fsync it, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # make the rename itself durable
-    finally:
-        os.close(directory)
 
 
 def load_checkpoint(path) -> Checkpoint:

@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from . import optim
-from .checkpoint import (CheckpointError, load_checkpoint, restore_model, save_checkpoint,
-                         write_atomically)
+from .atomic import write_atomically
+from .checkpoint import CheckpointError, load_checkpoint, restore_model, save_checkpoint
 from .progress import progress_bar
 from .random_state import capture_random_states, restore_random_states
 
