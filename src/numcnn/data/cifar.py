@@ -1,0 +1,121 @@
+"""CIFAR-10 from either official release, or from an image-folder copy of it.
+
+- python release (cifar-10-batches-py/): pickled dicts data_batch_1..5 and
+  test_batch, read with a restricted unpickler (no code runs);
+- binary release (cifar-10-batches-bin/): records of 1 label byte and 3072
+  pixel bytes (1024 red, 1024 green, 1024 blue, each row-major 32x32);
+- image folders train/<class>/*.png|jpg and test/<class>/..., as a folder
+  or a .tar.gz (such as the JPEG copy numcnn's tests use).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .download import download_and_extract
+from .errors import DataError, DatasetNotFound, data_dir
+from .folder import is_archive, load_image_folder
+from .safe_pickle import safe_load
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+PYTHON_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+PYTHON_MD5 = "c58f30108f718f92721af3b95e74349a"
+RECORD = 1 + 32 * 32 * 3
+
+
+def _rows_to_images(rows: np.ndarray) -> np.ndarray:
+    """(N, 3072) rows of R, G, B planes -> (N, 32, 32, 3)."""
+    return rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+
+def _read_python_batch(path: Path):
+    if not path.is_file():
+        raise DatasetNotFound(f"{path}: missing CIFAR-10 batch file")
+    batch = safe_load(path.read_bytes(), str(path))
+    try:
+        data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
+    except (KeyError, TypeError):
+        raise DataError(f"{path}: not a CIFAR-10 batch (no data/labels entries)") from None
+    if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
+        raise DataError(f"{path}: data must be uint8 rows of 3072 values, got {data.dtype} {data.shape}")
+    if len(labels) != len(data):
+        raise DataError(f"{path}: {len(labels)} labels for {len(data)} images")
+    return _rows_to_images(data), labels.astype(np.int64)
+
+
+def _read_binary_batch(path: Path):
+    if not path.is_file():
+        raise DatasetNotFound(f"{path}: missing CIFAR-10 batch file")
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size == 0 or raw.size % RECORD:
+        raise DataError(f"{path}: {raw.size} bytes is not a whole number of {RECORD}-byte records")
+    records = raw.reshape(-1, RECORD)
+    return _rows_to_images(records[:, 1:]), records[:, 0].astype(np.int64)
+
+
+def _check_labels(y, source):
+    if y.size and (y.min() < 0 or y.max() >= 10):
+        raise DataError(f"{source}: label {y.max() if y.max() >= 10 else y.min()} out of range 0..9")
+    return y
+
+
+def load_cifar10(root=None, download: bool = False):
+    """X_train uint8 (50000, 32, 32, 3), y_train int64, X_test, y_test and the class names.
+
+    root: a folder holding cifar-10-batches-py/, cifar-10-batches-bin/, or
+    train/ and test/ class folders; or an archive of one of these. Default:
+    the data folder ($NUMCNN_DATA or ~/.cache/numcnn)/cifar10. download=True
+    fetches the official python release there and checks its md5.
+    """
+    root = Path(root) if root is not None else data_dir() / "cifar10"
+    if is_archive(root):
+        return _from_folders(root)
+    for candidate in (root, root / "cifar-10-batches-py"):
+        if (candidate / "data_batch_1").is_file():
+            return _from_python(candidate)
+    for candidate in (root, root / "cifar-10-batches-bin"):
+        if (candidate / "data_batch_1.bin").is_file():
+            return _from_binary(candidate)
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        return _from_folders(root)
+    if download:
+        download_and_extract(PYTHON_URL, root, md5=PYTHON_MD5)
+        return _from_python(root / "cifar-10-batches-py")
+    raise DatasetNotFound(
+        f"{root}: no CIFAR-10 found (cifar-10-batches-py/, cifar-10-batches-bin/ or train/ and test/ folders). "
+        f"Pass download=True, or download {PYTHON_URL} by hand and unpack it in {root}")
+
+
+def _from_python(folder: Path):
+    parts = [_read_python_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
+    X_test, y_test = _read_python_batch(folder / "test_batch")
+    X_train, y_train = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    meta = folder / "batches.meta"
+    classes = list(CLASSES)
+    if meta.is_file():
+        names = safe_load(meta.read_bytes(), str(meta)).get(b"label_names")
+        if names:
+            classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    return X_train, _check_labels(y_train, folder), X_test, _check_labels(y_test, folder / "test_batch"), classes
+
+
+def _from_binary(folder: Path):
+    parts = [_read_binary_batch(folder / f"data_batch_{i}.bin") for i in range(1, 6)]
+    X_test, y_test = _read_binary_batch(folder / "test_batch.bin")
+    X_train, y_train = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    meta = folder / "batches.meta.txt"
+    classes = [line.strip() for line in meta.read_text().splitlines() if line.strip()] if meta.is_file() else list(CLASSES)
+    return X_train, _check_labels(y_train, folder), X_test, _check_labels(y_test, folder / "test_batch.bin"), classes
+
+
+def _from_folders(root: Path):
+    X_train, y_train, classes = load_image_folder(root, "train")
+    X_test, y_test, test_classes = load_image_folder(root, "test")
+    if test_classes != classes:
+        raise DataError(f"{root}: train/ and test/ have different classes: {classes} vs {test_classes}")
+    for X, split in ((X_train, "train"), (X_test, "test")):
+        if X.shape[1:] != (32, 32, 3):
+            raise DataError(f"{root}/{split}: CIFAR-10 images are 32x32 RGB, got {X.shape[1:]}")
+    return X_train, y_train, X_test, y_test, classes

@@ -1,0 +1,119 @@
+"""Checked downloads against a real HTTP server on 127.0.0.1."""
+
+import hashlib
+import http.server
+import tarfile
+import threading
+
+import numpy as np
+import pytest
+
+from fake_data import cifar_arrays, tar_folder, write_cifar_python
+from numcnn.data import DataError, DatasetNotFound, download, load_cifar10
+from numcnn.data import cifar as cifar_module
+from numcnn.data.download import safe_extract
+
+
+class RangeHandler(http.server.BaseHTTPRequestHandler):
+    files: dict = {}
+    requests: list = []
+
+    def do_GET(self):
+        body = self.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        self.requests.append((self.path, self.headers.get("Range")))
+        start = 0
+        if self.headers.get("Range"):
+            start = int(self.headers["Range"].split("=")[1].rstrip("-"))
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        self.wfile.write(body[start:])
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    RangeHandler.files, RangeHandler.requests = {}, []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", RangeHandler
+    httpd.shutdown()
+
+
+def test_download_verifies_and_keeps_a_good_file(server, tmp_path):
+    base, handler = server
+    body = bytes(range(256)) * 1000
+    handler.files["/data.bin"] = body
+    path = download(base + "/data.bin", tmp_path / "data.bin", sha256=hashlib.sha256(body).hexdigest(), progress=False)
+    assert path.read_bytes() == body
+    download(base + "/data.bin", path, md5=hashlib.md5(body).hexdigest())  # already there and verified
+    assert len(handler.requests) == 1
+
+
+def test_a_corrupted_download_is_rejected_and_deleted(server, tmp_path):
+    base, handler = server
+    handler.files["/data.bin"] = b"tampered bytes"
+    with pytest.raises(DataError, match="sha256 is .*expected 0000.*nothing from it was used"):
+        download(base + "/data.bin", tmp_path / "data.bin", sha256="0" * 64)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_partial_download_resumes_with_a_range_request(server, tmp_path):
+    base, handler = server
+    body = np.random.default_rng(0).bytes(50_000)
+    handler.files["/big.bin"] = body
+    (tmp_path / "big.bin.part").write_bytes(body[:20_000])  # an earlier attempt that stopped
+    download(base + "/big.bin", tmp_path / "big.bin", md5=hashlib.md5(body).hexdigest())
+    assert (tmp_path / "big.bin").read_bytes() == body
+    assert handler.requests == [("/big.bin", "bytes=20000-")]
+
+
+def test_no_network_says_where_to_put_the_file(tmp_path):
+    with pytest.raises(DatasetNotFound, match="no network\\? Download it by hand and put it at .*x.tar.gz"):
+        download("http://127.0.0.1:9/x.tar.gz", tmp_path / "x.tar.gz", md5="0" * 32, timeout=2)
+
+
+def test_a_checksum_is_required():
+    with pytest.raises(ValueError, match="needs a checksum"):
+        download("http://127.0.0.1:9/x", "x")
+
+
+def _cifar_archive(tmp_path):
+    source = tmp_path / "source"
+    write_cifar_python(source, cifar_arrays())
+    return tar_folder(source / "cifar-10-batches-py", tmp_path / "cifar-10-python.tar.gz",
+                      arcname="cifar-10-batches-py").read_bytes()
+
+
+def test_load_cifar10_download_fetches_checks_and_unpacks(server, tmp_path, monkeypatch):
+    base, handler = server
+    archive = _cifar_archive(tmp_path)
+    handler.files["/cifar-10-python.tar.gz"] = archive
+    monkeypatch.setattr(cifar_module, "PYTHON_URL", base + "/cifar-10-python.tar.gz")
+    monkeypatch.setattr(cifar_module, "PYTHON_MD5", hashlib.md5(archive).hexdigest())
+    X_train, y_train, X_test, y_test, classes = load_cifar10(tmp_path / "cache", download=True)
+    assert X_train.shape == (35, 32, 32, 3) and X_test.shape == (7, 32, 32, 3)
+    monkeypatch.setattr(cifar_module, "PYTHON_MD5", "0" * 32)
+    handler.files["/cifar-10-python.tar.gz"] = archive[:-100] + b"\x00" * 100  # corrupted in transit
+    with pytest.raises(DataError, match="md5 is .*expected 0{32}"):
+        load_cifar10(tmp_path / "other-cache", download=True)
+    assert not (tmp_path / "other-cache" / "cifar-10-batches-py").exists()
+
+
+def test_unpacking_refuses_members_outside_the_folder(tmp_path):
+    evil = tmp_path / "evil.tar"
+    (tmp_path / "payload").write_text("x")
+    with tarfile.open(evil, "w") as tar:
+        tar.add(tmp_path / "payload", arcname="../escaped.txt")
+    with pytest.raises(DataError, match="refusing to unpack '../escaped.txt'"):
+        safe_extract(evil, tmp_path / "out")
+    assert not (tmp_path / "escaped.txt").exists()
