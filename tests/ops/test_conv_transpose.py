@@ -79,7 +79,7 @@ def test_numerical_gradients(params):
     w = rng.standard_normal((4, 3, 3, 3))
     b = rng.standard_normal(3 * params.get("groups", 1))
     errors = check_op(conv_transpose2d_forward, conv_transpose2d_backward, x, w, b, h=1e-4, **params)
-    assert set(errors) == {"x", "w", "b"} and max(errors.values()) < 1e-8, errors
+    assert set(errors) == {"x", "w", "b"} and max(errors.values()) < 1e-7, errors
 
 
 def test_output_size_is_pytorchs():
