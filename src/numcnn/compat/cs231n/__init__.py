@@ -18,3 +18,4 @@ from .layer_utils import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .optim import *  # noqa: F401,F403
 from .solver import Solver
+from .vis_utils import vis_grid, vis_nn, visualize_grid
