@@ -23,6 +23,8 @@ arguments and defaults are kept; the rest are numcnn's:
     resume          continue from checkpoint_dir/last.npz, exactly
     metrics_log     a JSON-lines file, one line per epoch (default checkpoint_dir/metrics.jsonl)
     progress        show a progress bar (default: when verbose and on a terminal)
+    metadata        a JSON-able dict stored in every checkpoint (e.g. how the data was prepared)
+    restore_best    end with the best parameters seen, as the assignment does (default True)
 
 A loss that is NaN or infinite stops training with TrainingDiverged, naming
 the step; the last good checkpoint and best_params are kept.
@@ -51,7 +53,7 @@ CS231N_OPTIONS = dict(update_rule="sgd", optim_config=None, lr_decay=1.0, batch_
                       verbose=True)
 NUMCNN_OPTIONS = dict(seed=None, sampling="shuffle", augment=None, schedule=None, grad_clip=None, callbacks=(),
                       early_stopping=None, time_budget=None, checkpoint_dir=None, resume=False,
-                      metrics_log=None, progress=None, restore_best=True)
+                      metrics_log=None, progress=None, restore_best=True, metadata=None)
 # What a resumed run must share with the run it continues
 RUN_IDENTITY = ("update_rule_name", "batch_size", "sampling")
 
@@ -149,6 +151,7 @@ class Solver:
             "epochs_without_improvement": self._epochs_without_improvement,
             "rng": self.rng.bit_generator.state,
             "random_states": capture_random_states(self.model),
+            "metadata": self.metadata or {},
         }
 
     def load_state_dict(self, state: dict) -> None:

@@ -85,7 +85,7 @@ def load_cifar10(root=None, download: bool = False):
         return _from_python(root / "cifar-10-batches-py")
     raise DatasetNotFound(
         f"{root}: no CIFAR-10 found (cifar-10-batches-py/, cifar-10-batches-bin/ or train/ and test/ folders). "
-        f"Pass download=True, or download {PYTHON_URL} by hand and unpack it in {root}")
+        f"Pass download=True (--download on the command line), or download {PYTHON_URL} by hand and unpack it in {root}")
 
 
 def _from_python(folder: Path):

@@ -82,8 +82,8 @@ def load_mnist(root=None, kind: str = "mnist", download: bool = False):
     missing = [FILES[k] for k, p in paths.items() if p is None]
     if missing:
         base, md5s = SOURCES[kind]
-        raise DatasetNotFound(f"{root}: missing {', '.join(missing)} (.gz or not). Pass download=True, or "
-                              f"download {', '.join(md5s)} from {base} and put them in {root}")
+        raise DatasetNotFound(f"{root}: missing {', '.join(missing)} (.gz or not). Pass download=True (--download on the "
+                              f"command line), or download {', '.join(md5s)} from {base} and put them in {root}")
     X_train, X_test = read_idx(paths["train_images"], 3), read_idx(paths["test_images"], 3)
     y_train, y_test = read_idx(paths["train_labels"], 1), read_idx(paths["test_labels"], 1)
     for images, labels, split in ((X_train, y_train, "train"), (X_test, y_test, "test")):

@@ -19,6 +19,7 @@ from .cnn import ThreeLayerConvNet
 from .fc_net import FullyConnectedNet, TwoLayerNet
 from .resnet import resnet18_d2l, resnet_cifar
 from .serialization import build_from_spec, load_model
+from .small import small_cnn
 
 _REGISTRY: dict[str, Callable[..., Module]] = {
     "resnet20": lambda **kw: resnet_cifar(20, **kw),
@@ -26,6 +27,7 @@ _REGISTRY: dict[str, Callable[..., Module]] = {
     "resnet56": lambda **kw: resnet_cifar(56, **kw),
     "resnet18": resnet18_d2l,
     "airbench": airbench,
+    "smallcnn": small_cnn,
 }
 
 
@@ -61,5 +63,5 @@ def rebuild(spec: dict) -> Module:
 
 
 __all__ = ["Classifier", "TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet", "resnet_cifar",
-           "resnet18_d2l", "airbench", "build", "rebuild", "available", "register", "load_model",
+           "resnet18_d2l", "airbench", "small_cnn", "build", "rebuild", "available", "register", "load_model",
            "build_from_spec"]

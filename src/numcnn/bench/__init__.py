@@ -1,0 +1,4 @@
+"""Benchmarks measured in one run: numcnn against its loop versions and PyTorch.
+
+`numcnn bench` and benchmarks/*.py call these.
+"""

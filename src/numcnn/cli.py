@@ -1,0 +1,221 @@
+"""The numcnn command line: train, evaluate, gradcheck, bench, demo.
+
+    numcnn train                      a small CNN on scikit-learn's digits, no download
+    numcnn train --model resnet20 --dataset cifar10 --data-dir DIR --epochs 30 --augment standard
+    numcnn evaluate runs/.../best.npz
+    numcnn gradcheck [OP ...]
+    numcnn bench [ops|train]
+    numcnn demo convolution
+
+Mistakes a person can fix (an unknown name, a missing dataset, a damaged
+checkpoint) print one line saying what to do and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .checkpoint import CheckpointError
+from .data import DataError, DatasetNotFound
+from .solver import TrainingDiverged
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--hidden takes sizes like 512,256, got {text!r}") from None
+    if not dims or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"--hidden sizes must be positive, got {text!r}")
+    return dims
+
+
+def _add_train(commands):
+    from .run import AUGMENTS, DATASETS, SCHEDULES, model_names
+    from .optim import UPDATE_RULES
+    p = commands.add_parser("train", help="train a network and write a run folder",
+                            description="Train a network; writes checkpoints, metrics.jsonl, curves, filters and "
+                                        "a confusion matrix into the run folder.")
+    p.add_argument("--model", default="smallcnn", choices=model_names(), metavar="MODEL",
+                   help=f"one of: {', '.join(model_names())} (default smallcnn)")
+    p.add_argument("--dataset", nargs="+", default=["digits"], metavar=("NAME", "PATH"),
+                   help=f"one of: {', '.join(DATASETS)}; 'folder PATH' for your own class folders (default digits)")
+    p.add_argument("--data-dir", type=Path, help="where the dataset's files are (default $NUMCNN_DATA)")
+    p.add_argument("--download", action="store_true", help="fetch the official files if missing")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--optimizer", default="adam", choices=list(UPDATE_RULES), metavar="RULE",
+                   help=f"one of: {', '.join(UPDATE_RULES)} (default adam)")
+    p.add_argument("--lr", type=float, help="learning rate (default depends on the optimizer)")
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 on weights; decoupled for adamw")
+    p.add_argument("--schedule", default="none", choices=SCHEDULES)
+    p.add_argument("--lr-decay", type=float, default=0.95, help="per-epoch factor for --schedule step")
+    p.add_argument("--warmup", type=float, default=1.0, help="warm-up epochs for --schedule warmup")
+    p.add_argument("--augment", default="none", choices=AUGMENTS,
+                   help="standard: random crop, plus flips for natural images")
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--tta", action="store_true", help="average test predictions over the mirrored images")
+    p.add_argument("--grad-clip", type=float, help="clip the global gradient norm")
+    p.add_argument("--hidden", type=_hidden, default=(100, 100), help="hidden sizes for fc/twolayer/threelayer")
+    p.add_argument("--norm", choices=("batchnorm", "layernorm"), help="normalization for fc")
+    p.add_argument("--dropout", type=float, default=0.0, help="drop probability for fc")
+    p.add_argument("--width", type=int, help="channels of smallcnn / filters of threelayer")
+    p.add_argument("--val-size", type=float, default=0.1, help="validation fraction (or count) of the training set")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="run folder (default runs/DATASET-MODEL-TIME)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--time-budget", type=float, help="stop training after this many seconds")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(run=_train)
+
+
+def _train(args) -> int:
+    from .run import UserError, train
+    args.dataset, args.path = _dataset_argument(args.dataset)
+    if args.val_size >= 1:
+        args.val_size = int(args.val_size)
+    if args.resume and args.out is None:
+        raise UserError("--resume needs --out: the run folder to continue")
+    out = args.out or Path("runs") / f"{args.dataset}-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    summary = train(args, out)
+    print(f"\n{summary['model']} on {summary['dataset']}: best validation accuracy {summary['best_val_acc']:.4f}, "
+          f"test accuracy {summary['test_acc']:.4f}{' (flip TTA)' if summary['tta'] else ''}")
+    print(f"{summary['epochs']} epochs, {summary['steps']} steps, {summary['train_seconds']} s of training "
+          f"({summary['images_per_sec']} images/s), {summary['parameters']:,} parameters")
+    print(f"run folder: {out}  (best.npz, last.npz, metrics.jsonl, " + ", ".join(
+        Path(f).name for k, f in summary["files"].items() if k in ("curves", "filters", "confusion")) + ")")
+    return 0
+
+
+def _dataset_argument(tokens):
+    """--dataset NAME [PATH] -> (name, path or None); only 'folder' takes (and needs) a path."""
+    from .run import UserError
+    if len(tokens) > 2 or (len(tokens) == 2 and tokens[0] != "folder"):
+        raise UserError(f"--dataset takes a name, or 'folder PATH'; got {' '.join(tokens)!r}")
+    return tokens[0], (Path(tokens[1]) if len(tokens) == 2 else None)
+
+
+def _add_evaluate(commands):
+    p = commands.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix of a checkpoint")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--dataset", nargs="+", metavar=("NAME", "PATH"), help="default: the checkpoint's")
+    p.add_argument("--data-dir", type=Path)
+    p.add_argument("--split", choices=("test", "val", "train"), default="test")
+    p.add_argument("--tta", action="store_true")
+    p.add_argument("--confusion", type=Path, help="also write the confusion matrix as a PNG")
+    p.set_defaults(run=_evaluate)
+
+
+def _evaluate(args) -> int:
+    from . import viz
+    from .run import evaluate
+    dataset, path = _dataset_argument(args.dataset) if args.dataset else (None, None)
+    result = evaluate(args.checkpoint, dataset, path, args.data_dir, args.split, args.tta)
+    print(f"{args.checkpoint}: {result['split']} accuracy {result['accuracy']:.4f} on {result['samples']} images")
+    width = max(len(c) for c in result["classes"])
+    print("per-class accuracy:")
+    for name, accuracy in result["per_class"].items():
+        print(f"  {name:<{width}}  {accuracy:.4f}")
+    print("confusion matrix (rows: true, columns: predicted):")
+    for name, row in zip(result["classes"], result["confusion"]):
+        print(f"  {name:<{width}}  " + " ".join(f"{v:5d}" for v in row))
+    if args.confusion:
+        viz.plot_confusion_matrix(result["confusion"], result["classes"], args.confusion)
+    return 0
+
+
+def _add_gradcheck(commands):
+    p = commands.add_parser("gradcheck", help="numerical gradient check of every op (or those named), float64")
+    p.add_argument("ops", nargs="*", metavar="OP")
+    p.set_defaults(run=_gradcheck)
+
+
+def _gradcheck(args) -> int:
+    from .gradcheck_suite import THRESHOLD, run
+    from .run import UserError
+    try:
+        results = run(args.ops)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    print(f"{'op':<24} {'shape':<16} {'worst rel. error':>16}  result   (threshold {THRESHOLD:.0e})")
+    for r in results:
+        print(f"{r.op:<24} {r.shape:<16} {r.worst:>16.2e}  {'pass' if r.passed else 'FAIL'}")
+    failed = [r.op for r in results if not r.passed]
+    print(f"\n{len(results) - len(failed)} of {len(results)} passed" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+def _add_bench(commands):
+    p = commands.add_parser("bench", help="speed tables: ops, and training throughput (when built)")
+    p.add_argument("table", nargs="?", default="ops", choices=("ops", "train"))
+    p.add_argument("options", nargs=argparse.REMAINDER, help="passed on to the table's own options")
+    p.set_defaults(run=_bench)
+
+
+def _bench(args) -> int:
+    from .bench import ops as bench_ops
+    if args.table == "ops":
+        return bench_ops.main(args.options)
+    from .bench import train as bench_train
+    return bench_train.main(args.options)
+
+
+def _add_demo(commands):
+    p = commands.add_parser("demo", help="image processing with numcnn's convolution")
+    p.add_argument("name", choices=("convolution",))
+    p.add_argument("--out", type=Path, help="the figure's path (default demo-NAME.png)")
+    p.set_defaults(run=_demo)
+
+
+def _demo(args) -> int:
+    from . import demos
+    out = args.out or Path(f"demo-{args.name}.png")
+    demos.convolution_demo(out)
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="numcnn", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"numcnn {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_train, _add_evaluate, _add_gradcheck, _add_bench, _add_demo):
+        add(commands)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from .run import UserError
+    try:
+        return args.run(args)
+    except (UserError, DataError, DatasetNotFound, CheckpointError, FileNotFoundError) as error:
+        print(f"numcnn {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except ImportError as error:
+        print(f"numcnn {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as error:
+        print(f"numcnn {args.command}: training diverged: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as error:
+        print(f"\nnumcnn {args.command}: interrupted. {error}", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

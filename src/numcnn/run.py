@@ -1,0 +1,252 @@
+"""A training run from start to finish: what `numcnn train` and `numcnn evaluate` do.
+
+    load the dataset -> split off validation -> normalize (training statistics)
+    -> build the model -> Solver -> test accuracy -> pictures and a summary
+
+Everything a later evaluation needs (dataset, normalization, split) is
+stored in the checkpoint's metadata, so a checkpoint alone can be evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import data, models, nn, schedules, viz
+from .checkpoint import load_checkpoint
+from .optim import UPDATE_RULES
+from .solver import Solver
+
+DATASETS = ("digits", "mnist", "fashion", "cifar10", "folder")
+ASSIGNMENT_MODELS = ("threelayer", "fc", "twolayer")
+DEFAULT_LR = {"sgd": 0.05, "sgd_momentum": 0.05, "nesterov": 0.05, "rmsprop": 1e-3, "adagrad": 1e-2,
+              "adam": 2e-3, "adamw": 2e-3}
+SCHEDULES = ("none", "step", "cosine", "warmup", "onecycle")
+AUGMENTS = ("none", "crop", "flip", "standard", "cutout")
+
+
+class UserError(ValueError):
+    """A mistake in what was asked for; the CLI prints it without a traceback."""
+
+
+def model_names() -> list[str]:
+    return sorted(set(models.available()) | set(ASSIGNMENT_MODELS))
+
+
+@dataclass
+class Prepared:
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    classes: list
+    mean: np.ndarray
+    std: np.ndarray
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.X_train.shape[1:])
+
+
+def load_raw(dataset: str, path=None, data_dir=None, download=False):
+    """uint8 (N, H, W, C) train and test images, labels and class names of a named dataset."""
+    if dataset not in DATASETS:
+        raise UserError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+    if dataset == "digits":
+        return data.load_digits()
+    if dataset in ("mnist", "fashion"):
+        root = data_dir or (data.data_dir() / dataset)
+        return data.load_mnist(root, kind=dataset, download=download)
+    if dataset == "cifar10":
+        return data.load_cifar10(data_dir, download=download)
+    if path is None:
+        raise UserError("--dataset folder needs a path: --dataset folder PATH")
+    root = Path(path)
+    if data.folder.is_archive(root) or (root / "train").is_dir() and (root / "test").is_dir():
+        X_train, y_train, classes = data.load_image_folder(root, "train")
+        X_test, y_test, test_classes = data.load_image_folder(root, "test")
+        if test_classes != classes:
+            raise UserError(f"{root}: train/ and test/ have different classes")
+        return X_train, y_train, X_test, y_test, classes
+    X, y, classes = data.load_image_folder(root)
+    X_train, y_train, X_test, y_test = data.train_val_split(X, y, 0.2, seed=0)  # a fixed test split
+    return X_train, y_train, X_test, y_test, classes
+
+
+def prepare(raw, val_size=0.1, seed=0, mean=None, std=None) -> Prepared:
+    """Float (N, C, H, W) splits normalized per channel with the training split's statistics."""
+    X_train, y_train, X_test, y_test, classes = raw
+    X_train, X_test = data.to_float_nchw(X_train), data.to_float_nchw(X_test)
+    X_train, y_train, X_val, y_val = data.train_val_split(X_train, y_train, val_size, seed=seed)
+    if mean is None:
+        mean, std = data.channel_stats(X_train)
+        std = np.maximum(std, 1e-3)
+    normalize = data.Normalize(mean, std)
+    return Prepared(normalize(X_train), y_train, normalize(X_val), y_val, normalize(X_test), y_test,
+                    list(classes), np.asarray(mean), np.asarray(std))
+
+
+def make_augment(kind: str, dataset: str, input_shape):
+    """The batch augmentation for a dataset: 'standard' flips natural images but never digits."""
+    if kind == "none":
+        return None
+    _, H, W = input_shape
+    crop = data.RandomCrop((H, W), padding=max(1, H // 8), padding_mode="reflect")
+    flip = data.RandomHorizontalFlip()
+    digits_like = dataset in ("digits", "mnist")
+    chosen = {"crop": [crop], "flip": [flip], "cutout": [crop, data.Cutout(max(2, H // 4))] + ([] if digits_like else [flip]),
+              "standard": [crop] + ([] if digits_like else [flip])}
+    if kind not in chosen:
+        raise UserError(f"unknown augmentation {kind!r}; choose from {', '.join(AUGMENTS)}")
+    return data.Compose(chosen[kind])
+
+
+def build_model(name: str, input_shape, num_classes: int, weight_decay: float = 0.0, label_smoothing: float = 0.0,
+                hidden=(100, 100), norm=None, dropout=0.0, width=None):
+    """A model with the Solver protocol; weight_decay is its L2 term (0.5 * reg * sum(W**2))."""
+    C, H, W = input_shape
+    if name == "threelayer":
+        return models.ThreeLayerConvNet(input_dim=(C, H, W), num_filters=width or 32, filter_size=7 if H >= 16 else 3,
+                                        hidden_dim=hidden[0], num_classes=num_classes, weight_scale=1e-2,
+                                        reg=weight_decay)
+    if name == "fc":
+        return models.FullyConnectedNet(list(hidden), input_dim=C * H * W, num_classes=num_classes,
+                                        dropout_keep_ratio=1.0 - dropout, normalization=norm, reg=weight_decay,
+                                        weight_scale=np.sqrt(2.0 / (C * H * W)))
+    if name == "twolayer":
+        return models.TwoLayerNet(input_dim=C * H * W, hidden_dim=hidden[0], num_classes=num_classes,
+                                  weight_scale=1e-2, reg=weight_decay)
+    if name not in models.available():
+        raise UserError(f"unknown model {name!r}; choose from {', '.join(model_names())}")
+    kwargs = {"in_channels": C}
+    if name == "smallcnn":
+        kwargs["second_pool"] = H >= 16
+        if width:
+            kwargs["width"] = width
+    return models.Classifier(models.build(name, num_classes, **kwargs), reg=weight_decay,
+                             label_smoothing=label_smoothing)
+
+
+def make_schedule(name: str, epochs: int, warmup: float = 1.0):
+    if name == "none" or name == "step":
+        return None  # step decay is the Solver's lr_decay
+    if name == "cosine":
+        return schedules.cosine(epochs)
+    if name == "warmup":
+        return schedules.warmup(min(warmup, epochs / 2), epochs, "cosine")
+    if name == "onecycle":
+        return schedules.one_cycle(epochs)
+    raise UserError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULES)}")
+
+
+def predict(model, X, batch_size=256, tta=False) -> np.ndarray:
+    """Class scores in evaluation mode; with tta, averaged with those of the mirrored images."""
+    scores = np.concatenate([model.loss(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+    if tta:
+        mirrored = np.concatenate([model.loss(X[i:i + batch_size, ..., ::-1]) for i in range(0, len(X), batch_size)])
+        scores = 0.5 * (scores + mirrored)
+    return scores
+
+
+def first_layer_weights(model):
+    """The first layer's weights as filters (F, C, KH, KW), for pictures."""
+    params = model.params
+    if "W1" in params:  # the assignment's models
+        W1 = np.asarray(params["W1"])
+        if W1.ndim == 4:
+            return W1
+        side = int(round(np.sqrt(W1.shape[0])))
+        channels = W1.shape[0] // (side * side) if side else 1
+        return W1.T.reshape(-1, channels, side, side) if channels * side * side == W1.shape[0] else None
+    for name in params:
+        value = np.asarray(params[name])
+        if value.ndim == 4:
+            return value
+    return None
+
+
+def train(args, out: Path) -> dict:
+    """Train as the parsed arguments say, writing the run folder; returns the summary."""
+    started = time.perf_counter()
+    nn.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    raw = load_raw(args.dataset, args.path, args.data_dir, args.download)
+    prepared = prepare(raw, args.val_size, seed=args.seed)
+    optimizer = args.optimizer
+    if optimizer not in UPDATE_RULES:
+        raise UserError(f"unknown optimizer {optimizer!r}; choose from {', '.join(UPDATE_RULES)}")
+    lr = args.lr if args.lr is not None else DEFAULT_LR[optimizer]
+    config = {"learning_rate": lr}
+    reg = args.weight_decay
+    if optimizer == "adamw":
+        config["weight_decay"], reg = args.weight_decay, 0.0
+    if optimizer in ("sgd_momentum", "nesterov"):
+        config["momentum"] = args.momentum
+    model = build_model(args.model, prepared.input_shape, len(prepared.classes), reg, args.label_smoothing,
+                        args.hidden, args.norm, args.dropout, args.width)
+    steps_per_epoch = max(len(prepared.X_train) // args.batch_size, 1)
+    metadata = {"dataset": args.dataset, "path": str(args.path) if args.path else None,
+                "data_dir": str(args.data_dir) if args.data_dir else None, "val_size": args.val_size,
+                "seed": args.seed, "mean": prepared.mean.tolist(), "std": prepared.std.tolist(),
+                "classes": prepared.classes, "model": args.model}
+    solver = Solver(model, {"X_train": prepared.X_train, "y_train": prepared.y_train,
+                            "X_val": prepared.X_val, "y_val": prepared.y_val},
+                    update_rule=optimizer, optim_config=config, batch_size=args.batch_size,
+                    num_epochs=args.epochs, lr_decay=args.lr_decay if args.schedule == "step" else 1.0,
+                    schedule=make_schedule(args.schedule, args.epochs, args.warmup),
+                    augment=make_augment(args.augment, args.dataset, prepared.input_shape),
+                    num_train_samples=1000, num_val_samples=None, print_every=steps_per_epoch,
+                    seed=args.seed, checkpoint_dir=out, resume=args.resume, time_budget=args.time_budget,
+                    grad_clip=args.grad_clip, verbose=not args.quiet, metadata=metadata)
+    solver.train()
+    scores = predict(model, prepared.X_test, tta=args.tta)
+    test_pred = scores.argmax(axis=1)
+    test_acc = float(np.mean(test_pred == prepared.y_test))
+    counts = viz.confusion_matrix(prepared.y_test, test_pred, len(prepared.classes))
+    pictures = {"curves": out / "curves.png", "filters": out / "filters.png", "confusion": out / "confusion.png"}
+    viz.plot_history(solver, pictures["curves"])
+    weights = first_layer_weights(model)
+    if weights is not None:
+        viz.plot_filters(weights, pictures["filters"])
+    else:
+        del pictures["filters"]
+    viz.plot_confusion_matrix(counts, prepared.classes, pictures["confusion"])
+    seconds = time.perf_counter() - started
+    summary = {
+        "model": args.model, "dataset": args.dataset, "epochs": solver.epoch, "steps": solver.step,
+        "best_val_acc": solver.best_val_acc, "test_acc": test_acc, "tta": args.tta,
+        "train_seconds": round(solver.elapsed, 1), "total_seconds": round(seconds, 1),
+        "images_per_sec": round(solver.step * args.batch_size / max(solver.elapsed, 1e-9), 1),
+        "parameters": int(sum(np.asarray(v).size for v in model.params.values())),
+        "files": {k: str(v) for k, v in {**pictures, "checkpoint": out / "best.npz",
+                                          "metrics": out / "metrics.jsonl"}.items()},
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def evaluate(checkpoint_path, dataset=None, path=None, data_dir=None, split="test", tta=False) -> dict:
+    """Accuracy, per-class accuracy and confusion matrix of a checkpoint on a dataset split."""
+    checkpoint = load_checkpoint(checkpoint_path)
+    meta = checkpoint.state.get("metadata") or {}
+    dataset = dataset or meta.get("dataset")
+    if dataset is None:
+        raise UserError(f"{checkpoint_path}: the checkpoint does not say its dataset; pass --dataset")
+    model = models.load_model(checkpoint)
+    raw = load_raw(dataset, path or meta.get("path"), data_dir or meta.get("data_dir"))
+    prepared = prepare(raw, meta.get("val_size", 0.1), seed=meta.get("seed", 0),
+                       mean=meta.get("mean"), std=meta.get("std"))
+    X, y = {"test": (prepared.X_test, prepared.y_test), "val": (prepared.X_val, prepared.y_val),
+            "train": (prepared.X_train, prepared.y_train)}[split]
+    predicted = predict(model, X, tta=tta).argmax(axis=1)
+    counts = viz.confusion_matrix(y, predicted, len(prepared.classes))
+    per_class = counts.diagonal() / np.maximum(counts.sum(axis=1), 1)
+    return {"split": split, "accuracy": float(np.mean(predicted == y)), "samples": int(len(y)),
+            "per_class": dict(zip(prepared.classes, per_class.round(4).tolist())),
+            "confusion": counts.tolist(), "classes": prepared.classes}

@@ -1,0 +1,129 @@
+"""The command line, run as a user runs it: in a subprocess, on the digits."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from numcnn import demos, ops
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def numcnn(*args, cwd, timeout=600):
+    return subprocess.run([sys.executable, "-m", "numcnn", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The default run, with no arguments: a small CNN on scikit-learn's digits."""
+    folder = tmp_path_factory.mktemp("cli")
+    result = numcnn("train", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    runs = list((folder / "runs").iterdir())
+    assert len(runs) == 1
+    return folder, runs[0], result
+
+
+def test_default_train_needs_no_arguments_and_writes_the_run_folder(trained):
+    folder, run, result = trained
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["best_val_acc"] > 0.95 and summary["test_acc"] > 0.95
+    assert summary["total_seconds"] < 60
+    assert "smallcnn on digits: best validation accuracy" in result.stdout
+    assert "(Epoch 8 / 8) train acc" in result.stdout
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 8
+    for name, minimum in (("curves.png", (600, 700)), ("filters.png", (400, 400)), ("confusion.png", (400, 400))):
+        width, height = png_size(run / name)
+        assert width >= minimum[0] and height >= minimum[1], name
+
+
+def test_evaluate_reports_accuracy_per_class_and_confusion(trained):
+    folder, run, _ = trained
+    result = numcnn("evaluate", run / "best.npz", "--confusion", "cm.png", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((run / "summary.json").read_text())
+    assert f"test accuracy {summary['test_acc']:.4f} on 359 images" in result.stdout
+    assert "per-class accuracy:" in result.stdout and "confusion matrix" in result.stdout
+    assert png_size(folder / "cm.png")[0] > 300
+
+
+def test_resume_continues_a_run_folder(tmp_path):
+    first = numcnn("train", "--epochs", "2", "--out", "r", "--quiet", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = numcnn("train", "--epochs", "3", "--out", "r", "--resume", "--quiet", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    epochs = [json.loads(l)["epoch"] for l in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]
+
+
+@pytest.mark.parametrize("model", ["threelayer", "fc"])
+def test_the_assignments_models_train_from_the_command_line(tmp_path, model):
+    extra = ["--norm", "batchnorm", "--dropout", "0.2"] if model == "fc" else []
+    result = numcnn("train", "--model", model, "--epochs", "2", "--out", "r", "--quiet", *extra, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["test_acc"] > 0.5
+    assert (tmp_path / "r" / "filters.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--model", "resnet21"], "invalid choice: 'resnet21' (choose from 'airbench'"),
+    (["train", "--dataset", "imagenet"], "unknown dataset 'imagenet'; choose from digits, mnist"),
+    (["train", "--dataset", "mnist", "--data-dir", "nowhere"], "Pass download=True (--download on the"),
+    (["train", "--dataset", "folder"], "--dataset folder needs a path"),
+    (["train", "--resume"], "--resume needs --out"),
+    (["evaluate", "missing.npz"], "missing.npz: no such checkpoint file"),
+    (["gradcheck", "conv3d"], "unknown op conv3d; choose from linear, relu"),
+])
+def test_mistakes_get_a_message_not_a_traceback(tmp_path, args, message):
+    result = numcnn(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_gradcheck_prints_a_table_and_passes(tmp_path):
+    result = numcnn("gradcheck", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert "batchnorm_train" in result.stdout and "19 of 19 passed" in result.stdout
+
+
+def test_gradcheck_exits_1_on_a_failing_op(monkeypatch, capsys):
+    from numcnn import cli, gradcheck_suite
+    monkeypatch.setattr(gradcheck_suite, "THRESHOLD", 0.0)  # nothing can pass
+    assert cli.main(["gradcheck", "relu"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_training_on_an_image_folder(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
+    from fake_data import write_image_folder
+    write_image_folder(tmp_path / "pets", classes=("cat", "dog"), per_class=10, size=(12, 12))
+    result = numcnn("train", "--dataset", "folder", tmp_path / "pets", "--epochs", "1", "--out", "r", "--quiet",
+                    "--val-size", "0.2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["dataset"] == "folder"
+
+
+def test_demo_convolution_matches_direct_numpy_filters(tmp_path):
+    result = numcnn("demo", "convolution", "--out", "demo.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert png_size(tmp_path / "demo.png") == (900, 600)
+    photos = demos.bundled_photos()
+    out = demos.convolve_photos(photos)
+    x = np.stack(photos).astype(np.float64)
+    gray = 0.3 * x[..., 0] + 0.6 * x[..., 1] + 0.1 * x[..., 2]
+    blue = np.pad(x[..., 2], ((0, 0), (1, 1), (1, 1)))
+    sobel = (blue[:, :-2, :-2] + 2 * blue[:, :-2, 1:-1] + blue[:, :-2, 2:]
+             - blue[:, 2:, :-2] - 2 * blue[:, 2:, 1:-1] - blue[:, 2:, 2:]) + 128
+    np.testing.assert_allclose(out[:, 0], gray, rtol=1e-12)
+    np.testing.assert_allclose(out[:, 1], sobel, rtol=1e-12)
