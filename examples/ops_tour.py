@@ -13,7 +13,7 @@ from numcnn import ops
 from numcnn.gradcheck import check_op, rel_error
 
 
-def main() -> None:
+def main(argv=None) -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 3, 8, 8))           # 4 RGB images, 8x8
     y = rng.integers(0, 10, size=4)                  # their labels
