@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import workspace
 from ._checks import float_array, optional_float_array, probability
 from .norm import (NormCache, affine, norm_backward, standardize,
                    standardize_backward_naive, standardize_naive)
@@ -55,6 +56,91 @@ def _check_batch(x, training):
         )
 
 
+# -- the fast path for rows of channels -----------------------------------------
+# Conv outputs are channels-last, so a per-channel statistic is a reduction
+# over the rows of an (M, C) matrix with C often only 16-64 wide. NumPy's axis
+# reductions and (M, C) x (C,) broadcasts then run inner loops of C numbers
+# (measured 3-5x slower than the memory traffic). Instead: sums are
+# matrix-vector products with a ones vector (BLAS), and elementwise steps run
+# on an (M/k, k*C) view against the per-channel vector tiled k times.
+
+def _rows(x: np.ndarray):
+    """x as an (M, C) view with channels contiguous (channels-last 4-d, or (N, D)), else None."""
+    if x.ndim == 2:
+        return x if x.flags.c_contiguous else None
+    rows = x.transpose(0, 2, 3, 1)
+    return rows.reshape(-1, x.shape[1]) if rows.flags.c_contiguous else None
+
+
+def _period(M: int, C: int) -> int:
+    """k dividing M with k*C around 1024: the row width of the wide view."""
+    k = 1
+    while k * C < 1024 and M % (2 * k) == 0:
+        k *= 2
+    return k
+
+
+class _Wide:
+    """(M, C) matrices viewed (M/k, k*C), with per-channel vectors tiled to match."""
+
+    def __init__(self, M: int, C: int):
+        self.M, self.C, self.k = M, C, _period(M, C)
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        return rows.reshape(self.M // self.k, self.k * self.C)
+
+    def tile(self, per_channel: np.ndarray) -> np.ndarray:
+        return np.tile(per_channel, self.k)
+
+
+def _column_sums(rows: np.ndarray) -> np.ndarray:
+    return np.ones(rows.shape[0], rows.dtype) @ rows
+
+
+def _fast_train_forward(x, rows, gamma, beta, eps):
+    """Batch statistics and the normalized output over the rows of an (M, C) view."""
+    M, C = rows.shape
+    wide = _Wide(M, C)
+    mean = _column_sums(rows) / M
+    xhat = np.empty_like(x)
+    xhat_rows = _rows(xhat)
+    np.subtract(wide(rows), wide.tile(mean), out=wide(xhat_rows))
+    square = workspace.scratch("batchnorm square", rows.shape, x.dtype)
+    np.square(xhat_rows, out=square)
+    var = _column_sums(square) / M
+    inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+    np.multiply(wide(xhat_rows), wide.tile(inv_std), out=wide(xhat_rows))
+    out = np.empty_like(x)
+    out_rows = _rows(out)
+    np.multiply(wide(xhat_rows), wide.tile(gamma if gamma is not None else np.ones(C, x.dtype)), out=wide(out_rows))
+    if beta is not None:
+        np.add(wide(out_rows), wide.tile(beta), out=wide(out_rows))
+    return out, xhat, inv_std, mean, var
+
+
+def _fast_backward(dout, d_rows, cache: NormCache):
+    """dx = a*dout + b*xhat + c per channel, the closed form with its sums done by BLAS."""
+    xhat_rows = _rows(cache.xhat)
+    M, C = d_rows.shape
+    wide = _Wide(M, C)
+    dbeta = _column_sums(d_rows)
+    product = workspace.scratch("batchnorm square", d_rows.shape, d_rows.dtype)
+    np.multiply(d_rows, xhat_rows, out=product)
+    dgamma = _column_sums(product)
+    gamma = cache.gamma.reshape(C) if cache.gamma is not None else np.ones(C, dout.dtype)
+    a = gamma * cache.inv_std.reshape(C)
+    b, c = -a * dgamma / M, -a * dbeta / M
+    dx = np.empty_like(dout)
+    dx_rows = _rows(dx)
+    np.multiply(wide(d_rows), wide.tile(a), out=wide(dx_rows))
+    np.multiply(wide(xhat_rows), wide.tile(b), out=wide(product))
+    np.add(wide(dx_rows), wide(product), out=wide(dx_rows))
+    np.add(wide(dx_rows), wide.tile(c), out=wide(dx_rows))
+    if cache.gamma is None:
+        return dx, None, None
+    return dx, dgamma, dbeta
+
+
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
     """Batch norm of x (N, D) or (N, C, H, W).
 
@@ -69,6 +155,19 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momen
     shape = (1, D) + (1,) * (x.ndim - 2)
     as_feature = lambda a: None if a is None else a.reshape(shape).astype(x.dtype, copy=False)
     if training or rm is None:
+        rows = _rows(x)
+        if rows is not None and x.size // D >= 2:
+            g = None if gamma is None else gamma.astype(x.dtype, copy=False)
+            b = None if beta is None else beta.astype(x.dtype, copy=False)
+            out, xhat, inv_std, mean, var = _fast_train_forward(x, rows, g, b, eps)
+            inv_std, mean, var = (v.reshape(shape) for v in (inv_std, mean, var))
+            norm_axes = axes
+            if training and rm is not None:
+                m = x.size // D
+                rm = (1 - momentum) * rm + momentum * mean.reshape(D)
+                rv = (1 - momentum) * rv + momentum * var.reshape(D) * (m / (m - 1))
+            cache = NormCache(xhat, inv_std, norm_axes, as_feature(gamma), axes, x.shape)
+            return out, cache, rm, rv
         xhat, inv_std, mean, var = standardize(x, axes, eps)
         norm_axes = axes
         if training and rm is not None:
@@ -86,6 +185,12 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momen
 
 def batchnorm_backward(dout, cache: NormCache):
     """Returns dx (like x), dgamma (D,), dbeta (D,); the last two None without gamma."""
+    if cache.axes is not None and _rows(cache.xhat) is not None:
+        dout_array = np.asarray(dout)
+        if dout_array.shape == cache.xhat.shape and dout_array.dtype == cache.xhat.dtype:
+            d_rows = _rows(dout_array)
+            if d_rows is not None:
+                return _fast_backward(dout_array, d_rows, cache)
     return norm_backward(dout, cache, (cache.input_shape[1],))
 
 
