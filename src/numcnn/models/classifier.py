@@ -19,7 +19,7 @@ from collections.abc import MutableMapping
 import numpy as np
 
 from .. import ops
-from ..nn import Conv2d, ConvTranspose2d, Linear, Module
+from ..nn import Conv2d, ConvTranspose2d, Linear, Module, Sequential
 
 
 class ParameterView(MutableMapping):
@@ -68,13 +68,25 @@ def regularized_names(net: Module) -> list[str]:
     return names
 
 
+def _skip_input_grad(net: Module) -> None:
+    """Spare the first convolution its dx: nothing uses the gradient with respect to images."""
+    first = net
+    while isinstance(first, Sequential) and len(first):
+        first = first[0]
+    if isinstance(first, Conv2d):
+        first.input_grad = False
+
+
 class Classifier:
     """A Module network with a classification loss: params and loss(X, y=None).
 
     loss: 'softmax' (cross-entropy, optionally with label_smoothing) or 'svm'.
+    The network's first convolution skips its input gradient, which nothing
+    uses; pass input_grad=True to keep it (e.g. for saliency maps).
     """
 
-    def __init__(self, net: Module, reg: float = 0.0, loss: str = "softmax", label_smoothing: float = 0.0):
+    def __init__(self, net: Module, reg: float = 0.0, loss: str = "softmax", label_smoothing: float = 0.0,
+                 input_grad: bool = False):
         if not isinstance(net, Module):
             raise ValueError(f"net must be a numcnn.nn.Module, got {type(net).__name__}")
         if loss not in ("softmax", "svm"):
@@ -87,6 +99,8 @@ class Classifier:
         self.params = ParameterView(net, "params")
         self.buffers = ParameterView(net, "buffers")
         self.regularized = regularized_names(net)
+        if not input_grad:
+            _skip_input_grad(net)
 
     def spec(self) -> dict:
         return {"type": "Classifier", "config": self.config}

@@ -57,7 +57,8 @@ class ThreeLayerConvNet(ParamsState):
         grads = {}
         dhidden, grads["W3"], grads["b3"] = ops.linear_backward(dscores, cache3)
         dpooled, grads["W2"], grads["b2"] = L.affine_relu_backward(dhidden, cache2)
-        _, grads["W1"], grads["b1"] = L.conv_relu_pool_backward(dpooled, cache1)
+        # the images need no gradient: skip the first layer's dx (a col2im of 3 channels)
+        _, grads["W1"], grads["b1"] = L.conv_relu_pool_backward(dpooled, cache1, input_grad=False)
         for key in ("W1", "W2", "W3"):
             grads[key] = grads[key] + self.reg * self.params[key]
         return loss, grads

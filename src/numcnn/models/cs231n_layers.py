@@ -214,7 +214,8 @@ def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
     return out, (conv_cache, relu_cache, pool_cache)
 
 
-def conv_relu_pool_backward(dout, cache):
+def conv_relu_pool_backward(dout, cache, input_grad=True):
+    """dx, dw, db; input_grad=False skips dx (None), as for a network's first layer."""
     conv_cache, relu_cache, pool_cache = cache
     ds = ops.max_pool2d_backward(dout, pool_cache)
-    return ops.conv2d_backward(ops.relu_backward(ds, relu_cache), conv_cache)
+    return ops.conv2d_backward(ops.relu_backward(ds, relu_cache), conv_cache, input_grad=input_grad)

@@ -44,6 +44,7 @@ class Conv2d(Module):
         self.stride = int_pair(stride, "stride", minimum=1)
         self.dilation = int_pair(dilation, "dilation", minimum=1)
         self.padding = padding if isinstance(padding, str) else int_pair(padding, "padding", minimum=0)
+        self.input_grad = True  # False: backward returns None instead of dx (a network's first layer)
         rng = init.generator(rng)
         fan_in = (in_channels // groups) * self.kernel_size[0] * self.kernel_size[1]
         shape = (out_channels, in_channels // groups) + self.kernel_size
@@ -58,7 +59,7 @@ class Conv2d(Module):
         return out
 
     def backward(self, dout):
-        dx, dw, db = ops.conv2d_backward(dout, self._recall())
+        dx, dw, db = ops.conv2d_backward(dout, self._recall(), input_grad=self.input_grad)
         self.grads = {"weight": dw.astype(self.params["weight"].dtype, copy=False)}
         if db is not None:
             self.grads["bias"] = db.astype(self.params["bias"].dtype, copy=False)

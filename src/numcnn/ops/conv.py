@@ -173,13 +173,17 @@ def conv2d_forward(x, w, b, stride=1, pad=0, dilation=1, groups=1):
     return out, Conv2dCache(x, w, b, geom, groups)
 
 
-def conv2d_backward(dout, cache: Conv2dCache):
-    """Returns dx (N, C, H, W), dw (F, C/groups, KH, KW), db (F,) or None."""
+def conv2d_backward(dout, cache: Conv2dCache, input_grad: bool = True):
+    """Returns dx (N, C, H, W), dw (F, C/groups, KH, KW), db (F,) or None.
+
+    input_grad=False skips dx (returned as None): a network's first layer
+    needs no gradient with respect to the images.
+    """
     x, w, b, geom, groups = cache
     dout = _check_dout(dout, x.shape[0], w.shape[0], geom).astype(x.dtype, copy=False)
     if prefers_channels_last(x.shape[1], groups):
         dout = channels_last_copy(dout)  # both engines read dout as (M, F) rows
-    dx = conv_input_grad(dout, w, geom, groups, channels=x.shape[1])
+    dx = conv_input_grad(dout, w, geom, groups, channels=x.shape[1]) if input_grad else None
     dw = conv_weight_grad(x, dout, geom, groups, w.shape)
     db = bias_grad(dout) if b is not None else None
     return dx, dw, db
