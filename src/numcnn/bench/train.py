@@ -1,0 +1,199 @@
+"""Training throughput and peak memory: numcnn against PyTorch on the same networks and weights.
+
+    python benchmarks/bench_train.py [--steps 8] [--batch-size 128] [--models threelayer resnet20 airbench]
+    numcnn bench train
+
+A training step is forward, backward and the optimizer update (Adam for
+ThreeLayerConvNet, Nesterov SGD for the others), float32, on random CIFAR-
+sized images. The PyTorch twin is built from numcnn's state dict, so both
+run identical weights; PyTorch runs NCHW (its default) and, for reference,
+channels-last. Timings are interleaved and the median step kept. Peak
+memory is measured in fresh processes (peak resident memory of the step
+above the memory before it), one per framework and network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from .. import models, nn
+from ..optim import UPDATE_RULES
+from .ops import blas_description
+
+RULES = {"threelayer": ("adam", {"learning_rate": 1e-3}), "resnet20": ("nesterov", {"learning_rate": 0.05}),
+         "airbench": ("nesterov", {"learning_rate": 0.05})}
+
+
+def numcnn_model(name: str):
+    nn.manual_seed(0)
+    np.random.seed(0)
+    if name == "threelayer":
+        return models.ThreeLayerConvNet(weight_scale=1e-2, dtype=np.float32)
+    return models.Classifier(models.build(name))
+
+
+def numcnn_step(model, name):
+    rule_name, base = RULES[name]
+    rule = UPDATE_RULES[rule_name]
+    configs = {k: dict(base) for k in model.params}
+
+    def step(X, y):
+        _, grads = model.loss(X, y)
+        for key in list(model.params):
+            model.params[key], configs[key] = rule(model.params[key], grads[key], configs[key])
+    return step
+
+
+def torch_twin(name: str, model, torch):
+    if name == "threelayer":
+        tn = torch.nn
+        twin = tn.Sequential(tn.Conv2d(3, 32, 7, padding=3), tn.ReLU(), tn.MaxPool2d(2), tn.Flatten(),
+                             tn.Linear(32 * 16 * 16, 100), tn.ReLU(), tn.Linear(100, 10))
+        p = model.params
+        state = {"0.weight": p["W1"], "0.bias": p["b1"], "4.weight": p["W2"].T, "4.bias": p["b2"],
+                 "6.weight": p["W3"].T, "6.bias": p["b3"]}
+        twin.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()})
+        return twin
+    from ..interop.pytorch import to_torch
+    return to_torch(model.net)
+
+
+def torch_step(twin, name, torch, channels_last=False):
+    rule_name, base = RULES[name]
+    if rule_name == "adam":
+        optimizer = torch.optim.Adam(twin.parameters(), lr=base["learning_rate"])
+    else:
+        optimizer = torch.optim.SGD(twin.parameters(), lr=base["learning_rate"], momentum=0.9, nesterov=True)
+    if channels_last:
+        twin = twin.to(memory_format=torch.channels_last)
+    twin.train()
+
+    def step(X, y):
+        optimizer.zero_grad(set_to_none=True)
+        inputs = X.contiguous(memory_format=torch.channels_last) if channels_last else X
+        torch.nn.functional.cross_entropy(twin(inputs), y).backward()
+        optimizer.step()
+    return step
+
+
+def batch(batch_size, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((batch_size, 3, 32, 32), dtype=np.float32), rng.integers(0, 10, batch_size)
+
+
+def throughput(names, steps, batch_size, torch) -> dict:
+    X, y = batch(batch_size)
+    results = {}
+    for name in names:
+        model = numcnn_model(name)
+        contenders = {"numcnn": (numcnn_step(model, name), (X, y))}
+        if torch is not None:
+            Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+            twin = torch_twin(name, model, torch)
+            contenders["torch"] = (torch_step(twin, name, torch), (Xt, yt))
+            contenders["torch_cl"] = (torch_step(torch_twin(name, model, torch), name, torch, True), (Xt, yt))
+        times = {key: [] for key in contenders}
+        for key, (step, args) in contenders.items():  # warm-up: kernels chosen, buffers allocated
+            step(*args)
+        for _ in range(steps):
+            for key, (step, args) in contenders.items():
+                start = time.perf_counter()
+                step(*args)
+                times[key].append(time.perf_counter() - start)
+        results[name] = {key: batch_size / float(np.median(t)) for key, t in times.items()}
+    return results
+
+
+def _peak_rss_mb() -> float:
+    """This process image's peak resident memory. (Not getrusage's ru_maxrss: Linux carries
+    that over exec from the forking parent, so a probe would report its parent's peak.)"""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+def memory_probe(framework: str, name: str, batch_size: int) -> float:
+    """Peak resident memory of two training steps above the memory before them (MB), this process."""
+    X, y = batch(batch_size)
+    model = numcnn_model(name)
+    if framework == "numcnn":
+        step, args = numcnn_step(model, name), (X, y)
+    else:
+        import torch
+        torch.set_num_threads(2)
+        step = torch_step(torch_twin(name, model, torch), name, torch)
+        args = (torch.from_numpy(X), torch.from_numpy(y))
+    before = _rss_mb()
+    step(*args)
+    step(*args)
+    return _peak_rss_mb() - before
+
+
+def peak_memory(names, batch_size, frameworks) -> dict:
+    results = {}
+    for name in names:
+        for framework in frameworks:
+            output = subprocess.run([sys.executable, "-m", "numcnn.bench.train", "--memory-probe", framework, name,
+                                     "--batch-size", str(batch_size)], capture_output=True, text=True, timeout=900)
+            if output.returncode != 0:
+                raise RuntimeError(output.stderr)
+            results.setdefault(name, {})[framework] = float(output.stdout.strip())
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="numcnn bench train", description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--models", nargs="+", default=["threelayer", "resnet20", "airbench"], choices=list(RULES))
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--memory-probe", nargs=2, metavar=("FRAMEWORK", "MODEL"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_probe:
+        print(memory_probe(*args.memory_probe, args.batch_size))
+        return 0
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        torch = None
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; numpy {np.__version__}, BLAS: {blas_description()}")
+    print(f"pytorch: {torch.__version__ + f', {torch.get_num_threads()} threads' if torch else 'not installed'}")
+    print(f"training steps (forward, backward, update), float32, batch {args.batch_size}; images/s, median of {args.steps}")
+    speed = throughput(args.models, args.steps, args.batch_size, torch)
+    memory = {} if args.no_memory else peak_memory(args.models, args.batch_size, ["numcnn"] + (["torch"] if torch else []))
+    header = f"{'network':<12} {'numcnn':>8} {'torch':>8} {'ratio':>6} {'torch CL':>9} | {'mem numcnn':>11} {'mem torch':>10} {'ratio':>6}"
+    print(header)
+    print("-" * len(header))
+    for name in args.models:
+        s, m = speed[name], memory.get(name, {})
+        ratio = f"{s['numcnn'] / s['torch']:6.2f}" if "torch" in s else "     -"
+        mem = (f" | {m['numcnn']:9.0f}MB {m['torch']:8.0f}MB {m['numcnn'] / m['torch']:6.2f}" if "torch" in m
+               else (f" | {m['numcnn']:9.0f}MB" if m else ""))
+        print(f"{name:<12} {s['numcnn']:8.0f} {s.get('torch', float('nan')):8.0f} {ratio} "
+              f"{s.get('torch_cl', float('nan')):9.0f}{mem}", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"images_per_sec": speed, "peak_memory_mb": memory}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
