@@ -34,7 +34,7 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 
 def _add_train(commands):
-    from .run import AUGMENTS, DATASETS, SCHEDULES, model_names
+    from .run import AUGMENTS, DATASETS, SCHEDULES, TTA, model_names
     from .optim import UPDATE_RULES
     p = commands.add_parser("train", help="train a network and write a run folder",
                             description="Train a network; writes checkpoints, metrics.jsonl, curves, filters and "
@@ -58,7 +58,18 @@ def _add_train(commands):
     p.add_argument("--augment", default="none", choices=AUGMENTS,
                    help="standard: random crop, plus flips for natural images")
     p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--tta", action="store_true", help="average test predictions over the mirrored images")
+    p.add_argument("--tta", default="none", choices=TTA,
+                   help="average test predictions over mirrored (and 2-pixel shifted) copies; "
+                        "for natural images, not digits")
+    p.add_argument("--decoupled", action="store_true",
+                   help="SGD rules: apply --weight-decay inside the optimizer (decoupled) instead of as L2")
+    p.add_argument("--lookahead", type=int, metavar="K", help="Lookahead every K steps (alpha 0.5)")
+    p.add_argument("--ema", type=float, metavar="DECAY", help="keep an average of the weights; it is the result")
+    p.add_argument("--freeze", action="append", default=[], metavar="PATTERN",
+                   help="glob of parameter names not to train, e.g. 'whiten.*' (repeatable)")
+    p.add_argument("--freeze-bn-weight", action="store_true", help="keep batch-norm scales at 1 (airbench)")
+    p.add_argument("--whiten", action="store_true",
+                   help="initialise the first conv as a patch-whitening filter bank and freeze it (airbench)")
     p.add_argument("--grad-clip", type=float, help="clip the global gradient norm")
     p.add_argument("--hidden", type=_hidden, default=(100, 100), help="hidden sizes for fc/twolayer/threelayer")
     p.add_argument("--norm", choices=("batchnorm", "layernorm"), help="normalization for fc")
@@ -84,7 +95,7 @@ def _train(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     summary = train(args, out)
     print(f"\n{summary['model']} on {summary['dataset']}: best validation accuracy {summary['best_val_acc']:.4f}, "
-          f"test accuracy {summary['test_acc']:.4f}{' (flip TTA)' if summary['tta'] else ''}")
+          f"test accuracy {summary['test_acc']:.4f}{'' if summary['tta'] == 'none' else ' (TTA: ' + summary['tta'] + ')'}")
     print(f"{summary['epochs']} epochs, {summary['steps']} steps, {summary['train_seconds']} s of training "
           f"({summary['images_per_sec']} images/s), {summary['parameters']:,} parameters")
     print(f"run folder: {out}  (best.npz, last.npz, metrics.jsonl, " + ", ".join(
@@ -106,7 +117,7 @@ def _add_evaluate(commands):
     p.add_argument("--dataset", nargs="+", metavar=("NAME", "PATH"), help="default: the checkpoint's")
     p.add_argument("--data-dir", type=Path)
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
-    p.add_argument("--tta", action="store_true")
+    p.add_argument("--tta", default="none", choices=("none", "flip", "flip-translate"))
     p.add_argument("--confusion", type=Path, help="also write the confusion matrix as a PNG")
     p.set_defaults(run=_evaluate)
 

@@ -20,6 +20,7 @@ from . import data, models, nn, schedules, viz
 from .checkpoint import load_checkpoint
 from .optim import UPDATE_RULES
 from .solver import Solver
+from .tricks import EMA, Lookahead, patch_whitening, tta_scores
 
 DATASETS = ("digits", "mnist", "fashion", "cifar10", "folder")
 ASSIGNMENT_MODELS = ("threelayer", "fc", "twolayer")
@@ -27,6 +28,7 @@ DEFAULT_LR = {"sgd": 0.05, "sgd_momentum": 0.05, "nesterov": 0.05, "rmsprop": 1e
               "adam": 2e-3, "adamw": 2e-3}
 SCHEDULES = ("none", "step", "cosine", "warmup", "onecycle")
 AUGMENTS = ("none", "crop", "flip", "standard", "cutout")
+TTA = ("none", "flip", "flip-translate")
 
 
 class UserError(ValueError):
@@ -145,13 +147,38 @@ def make_schedule(name: str, epochs: int, warmup: float = 1.0):
     raise UserError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULES)}")
 
 
-def predict(model, X, batch_size=256, tta=False) -> np.ndarray:
-    """Class scores in evaluation mode; with tta, averaged with those of the mirrored images."""
-    scores = np.concatenate([model.loss(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
-    if tta:
-        mirrored = np.concatenate([model.loss(X[i:i + batch_size, ..., ::-1]) for i in range(0, len(X), batch_size)])
-        scores = 0.5 * (scores + mirrored)
-    return scores
+def predict(model, X, tta="none") -> np.ndarray:
+    """Class scores in evaluation mode, averaged over test-time views (see tricks.tta_scores)."""
+    return tta_scores(model, X, tta)
+
+
+def _named_first_conv(model):
+    """(dotted name, Conv2d) of a Module network's first convolution, or None."""
+    net = getattr(model, "net", None)
+    for name, module in (net.named_modules() if net is not None else []):
+        if isinstance(module, nn.Conv2d):
+            return name, module
+    return None
+
+
+def _batchnorm_weights(model) -> list[str]:
+    net = getattr(model, "net", None)
+    return [f"{name}.weight" for name, module in (net.named_modules() if net is not None else [])
+            if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and "weight" in module.params]
+
+
+def whiten_first_conv(model, X, samples: int = 5000) -> str:
+    """Set the first conv's filters to patch-whitening ones from training images; returns its weight's name."""
+    found = _named_first_conv(model)
+    if found is None:
+        raise UserError("--whiten needs a network whose first layer is a Conv2d")
+    name, conv = found
+    C, (k, _) = conv.in_channels, conv.kernel_size
+    if conv.out_channels != 2 * C * k * k:
+        raise UserError(f"--whiten needs the first conv to have 2*C*k*k = {2 * C * k * k} filters, "
+                        f"it has {conv.out_channels}")
+    conv.params["weight"] = patch_whitening(X[:samples], k).astype(conv.params["weight"].dtype)
+    return f"{name}.weight"
 
 
 def first_layer_weights(model):
@@ -188,8 +215,23 @@ def train(args, out: Path) -> dict:
         config["weight_decay"], reg = args.weight_decay, 0.0
     if optimizer in ("sgd_momentum", "nesterov"):
         config["momentum"] = args.momentum
+    if args.decoupled and optimizer in ("sgd", "sgd_momentum", "nesterov"):
+        config["decoupled_weight_decay"], reg = args.weight_decay, 0.0
     model = build_model(args.model, prepared.input_shape, len(prepared.classes), reg, args.label_smoothing,
                         args.hidden, args.norm, args.dropout, args.width)
+    try:
+        model.loss(prepared.X_train[:2])
+    except ValueError as error:
+        raise UserError(f"model {args.model} cannot take {args.dataset}'s {prepared.input_shape} images "
+                        f"({error}); choose a model for images of this size") from None
+    frozen = list(args.freeze)
+    if args.whiten:
+        frozen.append(whiten_first_conv(model, prepared.X_train))
+    if args.freeze_bn_weight:
+        frozen += _batchnorm_weights(model)
+    callbacks = [Lookahead(args.lookahead)] if args.lookahead else []
+    ema = EMA(args.ema) if args.ema else None
+    callbacks += [ema] if ema else []
     steps_per_epoch = max(len(prepared.X_train) // args.batch_size, 1)
     metadata = {"dataset": args.dataset, "path": str(args.path) if args.path else None,
                 "data_dir": str(args.data_dir) if args.data_dir else None, "val_size": args.val_size,
@@ -203,8 +245,12 @@ def train(args, out: Path) -> dict:
                     augment=make_augment(args.augment, args.dataset, prepared.input_shape),
                     num_train_samples=1000, num_val_samples=None, print_every=steps_per_epoch,
                     seed=args.seed, checkpoint_dir=out, resume=args.resume, time_budget=args.time_budget,
-                    grad_clip=args.grad_clip, verbose=not args.quiet, metadata=metadata)
+                    grad_clip=args.grad_clip, verbose=not args.quiet, metadata=metadata, frozen=frozen,
+                    callbacks=callbacks, restore_best=ema is None)
     solver.train()
+    if ema is not None:  # the averaged weights are the result
+        ema.apply(model)
+        solver.save(out / "final.npz")
     scores = predict(model, prepared.X_test, tta=args.tta)
     test_pred = scores.argmax(axis=1)
     test_acc = float(np.mean(test_pred == prepared.y_test))
@@ -231,7 +277,7 @@ def train(args, out: Path) -> dict:
     return summary
 
 
-def evaluate(checkpoint_path, dataset=None, path=None, data_dir=None, split="test", tta=False) -> dict:
+def evaluate(checkpoint_path, dataset=None, path=None, data_dir=None, split="test", tta="none") -> dict:
     """Accuracy, per-class accuracy and confusion matrix of a checkpoint on a dataset split."""
     checkpoint = load_checkpoint(checkpoint_path)
     meta = checkpoint.state.get("metadata") or {}

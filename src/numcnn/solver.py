@@ -24,6 +24,8 @@ arguments and defaults are kept; the rest are numcnn's:
     metrics_log     a JSON-lines file, one line per epoch (default checkpoint_dir/metrics.jsonl)
     progress        show a progress bar (default: when verbose and on a terminal)
     metadata        a JSON-able dict stored in every checkpoint (e.g. how the data was prepared)
+    frozen          glob patterns of parameter names never updated (e.g. "*norm*.weight")
+    lr_scale        {glob pattern: factor} multiplying those parameters' learning rate
     restore_best    end with the best parameters seen, as the assignment does (default True)
 
 A loss that is NaN or infinite stops training with TrainingDiverged, naming
@@ -33,6 +35,7 @@ the step; the last good checkpoint and best_params are kept.
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import math
 import signal
@@ -53,7 +56,8 @@ CS231N_OPTIONS = dict(update_rule="sgd", optim_config=None, lr_decay=1.0, batch_
                       verbose=True)
 NUMCNN_OPTIONS = dict(seed=None, sampling="shuffle", augment=None, schedule=None, grad_clip=None, callbacks=(),
                       early_stopping=None, time_budget=None, checkpoint_dir=None, resume=False,
-                      metrics_log=None, progress=None, restore_best=True, metadata=None)
+                      metrics_log=None, progress=None, restore_best=True, metadata=None, frozen=(),
+                      lr_scale=None)
 # What a resumed run must share with the run it continues
 RUN_IDENTITY = ("update_rule_name", "batch_size", "sampling")
 
@@ -130,6 +134,15 @@ class Solver:
         self.train_acc_history = []
         self.val_acc_history = []
         self.optim_configs = {p: copy.deepcopy(self.optim_config) for p in self.model.params}
+        self._frozen = {p for p in self.model.params if any(fnmatch.fnmatch(p, f) for f in self.frozen)}
+        self._lr_scales = {}
+        for pattern, factor in (self.lr_scale or {}).items():
+            for p in self.model.params:
+                if fnmatch.fnmatch(p, pattern):
+                    self._lr_scales[p] = factor
+        for p, factor in self._lr_scales.items():
+            config = self.optim_configs[p]
+            config["learning_rate"] = config.get("learning_rate", self._base_learning_rate) * factor
         self.stop_training = False
         self.elapsed = 0.0
         self._step_in_epoch = 0
@@ -213,11 +226,10 @@ class Solver:
             X_batch = self.augment(X_batch, rng=self.rng)
         return X_batch, y_batch
 
-    def _learning_rate(self, config) -> float:
-        if self.schedule is None:
-            return config.get("learning_rate", self._base_learning_rate)
+    def _learning_rate(self, name) -> float:
+        """A parameter's scheduled learning rate at the current step."""
         progress = self.epoch + self._step_in_epoch / self._batches_per_epoch()
-        return self._base_learning_rate * self.schedule(progress)
+        return self._base_learning_rate * self.schedule(progress) * self._lr_scales.get(name, 1.0)
 
     def _step(self) -> None:
         """One update on one minibatch."""
@@ -232,9 +244,11 @@ class Solver:
             grads, _ = optim.clip_grad_norm(grads, self.grad_clip)
         updates = {}
         for name, w in self.model.params.items():
+            if name in self._frozen:
+                continue
             config = self.optim_configs[name]
             if self.schedule is not None:
-                config["learning_rate"] = self._learning_rate(config)
+                config["learning_rate"] = self._learning_rate(name)
             updates[name] = self.update_rule(w, grads[name], config)
         for name, (next_w, next_config) in updates.items():
             self.model.params[name] = next_w

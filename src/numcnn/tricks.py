@@ -1,0 +1,146 @@
+"""Training tricks behind fast, accurate CIFAR-10 runs, as reusable parts.
+
+    Lookahead(k, alpha)      every k steps the weights move a fraction alpha from a slow copy
+                             towards the fast ones, and training continues from there
+    EMA(decay)               an exponential moving average of the weights, swapped in for
+                             evaluation and at the end
+    patch_whitening(w, X)    first-layer filters that whiten image patches (airbench)
+    tta_scores(model, X)     class scores averaged over flipped and translated copies
+
+Label smoothing is softmax_loss(..., label_smoothing) (Classifier's
+label_smoothing=), warm-up + decay schedules live in numcnn.schedules,
+Nesterov with decoupled weight decay is optim.nesterov with
+decoupled_weight_decay, and frozen or slower parameters are the Solver's
+frozen= and lr_scale= options.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .solver import Callback
+
+
+class Lookahead(Callback):
+    """Zhang et al. 2019: slow <- slow + alpha * (fast - slow) every k steps; fast <- slow."""
+
+    def __init__(self, k: int = 5, alpha: float = 0.5):
+        if k < 1 or not 0.0 < alpha <= 1.0:
+            raise ValueError(f"Lookahead needs k >= 1 and 0 < alpha <= 1, got k={k}, alpha={alpha}")
+        self.k, self.alpha = k, alpha
+        self.slow = None
+
+    def on_step_end(self, solver) -> None:
+        params = solver.model.params
+        if self.slow is None:
+            self.slow = {name: np.array(value, copy=True) for name, value in params.items()}
+        if solver.step % self.k:
+            return
+        for name, slow in self.slow.items():
+            slow += self.alpha * (params[name] - slow)
+            params[name] = slow.astype(params[name].dtype, copy=True)
+
+
+class EMA(Callback):
+    """An exponential moving average of the parameters (and running statistics).
+
+    average <- d * average + (1 - d) * weights after every `every` steps, with
+    d = min(decay, (1 + n) / (10 + n)) after n updates: early on, the average
+    follows the weights closely instead of remembering the random start.
+    swap() exchanges the averaged and the live weights (to evaluate the
+    average, then swap back); apply() makes the average the model's.
+    """
+
+    def __init__(self, decay: float = 0.999, every: int = 1):
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"decay must be in [0, 1), got {decay!r}")
+        self.decay, self.every = decay, every
+        self.average = None
+        self.updates = 0
+
+    def _state(self, model) -> dict:
+        state = dict(model.params)
+        buffers = getattr(model, "buffers", None)
+        if buffers is not None:
+            state.update({f"buffer:{k}": v for k, v in buffers.items() if np.issubdtype(np.asarray(v).dtype, np.floating)})
+        return state
+
+    def _set(self, model, name, value) -> None:
+        if name.startswith("buffer:"):
+            model.buffers[name[len("buffer:"):]] = value
+        else:
+            model.params[name] = value
+
+    def on_step_end(self, solver) -> None:
+        state = self._state(solver.model)
+        if self.average is None:
+            self.average = {name: np.array(value, dtype=np.float64) for name, value in state.items()}
+            return
+        if solver.step % self.every:
+            return
+        self.updates += 1
+        decay = min(self.decay ** self.every, (1 + self.updates) / (10 + self.updates))
+        for name, value in state.items():
+            self.average[name] *= decay
+            self.average[name] += (1.0 - decay) * value
+
+    def swap(self, model) -> None:
+        """Exchange the live weights with the averaged ones (call twice to undo)."""
+        for name, value in self._state(model).items():
+            averaged = self.average[name].astype(np.asarray(value).dtype)
+            self.average[name] = np.array(value, dtype=np.float64)
+            self._set(model, name, averaged)
+
+    def apply(self, model) -> None:
+        """Make the averaged weights the model's."""
+        for name, value in self._state(model).items():
+            self._set(model, name, self.average[name].astype(np.asarray(value).dtype))
+
+
+def image_patches(X: np.ndarray, size: int) -> np.ndarray:
+    """All size x size patches of images (N, C, H, W) as rows (n_patches, C*size*size)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+    windows = sliding_window_view(X, (size, size), axis=(2, 3))  # (N, C, H', W', s, s)
+    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(-1, X.shape[1] * size * size)
+
+
+def patch_whitening(X: np.ndarray, size: int = 2, eps: float = 5e-4) -> np.ndarray:
+    """Filters (2*C*size*size, C, size, size) that whiten size x size patches of X (airbench).
+
+    The patch second-moment matrix's eigenvectors, each divided by the square
+    root of its eigenvalue (+ eps), and their negatives: a first conv layer
+    with these weights maps patches to decorrelated, unit-variance features.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    patches = image_patches(X, size)
+    covariance = patches.T @ patches / len(patches)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    order = np.argsort(eigenvalues)[::-1]
+    eigenvalues, eigenvectors = eigenvalues[order], eigenvectors[:, order]
+    filters = (eigenvectors / np.sqrt(eigenvalues + eps)).T.reshape(-1, X.shape[1], size, size)
+    return np.concatenate([filters, -filters])
+
+
+def tta_scores(model, X: np.ndarray, mode: str = "flip", batch_size: int = 256, shift: int = 2) -> np.ndarray:
+    """Class scores averaged over test-time views.
+
+    mode 'none': the images; 'flip': and their mirror images; 'flip-translate':
+    also each shifted by `shift` pixels up-left and down-right (edges
+    reflected), airbench's six views.
+    """
+    if mode not in ("none", "flip", "flip-translate"):
+        raise ValueError(f"mode must be 'none', 'flip' or 'flip-translate', got {mode!r}")
+
+    def scores(images):
+        return np.concatenate([model.loss(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+
+    views = [X]
+    if mode != "none":
+        views.append(X[..., ::-1])
+    if mode == "flip-translate":
+        padded = np.pad(X, ((0, 0), (0, 0), (shift, shift), (shift, shift)), mode="reflect")
+        H, W = X.shape[2:]
+        for top, left in ((0, 0), (2 * shift, 2 * shift)):
+            moved = padded[:, :, top:top + H, left:left + W]
+            views += [moved, moved[..., ::-1]]
+    return sum(scores(np.ascontiguousarray(v)) for v in views) / len(views)

@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+
+from numcnn import models, nn, ops
+from numcnn.solver import Solver
+from numcnn.tricks import EMA, Lookahead, image_patches, patch_whitening, tta_scores
+
+
+class ConstantGradient:
+    """loss(X, y) with the same gradient every step: updates are easy to follow by hand."""
+
+    def __init__(self):
+        self.params = {"a": np.zeros(3), "b": np.zeros(2)}
+
+    def loss(self, X, y=None):
+        if y is None:
+            return np.zeros((len(X), 2))
+        return 1.0, {"a": np.ones(3), "b": -np.ones(2)}
+
+
+def _data(n=8):
+    X = np.zeros((n, 1))
+    return {"X_train": X, "y_train": np.zeros(n, int), "X_val": X, "y_val": np.zeros(n, int)}
+
+
+def _solver(model, **kwargs):
+    return Solver(model, _data(), update_rule="sgd", optim_config={"learning_rate": 0.1}, batch_size=4,
+                  num_epochs=1, verbose=False, seed=0, restore_best=False, **kwargs)
+
+
+def test_lookahead_moves_a_fraction_of_the_way_every_k_steps():
+    model = ConstantGradient()
+    solver = _solver(model, callbacks=[Lookahead(k=2, alpha=0.5)])
+    solver.num_epochs = 2  # 4 steps: fast weights go -0.1 per step, slow ones catch up half way every 2
+    solver.train()
+    # slow starts at -0.1 (after step 1); step 2: fast -0.2 -> slow -0.15; step 4: fast -0.35 -> slow -0.25
+    np.testing.assert_allclose(model.params["a"], -0.25)
+    np.testing.assert_allclose(model.params["b"], 0.25)
+
+
+def test_frozen_parameters_stay_and_lr_scale_scales_their_steps():
+    model = ConstantGradient()
+    _solver(model, frozen=["b"], lr_scale={"a": 0.5}).train()
+    np.testing.assert_allclose(model.params["a"], -0.1)  # 2 steps of 0.05
+    np.testing.assert_array_equal(model.params["b"], 0.0)
+
+
+def test_ema_tracks_the_average_and_swaps_back_and_forth():
+    model = ConstantGradient()
+    ema = EMA(decay=0.5)
+    _solver(model, callbacks=[ema]).train()
+    # weights after steps 1, 2: -0.1, -0.2; the average starts at -0.1, then decays with
+    # min(0.5, (1 + 1) / (10 + 1)) = 2/11 (the warm-up): 2/11 * -0.1 + 9/11 * -0.2
+    expected = 2 / 11 * -0.1 + 9 / 11 * -0.2
+    np.testing.assert_allclose(ema.average["a"], expected)
+    ema.swap(model)
+    np.testing.assert_allclose(model.params["a"], expected)
+    ema.swap(model)
+    np.testing.assert_allclose(model.params["a"], -0.2)
+    ema.apply(model)
+    np.testing.assert_allclose(model.params["a"], expected)
+    with pytest.raises(ValueError, match=r"decay must be in \[0, 1\)"):
+        EMA(1.0)
+
+
+def test_patch_whitening_decorrelates_patches():
+    rng = np.random.default_rng(0)
+    mixing = rng.standard_normal((3, 3))
+    X = np.einsum("ij,njhw->nihw", mixing, rng.standard_normal((40, 3, 8, 8)))  # correlated channels
+    X = X + np.roll(X, 1, axis=3)  # and correlated neighbours
+    filters = patch_whitening(X, size=2, eps=0.0)
+    assert filters.shape == (24, 3, 2, 2)
+    features, _ = ops.conv2d_forward(X, filters[:12], None)
+    rows = features.transpose(0, 2, 3, 1).reshape(-1, 12)
+    np.testing.assert_allclose(rows.T @ rows / len(rows), np.eye(12), atol=1e-8)
+    np.testing.assert_allclose(filters[12:], -filters[:12])
+    assert image_patches(X, 2).shape == (40 * 7 * 7, 12)
+
+
+def test_tta_averages_the_views():
+    nn.manual_seed(0)
+    model = models.Classifier(models.build("smallcnn", num_classes=3, in_channels=3, width=4))
+    X = np.random.default_rng(0).standard_normal((5, 3, 8, 8)).astype(np.float32)
+    plain = model.loss(X)
+    np.testing.assert_allclose(tta_scores(model, X, "none"), plain, rtol=1e-5)
+    np.testing.assert_allclose(tta_scores(model, X, "flip"), (plain + model.loss(X[..., ::-1].copy())) / 2, rtol=1e-5)
+    assert tta_scores(model, X, "flip-translate").shape == (5, 3)
+    with pytest.raises(ValueError, match="mode must be"):
+        tta_scores(model, X, "rotate")
+
+
+def test_label_smoothing_through_the_classifier():
+    nn.manual_seed(0)
+    net = models.build("smallcnn", num_classes=4, in_channels=1, width=4)
+    X, y = np.random.default_rng(0).standard_normal((6, 1, 8, 8)).astype(np.float32), np.arange(6) % 4
+    smooth, _ = models.Classifier(net, label_smoothing=0.2).loss(X, y)
+    net.train()
+    expected, _ = ops.softmax_loss(net(X), y, label_smoothing=0.2)
+    assert smooth == pytest.approx(expected, rel=1e-5)
+
+
+def test_whitening_the_first_conv_of_airbench_and_freezing_it():
+    from numcnn.run import UserError, whiten_first_conv
+    nn.manual_seed(0)
+    model = models.Classifier(models.build("airbench", widths=(8, 8, 8), whiten_width=24))
+    X = np.random.default_rng(0).standard_normal((20, 3, 32, 32)).astype(np.float32)
+    name = whiten_first_conv(model, X)
+    assert name == "whiten.weight"
+    np.testing.assert_allclose(model.params[name], patch_whitening(X, 2), rtol=1e-5, atol=1e-6)
+    data = {"X_train": X, "y_train": np.arange(20) % 10, "X_val": X[:4], "y_val": np.arange(4)}
+    before = model.params[name].copy()
+    Solver(model, data, update_rule="nesterov", batch_size=10, num_epochs=1, verbose=False, seed=0,
+           frozen=[name]).train()
+    np.testing.assert_array_equal(model.params[name], before)
+    with pytest.raises(UserError, match="2\\*C\\*k\\*k = 18 filters"):
+        whiten_first_conv(models.Classifier(models.build("smallcnn", in_channels=1)), X[:, :1])
