@@ -5,7 +5,7 @@
     numcnn evaluate runs/.../best.npz
     numcnn gradcheck [OP ...]
     numcnn bench [ops|train]
-    numcnn demo convolution
+    numcnn demo convolution | vision [IMAGE]
 
 Mistakes a person can fix (an unknown name, a missing dataset, a damaged
 checkpoint) print one line saying what to do and exit with status 2.
@@ -178,7 +178,8 @@ def _bench(args) -> int:
 
 def _add_demo(commands):
     p = commands.add_parser("demo", help="image processing with numcnn's convolution")
-    p.add_argument("name", choices=("convolution",))
+    p.add_argument("name", choices=("convolution", "vision"))
+    p.add_argument("image", nargs="?", type=Path, help="an image file for 'vision' (default: a bundled photo)")
     p.add_argument("--out", type=Path, help="the figure's path (default demo-NAME.png)")
     p.set_defaults(run=_demo)
 
@@ -186,7 +187,10 @@ def _add_demo(commands):
 def _demo(args) -> int:
     from . import demos
     out = args.out or Path(f"demo-{args.name}.png")
-    demos.convolution_demo(out)
+    if args.name == "convolution":
+        demos.convolution_demo(out)
+    else:
+        demos.vision_demo(args.image, out)
     print(f"wrote {out}")
     return 0
 

@@ -83,3 +83,59 @@ def convolution_demo(path=None):
                 axes.set_title(title)
     _finish(figure, path)
     return figure, out
+
+
+def _load_photo(path, width: int = 320) -> np.ndarray:
+    """An image file (or scikit-learn's first sample photo) as uint8 RGB, `width` pixels wide."""
+    from PIL import Image
+    if path is None:
+        image = Image.fromarray(bundled_photos(size=640)[0])
+    else:
+        try:
+            image = Image.open(path).convert("RGB")
+        except (OSError, ValueError) as error:
+            from .data import DataError
+            raise DataError(f"{path}: not a readable image ({error})") from None
+    height = max(1, round(image.height * width / image.width))
+    return np.asarray(image.resize((width, height), Image.BILINEAR))
+
+
+def _side_by_side(levels) -> np.ndarray:
+    """Pyramid levels next to each other on one canvas, top-aligned."""
+    height = levels[0].shape[0]
+    canvas = np.ones((height, sum(level.shape[1] for level in levels)) + levels[0].shape[2:])
+    left = 0
+    for level in levels:
+        canvas[:level.shape[0], left:left + level.shape[1]] = level
+        left += level.shape[1]
+    return canvas
+
+
+def vision_demo(image_path=None, path=None):
+    """One figure of numcnn.vision on a photo; returns (figure, keypoints)."""
+    from matplotlib.patches import Circle
+
+    from . import vision
+    photo = _load_photo(image_path)
+    gray = vision.to_grayscale(photo)
+    _, _, magnitude, _ = vision.sobel(gray)
+    keypoints = vision.dog_keypoints(gray, contrast_threshold=0.04)
+    panels = [
+        (photo, "original"), (gray, "grayscale (ITU-R 601)"), (vision.gamma_correct(photo, 2.2), "gamma 2.2"),
+        (magnitude / magnitude.max(), "Sobel magnitude"), (vision.gaussian_blur(photo, 3.0), "Gaussian blur, sigma 3"),
+        (photo, f"DoG keypoints ({len(keypoints)})"), (_side_by_side(vision.gaussian_pyramid(gray, 3)), "Gaussian pyramid"),
+        (np.clip(vision.fft_filter(gray, 0.05, "lowpass", "gaussian"), 0, 1), "low-pass (FFT, 0.05 cycles/px)"),
+        (vision.fft_filter(gray, 0.05, "highpass", "gaussian") + 0.5, "high-pass (FFT) + 0.5"),
+    ]
+    figure = _figure(12, 10)
+    for index, (image, title) in enumerate(panels):
+        axes = figure.add_subplot(3, 3, index + 1)
+        axes.imshow(np.clip(image, 0, 1) if image.dtype != np.uint8 else image,
+                    cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1 if image.dtype != np.uint8 else 255)
+        axes.set_title(title, fontsize=9)
+        axes.axis("off")
+        if title.startswith("DoG"):
+            for row, col, sigma in keypoints:
+                axes.add_patch(Circle((col, row), np.sqrt(2) * sigma, fill=False, color="yellow", linewidth=0.6))
+    _finish(figure, path)
+    return figure, keypoints

@@ -127,3 +127,15 @@ def test_demo_convolution_matches_direct_numpy_filters(tmp_path):
              - blue[:, 2:, :-2] - 2 * blue[:, 2:, 1:-1] - blue[:, 2:, 2:]) + 128
     np.testing.assert_allclose(out[:, 0], gray, rtol=1e-12)
     np.testing.assert_allclose(out[:, 1], sobel, rtol=1e-12)
+
+
+def test_demo_vision_on_the_bundled_photo_and_on_a_file(tmp_path):
+    from PIL import Image
+    result = numcnn("demo", "vision", "--out", "v.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert png_size(tmp_path / "v.png") == (1200, 1000)
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 90, 3), dtype=np.uint8)).save(tmp_path / "mine.png")
+    assert numcnn("demo", "vision", "mine.png", "--out", "m.png", cwd=tmp_path).returncode == 0
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    broken = numcnn("demo", "vision", "broken.jpg", cwd=tmp_path)
+    assert broken.returncode == 2 and "broken.jpg: not a readable image" in broken.stderr
