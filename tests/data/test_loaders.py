@@ -81,7 +81,11 @@ def test_cifar_from_image_folders_and_their_archive(tmp_path):
     for split in ("train", "test"):
         write_image_folder(tmp_path / "cifar" / split, classes=("bird", "cat"), per_class=2, size=(32, 32))
     X_train, y_train, X_test, _, classes = load_cifar10(tmp_path / "cifar")
-    assert X_train.shape == (4, 32, 32, 3) and classes == ["bird", "cat"] and list(y_train) == [0, 0, 1, 1]
+    assert X_train.shape == (4, 32, 32, 3) and classes == ["bird", "cat"] and sorted(y_train) == [0, 0, 1, 1]
+    folder_X, folder_y, _ = load_image_folder(tmp_path / "cifar", "train")
+    order = np.random.default_rng(0).permutation(4)  # shuffled like the official batches, reproducibly
+    np.testing.assert_array_equal(X_train, folder_X[order])
+    np.testing.assert_array_equal(y_train, folder_y[order])
     archive = tar_folder(tmp_path / "cifar", tmp_path / "cifar.tar.gz")
     X_archive, *_ = load_cifar10(archive)
     np.testing.assert_array_equal(X_archive, X_train)

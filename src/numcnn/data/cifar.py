@@ -5,7 +5,8 @@
 - binary release (cifar-10-batches-bin/): records of 1 label byte and 3072
   pixel bytes (1024 red, 1024 green, 1024 blue, each row-major 32x32);
 - image folders train/<class>/*.png|jpg and test/<class>/..., as a folder
-  or a .tar.gz (such as the JPEG copy numcnn's tests use).
+  or a .tar.gz (such as the JPEG copy numcnn's tests use), returned in a
+  fixed random order like the official batches.
 """
 
 from __future__ import annotations
@@ -111,8 +112,14 @@ def _from_binary(folder: Path):
 
 
 def _from_folders(root: Path):
+    """Image folders come sorted by class, the official batches in random order: shuffle
+    (with a fixed seed) so that a contiguous slice, such as get_CIFAR10_data's last
+    1,000 training images for validation, is a fair sample of all classes."""
     X_train, y_train, classes = load_image_folder(root, "train")
     X_test, y_test, test_classes = load_image_folder(root, "test")
+    rng = np.random.default_rng(0)
+    train_order, test_order = rng.permutation(len(X_train)), rng.permutation(len(X_test))
+    X_train, y_train, X_test, y_test = X_train[train_order], y_train[train_order], X_test[test_order], y_test[test_order]
     if test_classes != classes:
         raise DataError(f"{root}: train/ and test/ have different classes: {classes} vs {test_classes}")
     for X, split in ((X_train, "train"), (X_test, "test")):
