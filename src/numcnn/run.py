@@ -198,13 +198,11 @@ def first_layer_weights(model):
     return None
 
 
-def train(args, out: Path) -> dict:
-    """Train as the parsed arguments say, writing the run folder; returns the summary."""
-    started = time.perf_counter()
-    nn.manual_seed(args.seed)
-    np.random.seed(args.seed)
-    raw = load_raw(args.dataset, args.path, args.data_dir, args.download)
-    prepared = prepare(raw, args.val_size, seed=args.seed)
+def make_solver(args, prepared: Prepared, out: Path | None = None, callbacks=()):
+    """The model and its Solver as the arguments say, on prepared data; returns (solver, ema or None).
+
+    out=None trains without checkpoints (as a sweep's trials do).
+    """
     optimizer = args.optimizer
     if optimizer not in UPDATE_RULES:
         raise UserError(f"unknown optimizer {optimizer!r}; choose from {', '.join(UPDATE_RULES)}")
@@ -229,7 +227,7 @@ def train(args, out: Path) -> dict:
         frozen.append(whiten_first_conv(model, prepared.X_train))
     if args.freeze_bn_weight:
         frozen += _batchnorm_weights(model)
-    callbacks = [Lookahead(args.lookahead)] if args.lookahead else []
+    callbacks = list(callbacks) + ([Lookahead(args.lookahead)] if args.lookahead else [])
     ema = EMA(args.ema) if args.ema else None
     callbacks += [ema] if ema else []
     steps_per_epoch = max(len(prepared.X_train) // args.batch_size, 1)
@@ -247,6 +245,18 @@ def train(args, out: Path) -> dict:
                     seed=args.seed, checkpoint_dir=out, resume=args.resume, time_budget=args.time_budget,
                     grad_clip=args.grad_clip, verbose=not args.quiet, metadata=metadata, frozen=frozen,
                     callbacks=callbacks, restore_best=ema is None)
+    return solver, ema
+
+
+def train(args, out: Path) -> dict:
+    """Train as the parsed arguments say, writing the run folder; returns the summary."""
+    started = time.perf_counter()
+    nn.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    raw = load_raw(args.dataset, args.path, args.data_dir, args.download)
+    prepared = prepare(raw, args.val_size, seed=args.seed)
+    solver, ema = make_solver(args, prepared, out)
+    model = solver.model
     solver.train()
     if ema is not None:  # the averaged weights are the result
         ema.apply(model)
