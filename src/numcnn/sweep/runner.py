@@ -1,0 +1,261 @@
+"""Running a sweep: an Optuna study, shared through a journal file or a database, and worker processes.
+
+Each trial is a Solver run whose validation accuracy after every epoch is
+reported to Optuna, which may prune it. Workers are processes that each
+load the data once and take trials until the study has at least `trials`
+finished (complete or pruned) ones (workers busy at that moment finish
+theirs), so rerunning the command, on this or another machine, continues
+the same study. There is no coordinator of our own: the storage is the
+only thing workers share.
+
+Killed workers lose only their current trial, which is marked failed:
+- each trial records its worker (host, pid, process start time); the sweep
+  command that started a worker marks its running trial failed as soon as
+  the worker dies, and a sweep starting later on that host fails the
+  running trials of workers that are gone (a whole sweep killed at once);
+- with a database, Optuna's heartbeat also fails trials whose worker, on
+  any machine, has stopped beating for GRACE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+import time
+from argparse import Namespace
+from pathlib import Path
+
+HEARTBEAT_SECONDS = 5
+GRACE_SECONDS = 15
+TABLE_RACE_RETRIES = 5
+
+
+def _optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise ImportError("sweeps use Optuna: pip install 'numcnn[sweep]' (optuna, and psycopg for "
+                          "PostgreSQL)") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def is_database(storage: str) -> bool:
+    return "://" in storage
+
+
+def database_url(storage: str) -> str:
+    """SQLAlchemy's URL: postgresql:// goes through psycopg 3, the driver numcnn[sweep] installs.
+
+    (SQLAlchemy's default driver for a bare postgresql:// changed between releases.)
+    """
+    scheme, rest = storage.split("://", 1)
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return storage
+
+
+def open_storage(storage: str):
+    """A database URL (heartbeat on) or a journal file path (created with its folder)."""
+    optuna = _optuna()
+    if is_database(storage):
+        import warnings
+        with warnings.catch_warnings():  # Optuna calls its heartbeat experimental; it is what fails dead trials
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            for attempt in range(TABLE_RACE_RETRIES + 1):
+                try:
+                    return optuna.storages.RDBStorage(database_url(storage), heartbeat_interval=HEARTBEAT_SECONDS,
+                                                      grace_period=GRACE_SECONDS)
+                except ImportError:
+                    raise ImportError(f"--storage {storage.split('://')[0]}://... needs its database driver: "
+                                      f"pip install 'numcnn[sweep]' (psycopg for PostgreSQL)") from None
+                except Exception as error:
+                    # Machines that start together race to create Optuna's tables in a new database; the
+                    # losers see a unique-key violation, and find the tables made when they try again.
+                    if type(error).__name__ != "IntegrityError" or attempt == TABLE_RACE_RETRIES:
+                        raise
+                    time.sleep(0.2 * (attempt + 1))
+    from optuna.storages.journal import JournalFileBackend
+    Path(storage).parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(storage)))
+
+
+def make_pruner(name: str):
+    """'median': stop a trial below the median of earlier trials at the same epoch;
+    'halving': successive halving (keep the top half at epochs 1, 2, 4, ...)."""
+    optuna = _optuna()
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2)
+    raise ValueError(f"pruner must be 'median' or 'halving', got {name!r}")
+
+
+def load_study(name: str, storage, pruner: str = "median", seed: int = 0, create: bool = False):
+    """The study (maximizing validation accuracy) in a storage URL, path or opened storage; created if `create`."""
+    optuna = _optuna()
+    if isinstance(storage, (str, Path)):
+        storage = open_storage(str(storage))
+    common = dict(study_name=name, storage=storage, sampler=optuna.samplers.TPESampler(seed=seed),
+                  pruner=make_pruner(pruner))
+    if create:
+        return optuna.create_study(direction="maximize", load_if_exists=True, **common)
+    return optuna.load_study(**common)
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot: with the pid, it names one process for good."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def worker_id(pid: int | None = None) -> str:
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+
+
+def worker_pid(worker: str) -> int:
+    return int(worker.rsplit(":", 2)[1])
+
+
+def _alive(worker: str) -> bool:
+    host, pid, start = worker.rsplit(":", 2)
+    if host != socket.gethostname() or start == "None":
+        return True  # another machine's worker (the heartbeat judges it), or one we cannot tell
+    return _start_time(int(pid)) == start
+
+
+def fail_dead_workers_trials(storage, study_name: str) -> list[int]:
+    """Mark failed the running trials whose worker process on this host has gone; returns their numbers.
+
+    storage: an opened storage (open_storage) or its URL or path.
+    """
+    optuna = _optuna()
+    if isinstance(storage, (str, Path)):
+        storage = open_storage(str(storage))
+    study_id = storage.get_study_id_from_name(study_name)
+    failed = []
+    for trial in storage.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker = trial.user_attrs.get("worker")
+        if worker and not _alive(worker):
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            try:
+                storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another process failed it first
+            failed.append(trial.number)
+    return failed
+
+
+class _Report:
+    """A Solver callback: each epoch's validation accuracy to Optuna, pruning when it says so."""
+
+    def __init__(self, trial):
+        self.trial = trial
+
+    def on_epoch_end(self, solver):
+        optuna = _optuna()
+        self.trial.report(solver.val_acc_history[-1], solver.epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {solver.epoch}")
+
+
+def _objective(base: dict, space: dict, prepared):
+    from ..run import make_solver
+    from .space import as_train_arguments, suggest
+
+    def objective(trial):
+        trial.set_user_attr("worker", worker_id())
+        args = Namespace(**{**base, **as_train_arguments(suggest(trial, space))})
+        solver, _ = make_solver(args, prepared, out=None, callbacks=[_Report(trial)])
+        solver.train()
+        return solver.best_val_acc
+    return objective
+
+
+def _announce(study, trial) -> None:
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+    state = trial.state.name.lower()
+    if state == "complete":
+        outcome = f"validation accuracy {trial.value:.4f}"
+    elif state == "pruned" and trial.intermediate_values:
+        epoch = max(trial.intermediate_values)
+        outcome = f"pruned after epoch {epoch} at {trial.intermediate_values[epoch]:.4f}"
+    else:
+        outcome = state
+    print(f"trial {trial.number}: {outcome} ({params})", flush=True)
+
+
+def run_worker(study_name: str, storage: str, base: dict, space: dict, trials: int, timeout, seed: int,
+               threads: int = 0) -> None:
+    """One worker: load the data once, then take trials until the study has `trials` finished ones.
+
+    threads > 0 caps this process's BLAS and op threads (workers sharing a machine split its cores).
+    """
+    if threads:
+        try:
+            from threadpoolctl import threadpool_limits
+            threadpool_limits(threads, "blas")
+        except ImportError:
+            pass
+        from ..ops import parallel
+        parallel.set_num_threads(threads)
+    optuna = _optuna()
+    import numpy as np
+
+    from .. import nn
+    from ..run import load_raw, prepare
+    nn.manual_seed(base["seed"])
+    np.random.seed(base["seed"])
+    prepared = prepare(load_raw(base["dataset"], base["path"], base["data_dir"], base["download"]),
+                       base["val_size"], seed=base["seed"])
+    # Each worker samples with its own seed, so that concurrent workers do not propose the same point.
+    study = load_study(study_name, storage, base["pruner"], seed)
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    study.optimize(_objective(base, space, prepared), timeout=timeout, catch=(FloatingPointError,),
+                   callbacks=[optuna.study.MaxTrialsCallback(trials, states=finished), _announce])
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        import signal
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+def run_workers(study_name: str, storage: str, base: dict, space: dict, trials: int, workers: int,
+                timeout=None, seed: int = 0, poll_seconds: float = 0.5) -> list[str]:
+    """Run `workers` worker processes and wait for them; returns a line for each worker that died.
+
+    Workers are spawned (fresh BLAS thread pools) with the machine's cores split between them. A worker
+    that dies does not stop the others; its running trial is marked failed at once.
+    """
+    if workers == 1:
+        run_worker(study_name, storage, base, space, trials, timeout, seed)
+        return []
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=run_worker, args=(study_name, storage, base, space, trials, timeout,
+                                                          seed + i, threads))
+                 for i in range(workers)]
+    for process in processes:
+        process.start()
+    deaths, running = [], list(processes)
+    while running:
+        time.sleep(poll_seconds)
+        for process in [p for p in running if not p.is_alive()]:
+            running.remove(process)
+            process.join()
+            if process.exitcode:
+                failed = fail_dead_workers_trials(storage, study_name)
+                lost = f"; its trial {failed[0]} is marked failed" if failed else ""
+                deaths.append(f"worker {process.pid} stopped ({_describe_exit(process.exitcode)}){lost}")
+                print(deaths[-1], flush=True)
+    return deaths

@@ -1,0 +1,244 @@
+"""numcnn sweep: Optuna studies in a journal file and in a real PostgreSQL server, run as a user runs them."""
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna", reason="sweeps need Optuna: pip install 'numcnn[sweep]'")
+
+from numcnn import cli, sweep  # noqa: E402
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def numcnn(*args, cwd, timeout=600):
+    return subprocess.run([sys.executable, "-m", "numcnn", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def trials_of(storage, name):
+    return sweep.load_study(name, storage).get_trials(deepcopy=False)
+
+
+def worker_pids(trials):
+    return {sweep.runner.worker_pid(t.user_attrs["worker"]) for t in trials if "worker" in t.user_attrs}
+
+
+# --- search spaces -----------------------------------------------------------------------------------
+
+def test_default_space_centres_the_learning_rate_on_the_optimizer(tmp_path):
+    adam, nesterov = sweep.default_space("smallcnn", "adam"), sweep.default_space("resnet20", "nesterov")
+    assert adam["lr"] == {"type": "float", "low": 2e-4, "high": 1e-2, "log": True}
+    assert nesterov["lr"]["low"] == pytest.approx(5e-3) and nesterov["lr"]["high"] == pytest.approx(0.25)
+    assert set(adam) == {"lr", "weight_decay", "width"}
+    assert set(nesterov) == {"lr", "weight_decay", "label_smoothing"}
+
+
+def test_a_toml_space_is_read_and_drawn_from(tmp_path):
+    (tmp_path / "space.toml").write_text('[lr]\ntype = "float"\nlow = 1e-3\nhigh = 1e-1\nlog = true\n\n'
+                                         '[hidden]\ntype = "categorical"\nchoices = ["64", "128,64"]\n\n'
+                                         '[batch_size]\ntype = "int"\nlow = 16\nhigh = 64\n')
+    space = sweep.load_space(tmp_path / "space.toml")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        values = sweep.space.suggest(study.ask(), space)
+        assert 1e-3 <= values["lr"] <= 1e-1 and 16 <= values["batch_size"] <= 64
+        assert sweep.space.as_train_arguments(values)["hidden"] in ((64,), (128, 64))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "the search space is empty"),
+    ('[colour]\ntype = "categorical"\nchoices = ["red"]', "[colour] is not an option a sweep can vary"),
+    ('[lr]\ntype = "float"\nlow = 0.1\nhigh = 0.01', "[lr] needs low < high"),
+    ('[lr]\ntype = "float"\nlow = 0\nhigh = 0.01\nlog = true', "[lr] with log = true needs low > 0"),
+    ('[lr]\ntype = "uniform"\nlow = 0\nhigh = 1', "[lr] type must be 'float', 'int' or 'categorical'"),
+    ('[optimizer]\ntype = "categorical"\nchoices = ["adam", "lbfgs"]', "[optimizer] 'lbfgs' is not one of"),
+    ('[width]\ntype = "categorical"\nchoices = [16, 0]', "[width] values must be positive integers, got 0"),
+    ('[hidden]\ntype = "categorical"\nchoices = ["wide"]', "[hidden] values are sizes like"),
+    ("[lr\n", "not valid TOML"),
+])
+def test_a_bad_space_is_refused_naming_the_option(tmp_path, text, message):
+    (tmp_path / "space.toml").write_text(text)
+    with pytest.raises(ValueError, match="space.toml") as error:
+        sweep.load_space(tmp_path / "space.toml")
+    assert message in str(error.value)
+
+
+def test_the_best_command_line_is_a_valid_train_command_with_the_sweeps_fixed_options():
+    defaults = {k: v for k, v in vars(cli.build_parser().parse_args(["train"])).items()}
+    base = dict(defaults, model="fc", dataset="digits", epochs=3, optimizer="nesterov", batch_size=64)
+    command = sweep.command_line({"lr": 0.0123456789, "hidden": "512,256", "dropout": 0.25}, base, defaults)
+    assert command == ("numcnn train --model fc --dataset digits --epochs 3 --optimizer nesterov "
+                       "--lr 0.0123457 --hidden 512,256 --dropout 0.25")
+    parsed = cli.build_parser().parse_args(shlex.split(command)[1:])
+    assert (parsed.epochs, parsed.optimizer, parsed.hidden, parsed.dropout) == (3, "nesterov", (512, 256), 0.25)
+
+
+# --- sweeps, run as a user runs them -----------------------------------------------------------------
+
+def test_two_workers_share_a_journal_study_and_a_rerun_continues_it(tmp_path):
+    args = ("sweep", "--trials", "4", "--workers", "2", "--epochs", "2", "--out", "s")
+    first = numcnn(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    storage = str(tmp_path / "s" / "study.journal")
+    trials = trials_of(storage, "digits-smallcnn")
+    finished = [t for t in trials if t.state in FINISHED]
+    assert len(finished) >= 4
+    assert len(worker_pids(trials)) == 2, "both workers took trials"
+    for t in finished:  # every epoch's validation accuracy went to Optuna
+        assert 1 in t.intermediate_values and all(0 <= v <= 1 for v in t.intermediate_values.values())
+    best = json.loads((tmp_path / "s" / "best.json").read_text())
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert best["val_acc"] == max(t.value for t in complete) > 0.5
+    assert best["command"] in first.stdout and "best trials:" in first.stdout
+    assert (tmp_path / "s" / "sweep.png").read_bytes()[:8] == PNG_SIGNATURE
+
+    second = numcnn(*args[:2], "6", *args[3:], cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert f"{len(trials)} trials so far" in second.stdout
+    again = trials_of(storage, "digits-smallcnn")
+    assert sum(t.state in FINISHED for t in again) >= 6
+    assert [t.params for t in again[:len(trials)]] == [t.params for t in trials], "the first trials are kept"
+
+
+def test_the_best_command_reproduces_the_best_trial(tmp_path):
+    result = numcnn("sweep", "--trials", "2", "--epochs", "2", "--out", "s", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    best = json.loads((tmp_path / "s" / "best.json").read_text())
+    train = numcnn(*shlex.split(best["command"])[1:], "--out", "r", "--quiet", cwd=tmp_path)
+    assert train.returncode == 0, train.stderr
+    # the command prints the parameters to 6 digits: the rerun matches the trial to training noise
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["best_val_acc"] == pytest.approx(
+        best["val_acc"], abs=0.03)
+
+
+def _wait_for_running_trial(storage, name, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        if Path(storage).exists():
+            try:
+                running = [t for t in trials_of(storage, name)
+                           if t.state == optuna.trial.TrialState.RUNNING and "worker" in t.user_attrs
+                           and 1 in t.intermediate_values]  # mid-trial: one epoch done
+            except KeyError:  # the study is not created yet
+                running = []
+            if running:
+                return running[0]
+        time.sleep(0.1)
+    raise AssertionError("no trial started")
+
+
+def test_a_killed_worker_loses_only_its_trial_and_the_sweep_goes_on(tmp_path):
+    sweep_command = [sys.executable, "-m", "numcnn", "sweep", "--trials", "4", "--workers", "2", "--epochs", "6",
+                     "--pruner", "halving", "--out", "s"]
+    process = subprocess.Popen(sweep_command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    storage = str(tmp_path / "s" / "study.journal")
+    victim = _wait_for_running_trial(storage, "digits-smallcnn", process)
+    os.kill(sweep.runner.worker_pid(victim.user_attrs["worker"]), signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr
+    assert f"killed by SIGKILL); its trial {victim.number} is marked failed" in stdout
+    trials = trials_of(storage, "digits-smallcnn")
+    assert trials[victim.number].state == optuna.trial.TrialState.FAIL
+    assert sum(t.state in FINISHED for t in trials) >= 4, "the other worker finished the study"
+    assert "run the same command again to continue" in stdout
+
+
+def test_a_rerun_fails_the_trials_of_a_sweep_killed_whole(tmp_path):
+    """A worker killed with its sweep leaves a RUNNING trial; the next sweep on this host fails it."""
+    storage = str(tmp_path / "study.journal")
+    sweep.load_study("s", storage, create=True)
+    started = subprocess.run([sys.executable, "-c", (
+        "import os, sys; from numcnn import sweep\n"
+        f"study = sweep.load_study('s', {storage!r})\n"
+        "trial = study.ask(); trial.set_user_attr('worker', sweep.runner.worker_id())\n"
+        "os._exit(0)  # gone without telling the study, as after SIGKILL")], capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
+    alive = sweep.load_study("s", storage).ask()
+    alive.set_user_attr("worker", sweep.runner.worker_id())  # this process: alive
+    assert sweep.fail_dead_workers_trials(storage, "s") == [0]
+    states = [t.state for t in trials_of(storage, "s")]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--trials", "0"], "--trials and --workers must be at least 1, got 0 and 1"),
+    (["--space", "missing.toml"], "missing.toml: no such space file"),
+    (["--storage", "postgresql://nobody@127.0.0.1:1/none"], "cannot open the study in postgresql://"),
+])
+def test_sweep_mistakes_get_a_message_not_a_traceback(tmp_path, args, message):
+    result = numcnn("sweep", *args, "--out", "s", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+# --- many machines: one study in a real PostgreSQL server -------------------------------------------
+
+def _postgres_url():
+    """The server .ci/run starts (NUMCNN_TEST_POSTGRES), or a local default; skip only if none answers."""
+    psycopg = pytest.importorskip("psycopg", reason="PostgreSQL studies need psycopg: pip install 'numcnn[sweep]'")
+    url = os.environ.get("NUMCNN_TEST_POSTGRES")
+    try:
+        psycopg.connect(url or "postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=3).close()
+    except psycopg.OperationalError as error:
+        if url:  # CI promised a server: its absence is a failure, not a skip
+            raise AssertionError(f"NUMCNN_TEST_POSTGRES={url} does not answer: {error}") from None
+        pytest.skip("no PostgreSQL server reachable on 127.0.0.1 (.ci/run starts one and sets NUMCNN_TEST_POSTGRES)")
+    return url or "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def test_two_machines_join_one_study_in_postgresql(tmp_path):
+    """Two sweep commands, as on two machines, each with its own folder, share the study in the database."""
+    url = _postgres_url()
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    commands = [[sys.executable, "-m", "numcnn", "sweep", "--storage", url, "--study", name, "--trials", "4",
+                 "--workers", "1", "--epochs", "2", "--out", f"machine{i}"] for i in (1, 2)]
+    processes = [subprocess.Popen(c, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for c in commands]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    for process, (stdout, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr
+    trials = trials_of(url, name)
+    assert sum(t.state in FINISHED for t in trials) >= 4
+    assert len(worker_pids(trials)) == 2, "both 'machines' took trials from the one study"
+    assert not (tmp_path / "machine1" / "study.journal").exists()
+    best = json.loads((tmp_path / "machine2" / "best.json").read_text())
+    assert best["storage"] == url and best["val_acc"] == max(t.value for t in trials if t.value is not None)
+    optuna.delete_study(study_name=name, storage=url)
+
+
+def test_two_workers_in_postgresql_and_a_killed_one_is_failed(tmp_path):
+    url = _postgres_url()
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    process = subprocess.Popen([sys.executable, "-m", "numcnn", "sweep", "--storage", url, "--study", name,
+                                "--trials", "3", "--workers", "2", "--epochs", "6", "--out", "s"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    victim = None
+    while victim is None and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        try:
+            victim = next((t for t in trials_of(url, name) if t.state == optuna.trial.TrialState.RUNNING
+                           and "worker" in t.user_attrs and t.intermediate_values), None)
+        except KeyError:
+            pass
+        time.sleep(0.1)
+    assert victim is not None, "no trial started"
+    os.kill(sweep.runner.worker_pid(victim.user_attrs["worker"]), signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr
+    trials = trials_of(url, name)
+    assert trials[victim.number].state == optuna.trial.TrialState.FAIL
+    assert sum(t.state in FINISHED for t in trials) >= 3
+    optuna.delete_study(study_name=name, storage=url)
