@@ -24,13 +24,14 @@ transpose (PyTorch calls this the channels_last memory format).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 
 from . import windows as win
 from ._checks import float_array, optional_float_array, positive_int
-from .parallel import map_chunks, num_threads
+from .parallel import map_chunks, num_threads, vector_sums
 
 # Below this many channels per group a channels-last patch copy moves too few
 # contiguous numbers at a time; copying rows of OW pixels wins instead.
@@ -202,10 +203,9 @@ def bias_grad(dout: np.ndarray) -> np.ndarray:
     """
     N, F = dout.shape[:2]
     if win.is_channels_last(dout):
-        rows = dout.transpose(0, 2, 3, 1).reshape(-1, F)
-        return np.ones(rows.shape[0], dout.dtype) @ rows
+        return vector_sums(dout.transpose(0, 2, 3, 1).reshape(-1, F), axis=0)
     maps = dout.reshape(N * F, -1)  # one row per (image, filter) feature map
-    return (maps @ np.ones(maps.shape[1], dout.dtype)).reshape(N, F).sum(axis=0)
+    return vector_sums(maps, axis=1).reshape(N, F).sum(axis=0)
 
 
 def prefers_channels_last(channels: int, groups: int) -> bool:
@@ -258,7 +258,7 @@ def conv_output(x, w, geom: win.WindowGeometry, groups: int,
     wm = weight_matrix(w, groups, channels_last)
     out = np.empty((N, OH, OW, F), x.dtype)
     x_l = win.to_layout(x, channels_last)
-    threads = _threads(channels_last)
+    threads = _threads(channels_last, w.shape, groups)
     n_chunk = win.chunk_size(N, OH * OW * wm.shape[1] * groups * x.itemsize, threads)
 
     def chunk(start, stop):
@@ -340,7 +340,7 @@ def _scatter_input_grad(dout, w, geom, groups, channels, channels_last) -> np.nd
         wt = w.reshape(groups, F // groups, cg, KH * KW).transpose(3, 0, 1, 2)
     else:
         wm = weight_matrix(w, groups, channels_last=False)
-    threads = _threads(channels_last)
+    threads = _threads(channels_last, w.shape, groups)
     n_chunk = win.chunk_size(N, OH * OW * KH * KW * channels * dout.itemsize, threads)
     tap_list = win.taps(geom)
 
@@ -374,7 +374,7 @@ def conv_weight_grad(x, dout, geom: win.WindowGeometry, groups: int, w_shape,
     KH, KW = geom.kernel
     x_l = win.to_layout(x, channels_last)
     dout_l = dout.transpose(0, 2, 3, 1)
-    threads = _threads(channels_last)
+    threads = _threads(channels_last, w_shape, groups)
     n_chunk = win.chunk_size(N, OH * OW * KH * KW * C * x.itemsize, threads)
 
     def chunk(start, stop):
@@ -390,14 +390,25 @@ def conv_weight_grad(x, dout, geom: win.WindowGeometry, groups: int, w_shape,
     return weight_from_matrix(dwm, w_shape, groups, channels_last)
 
 
-def _threads(channels_last: bool) -> int:
-    """Workers for an engine's chunks.
+# A layer with fewer weights per group than this has GEMMs too thin for BLAS's
+# own threads to pay; see _threads.
+THIN_LAYER_WEIGHTS = 10_000
 
-    Measured here: channels-last engines (wide layers) gain from splitting
-    their chunks over cores, while channels-first ones (few channels) lose
-    to the overhead, so they stay serial.
+
+def _threads(channels_last: bool, w_shape, groups: int) -> int:
+    """Workers for an engine's chunks, given the layer's weight shape.
+
+    Two ways to use the cores: split the chunks over threads (BLAS held to
+    one thread each), or run chunks in turn with every core inside each
+    GEMM. Measured on 2 cores (BENCHMARKS.md): chunk threads win only for
+    thin layers (16-32 channels), whose time goes to NumPy copies that BLAS
+    cannot share out; layers with more weights run up to 2x faster on BLAS's
+    threads, since two single-threaded GEMMs side by side fight over the
+    shared cache. Channels-first engines (few channels) always run serially:
+    their work per chunk is too small to hand out.
     """
-    return num_threads() if channels_last else 1
+    thin = math.prod(w_shape) // groups < THIN_LAYER_WEIGHTS
+    return num_threads() if channels_last and thin else 1
 
 
 def _first(col_buffer: np.ndarray, n: int, channels_last: bool) -> np.ndarray:
