@@ -69,3 +69,28 @@ def test_workspace_reuses_buffers_and_keeps_zeroed_borders():
     c = workspace.scratch("test", (3, 4), np.float64)
     assert c is not a and c.dtype == np.float64
     workspace.clear()
+
+
+@pytest.mark.parametrize("shape", [(6, 16, 5, 7), (3, 48, 4, 4), (37, 24)])
+def test_batch_norm_split_over_threads_matches_serial_and_naive(tiny_chunks, monkeypatch, shape):
+    """Row blocks on two threads: same statistics, output and gradients as one pass and the loops."""
+    from numcnn.ops import batchnorm, batchnorm_backward, batchnorm_backward_naive, batchnorm_forward
+    from numcnn.ops import batchnorm_forward_naive
+    monkeypatch.setattr(batchnorm, "PARALLEL_BYTES_PER_THREAD", 0)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape) * 3 + 1
+    x = channels_last(x) if x.ndim == 4 else x
+    gamma, beta = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
+    stats = (np.zeros(shape[1]), np.ones(shape[1]))
+    dout = channels_last(rng.standard_normal(shape)) if x.ndim == 4 else rng.standard_normal(shape)
+    results = {}
+    for threads in (1, 2):
+        parallel.set_num_threads(threads)
+        out, cache, mean, var = batchnorm_forward(x, gamma, beta, *stats, training=True)
+        results[threads] = (out, mean, var) + batchnorm_backward(dout, cache)
+    assert len(batchnorm._row_blocks(x.size // shape[1], 1, 8 * shape[1])) == 2  # really split
+    out, cache, mean, var = batchnorm_forward_naive(x, gamma, beta, *stats, training=True)
+    naive = (out, mean, var) + batchnorm_backward_naive(dout, cache)
+    for threaded, serial, loops in zip(results[2], results[1], naive):
+        assert_close(threaded, serial, rtol=1e-12, atol=1e-12)
+        assert_close(threaded, loops, rtol=1e-10, atol=1e-10)

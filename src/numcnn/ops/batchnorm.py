@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import workspace
+from .parallel import map_chunks, num_threads, vector_sums
 from ._checks import float_array, optional_float_array, probability
 from .norm import (NormCache, affine, norm_backward, standardize,
                    standardize_backward_naive, standardize_naive)
@@ -80,62 +81,101 @@ def _period(M: int, C: int) -> int:
     return k
 
 
-class _Wide:
-    """(M, C) matrices viewed (M/k, k*C), with per-channel vectors tiled to match."""
-
-    def __init__(self, M: int, C: int):
-        self.M, self.C, self.k = M, C, _period(M, C)
-
-    def __call__(self, rows: np.ndarray) -> np.ndarray:
-        return rows.reshape(self.M // self.k, self.k * self.C)
-
-    def tile(self, per_channel: np.ndarray) -> np.ndarray:
-        return np.tile(per_channel, self.k)
+def _wide(rows: np.ndarray, start: int, stop: int, k: int) -> np.ndarray:
+    """Rows start:stop of an (M, C) view as ((stop - start)/k, k*C); k divides both."""
+    return rows[start:stop].reshape(-1, k * rows.shape[1])
 
 
 def _column_sums(rows: np.ndarray) -> np.ndarray:
-    return np.ones(rows.shape[0], rows.dtype) @ rows
+    return vector_sums(rows, axis=0)
+
+
+# Each of the passes below streams the whole activation through memory once;
+# above this many bytes per thread, splitting the rows over the cores pays.
+PARALLEL_BYTES_PER_THREAD = 1 << 20
+
+
+def _row_blocks(M: int, k: int, itemsize_times_C: int) -> list[tuple[int, int]]:
+    """Row ranges, multiples of the wide view's period k, one per thread when that pays."""
+    threads = num_threads()
+    if threads < 2 or M * itemsize_times_C < threads * PARALLEL_BYTES_PER_THREAD:
+        return [(0, M)]
+    step = -(-(M // k) // threads) * k
+    return [(start, min(M, start + step)) for start in range(0, M, step)]
+
+
+def _summed(task, blocks) -> np.ndarray:
+    """Sum of task(start, stop) over row blocks, in block order."""
+    return sum(sum(partials) for partials in map_chunks(task, blocks))
 
 
 def _fast_train_forward(x, rows, gamma, beta, eps):
-    """Batch statistics and the normalized output over the rows of an (M, C) view."""
+    """Batch statistics and the normalized output over the rows of an (M, C) view.
+
+    Three passes over row blocks, split over the cores: sums for the mean;
+    centring, with sums of squares for the variance; scaling and shift.
+    """
     M, C = rows.shape
-    wide = _Wide(M, C)
-    mean = _column_sums(rows) / M
+    k = _period(M, C)
+    blocks = _row_blocks(M, k, C * x.itemsize)
+    mean = _summed(lambda a, b: _column_sums(rows[a:b]), blocks) / M
     xhat = np.empty_like(x)
     xhat_rows = _rows(xhat)
-    np.subtract(wide(rows), wide.tile(mean), out=wide(xhat_rows))
-    square = workspace.scratch("batchnorm square", rows.shape, x.dtype)
-    np.square(xhat_rows, out=square)
-    var = _column_sums(square) / M
+    tiled_mean = np.tile(mean, k)
+
+    def centre(a, b):
+        np.subtract(_wide(rows, a, b, k), tiled_mean, out=_wide(xhat_rows, a, b, k))
+        square = workspace.scratch("batchnorm square", (b - a, C), x.dtype)
+        np.square(xhat_rows[a:b], out=square)
+        return _column_sums(square)
+
+    var = _summed(centre, blocks) / M
     inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
-    np.multiply(wide(xhat_rows), wide.tile(inv_std), out=wide(xhat_rows))
     out = np.empty_like(x)
     out_rows = _rows(out)
-    np.multiply(wide(xhat_rows), wide.tile(gamma if gamma is not None else np.ones(C, x.dtype)), out=wide(out_rows))
-    if beta is not None:
-        np.add(wide(out_rows), wide.tile(beta), out=wide(out_rows))
+    scale, shift = np.tile(inv_std, k), None if beta is None else np.tile(beta, k)
+    gain = np.tile(gamma if gamma is not None else np.ones(C, x.dtype), k)
+
+    def normalize(a, b):
+        normalized, result = _wide(xhat_rows, a, b, k), _wide(out_rows, a, b, k)
+        np.multiply(normalized, scale, out=normalized)
+        np.multiply(normalized, gain, out=result)
+        if shift is not None:
+            np.add(result, shift, out=result)
+
+    map_chunks(normalize, blocks)
     return out, xhat, inv_std, mean, var
 
 
 def _fast_backward(dout, d_rows, cache: NormCache):
-    """dx = a*dout + b*xhat + c per channel, the closed form with its sums done by BLAS."""
+    """dx = a*dout + b*xhat + c per channel: the closed form, in two passes over row blocks."""
     xhat_rows = _rows(cache.xhat)
     M, C = d_rows.shape
-    wide = _Wide(M, C)
-    dbeta = _column_sums(d_rows)
-    product = workspace.scratch("batchnorm square", d_rows.shape, d_rows.dtype)
-    np.multiply(d_rows, xhat_rows, out=product)
-    dgamma = _column_sums(product)
+    k = _period(M, C)
+    blocks = _row_blocks(M, k, C * dout.itemsize)
+
+    def sums(a, b):
+        product = workspace.scratch("batchnorm square", (b - a, C), d_rows.dtype)
+        np.multiply(d_rows[a:b], xhat_rows[a:b], out=product)
+        return np.stack([_column_sums(d_rows[a:b]), _column_sums(product)])
+
+    dbeta, dgamma = _summed(sums, blocks)
     gamma = cache.gamma.reshape(C) if cache.gamma is not None else np.ones(C, dout.dtype)
     a = gamma * cache.inv_std.reshape(C)
     b, c = -a * dgamma / M, -a * dbeta / M
     dx = np.empty_like(dout)
     dx_rows = _rows(dx)
-    np.multiply(wide(d_rows), wide.tile(a), out=wide(dx_rows))
-    np.multiply(wide(xhat_rows), wide.tile(b), out=wide(product))
-    np.add(wide(dx_rows), wide(product), out=wide(dx_rows))
-    np.add(wide(dx_rows), wide.tile(c), out=wide(dx_rows))
+    tiled_a, tiled_b, tiled_c = np.tile(a, k), np.tile(b, k), np.tile(c, k)
+
+    def combine(start, stop):
+        result = _wide(dx_rows, start, stop, k)
+        product = _wide(workspace.scratch("batchnorm square", (stop - start, C), d_rows.dtype), 0, stop - start, k)
+        np.multiply(_wide(d_rows, start, stop, k), tiled_a, out=result)
+        np.multiply(_wide(xhat_rows, start, stop, k), tiled_b, out=product)
+        np.add(result, product, out=result)
+        np.add(result, tiled_c, out=result)
+
+    map_chunks(combine, blocks)
     if cache.gamma is None:
         return dx, None, None
     return dx, dgamma, dbeta
