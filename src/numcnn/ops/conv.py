@@ -30,6 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import windows as win
+from . import winograd
 from ._checks import float_array, optional_float_array, positive_int
 from .parallel import map_chunks, num_threads, vector_sums
 
@@ -255,8 +256,11 @@ def conv_output(x, w, geom: win.WindowGeometry, groups: int,
     OH, OW = geom.out_hw
     if channels_last is None:
         channels_last = prefers_channels_last(C, groups)
-    wm = weight_matrix(w, groups, channels_last)
     out = np.empty((N, OH, OW, F), x.dtype)
+    if channels_last and winograd.applies(geom, groups, C, F):
+        winograd.forward(win.to_layout(x, True), w, geom, out)
+        return out.transpose(0, 3, 1, 2)
+    wm = weight_matrix(w, groups, channels_last)
     x_l = win.to_layout(x, channels_last)
     threads = _threads(channels_last, w.shape, groups)
     n_chunk = win.chunk_size(N, OH * OW * wm.shape[1] * groups * x.itemsize, threads)
@@ -374,6 +378,8 @@ def conv_weight_grad(x, dout, geom: win.WindowGeometry, groups: int, w_shape,
     KH, KW = geom.kernel
     x_l = win.to_layout(x, channels_last)
     dout_l = dout.transpose(0, 2, 3, 1)
+    if channels_last and winograd.applies(geom, groups, C, w_shape[0]):
+        return winograd.weight_grad(x_l, dout_l, geom, w_shape)
     threads = _threads(channels_last, w_shape, groups)
     n_chunk = win.chunk_size(N, OH * OW * KH * KW * C * x.itemsize, threads)
 
