@@ -84,6 +84,17 @@ def test_fully_connected_net_keeps_the_assignments_parameters_and_dtype():
         FullyConnectedNet([4], normalization="groupnorm")
 
 
+@pytest.mark.parametrize("normalization", [None, "batchnorm", "layernorm"])
+def test_float32_networks_train_in_float32_with_dropout(normalization):
+    """Gradients keep the parameters' dtype: a float64 dropout mask once doubled the cost of every step."""
+    model = FullyConnectedNet([6, 5], input_dim=12, num_classes=3, dropout_keep_ratio=0.7,
+                              normalization=normalization, seed=0)
+    X = np.random.default_rng(0).standard_normal((8, 3, 2, 2)).astype(np.float32)
+    loss, grads = model.loss(X, np.arange(8) % 3)
+    assert {name: g.dtype for name, g in grads.items()} == {name: np.dtype(np.float32) for name in model.params}
+    assert model.loss(X).dtype == np.float32
+
+
 def test_three_layer_conv_net_initial_losses_as_in_the_notebook():
     np.random.seed(0)
     model = ThreeLayerConvNet()

@@ -119,7 +119,9 @@ def dropout_forward(x, dropout_param):
     if "seed" in dropout_param:
         np.random.seed(dropout_param["seed"])
     if mode == "train":
-        mask = (np.random.rand(*x.shape) < p) / p
+        # the assignment's mask, in x's dtype: a float64 mask would turn a float32 network's
+        # activations, gradients and update into float64, at half speed
+        mask = ((np.random.rand(*x.shape) < p) / p).astype(x.dtype, copy=False)
         return x * mask, DropoutCache(mask)
     if mode == "test":
         return x, DropoutCache(None)
