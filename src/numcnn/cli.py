@@ -5,7 +5,7 @@
     numcnn evaluate runs/.../best.npz
     numcnn sweep --trials 20 --workers 2 [--storage postgresql://...]
     numcnn gradcheck [OP ...]
-    numcnn bench [ops|train]
+    numcnn bench [ops|train|profile]
     numcnn demo convolution | vision [IMAGE]
 
 Mistakes a person can fix (an unknown name, a missing dataset, a damaged
@@ -75,7 +75,7 @@ def _add_train(commands):
     p.add_argument("--hidden", type=_hidden, default=(100, 100), help="hidden sizes for fc/twolayer/threelayer")
     p.add_argument("--norm", choices=("batchnorm", "layernorm"), help="normalization for fc")
     p.add_argument("--dropout", type=float, default=0.0, help="drop probability for fc")
-    p.add_argument("--width", type=int, help="channels of smallcnn / filters of threelayer")
+    p.add_argument("--width", type=int, help="channels of smallcnn and of vgg's first block; filters of threelayer")
     p.add_argument("--val-size", type=float, default=0.1, help="validation fraction (or count) of the training set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="run folder (default runs/DATASET-MODEL-TIME)")
@@ -251,8 +251,8 @@ def _sweep(args) -> int:
 
 
 def _add_bench(commands):
-    p = commands.add_parser("bench", help="speed tables: ops, and training throughput (when built)")
-    p.add_argument("table", nargs="?", default="ops", choices=("ops", "train"))
+    p = commands.add_parser("bench", help="speed tables: ops, training throughput, a training step's profile")
+    p.add_argument("table", nargs="?", default="ops", choices=("ops", "train", "profile"))
     p.add_argument("options", nargs=argparse.REMAINDER, help="passed on to the table's own options")
     p.set_defaults(run=_bench)
 
@@ -261,6 +261,9 @@ def _bench(args) -> int:
     from .bench import ops as bench_ops
     if args.table == "ops":
         return bench_ops.main(args.options)
+    if args.table == "profile":
+        from .bench import profile
+        return profile.main(args.options)
     from .bench import train as bench_train
     return bench_train.main(args.options)
 

@@ -131,6 +131,10 @@ def build_model(name: str, input_shape, num_classes: int, weight_decay: float = 
         kwargs["second_pool"] = H >= 16
         if width:
             kwargs["width"] = width
+    if name in ("vgg", "vgg11"):
+        kwargs["image_size"] = (H, W)
+        if name == "vgg" and width:  # channels double from block to block
+            kwargs["arch"] = [(1, width), (1, 2 * width), (1, 4 * width)]
     return models.Classifier(models.build(name, num_classes, **kwargs), reg=weight_decay,
                              label_smoothing=label_smoothing)
 

@@ -76,6 +76,16 @@ def test_the_assignments_models_train_from_the_command_line(tmp_path, model):
     assert (tmp_path / "r" / "filters.png").exists()
 
 
+def test_a_vgg_sized_to_the_images_trains_and_its_checkpoint_evaluates(tmp_path):
+    result = numcnn("train", "--model", "vgg", "--width", "8", "--epochs", "2", "--out", "r", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["test_acc"] > 0.5
+    evaluated = numcnn("evaluate", tmp_path / "r" / "best.npz", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert f"test accuracy {summary['test_acc']:.4f}" in evaluated.stdout
+
+
 @pytest.mark.parametrize("args, message", [
     (["train", "--model", "resnet21"], "invalid choice: 'resnet21' (choose from 'airbench'"),
     (["train", "--dataset", "imagenet"], "unknown dataset 'imagenet'; choose from digits, mnist"),

@@ -11,6 +11,7 @@ SMALL = {  # the registry's networks at test size (the architecture, not the wid
     "resnet20": dict(),
     "resnet18": dict(),
     "airbench": dict(widths=(8, 16, 16), whiten_width=6),
+    "vgg": dict(arch=((1, 4), (2, 8)), image_size=(16, 16), hidden=(12,), dropout=0.0),
 }
 
 
@@ -105,10 +106,10 @@ def test_whole_model_gradient_check_in_float64():
         assert rel_error(numerical, grads[name]) < 1e-5, name
 
 
-@pytest.mark.parametrize("name", ["resnet20", "airbench"])
+@pytest.mark.parametrize("name", ["resnet20", "airbench", "vgg"])
 def test_network_overfits_50_examples(name):
     nn.manual_seed(0)
-    size = 32 if name == "airbench" else 8
+    size = {"airbench": 32, "vgg": 16}.get(name, 8)
     net = models.build(name, **SMALL[name])
     rng = np.random.default_rng(0)
     X = rng.standard_normal((50, 3, size, size)).astype(np.float32)
@@ -125,3 +126,18 @@ def test_deeper_networks_overfit_50_examples(name, lr):
     X = rng.standard_normal((50, 3, 16, 16)).astype(np.float32)
     y = rng.integers(0, 10, 50)
     assert overfit(Classifier(net), X, y, steps=200, lr=lr, batch_size=25) == 1.0
+
+
+def test_vgg_blocks_halve_the_image_and_vgg11_keeps_d2ls_blocks():
+    nn.manual_seed(0)
+    net = models.build("vgg11", image_size=(32, 32))
+    convs = [m for _, m in net.named_modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [64, 128, 256, 256, 512, 512, 512, 512]
+    assert net["hidden1"].params["weight"].shape == (4096, 512)  # five halvings: 32 -> 1
+    small = models.build("vgg", in_channels=1, image_size=(28, 28))  # 28 -> 14 -> 7 -> 3
+    assert small["fc"].params["weight"].shape == (10, 128 * 3 * 3)
+    assert small(np.zeros((2, 1, 28, 28), np.float32)).shape == (2, 10)
+    with pytest.raises(ValueError, match="3 blocks halve 4x4 images below one pixel"):
+        models.build("vgg", image_size=(4, 4))
+    with pytest.raises(ValueError, match=r"arch must be a non-empty list of \(num_convs >= 1, channels\)"):
+        models.build("vgg", arch=[(0, 8)])

@@ -20,6 +20,7 @@ from .fc_net import FullyConnectedNet, TwoLayerNet
 from .resnet import resnet18_d2l, resnet_cifar
 from .serialization import build_from_spec, load_model
 from .small import small_cnn
+from .vgg import vgg, vgg11
 
 _REGISTRY: dict[str, Callable[..., Module]] = {
     "resnet20": lambda **kw: resnet_cifar(20, **kw),
@@ -28,6 +29,8 @@ _REGISTRY: dict[str, Callable[..., Module]] = {
     "resnet18": resnet18_d2l,
     "airbench": airbench,
     "smallcnn": small_cnn,
+    "vgg": vgg,
+    "vgg11": vgg11,
 }
 
 
@@ -63,5 +66,5 @@ def rebuild(spec: dict) -> Module:
 
 
 __all__ = ["Classifier", "TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet", "resnet_cifar",
-           "resnet18_d2l", "airbench", "small_cnn", "build", "rebuild", "available", "register", "load_model",
+           "resnet18_d2l", "airbench", "small_cnn", "vgg", "vgg11", "build", "rebuild", "available", "register", "load_model",
            "build_from_spec"]
