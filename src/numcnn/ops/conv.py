@@ -400,9 +400,9 @@ def conv_weight_grad(x, dout, geom: win.WindowGeometry, groups: int, w_shape,
     def chunk(start, stop):
         cols = _patches(x_l[start:stop], geom, groups, channels_last, n_chunk)
         if channels_last:  # (G, Kg, M) @ (G, M, Fg)
-            return cols.transpose(0, 2, 1) @ _dout_matrix(dout_l[start:stop], groups)
+            return np.matmul(cols.transpose(0, 2, 1), _dout_matrix(dout_l[start:stop], groups))
         # per image (G, Kg, P) @ (G, P, Fg), summed over the chunk's images
-        per_image = cols @ _dout_per_image(dout[start:stop], groups).transpose(0, 1, 3, 2)
+        per_image = np.matmul(cols, _dout_per_image(dout[start:stop], groups).transpose(0, 1, 3, 2))
         return per_image.sum(axis=0)
 
     # Summed in a fixed order (chunks within a worker, then workers): reproducible.

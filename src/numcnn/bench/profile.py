@@ -1,0 +1,134 @@
+"""Where a training step spends its time: GEMMs, copies, transforms, batch norm, elementwise.
+
+    python benchmarks/profile_step.py [--models resnet20 airbench] [--steps 3]
+    numcnn bench profile
+
+The ops run serially here (numcnn's chunk threads off; BLAS keeps its own
+threads), so that the parts add up to the step: each timed function's own
+time excludes the timed functions it calls. A step is forward, backward and
+the update, float32, batch 128, as in bench_train.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+from collections import defaultdict
+
+import numpy as np
+
+from .. import ops
+from ..ops import conv, parallel, windows, winograd
+from .ops import blas_description
+from .train import RULES, batch, numcnn_model, numcnn_step
+
+# (module, function name, category): the functions whose time is attributed.
+TIMED = [
+    (windows, "padded_chunk", "conv: padding copies"),
+    (windows, "im2col", "conv: im2col copies"),
+    (windows, "col2im", "conv: col2im adds"),
+    (windows, "col2im_taps", "conv: col2im adds"),
+    (conv, "channels_last_copy", "conv: layout copies"),
+    (winograd, "input_transform", "conv: Winograd transforms"),
+    (winograd, "output_transform", "conv: Winograd transforms"),
+    (winograd, "output_grad_transform", "conv: Winograd transforms"),
+    (ops, "conv2d_forward", "conv: the rest"),
+    (ops, "conv2d_backward", "conv: the rest"),
+    (ops, "batchnorm_forward", "batch norm"),
+    (ops, "batchnorm_backward", "batch norm"),
+    (ops, "relu_forward", "ReLU"),
+    (ops, "relu_backward", "ReLU"),
+    (ops, "max_pool2d_forward", "pooling"),
+    (ops, "max_pool2d_backward", "pooling"),
+    (ops, "global_avg_pool_forward", "pooling"),
+    (ops, "global_avg_pool_backward", "pooling"),
+    (ops, "linear_forward", "linear"),
+    (ops, "linear_backward", "linear"),
+    (ops, "softmax_loss", "loss"),
+]
+GEMM = "conv: GEMMs"
+
+
+class _Clock:
+    """Self time per category: a call's time minus that of the timed calls inside it."""
+
+    def __init__(self):
+        self.totals = defaultdict(float)
+        self.stack = []
+
+    def wrap(self, fn, category):
+        def timed(*args, **kwargs):
+            self.stack.append(0.0)
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter() - start
+                inner = self.stack.pop()
+                self.totals[category] += elapsed - inner
+                if self.stack:
+                    self.stack[-1] += elapsed
+        return timed
+
+
+class _NumpyWithTimedMatmul:
+    """numpy as the conv engines see it, with matmul timed."""
+
+    def __init__(self, clock):
+        self.matmul = clock.wrap(np.matmul, GEMM)
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+@contextlib.contextmanager
+def instrumented(clock: _Clock):
+    saved = [(module, name, getattr(module, name)) for module, name, _ in TIMED]
+    saved += [(module, "np", module.np) for module in (conv, winograd)]
+    try:
+        for module, name, category in TIMED:
+            setattr(module, name, clock.wrap(getattr(module, name), category))
+        for module in (conv, winograd):
+            module.np = _NumpyWithTimedMatmul(clock)
+        yield
+    finally:
+        for module, name, value in saved:
+            setattr(module, name, value)
+
+
+def profile(name: str, steps: int, batch_size: int) -> tuple[dict, float]:
+    """Milliseconds per step by category, and the step's total."""
+    model = numcnn_model(name)
+    step = numcnn_step(model, name)
+    rule = RULES[name][0]
+    X, y = batch(batch_size)
+    step(X, y)  # warm-up: buffers allocated
+    clock = _Clock()
+    update = clock.wrap(step, f"update ({rule}) and Python")
+    with instrumented(clock):
+        start = time.perf_counter()
+        for _ in range(steps):
+            update(X, y)
+        total = (time.perf_counter() - start) / steps
+    return {k: 1000 * v / steps for k, v in clock.totals.items()}, 1000 * total
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="numcnn bench profile", description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["resnet20", "airbench"], choices=list(RULES))
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=128)
+    args = parser.parse_args(argv)
+    threads = parallel.num_threads()
+    parallel.set_num_threads(1)
+    try:
+        print(f"BLAS: {blas_description()}; numcnn chunk threads off, float32, batch {args.batch_size}")
+        for name in args.models:
+            parts, total = profile(name, args.steps, args.batch_size)
+            print(f"\n{name}: {total:.0f} ms per training step")
+            for category, ms in sorted(parts.items(), key=lambda item: -item[1]):
+                print(f"  {category:<30} {ms:8.1f} ms  {100 * ms / total:5.1f}%")
+    finally:
+        parallel.set_num_threads(threads)
+    return 0
