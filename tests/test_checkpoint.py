@@ -84,17 +84,17 @@ def test_damaged_files_raise_one_clear_error_naming_the_file(tmp_path, damage):
         load_checkpoint(path)
 
 
-def test_a_crash_while_writing_keeps_the_old_checkpoint_and_leaves_no_debris(tmp_path, monkeypatch):
+def test_a_crash_while_writing_keeps_the_old_checkpoint_and_leaves_no_debris(tmp_path):
     path = save_checkpoint(tmp_path / "c.npz", models.TwoLayerNet(input_dim=2, hidden_dim=2), {"epoch": 1})
 
     def crash(file, **arrays):
         file.write(b"half a zip")
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez", crash)
-    with pytest.raises(OSError, match="disk full"):
-        save_checkpoint(path, models.TwoLayerNet(input_dim=2, hidden_dim=2), {"epoch": 2})
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(np, "savez", crash)
+        with pytest.raises(OSError, match="disk full"):
+            save_checkpoint(path, models.TwoLayerNet(input_dim=2, hidden_dim=2), {"epoch": 2})
     assert load_checkpoint(path).state["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]
 

@@ -13,11 +13,6 @@ from numcnn.data import (DataError, DatasetNotFound, get_CIFAR10_data, load_cifa
 from numcnn.data import folder as folder_module
 
 
-@pytest.fixture(autouse=True)
-def private_data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("NUMCNN_DATA", str(tmp_path / "numcnn-data"))
-
-
 def _expected_cifar(batches):
     images = [data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1) for data, _ in batches]
     return np.concatenate(images[:5]), np.concatenate([l for _, l in batches[:5]]), images[5], batches[5][1]
@@ -156,15 +151,23 @@ def test_image_folder_errors_name_the_file(tmp_path):
         load_image_folder(tmp_path / "nowhere")
 
 
-def test_image_folder_cache_makes_the_second_load_a_file_read(tmp_path, monkeypatch):
+def test_image_folder_cache_makes_the_second_load_a_file_read(tmp_path):
     write_image_folder(tmp_path / "f", per_class=4)
     first = load_image_folder(tmp_path / "f")
-    monkeypatch.setattr(folder_module, "_decode_all", lambda *a: pytest.fail("decoded again"))
-    second = load_image_folder(tmp_path / "f")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(folder_module, "_decode_all", lambda *a: pytest.fail("decoded again"))
+        second = load_image_folder(tmp_path / "f")
     np.testing.assert_array_equal(first[0], second[0])
-    monkeypatch.undo()
     write_image_folder(tmp_path / "f", classes=("new",), per_class=1)  # the key changes with the file list
     assert load_image_folder(tmp_path / "f")[2] == ["cat", "dog", "emu", "new"]
+    image = sorted((tmp_path / "f" / "new").iterdir())[0]
+    image.write_bytes(image.read_bytes() + b"\0")  # ... and with a file's size
+    with pytest.MonkeyPatch.context() as patch:
+        decoded = []
+        original = folder_module._decode_all
+        patch.setattr(folder_module, "_decode_all", lambda *a: decoded.append(1) or original(*a))
+        load_image_folder(tmp_path / "f")
+    assert decoded == [1]
 
 
 def test_image_folder_from_zip_and_tar_archives(tmp_path):

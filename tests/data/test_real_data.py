@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numcnn.data import load_cifar10, load_mnist
+from numcnn.data import folder, load_cifar10, load_mnist
 
 SHARED = Path(os.environ.get("NUMCNN_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 requires_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"the shared real datasets are not at {SHARED}")
@@ -29,8 +29,16 @@ def test_real_mnist_files_are_the_official_release():
     assert np.bincount(y_test).sum() == 10000 and X_train.mean() == pytest.approx(33.32, abs=0.05)
 
 
+# Decoding 60,000 JPEGs takes a minute or two; the decoded arrays are kept in the project's own
+# (git-ignored) cache folder between test runs, never in the user's ~/.cache/numcnn.
+PROJECT_CACHE = Path(__file__).resolve().parents[2] / ".test-cache"
+
+
 @requires_shared
-def test_real_cifar10_counts_and_channel_means():
+def test_real_cifar10_counts_and_channel_means(monkeypatch):
+    monkeypatch.setenv("NUMCNN_DATA", str(PROJECT_CACHE))
+    load_cifar10(SHARED / "cifar10-jpeg.tar.gz")  # decodes once, or reads the cache
+    monkeypatch.setattr(folder, "_decode_all", lambda *a: pytest.fail("decoded again: the cache was not used"))
     X_train, y_train, X_test, y_test, classes = load_cifar10(SHARED / "cifar10-jpeg.tar.gz")
     assert X_train.shape == (50000, 32, 32, 3) and X_test.shape == (10000, 32, 32, 3)
     assert list(np.bincount(y_train)) == [5000] * 10 and list(np.bincount(y_test)) == [1000] * 10
