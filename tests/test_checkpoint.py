@@ -67,7 +67,19 @@ def test_a_newer_format_is_refused(tmp_path):
         load_checkpoint(path)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "not_zip"])
+def test_a_header_without_a_version_is_called_corrupted(tmp_path):
+    path = save_checkpoint(tmp_path / "c.npz", models.TwoLayerNet(input_dim=2, hidden_dim=2))
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    header = json.loads(arrays["__header__"].tobytes())
+    del header["version"]
+    arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match="corrupted checkpoint header: no valid format version"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "not_zip", "method"])
 def test_damaged_files_raise_one_clear_error_naming_the_file(tmp_path, damage):
     path = save_checkpoint(tmp_path / "c.npz", _classifier())
     data = path.read_bytes()
@@ -78,6 +90,9 @@ def test_damaged_files_raise_one_clear_error_naming_the_file(tmp_path, damage):
         path.write_bytes(data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 64]) + data[middle + 64:])
     elif damage == "empty":
         path.write_bytes(b"")
+    elif damage == "method":  # an unknown compression method in the central directory: NotImplementedError
+        entry = data.index(b"PK\x01\x02")
+        path.write_bytes(data[:entry + 10] + b"\x63\x00" + data[entry + 12:])
     else:
         path.write_text("hello")
     with pytest.raises(CheckpointError, match=str(path.name)):

@@ -159,10 +159,54 @@ def test_four_epochs_equal_two_then_resumed_bit_for_bit(tmp_path):
         np.testing.assert_array_equal(actual[key], expected[key], err_msg=key)
 
 
-def test_resuming_a_different_run_is_refused(tmp_path):
+def test_resuming_a_different_run_is_refused_before_the_weights_change(tmp_path):
     make_run(tmp_path, 1, resume=False).train()
+    fresh = make_run(tmp_path / "other", 2, resume=False, batch_size=32)
+    before = {k: v.copy() for k, v in fresh.model.params.items()}
+    with pytest.raises(CheckpointError, match="batch_size 16 there, 32 here"):
+        fresh.load(tmp_path / "last.npz")
+    for name, value in fresh.model.params.items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
     with pytest.raises(CheckpointError, match="batch_size 16 there, 32 here"):
         make_run(tmp_path, 2, resume=True, batch_size=32)
+
+
+def test_a_fresh_run_in_a_used_folder_starts_a_fresh_metrics_log(tmp_path):
+    make_run(tmp_path, 2, resume=False).train()
+    make_run(tmp_path, 3, resume=False).train()
+    epochs = [json.loads(line)["epoch"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]
+
+
+def test_lr_decay_and_a_schedule_cannot_both_drive_the_learning_rate(tmp_path):
+    from numcnn import schedules
+    with pytest.raises(ValueError, match="lr_decay=0.9 and schedule both set the learning rate"):
+        make_run(tmp_path, 1, resume=False, schedule=schedules.cosine(1))
+
+
+def test_a_schedule_and_gradient_clipping_drive_the_updates():
+    """The learning rate follows the schedule each step; clipping bounds every step's gradient norm."""
+    from numcnn import schedules
+    model = models.TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3, weight_scale=1.0)
+    rng = np.random.default_rng(0)
+    data = dict(X_train=rng.standard_normal((40, 4)) * 10, y_train=rng.integers(0, 3, 40),
+                X_val=rng.standard_normal((10, 4)), y_val=rng.integers(0, 3, 10))
+    seen = []
+
+    def sgd_recording(w, dw, config):
+        config.setdefault("learning_rate", 0.01)
+        seen.append((config["learning_rate"], float(np.sum(dw.astype(np.float64) ** 2))))
+        return w - config["learning_rate"] * dw, config
+
+    solver = Solver(model, data, update_rule=sgd_recording, optim_config={"learning_rate": 0.1},
+                    schedule=schedules.cosine(2), grad_clip=0.5, batch_size=10, num_epochs=2, verbose=False)
+    seen.clear()  # the Solver asks the rule for its default learning rate once
+    solver.train()
+    per_step = [seen[i:i + 4] for i in range(0, len(seen), 4)]  # W1, b1, W2, b2
+    rates = [step[0][0] for step in per_step]
+    assert rates == pytest.approx([0.1 * schedules.cosine(2)(s / 4) for s in range(8)])
+    norms = [np.sqrt(sum(squares for _, squares in step)) for step in per_step]
+    assert max(norms) == pytest.approx(0.5, rel=1e-5)  # the big inputs make every raw gradient larger
 
 
 def _start(directory, epochs, seconds_per_step):

@@ -127,7 +127,8 @@ def load_checkpoint(path) -> Checkpoint:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}  # reads (and CRC-checks) all
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as error:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, NotImplementedError) as error:
+        # NotImplementedError: zipfile's answer to a corrupted compression-method field
         raise CheckpointError(f"{path}: not a readable numcnn checkpoint (truncated or corrupted?): {error}") from None
     if _HEADER not in arrays:
         raise CheckpointError(f"{path}: not a numcnn checkpoint (no header)")
@@ -138,7 +139,9 @@ def load_checkpoint(path) -> Checkpoint:
     if header.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a numcnn checkpoint (format {header.get('format')!r})")
     version = header.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: corrupted checkpoint header: no valid format version ({version!r})")
+    if version > FORMAT_VERSION:
         raise CheckpointError(f"{path}: written by a newer numcnn (format version {version}); "
                               f"this numcnn reads versions up to {FORMAT_VERSION}: upgrade numcnn")
     model = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}

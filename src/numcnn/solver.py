@@ -105,6 +105,9 @@ class Solver:
             raise ValueError(f"sampling must be 'shuffle' or 'replacement', got {self.sampling!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}")
+        if self.schedule is not None and self.lr_decay != 1.0:
+            raise ValueError(f"lr_decay={self.lr_decay} and schedule both set the learning rate; give one "
+                             f"(schedules.step_decay is lr_decay as a schedule)")
         # The assignment samples from the global np.random; numcnn from its own generator,
         # seeded from np.random when no seed is given so that np.random.seed still works.
         self.assignment_sampling = self.sampling == "replacement" and self.seed is None
@@ -167,13 +170,16 @@ class Solver:
             "metadata": self.metadata or {},
         }
 
-    def load_state_dict(self, state: dict) -> None:
+    def _check_same_run(self, state: dict) -> None:
         saved_run = state.get("run", {})
         clashes = {k: (saved_run[k], getattr(self, k)) for k in RUN_IDENTITY
                    if k in saved_run and saved_run[k] != getattr(self, k)}
         if clashes:
             raise CheckpointError("the checkpoint is of a different run: "
                                   + ", ".join(f"{k} {old!r} there, {new!r} here" for k, (old, new) in clashes.items()))
+
+    def load_state_dict(self, state: dict) -> None:
+        self._check_same_run(state)
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self._step_in_epoch = int(state["step_in_epoch"])
         self._permutation = state["permutation"]
@@ -193,8 +199,12 @@ class Solver:
         return save_checkpoint(path, self.model, self.state_dict())
 
     def load(self, path) -> None:
-        """Continue from a checkpoint written by save(): model weights and training state."""
+        """Continue from a checkpoint written by save(): model weights and training state.
+
+        A checkpoint of another model or another run is refused before anything changes.
+        """
         checkpoint = load_checkpoint(path)
+        self._check_same_run(checkpoint.state)
         restore_model(checkpoint, self.model)
         self.load_state_dict(checkpoint.state)
 
@@ -205,7 +215,6 @@ class Solver:
         if not last.exists():
             return  # nothing to resume: a fresh run
         self.load(last)
-        self._truncate_metrics_log()
         if self.verbose:
             print(f"(Resumed from {last} at epoch {self.epoch}, step {self.step})", flush=True)
 
@@ -288,6 +297,7 @@ class Solver:
         started = time.perf_counter() - self.elapsed
         run_started = time.perf_counter()
         epoch_losses, epoch_started, bar = [], time.perf_counter(), None
+        self._truncate_metrics_log()  # a fresh run (epoch 0) starts a fresh log
         with _DeferredInterrupt(self):
             while self.step < total and not self.stop_training:
                 if self._step_in_epoch == 0:
