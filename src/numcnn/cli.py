@@ -85,14 +85,36 @@ def _add_train(commands):
     p.set_defaults(run=_train)
 
 
+def _check_numbers(args) -> None:
+    """Numeric options a run cannot use, refused before any data is loaded."""
+    from .run import UserError
+    positive = {"--epochs": args.epochs, "--batch-size": args.batch_size}
+    positive.update({f"--{k.replace('_', '-')}": getattr(args, k) for k in ("lr", "time_budget", "grad_clip", "width")
+                     if getattr(args, k, None) is not None})
+    for option, value in positive.items():
+        if not value > 0:
+            raise UserError(f"{option} must be positive, got {value}")
+    if not 0 < args.val_size < 1 and not (args.val_size >= 1 and float(args.val_size).is_integer()):
+        raise UserError(f"--val-size is a fraction in (0, 1) or a whole number of images, got {args.val_size}")
+    for option, value in (("--dropout", args.dropout), ("--label-smoothing", args.label_smoothing)):
+        if not 0 <= value < 1:
+            raise UserError(f"{option} must be in [0, 1), got {value}")
+    if args.weight_decay < 0:
+        raise UserError(f"--weight-decay must be at least 0, got {args.weight_decay}")
+
+
 def _train(args) -> int:
     from .run import UserError, train
     args.dataset, args.path = _dataset_argument(args.dataset)
+    _check_numbers(args)
     if args.val_size >= 1:
         args.val_size = int(args.val_size)
     if args.resume and args.out is None:
         raise UserError("--resume needs --out: the run folder to continue")
     out = args.out or Path("runs") / f"{args.dataset}-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if not args.resume and (out / "last.npz").exists():
+        raise UserError(f"{out} already holds a run (last.npz): pass --resume to continue it, "
+                        f"or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     summary = train(args, out)
     print(f"\n{summary['model']} on {summary['dataset']}: best validation accuracy {summary['best_val_acc']:.4f}, "

@@ -65,6 +65,8 @@ def test_resume_continues_a_run_folder(tmp_path):
     assert second.returncode == 0, second.stderr
     epochs = [json.loads(l)["epoch"] for l in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
+    again = numcnn("train", "--epochs", "1", "--out", "r", "--quiet", cwd=tmp_path)
+    assert again.returncode == 2 and "r already holds a run (last.npz): pass --resume" in again.stderr
 
 
 @pytest.mark.parametrize("model", ["threelayer", "fc"])
@@ -92,6 +94,10 @@ def test_a_vgg_sized_to_the_images_trains_and_its_checkpoint_evaluates(tmp_path)
     (["train", "--dataset", "mnist", "--data-dir", "nowhere"], "Pass download=True (--download on the"),
     (["train", "--dataset", "folder"], "--dataset folder needs a path"),
     (["train", "--resume"], "--resume needs --out"),
+    (["train", "--batch-size", "0"], "--batch-size must be positive, got 0"),
+    (["train", "--epochs", "0"], "--epochs must be positive, got 0"),
+    (["train", "--val-size", "0"], "--val-size is a fraction in (0, 1) or a whole number of images, got 0.0"),
+    (["train", "--dropout", "1"], "--dropout must be in [0, 1), got 1.0"),
     (["evaluate", "missing.npz"], "missing.npz: no such checkpoint file"),
     (["gradcheck", "conv3d"], "unknown op conv3d; choose from linear, relu"),
 ])
