@@ -17,6 +17,7 @@ from numcnn.data.download import safe_extract
 class RangeHandler(http.server.BaseHTTPRequestHandler):
     files: dict = {}
     requests: list = []
+    cut_after: int | None = None  # close the connection after this many bytes, as a flaky network does
 
     def do_GET(self):
         body = self.files.get(self.path)
@@ -33,6 +34,10 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
             self.send_response(200)
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
+        if self.cut_after is not None:
+            self.wfile.write(body[start:start + self.cut_after])
+            self.close_connection = True
+            return
         self.wfile.write(body[start:])
 
     def log_message(self, *args):
@@ -41,7 +46,7 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    RangeHandler.files, RangeHandler.requests = {}, []
+    RangeHandler.files, RangeHandler.requests, RangeHandler.cut_after = {}, [], None
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -75,6 +80,53 @@ def test_a_partial_download_resumes_with_a_range_request(server, tmp_path):
     download(base + "/big.bin", tmp_path / "big.bin", md5=hashlib.md5(body).hexdigest())
     assert (tmp_path / "big.bin").read_bytes() == body
     assert handler.requests == [("/big.bin", "bytes=20000-")]
+
+
+def test_a_connection_closed_early_keeps_what_arrived_and_the_next_call_resumes(server, tmp_path):
+    base, handler = server
+    body = np.random.default_rng(1).bytes(60_000)
+    handler.files["/big.bin"] = body
+    handler.cut_after = 25_000
+    with pytest.raises(DatasetNotFound, match="closed after 25000 of 60000 bytes; run again to resume"):
+        download(base + "/big.bin", tmp_path / "big.bin", md5=hashlib.md5(body).hexdigest())
+    assert (tmp_path / "big.bin.part").read_bytes() == body[:25_000]
+    handler.cut_after = None
+    download(base + "/big.bin", tmp_path / "big.bin", md5=hashlib.md5(body).hexdigest())
+    assert (tmp_path / "big.bin").read_bytes() == body
+    assert handler.requests[-1] == ("/big.bin", "bytes=25000-")
+
+
+def test_the_progress_bar_names_the_file_and_counts_bytes(server, tmp_path, capsys):
+    pytest.importorskip("tqdm", reason="the progress bar is tqdm's")
+    base, handler = server
+    body = bytes(300_000)
+    handler.files["/data.bin"] = body
+    download(base + "/data.bin", tmp_path / "data.bin", md5=hashlib.md5(body).hexdigest(), progress=True)
+    err = capsys.readouterr().err
+    assert "data.bin" in err and "100%" in err
+
+
+def test_load_mnist_download_fetches_and_checks_the_four_files(server, tmp_path, monkeypatch):
+    import gzip
+
+    from fake_data import idx_bytes
+    from numcnn.data import load_mnist
+    from numcnn.data import mnist as mnist_module
+    base, handler = server
+    rng = np.random.default_rng(2)
+    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (12, 28, 28)), "train-labels-idx1-ubyte": rng.integers(0, 10, 12),
+              "t10k-images-idx3-ubyte": rng.integers(0, 256, (5, 28, 28)), "t10k-labels-idx1-ubyte": rng.integers(0, 10, 5)}
+    md5s = {}
+    for name, array in arrays.items():
+        handler.files[f"/{name}.gz"] = gzip.compress(idx_bytes(array))
+        md5s[f"{name}.gz"] = hashlib.md5(handler.files[f"/{name}.gz"]).hexdigest()
+    monkeypatch.setitem(mnist_module.SOURCES, "mnist", (base + "/", md5s))
+    X_train, y_train, X_test, y_test, classes = load_mnist(tmp_path / "mnist", download=True)
+    np.testing.assert_array_equal(X_train[..., 0], arrays["train-images-idx3-ubyte"])
+    np.testing.assert_array_equal(y_test, arrays["t10k-labels-idx1-ubyte"])
+    assert len(handler.requests) == 4
+    load_mnist(tmp_path / "mnist", download=True)  # all there: nothing fetched again
+    assert len(handler.requests) == 4
 
 
 def test_no_network_says_where_to_put_the_file(tmp_path):

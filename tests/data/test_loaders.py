@@ -51,7 +51,7 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path):
     (lambda f: (f / "data_batch_1").write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8),
                                                               b"labels": [1, 2, 3]})), "3 labels for 2 images"),
     (lambda f: (f / "data_batch_1").write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8),
-                                                              b"labels": [1, 12]})), "label 12 out of range"),
+                                                              b"labels": [1, 12]})), "data_batch_1: label 12 out of range"),
 ])
 def test_damaged_python_batches_name_the_file_and_problem(tmp_path, damage, message):
     folder = write_cifar_python(tmp_path, cifar_arrays())
@@ -64,6 +64,10 @@ def test_damaged_binary_batch(tmp_path):
     folder = write_cifar_binary(tmp_path, cifar_arrays())
     (folder / "data_batch_4.bin").write_bytes(b"\x00" * 3000)
     with pytest.raises(DataError, match="data_batch_4.bin: 3000 bytes is not a whole number of 3073-byte records"):
+        load_cifar10(tmp_path)
+    record = bytearray((folder / "data_batch_1.bin").read_bytes())
+    (folder / "data_batch_4.bin").write_bytes(bytes([10]) + record[1:])  # a label byte of 10
+    with pytest.raises(DataError, match="data_batch_4.bin: label 10 out of range 0..9"):
         load_cifar10(tmp_path)
 
 

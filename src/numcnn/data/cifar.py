@@ -43,7 +43,7 @@ def _read_python_batch(path: Path):
         raise DataError(f"{path}: data must be uint8 rows of 3072 values, got {data.dtype} {data.shape}")
     if len(labels) != len(data):
         raise DataError(f"{path}: {len(labels)} labels for {len(data)} images")
-    return _rows_to_images(data), labels.astype(np.int64)
+    return _rows_to_images(data), _check_labels(labels.astype(np.int64), path)
 
 
 def _read_binary_batch(path: Path):
@@ -53,7 +53,7 @@ def _read_binary_batch(path: Path):
     if raw.size == 0 or raw.size % RECORD:
         raise DataError(f"{path}: {raw.size} bytes is not a whole number of {RECORD}-byte records")
     records = raw.reshape(-1, RECORD)
-    return _rows_to_images(records[:, 1:]), records[:, 0].astype(np.int64)
+    return _rows_to_images(records[:, 1:]), _check_labels(records[:, 0].astype(np.int64), path)
 
 
 def _check_labels(y, source):
@@ -99,7 +99,7 @@ def _from_python(folder: Path):
         names = safe_load(meta.read_bytes(), str(meta)).get(b"label_names")
         if names:
             classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
-    return X_train, _check_labels(y_train, folder), X_test, _check_labels(y_test, folder / "test_batch"), classes
+    return X_train, y_train, X_test, y_test, classes
 
 
 def _from_binary(folder: Path):
@@ -108,7 +108,7 @@ def _from_binary(folder: Path):
     X_train, y_train = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     meta = folder / "batches.meta.txt"
     classes = [line.strip() for line in meta.read_text().splitlines() if line.strip()] if meta.is_file() else list(CLASSES)
-    return X_train, _check_labels(y_train, folder), X_test, _check_labels(y_test, folder / "test_batch.bin"), classes
+    return X_train, y_train, X_test, y_test, classes
 
 
 def _from_folders(root: Path):

@@ -78,6 +78,12 @@ def download(url: str, dest, sha256: str | None = None, md5: str | None = None,
                         bar.update(len(block))
             if bar is not None:
                 bar.close()
+            if total is not None and partial.stat().st_size < total:
+                # the server closed early without an error: what arrived is good, keep it for a resume
+                raise DatasetNotFound(f"could not download {url}: the connection closed after "
+                                      f"{partial.stat().st_size} of {total} bytes; run again to resume "
+                                      f"(the partial download is kept at {partial}), or download it by hand "
+                                      f"and put it at {dest}")
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:  # the partial file is already complete
             pass

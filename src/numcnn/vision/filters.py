@@ -53,6 +53,10 @@ def _correlate(img, kernel, mode: str, boundary: str, centre: tuple[int, int]) -
 def convolve(img, kernel, mode: str = "same", boundary: str = "reflect") -> np.ndarray:
     """img (H, W) or (H, W, C) convolved with kernel (kh, kw), by ops.conv2d_forward.
 
+    True convolution: the kernel is flipped in both axes before the
+    correlation that ops.conv2d_forward (like every CNN layer) computes;
+    correlate() leaves it as it is.
+
     mode 'same' (the image's size, borders filled by `boundary`; the kernel
     centred as scipy.ndimage.convolve centres it), 'valid' (only where the
     kernel fits) or 'full' (every overlap, zero borders), as in

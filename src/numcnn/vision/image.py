@@ -55,8 +55,10 @@ def to_grayscale(img) -> np.ndarray:
 def gamma_correct(img, gamma: float, alpha: float = 1.0) -> np.ndarray:
     """v' = alpha * v**gamma on a [0, 1] image: gamma > 1 darkens mid-tones, gamma < 1 brightens."""
     img = as_float_image(img)
-    if gamma <= 0:
-        raise ValueError(f"gamma must be positive, got {gamma!r}")
+    if not (np.isfinite(gamma) and gamma > 0):
+        raise ValueError(f"gamma must be a positive finite number, got {gamma!r}")
+    if not np.isfinite(alpha):
+        raise ValueError(f"alpha must be a finite number, got {alpha!r}")
     if img.min() < 0 or img.max() > 1:
         raise ValueError(f"gamma_correct needs values in [0, 1] (or uint8), got [{img.min():.3g}, {img.max():.3g}]")
     return alpha * img ** gamma
