@@ -130,6 +130,20 @@ def test_training_on_an_image_folder(tmp_path):
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["dataset"] == "folder"
 
 
+def test_bench_prints_the_speed_tables(tmp_path):
+    ops = numcnn("bench", "ops", "--cases", "cs231n pool", "--repeat", "1", cwd=tmp_path)
+    assert ops.returncode == 0, ops.stderr
+    assert "BLAS: " in ops.stdout and "fwd+bwd" in ops.stdout
+    row = next(line for line in ops.stdout.splitlines() if line.startswith("cs231n pool"))
+    assert row.rstrip().endswith("x")  # the loop versions ran: a backward speed-up is reported
+    train = numcnn("bench", "train", "--models", "threelayer", "--steps", "1", "--no-memory", cwd=tmp_path)
+    assert train.returncode == 0, train.stderr
+    assert any(line.startswith("threelayer") for line in train.stdout.splitlines())
+    profile = numcnn("bench", "profile", "--models", "threelayer", "--steps", "1", cwd=tmp_path)
+    assert profile.returncode == 0, profile.stderr
+    assert "ms per training step" in profile.stdout and "conv: GEMMs" in profile.stdout
+
+
 def test_demo_convolution_matches_direct_numpy_filters(tmp_path):
     result = numcnn("demo", "convolution", "--out", "demo.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -151,6 +151,8 @@ def main(argv=None) -> int:
     parser.add_argument("--naive-images", type=int, default=2,
                         help="images the loop versions run on (scaled to the batch); CS231n's shapes run in full")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch's thread count")
+    parser.add_argument("--cases", nargs="+", metavar="NAME", choices=[c.name for c in CASES],
+                        help="only these rows (quote names with spaces), e.g. 'cs231n pool'")
     args = parser.parse_args(argv)
     try:
         import torch
@@ -167,7 +169,7 @@ def main(argv=None) -> int:
               f"{'ratio':>6} {'GF/s':>5} | {'naive fwd':>10} {'naive bwd':>10} {'bwd speed-up':>12}")
     print(header)
     print("-" * len(header))
-    for case in CASES:
+    for case in [c for c in CASES if args.cases is None or c.name in args.cases]:
         naive_images = None
         if not args.no_naive:
             naive_images = case.x_shape[0] if case.name.startswith("cs231n") else args.naive_images
