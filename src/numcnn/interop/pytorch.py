@@ -65,15 +65,18 @@ def _convert(module: nn.Module):
         return tn.Linear(module.in_features, module.out_features, bias="bias" in module.params)
     if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
         cls = tn.BatchNorm1d if isinstance(module, nn.BatchNorm1d) else tn.BatchNorm2d
-        return cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
+        return cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
+                   bias="bias" in module.params or not module.affine)
     if isinstance(module, nn.LayerNorm):
         return tn.LayerNorm(module.normalized_shape, module.eps, "weight" in module.params,
                             bias="bias" in module.params)
     if isinstance(module, nn.GroupNorm):
-        return tn.GroupNorm(module.num_groups, module.num_channels, module.eps, "weight" in module.params)
+        return tn.GroupNorm(module.num_groups, module.num_channels, module.eps, "weight" in module.params,
+                            bias="bias" in module.params or "weight" not in module.params)
     if isinstance(module, nn.InstanceNorm2d):
         return tn.InstanceNorm2d(module.num_features, module.eps, module.momentum, "weight" in module.params,
-                                 module.track_running_stats)
+                                 module.track_running_stats,
+                                 bias="bias" in module.params or "weight" not in module.params)
     if isinstance(module, nn.LocalResponseNorm):
         return tn.LocalResponseNorm(module.size, module.alpha, module.beta, module.k)
     if isinstance(module, nn.MaxPool2d):

@@ -73,7 +73,13 @@ class Flatten(Module):
 
 
 class Identity(Module):
-    """Returns its input; a placeholder, e.g. for a shortcut that changes nothing."""
+    """Returns its input; a placeholder, e.g. for a shortcut that changes nothing.
+
+    Takes and ignores any arguments, as torch.nn.Identity does.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
 
     def forward(self, x):
         self._remember(True)

@@ -35,7 +35,7 @@ class _BatchNorm(_Affine):
     expected_ndim: tuple[int, ...] = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                 *, dtype=np.float32):
+                 *, bias=True, dtype=np.float32):
         super().__init__()
         self.num_features = positive_int(num_features, "num_features")
         self.eps = positive_float(eps, "eps")
@@ -43,7 +43,7 @@ class _BatchNorm(_Affine):
             raise ValueError(f"momentum must be in [0, 1] or None (cumulative average), got {momentum!r}")
         self.momentum = momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        self._init_affine((num_features,), affine, dtype)
+        self._init_affine((num_features,), affine, dtype, bias)
         if track_running_stats:
             self.buffers["running_mean"] = np.zeros(num_features, dtype)
             self.buffers["running_var"] = np.ones(num_features, dtype)
@@ -135,14 +135,14 @@ class LayerNorm(_Affine):
 class GroupNorm(_Affine):
     """Normalizes each sample over groups of num_channels / num_groups channels."""
 
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, *, dtype=np.float32):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, *, bias=True, dtype=np.float32):
         super().__init__()
         self.num_groups = positive_int(num_groups, "num_groups")
         self.num_channels = positive_int(num_channels, "num_channels")
         if num_channels % num_groups:
             raise ValueError(f"num_channels={num_channels} must be divisible by num_groups={num_groups}")
         self.eps = positive_float(eps, "eps")
-        self._init_affine((num_channels,), affine, dtype)
+        self._init_affine((num_channels,), affine, dtype, bias)
 
     def forward(self, x):
         out, cache = ops.groupnorm_forward(x, self.params.get("weight"), self.params.get("bias"),
@@ -168,15 +168,15 @@ class InstanceNorm2d(_Affine):
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False,
-                 *, dtype=np.float32):
+                 *, bias=True, dtype=np.float32):
         super().__init__()
         self.num_features = positive_int(num_features, "num_features")
         self.eps = positive_float(eps, "eps")
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1] or None, got {momentum!r}")
         self.momentum = momentum
         self.track_running_stats = track_running_stats
-        self._init_affine((num_features,), affine, dtype)
+        self._init_affine((num_features,), affine, dtype, bias)
         if track_running_stats:
             self.buffers["running_mean"] = np.zeros(num_features, dtype)
             self.buffers["running_var"] = np.ones(num_features, dtype)
@@ -197,9 +197,10 @@ class InstanceNorm2d(_Affine):
         return out
 
     def _update_running_stats(self, x):
-        # As in PyTorch, num_batches_tracked stays 0 for instance norm
+        # As in PyTorch, num_batches_tracked stays 0 for instance norm, and momentum=None
+        # (a cumulative average for batch norm) leaves the running statistics where they are
         m = x.shape[2] * x.shape[3]
-        momentum = self.momentum
+        momentum = self.momentum if self.momentum is not None else 0.0
         means = x.mean(axis=(2, 3))
         unbiased = x.var(axis=(2, 3)) * (m / (m - 1))
         for key, batch_value in (("running_mean", means), ("running_var", unbiased)):

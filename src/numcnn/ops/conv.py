@@ -59,7 +59,8 @@ def conv2d_arguments(x, w, b, stride, pad, dilation, groups, *, transposed: bool
     groups = positive_int(groups, "groups")
     N, C, H, W = x.shape
     if C % groups:
-        raise ValueError(f"x has {C} channels, which groups={groups} does not divide")
+        raise ValueError(f"x has {C} channels, which groups={groups} does not divide; "
+                         f"channels must be a multiple of groups")
     if transposed:
         if w.shape[0] != C:
             raise ValueError(
@@ -69,7 +70,8 @@ def conv2d_arguments(x, w, b, stride, pad, dilation, groups, *, transposed: bool
     else:
         F = w.shape[0]
         if F % groups:
-            raise ValueError(f"w has {F} filters, which groups={groups} does not divide")
+            raise ValueError(f"w has {F} filters, which groups={groups} does not divide; "
+                             f"filters must be a multiple of groups")
         if w.shape[1] != C // groups:
             raise ValueError(
                 f"w must have shape ({F}, {C // groups}, KH, KW) for x with {C} channels "
