@@ -20,11 +20,35 @@ def test_numerical_gradient_of_a_known_function_and_x_is_restored():
     np.testing.assert_array_equal(x, original)
 
 
-def test_numerical_gradient_array_is_a_backward_pass():
+def test_numerical_gradient_array_is_a_backward_pass_and_x_is_restored():
     x = np.random.default_rng(0).standard_normal((3, 4))
+    original = x.copy()
     df = np.random.default_rng(1).standard_normal((3, 4))
-    grad = eval_numerical_gradient_array(np.sin, x, df)
-    np.testing.assert_allclose(grad, np.cos(x) * df, rtol=1e-7)
+    seen = []
+    grad = eval_numerical_gradient_array(lambda v: seen.append(v is x) or np.sin(v), x, df)
+    np.testing.assert_allclose(grad, np.cos(original) * df, rtol=1e-7)
+    assert all(seen), "x itself is perturbed, as the assignment's version does"
+    np.testing.assert_array_equal(x, original)
+
+
+@pytest.mark.parametrize("check", [
+    lambda f, x: eval_numerical_gradient(f, x),
+    lambda f, x: eval_numerical_gradient_array(f, x, np.ones_like(x)),
+    lambda f, x: grad_check_sparse(f, x, np.zeros_like(x), num_checks=3, verbose=False),
+])
+def test_x_is_restored_even_when_f_raises(check):
+    x = np.arange(6.0).reshape(2, 3)
+    calls = []
+
+    def failing(v):
+        calls.append(1)
+        if len(calls) == 2:  # inside the first coordinate's minus side: x is perturbed right now
+            raise RuntimeError("model blew up")
+        return np.sum(v)
+
+    with pytest.raises(RuntimeError, match="model blew up"):
+        check(failing, x)
+    np.testing.assert_array_equal(x, np.arange(6.0).reshape(2, 3))
 
 
 def test_grad_check_sparse_reports_small_errors_for_a_right_gradient(capsys):

@@ -29,16 +29,24 @@ def rel_error(x, y) -> float:
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
+def _centred(f: Callable, x: np.ndarray, index, h: float):
+    """(f(x + h e), f(x - h e)) for the unit vector e at index; x is always restored, even if f raises."""
+    old = x[index]
+    try:
+        x[index] = old + h
+        plus = np.array(f(x), copy=True)
+        x[index] = old - h
+        minus = np.array(f(x), copy=True)
+    finally:
+        x[index] = old
+    return plus, minus
+
+
 def eval_numerical_gradient(f: Callable, x: np.ndarray, verbose: bool = False, h: float = 1e-5) -> np.ndarray:
-    """Gradient of the scalar f at x by centred differences (x is restored)."""
+    """Gradient of the scalar f at x by centred differences (x is perturbed in place and restored)."""
     grad = np.zeros_like(x)
     for index in np.ndindex(x.shape):
-        old = x[index]
-        x[index] = old + h
-        f_plus = f(x)
-        x[index] = old - h
-        f_minus = f(x)
-        x[index] = old
+        f_plus, f_minus = _centred(f, x, index, h)
         grad[index] = (f_plus - f_minus) / (2 * h)
         if verbose:
             print(index, grad[index])
@@ -46,15 +54,13 @@ def eval_numerical_gradient(f: Callable, x: np.ndarray, verbose: bool = False, h
 
 
 def eval_numerical_gradient_array(f: Callable, x: np.ndarray, df: np.ndarray, h: float = 1e-5) -> np.ndarray:
-    """Gradient of sum(f(x) * df) at x: what a backward pass given dout = df returns."""
+    """Gradient of sum(f(x) * df) at x: what a backward pass given dout = df returns.
+
+    x is perturbed in place and restored.
+    """
     grad = np.zeros_like(x)
     for index in np.ndindex(x.shape):
-        old = x[index]
-        x[index] = old + h
-        plus = np.array(f(x), copy=True)
-        x[index] = old - h
-        minus = np.array(f(x), copy=True)
-        x[index] = old
+        plus, minus = _centred(f, x, index, h)
         grad[index] = np.sum((plus - minus) * df) / (2 * h)
     return grad
 
@@ -71,13 +77,8 @@ def grad_check_sparse(f: Callable, x: np.ndarray, analytic_grad: np.ndarray, num
     errors = []
     for _ in range(num_checks):
         index = tuple(int(rng.integers(n)) for n in x.shape)
-        old = x[index]
-        x[index] = old + h
-        f_plus = f(x)
-        x[index] = old - h
-        f_minus = f(x)
-        x[index] = old
-        numerical = (f_plus - f_minus) / (2 * h)
+        f_plus, f_minus = _centred(f, x, index, h)
+        numerical = float((f_plus - f_minus) / (2 * h))
         analytic = analytic_grad[index]
         error = abs(numerical - analytic) / max(1e-12, abs(numerical) + abs(analytic))
         errors.append(float(error))
