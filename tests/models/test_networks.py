@@ -93,17 +93,34 @@ def test_initial_loss_is_log_c_with_tiny_weights(name):
     assert loss == pytest.approx(np.log(10), abs=0.01)
 
 
-def test_whole_model_gradient_check_in_float64():
+GRADCHECK = {  # tiny float64 versions: every parameter tensor spot-checked at a few coordinates
+    "resnet20": (dict(widths=(2, 3, 4)), 6),
+    "airbench": (dict(widths=(3, 4, 4), whiten_width=6), 32),
+    "vgg": (dict(arch=((1, 3), (2, 4)), image_size=(8, 8), hidden=(5,), dropout=0.0), 8),
+    "smallcnn": (dict(width=3, in_channels=3), 8),
+    # d2l's ResNet-18 is left to its torch comparison above (every gradient to rtol 1e-6): it ends
+    # at 1x1 maps, where batch norm in training mode standardizes 3 numbers and the loss is so
+    # curved that centred differences are off by 1e-3 at any usable h; in evaluation mode, eighteen
+    # layers of ReLU and max-pool kinks put single coordinates at 1e-4 from run to run.
+}
+
+
+@pytest.mark.parametrize("name", GRADCHECK)
+def test_whole_model_gradient_check_in_float64(name):
+    """Every parameter of each registry network against centred differences of the loss (with L2)."""
+    from numcnn.gradcheck import grad_check_sparse
+    kwargs, size = GRADCHECK[name]
     nn.manual_seed(0)
-    net = models.resnet_cifar(8, num_classes=3, widths=(2, 3, 4)).to(np.float64)
-    model = Classifier(net, reg=0.1)
-    x = np.random.default_rng(0).standard_normal((3, 3, 6, 6))
+    model = Classifier(models.build(name, num_classes=3, **kwargs).to(np.float64), reg=0.1)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 3, size, size))
     y = np.array([0, 1, 2])
     _, grads = model.loss(x, y)
-    for name in ["stem.0.weight", "stage2.0.shortcut.0.weight", "stage3.0.body.1.weight", "fc.bias"]:
-        # batch norm in training mode: the loss is smooth, the check is exact up to O(h^2)
-        numerical = eval_numerical_gradient(lambda _: model.loss(x, y)[0], model.params[name], h=1e-6)
-        assert rel_error(numerical, grads[name]) < 1e-5, name
+    for key, value in model.params.items():
+        # batch norm in training mode: the loss is smooth, centred differences exact up to O(h^2)
+        errors = grad_check_sparse(lambda _: model.loss(x, y)[0], value, grads[key], num_checks=3, h=1e-6,
+                                   rng=rng, verbose=False)
+        assert max(errors) < 1e-5, f"{key}: {max(errors):.2e}"
 
 
 @pytest.mark.parametrize("name", ["resnet20", "airbench", "vgg"])
@@ -117,27 +134,23 @@ def test_network_overfits_50_examples(name):
     assert overfit(Classifier(net), X, y, steps=150, lr=3e-3, batch_size=25) == 1.0
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name, lr", [("resnet32", 1e-3), ("resnet56", 1e-3), ("resnet18", 3e-4)])
-def test_deeper_networks_overfit_50_examples(name, lr):
+@pytest.mark.parametrize("name, kwargs, lr", [("resnet32", dict(widths=(4, 8, 8)), 3e-3),
+                                              ("resnet56", dict(widths=(4, 4, 8)), 5e-3)])
+def test_deeper_networks_overfit_50_examples(name, kwargs, lr):
+    """The depth is what is tested; narrow widths keep it quick."""
     nn.manual_seed(0)
-    net = models.build(name)
+    net = models.build(name, **kwargs)
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((50, 3, 16, 16)).astype(np.float32)
+    X = rng.standard_normal((50, 3, 8, 8)).astype(np.float32)
     y = rng.integers(0, 10, 50)
     assert overfit(Classifier(net), X, y, steps=200, lr=lr, batch_size=25) == 1.0
 
 
-def test_vgg_blocks_halve_the_image_and_vgg11_keeps_d2ls_blocks():
+@pytest.mark.slow
+def test_resnet18_overfits_50_examples():
     nn.manual_seed(0)
-    net = models.build("vgg11", image_size=(32, 32))
-    convs = [m for _, m in net.named_modules() if isinstance(m, nn.Conv2d)]
-    assert [c.out_channels for c in convs] == [64, 128, 256, 256, 512, 512, 512, 512]
-    assert net["hidden1"].params["weight"].shape == (4096, 512)  # five halvings: 32 -> 1
-    small = models.build("vgg", in_channels=1, image_size=(28, 28))  # 28 -> 14 -> 7 -> 3
-    assert small["fc"].params["weight"].shape == (10, 128 * 3 * 3)
-    assert small(np.zeros((2, 1, 28, 28), np.float32)).shape == (2, 10)
-    with pytest.raises(ValueError, match="3 blocks halve 4x4 images below one pixel"):
-        models.build("vgg", image_size=(4, 4))
-    with pytest.raises(ValueError, match=r"arch must be a non-empty list of \(num_convs >= 1, channels\)"):
-        models.build("vgg", arch=[(0, 8)])
+    net = models.build("resnet18")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 3, 16, 16)).astype(np.float32)
+    y = rng.integers(0, 10, 50)
+    assert overfit(Classifier(net), X, y, steps=200, lr=3e-4, batch_size=25) == 1.0
