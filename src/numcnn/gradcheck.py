@@ -29,7 +29,7 @@ def rel_error(x, y) -> float:
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
-def _centred(f: Callable, x: np.ndarray, index, h: float):
+def centred_difference(f: Callable, x: np.ndarray, index, h: float):
     """(f(x + h e), f(x - h e)) for the unit vector e at index; x is always restored, even if f raises."""
     old = x[index]
     try:
@@ -46,7 +46,7 @@ def eval_numerical_gradient(f: Callable, x: np.ndarray, verbose: bool = False, h
     """Gradient of the scalar f at x by centred differences (x is perturbed in place and restored)."""
     grad = np.zeros_like(x)
     for index in np.ndindex(x.shape):
-        f_plus, f_minus = _centred(f, x, index, h)
+        f_plus, f_minus = centred_difference(f, x, index, h)
         grad[index] = (f_plus - f_minus) / (2 * h)
         if verbose:
             print(index, grad[index])
@@ -60,7 +60,7 @@ def eval_numerical_gradient_array(f: Callable, x: np.ndarray, df: np.ndarray, h:
     """
     grad = np.zeros_like(x)
     for index in np.ndindex(x.shape):
-        plus, minus = _centred(f, x, index, h)
+        plus, minus = centred_difference(f, x, index, h)
         grad[index] = np.sum((plus - minus) * df) / (2 * h)
     return grad
 
@@ -77,7 +77,7 @@ def grad_check_sparse(f: Callable, x: np.ndarray, analytic_grad: np.ndarray, num
     errors = []
     for _ in range(num_checks):
         index = tuple(int(rng.integers(n)) for n in x.shape)
-        f_plus, f_minus = _centred(f, x, index, h)
+        f_plus, f_minus = centred_difference(f, x, index, h)
         numerical = float((f_plus - f_minus) / (2 * h))
         analytic = analytic_grad[index]
         error = abs(numerical - analytic) / max(1e-12, abs(numerical) + abs(analytic))

@@ -11,7 +11,7 @@ the assignment's numbers come out of numcnn's ops.
 """
 
 from .classifiers import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
-from .data_utils import get_CIFAR10_data, load_CIFAR10, load_CIFAR_batch
+from .data_utils import *  # noqa: F401,F403
 from .fast_layers import *  # noqa: F401,F403
 from .gradient_check import *  # noqa: F401,F403
 from .layer_utils import *  # noqa: F401,F403

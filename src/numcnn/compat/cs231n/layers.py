@@ -16,8 +16,17 @@ affine_forward = ops.linear_forward
 affine_backward = ops.linear_backward
 relu_forward = ops.relu_forward
 relu_backward = ops.relu_backward
-softmax_loss = ops.softmax_loss
-svm_loss = ops.svm_loss
+
+
+def softmax_loss(x, y):
+    """x (N, C) class scores, y (N,) labels -> loss (mean over the batch), dx (N, C)."""
+    return ops.softmax_loss(x, y)
+
+
+def svm_loss(x, y):
+    """Multiclass hinge loss (margin 1): x (N, C) scores, y (N,) labels -> loss, dx (N, C)."""
+    return ops.svm_loss(x, y)
+
 
 
 def conv_forward_naive(x, w, b, conv_param):
