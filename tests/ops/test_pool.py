@@ -83,6 +83,41 @@ def test_avg_pool_matches_torch(case, count_include_pad):
     assert_close(avg_pool2d_backward(dout, cache), xt.grad, name="dx")
 
 
+def _with_nan_and_minus_inf(x, rng):
+    """Some pixels NaN or -inf: a NaN is every window's max, and -inf ties with the padding."""
+    x = x.copy(order="K")
+    x[rng.random(x.shape) < 0.15] = np.nan
+    x[rng.random(x.shape) < 0.3] = -np.inf
+    return x
+
+
+@given(pool_case())
+def test_max_pool_with_nan_and_minus_inf_fast_matches_naive(case):
+    x, params, dilation, rng = case
+    x = _with_nan_and_minus_inf(x, rng)
+    out, cache = max_pool2d_forward(x, dilation=dilation, **params)
+    out_naive, cache_naive = max_pool2d_forward_naive(x, dilation=dilation, **params)
+    assert_close(out, out_naive, name="out")
+    dout = rng.standard_normal(out.shape)
+    assert_close(max_pool2d_backward(dout, cache), max_pool2d_backward_naive(dout, cache_naive), name="dx")
+
+
+@requires_torch
+@given(pool_case())
+def test_max_pool_with_nan_and_minus_inf_matches_torch(case):
+    """PyTorch sends a NaN window's gradient to its last NaN, and an all -inf window's to its first
+    pixel inside the image (never to the padding)."""
+    x, params, dilation, rng = case
+    x = _with_nan_and_minus_inf(x, rng)
+    out, cache = max_pool2d_forward(x, dilation=dilation, **params)
+    dout = rng.standard_normal(out.shape)
+    xt = to_torch(x, True)
+    out_t = F.max_pool2d(xt, params["kernel_size"], params["stride"], params["pad"], dilation)
+    out_t.backward(to_torch(dout))
+    assert_close(out, out_t, name="out")
+    assert_close(max_pool2d_backward(dout, cache), xt.grad, name="dx")
+
+
 def test_tie_gradient_goes_to_first_position_in_raster_order():
     x = np.array([[[[1.0, 3.0], [3.0, 3.0]]]])
     out, cache = max_pool2d_forward(x, 2)
@@ -90,24 +125,36 @@ def test_tie_gradient_goes_to_first_position_in_raster_order():
                                   [[[[0.0, 5.0], [0.0, 0.0]]]])
 
 
-@pytest.mark.parametrize("layout", [np.ascontiguousarray, channels_last])
-def test_global_avg_pool(layout):
-    rng = np.random.default_rng(0)
-    x = layout(rng.standard_normal((2, 3, 4, 5)))
+@st.composite
+def image_batch(draw, max_size=6):
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, max_size)),
+             draw(st.integers(1, max_size)))
+    x = np.random.default_rng(draw(st.integers(0, 2**16))).standard_normal(shape)
+    return channels_last(x) if draw(st.booleans()) else x
+
+
+@given(image_batch())
+def test_global_avg_pool(x):
     out, cache = global_avg_pool_forward(x)
     out_naive, cache_naive = global_avg_pool_forward_naive(x)
-    assert out.shape == (2, 3, 1, 1)
+    assert out.shape == x.shape[:2] + (1, 1)
     assert_close(out, x.mean(axis=(2, 3), keepdims=True))
     assert_close(out, out_naive)
-    dout = rng.standard_normal(out.shape)
+    dout = np.random.default_rng(1).standard_normal(out.shape)
     assert_close(global_avg_pool_backward(dout, cache), global_avg_pool_backward_naive(dout, cache_naive))
-    assert_close(global_avg_pool_backward(dout, cache), np.broadcast_to(dout / 20, x.shape))
-    if F is not None:
-        xt = to_torch(x, True)
-        out_t = F.adaptive_avg_pool2d(xt, 1)
-        out_t.backward(to_torch(dout))
-        assert_close(out, out_t)
-        assert_close(global_avg_pool_backward(dout, cache), xt.grad)
+    assert_close(global_avg_pool_backward(dout, cache), np.broadcast_to(dout / (x.shape[2] * x.shape[3]), x.shape))
+
+
+@requires_torch
+@given(image_batch())
+def test_global_avg_pool_matches_torch(x):
+    out, cache = global_avg_pool_forward(x)
+    dout = np.random.default_rng(1).standard_normal(out.shape)
+    xt = to_torch(x, True)
+    out_t = F.adaptive_avg_pool2d(xt, 1)
+    out_t.backward(to_torch(dout))
+    assert_close(out, out_t)
+    assert_close(global_avg_pool_backward(dout, cache), xt.grad)
 
 
 @pytest.mark.parametrize("forward, backward, kwargs", [
@@ -145,21 +192,27 @@ def test_bad_arguments_are_named(forward, kwargs, message):
         forward(np.zeros((1, 1, 4, 4)), **kwargs)
 
 
-@pytest.mark.parametrize("x_shape, output_size", [((2, 3, 7, 5), (3, 2)), ((2, 3, 8, 6), (4, 3)),
-                                                   ((2, 3, 5, 5), 1)])
-def test_adaptive_avg_pool_fast_matches_naive_and_torch(x_shape, output_size):
+@given(image_batch(max_size=9), st.integers(1, 9), st.integers(1, 9), st.booleans())
+def test_adaptive_avg_pool_fast_matches_naive(x, oh, ow, square):
     from numcnn.ops.pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_backward_naive,
                                  adaptive_avg_pool2d_forward, adaptive_avg_pool2d_forward_naive)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(x_shape)
+    output_size = oh if square else (oh, ow)
     out, cache = adaptive_avg_pool2d_forward(x, output_size)
     out_naive, cache_naive = adaptive_avg_pool2d_forward_naive(x, output_size)
     assert_close(out, out_naive)
-    dout = rng.standard_normal(out.shape)
+    dout = np.random.default_rng(2).standard_normal(out.shape)
     assert_close(adaptive_avg_pool2d_backward(dout, cache), adaptive_avg_pool2d_backward_naive(dout, cache_naive))
-    if F is not None:
-        xt = to_torch(x, True)
-        out_t = F.adaptive_avg_pool2d(xt, output_size)
-        out_t.backward(to_torch(dout))
-        assert_close(out, out_t)
-        assert_close(adaptive_avg_pool2d_backward(dout, cache), xt.grad)
+
+
+@requires_torch
+@given(image_batch(max_size=9), st.integers(1, 9), st.integers(1, 9))
+def test_adaptive_avg_pool_matches_torch(x, oh, ow):
+    """PyTorch's windows: start floor(i*H/oh), end ceil((i+1)*H/oh), so they overlap when oh does not divide H."""
+    from numcnn.ops.pool import adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward
+    out, cache = adaptive_avg_pool2d_forward(x, (oh, ow))
+    dout = np.random.default_rng(2).standard_normal(out.shape)
+    xt = to_torch(x, True)
+    out_t = F.adaptive_avg_pool2d(xt, (oh, ow))
+    out_t.backward(to_torch(dout))
+    assert_close(out, out_t)
+    assert_close(adaptive_avg_pool2d_backward(dout, cache), xt.grad)

@@ -121,15 +121,26 @@ def max_pool2d_backward_naive(dout, cache: PoolCache):
     x, out, geom, _ = cache
     dout = _check_dout(dout, out)
     xp = _pad(x, geom, -np.inf)
+    inside = _pad(np.ones(x.shape[2:], bool)[None, None], geom, False)[0, 0]
     dxp = np.zeros(xp.shape, x.dtype)
     N, C = x.shape[:2]
     for n in range(N):
         for c in range(C):
             for i, j, (rows, cols) in _windows_naive(geom):
-                window = xp[n, c, rows, cols]
-                first_max = np.unravel_index(np.argmax(window), window.shape)  # ties: first
-                dxp[n, c, rows, cols][first_max] += dout[n, c, i, j]
+                chosen = _pytorch_argmax(xp[n, c, rows, cols], inside[rows, cols])
+                dxp[n, c, rows, cols][chosen] += dout[n, c, i, j]
     return _crop(dxp, geom)
+
+
+def _pytorch_argmax(window, inside):
+    """Where PyTorch sends a window's gradient: scanning its in-image pixels in raster order,
+    the first largest value (ties: the first), except that a NaN always takes over (several:
+    the last); the first pixel when none exceeds -inf."""
+    chosen, best = None, -np.inf
+    for position in np.ndindex(window.shape):
+        if inside[position] and (chosen is None or window[position] > best or np.isnan(window[position])):
+            chosen, best = position, window[position]
+    return chosen
 
 
 def avg_pool2d_forward_naive(x, kernel_size, stride=None, pad=0, count_include_pad=True):
@@ -199,7 +210,12 @@ def max_pool2d_forward(x, kernel_size, stride=None, pad=0, dilation=1):
 
 
 def max_pool2d_backward(dout, cache: PoolCache):
-    """dx (N, C, H, W): each window's dout goes to the first position holding its max."""
+    """dx (N, C, H, W): each window's dout goes to the one position PyTorch picks.
+
+    That is the first in-image position holding the window's max, taps
+    scanned in raster order; for a window holding NaN (whose max is NaN),
+    its last NaN.
+    """
     x, out, geom, _ = cache
     dout = _check_dout(dout, out)
     xp = _pad(x, geom, -np.inf)
@@ -210,15 +226,37 @@ def max_pool2d_backward(dout, cache: PoolCache):
     (KH, KW), (sh, sw), (dh, dw) = geom.kernel, geom.stride, geom.dilation
     disjoint = sh >= dh * (KH - 1) + 1 and sw >= dw * (KW - 1) + 1
     hit = np.empty_like(out, dtype=bool)
-    for rows, cols in _taps(geom):
-        np.equal(xp[:, :, rows, cols], out, out=hit)
+    taps = _taps(geom)
+    for rows, cols in taps:
+        np.equal(xp[:, :, rows, cols], out, out=hit)  # NaN windows never match: see below
         hit &= unclaimed
+        inside = _inside(geom, rows, cols)
+        if inside is not None:  # padding is -inf: it must not win a window whose max is -inf
+            hit &= inside
         unclaimed &= ~hit
         if disjoint:  # every input pixel is in at most one window: assign
             np.multiply(dout, hit, out=dxp[:, :, rows, cols])
         else:
             dxp[:, :, rows, cols] += dout * hit
+    nan_windows = np.isnan(out)
+    if nan_windows.any():  # rare (a diverged network): the last NaN, scanning taps backwards
+        for rows, cols in reversed(taps):
+            np.logical_and(np.isnan(xp[:, :, rows, cols]), nan_windows, out=hit)
+            nan_windows &= ~hit
+            dxp[:, :, rows, cols] += dout * hit
     return _crop(dxp, geom)
+
+
+def _inside(geom: win.WindowGeometry, rows: slice, cols: slice):
+    """(OH, OW) mask of the outputs whose tap (rows, cols) reads a real pixel; None if all do."""
+    (H, W), (top, _, left, _) = geom.in_hw, geom.pad
+    row_index = np.arange(rows.start, rows.stop, rows.step)[:geom.out_hw[0]]
+    col_index = np.arange(cols.start, cols.stop, cols.step)[:geom.out_hw[1]]
+    row_ok = (row_index >= top) & (row_index < top + H)
+    col_ok = (col_index >= left) & (col_index < left + W)
+    if row_ok.all() and col_ok.all():
+        return None
+    return row_ok[:, None] & col_ok[None, :]
 
 
 def avg_pool2d_forward(x, kernel_size, stride=None, pad=0, count_include_pad=True):
