@@ -54,3 +54,28 @@ def test_numerical_gradient_with_a_frozen_mask():
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         dropout_forward(np.zeros(3), **kwargs)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.8, 1.0])
+def test_same_semantics_as_torch(p):
+    """Masks come from different generators, so compare what defines dropout: in training a unit is
+    zero or x / (1 - p), with p the fraction zeroed, and the gradient follows the same mask; in
+    evaluation, identity; p = 1 drops everything."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
+    x = np.random.default_rng(0).uniform(0.5, 1.5, (400, 500))  # never 0: a zero output means dropped
+    dout = np.random.default_rng(1).standard_normal(x.shape)
+    xt = torch.tensor(x, requires_grad=True)
+    out_t = torch.nn.functional.dropout(xt, p, training=True)
+    out_t.backward(torch.tensor(dout))
+    out, cache = dropout_forward(x, p, True, np.random.default_rng(2))
+    dx = dropout_backward(dout, cache)
+    for result, grad in ((out, dx), (out_t.detach().numpy(), xt.grad.numpy())):
+        kept = result != 0
+        if p < 1:
+            np.testing.assert_allclose(result[kept], x[kept] / (1 - p), rtol=1e-12)
+            np.testing.assert_allclose(grad[kept], dout[kept] / (1 - p), rtol=1e-12)
+        assert np.all(grad[~kept] == 0)
+        assert abs(np.mean(~kept) - p) < 0.005
+    out_eval, cache_eval = dropout_forward(x, p, False)
+    np.testing.assert_array_equal(out_eval, torch.nn.functional.dropout(torch.tensor(x), p, training=False))
+    np.testing.assert_array_equal(dropout_backward(dout, cache_eval), dout)

@@ -64,28 +64,58 @@ def test_linear_bad_weight_shape_is_named():
         linear_forward(np.zeros((2, 2, 3)), np.zeros((5, 4)), None)
 
 
-@pytest.mark.parametrize("forward, backward, forward_n, backward_n, torch_fn, kwargs", [
-    (relu_forward, relu_backward, relu_forward_naive, relu_backward_naive, "relu", {}),
-    (leaky_relu_forward, leaky_relu_backward, leaky_relu_forward_naive, leaky_relu_backward_naive,
-     "leaky_relu", {"negative_slope": 0.2}),
-])
-def test_activations(forward, backward, forward_n, backward_n, torch_fn, kwargs):
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((3, 4, 5))
-    x[0, 0, :3] = 0.0  # the kink: derivative taken as PyTorch takes it
+ACTIVATIONS = {
+    "relu": (relu_forward, relu_backward, relu_forward_naive, relu_backward_naive, {}),
+    "leaky_relu": (leaky_relu_forward, leaky_relu_backward, leaky_relu_forward_naive, leaky_relu_backward_naive,
+                   {"negative_slope": 0.2}),
+}
+
+
+@st.composite
+def activation_input(draw):
+    """Any shape; about a third of the entries exactly 0, the kink."""
+    shape = tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=4)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    x = rng.standard_normal(shape)
+    x[rng.random(shape) < 0.3] = 0.0
+    slope = draw(st.floats(-2.0, 2.0))
+    return x, rng, slope
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+@given(case=activation_input())
+def test_activations_fast_match_naive(name, case):
+    forward, backward, forward_n, backward_n, kwargs = ACTIVATIONS[name]
+    x, rng, slope = case
+    kwargs = {"negative_slope": slope} if kwargs else {}
     out, cache = forward(x, **kwargs)
     out_n, cache_n = forward_n(x, **kwargs)
     dout = rng.standard_normal(x.shape)
-    dx = backward(dout, cache)
     assert_close(out, out_n)
-    assert_close(dx, backward_n(dout, cache_n))
-    if F is not None:
-        xt = to_torch(x, True)
-        out_t = getattr(F, torch_fn)(xt, **kwargs)
-        out_t.backward(to_torch(dout))
-        assert_close(out, out_t)
-        assert_close(dx, xt.grad)
-    x_smooth = rng.standard_normal((3, 4)) + 0.1  # away from the kink
+    assert_close(backward(dout, cache), backward_n(dout, cache_n))
+
+
+@requires_torch
+@pytest.mark.parametrize("name", ACTIVATIONS)
+@given(case=activation_input())
+def test_activations_match_torch_at_the_kink_too(name, case):
+    """At exactly 0 the derivative is taken as PyTorch takes it (0 for ReLU, the slope for leaky)."""
+    forward, backward, _, _, kwargs = ACTIVATIONS[name]
+    x, rng, slope = case
+    kwargs = {"negative_slope": slope} if kwargs else {}
+    out, cache = forward(x, **kwargs)
+    dout = rng.standard_normal(x.shape)
+    xt = to_torch(x, True)
+    out_t = getattr(F, name)(xt, **kwargs)
+    out_t.backward(to_torch(dout))
+    assert_close(out, out_t)
+    assert_close(backward(dout, cache), xt.grad)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activations_numerical_gradient(name):
+    forward, backward, _, _, kwargs = ACTIVATIONS[name]
+    x_smooth = np.random.default_rng(0).standard_normal((3, 4)) + 0.1  # away from the kink
     assert check_op(forward, backward, x_smooth, **kwargs)["x"] < 1e-9
 
 
