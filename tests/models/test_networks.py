@@ -154,3 +154,19 @@ def test_resnet18_overfits_50_examples():
     X = rng.standard_normal((50, 3, 16, 16)).astype(np.float32)
     y = rng.integers(0, 10, 50)
     assert overfit(Classifier(net), X, y, steps=200, lr=3e-4, batch_size=25) == 1.0
+
+
+def test_classifier_skips_the_images_gradient_only_inside_its_loss():
+    nn.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 2 * 2, 3))
+    model = Classifier(net)
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 4)).astype(np.float32)
+    spared = []
+    real_backward = net[0].backward
+    net[0].backward = lambda dout: spared.append(net[0].input_grad) or real_backward(dout)
+    model.loss(x, np.array([0, 1]))
+    assert spared == [False]  # the first conv spared its dx during the loss
+    out = net(x)
+    assert net.backward(np.ones_like(out)).shape == x.shape  # the network itself still returns dx
+    keep = Classifier(nn.Sequential(nn.Conv2d(3, 2, 3)), input_grad=True)
+    assert keep._spared is None

@@ -169,3 +169,8 @@ def test_backward_checks_dout_shape():
     out, cache = conv2d_forward(np.zeros((1, 3, 4, 4)), np.zeros((2, 3, 3, 3)), None)
     with pytest.raises(ValueError, match=r"dout must have the forward output's shape \(1, 2, 2, 2\)"):
         conv2d_backward(np.zeros((1, 2, 3, 3)), cache)
+
+
+def test_half_precision_is_refused_like_integers():
+    with pytest.raises(ValueError, match="x must be a floating-point array \\(float32 or float64\\), got dtype float16"):
+        conv2d_forward(np.zeros((1, 1, 3, 3), np.float16), np.zeros((1, 1, 3, 3)), None)

@@ -68,21 +68,21 @@ def regularized_names(net: Module) -> list[str]:
     return names
 
 
-def _skip_input_grad(net: Module) -> None:
-    """Spare the first convolution its dx: nothing uses the gradient with respect to images."""
+def _first_conv(net: Module) -> Conv2d | None:
+    """The network's first layer, if it is a convolution."""
     first = net
     while isinstance(first, Sequential) and len(first):
         first = first[0]
-    if isinstance(first, Conv2d):
-        first.input_grad = False
+    return first if isinstance(first, Conv2d) else None
 
 
 class Classifier:
     """A Module network with a classification loss: params and loss(X, y=None).
 
     loss: 'softmax' (cross-entropy, optionally with label_smoothing) or 'svm'.
-    The network's first convolution skips its input gradient, which nothing
-    uses; pass input_grad=True to keep it (e.g. for saliency maps).
+    In loss(), the network's first convolution skips its input gradient,
+    which nothing uses (the network itself is left as it was, for other
+    callers of its backward); pass input_grad=True to keep it.
     """
 
     def __init__(self, net: Module, reg: float = 0.0, loss: str = "softmax", label_smoothing: float = 0.0,
@@ -99,8 +99,7 @@ class Classifier:
         self.params = ParameterView(net, "params")
         self.buffers = ParameterView(net, "buffers")
         self.regularized = regularized_names(net)
-        if not input_grad:
-            _skip_input_grad(net)
+        self._spared = None if input_grad else _first_conv(net)  # its dx is skipped in loss()
 
     def spec(self) -> dict:
         return {"type": "Classifier", "config": self.config}
@@ -125,7 +124,7 @@ class Classifier:
             loss, dscores = ops.softmax_loss(scores, y, label_smoothing=self.label_smoothing)
         else:
             loss, dscores = ops.svm_loss(scores, y)
-        self.net.backward(dscores)
+        self._backward(dscores)
         grads = dict(self.net.named_grads())
         if self.reg:
             for name in self.regularized:
@@ -133,6 +132,16 @@ class Classifier:
                 loss += 0.5 * self.reg * float(np.sum(W * W, dtype=np.float64))
                 grads[name] = grads[name] + self.reg * W
         return loss, grads
+
+    def _backward(self, dscores) -> None:
+        if self._spared is None:
+            self.net.backward(dscores)
+            return
+        kept, self._spared.input_grad = self._spared.input_grad, False
+        try:
+            self.net.backward(dscores)
+        finally:
+            self._spared.input_grad = kept
 
     def __repr__(self) -> str:
         return f"Classifier(reg={self.reg}, loss={self.loss_name!r})\n{self.net!r}"
