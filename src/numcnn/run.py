@@ -219,12 +219,14 @@ def make_solver(args, prepared: Prepared, out: Path | None = None, callbacks=())
         config["momentum"] = args.momentum
     if args.decoupled and optimizer in ("sgd", "sgd_momentum", "nesterov"):
         config["decoupled_weight_decay"], reg = args.weight_decay, 0.0
-    model = build_model(args.model, prepared.input_shape, len(prepared.classes), reg, args.label_smoothing,
-                        args.hidden, args.norm, args.dropout, args.width)
     try:
+        model = build_model(args.model, prepared.input_shape, len(prepared.classes), reg, args.label_smoothing,
+                            args.hidden, args.norm, args.dropout, args.width)
         model.loss(prepared.X_train[:2])
+    except UserError:
+        raise
     except ValueError as error:
-        raise UserError(f"model {args.model} cannot take {args.dataset}'s {prepared.input_shape} images "
+        raise UserError(f"model {args.model} cannot take the {args.dataset} images, {prepared.input_shape} "
                         f"({error}); choose a model for images of this size") from None
     frozen = list(args.freeze)
     if args.whiten:

@@ -95,6 +95,7 @@ def test_a_vgg_sized_to_the_images_trains_and_its_checkpoint_evaluates(tmp_path)
     (["train", "--dataset", "folder"], "--dataset folder needs a path"),
     (["train", "--resume"], "--resume needs --out"),
     (["train", "--batch-size", "0"], "--batch-size must be positive, got 0"),
+    (["train", "--model", "vgg11"], "model vgg11 cannot take the digits images, (1, 8, 8) (5 blocks halve 8x8"),
     (["train", "--epochs", "0"], "--epochs must be positive, got 0"),
     (["train", "--val-size", "0"], "--val-size is a fraction in (0, 1) or a whole number of images, got 0.0"),
     (["train", "--dropout", "1"], "--dropout must be in [0, 1), got 1.0"),

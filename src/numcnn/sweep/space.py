@@ -40,6 +40,8 @@ MODEL_SPACES = {
     "fc": {"hidden": {"type": "categorical", "choices": ["256,128", "512,256", "1024,512"]},
            "dropout": {"type": "float", "low": 0.0, "high": 0.5},
            "norm": {"type": "categorical", "choices": ["batchnorm", "layernorm"]}},
+    "vgg": {"weight_decay": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+            "width": {"type": "categorical", "choices": [16, 24, 32]}},
     "twolayer": {"hidden": {"type": "categorical", "choices": ["50", "100", "200"]},
                  "weight_decay": {"type": "float", "low": 1e-6, "high": 1e-2, "log": True}},
 }
