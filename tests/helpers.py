@@ -37,3 +37,29 @@ def assert_close(actual, expected, rtol=1e-10, atol=1e-12, name="value"):
 def channels_last(x: np.ndarray) -> np.ndarray:
     """The same (N, C, H, W) values with channels-last memory."""
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+def assert_net_matches_torch(net, twin, x_shape, rng, rtol=1e-6):
+    """Load twin's state dict into net, then compare outputs, dx, every parameter gradient and the
+    running statistics after a training step, in training and evaluation mode (float64)."""
+    from numcnn.interop.pytorch import state_from_torch
+    net.load_state_dict(state_from_torch(twin))
+    for training in (True, False):
+        net.train(training)
+        twin.train(training)
+        x = rng.standard_normal(x_shape)
+        xt = torch.tensor(x, requires_grad=True)
+        out, out_t = net(x), twin(xt)
+        dout = rng.standard_normal(out.shape)
+        dx = net.backward(dout)
+        twin.zero_grad()
+        out_t.backward(torch.tensor(dout))
+        assert_close(out, out_t, rtol=rtol, atol=1e-9, name=f"out (training={training})")
+        assert_close(dx, xt.grad, rtol=rtol, atol=1e-9, name="dx")
+        torch_grads = {k: p.grad for k, p in twin.named_parameters()}
+        assert set(torch_grads) == {k for k, _ in net.named_grads()}
+        for key, grad in net.named_grads():
+            assert_close(grad, torch_grads[key], rtol=rtol, atol=1e-9, name=key)
+        ours = net.state_dict()
+        for key, value in state_from_torch(twin).items():  # running statistics moved alike
+            assert_close(ours[key], value, rtol=1e-9, atol=1e-12, name=key)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from helpers import assert_close, requires_torch, torch
+from helpers import assert_net_matches_torch, requires_torch, torch
 from numcnn import models, nn
 from numcnn.gradcheck import eval_numerical_gradient, rel_error
 from numcnn.models import Classifier
@@ -28,35 +28,15 @@ def test_registry_builds_every_network_and_names_the_choices():
 @pytest.mark.parametrize("name", SMALL)
 def test_weights_move_both_ways_and_outputs_and_gradients_match_torch(name):
     """torch state dict -> numcnn, then compare outputs and every gradient, train and eval mode."""
-    from numcnn.interop.pytorch import state_from_torch, to_torch
+    from numcnn.interop.pytorch import to_torch
     nn.manual_seed(1)
     net = models.build(name, **SMALL[name]).to(np.float64)
     twin = to_torch(net)
     torch.manual_seed(2)
     for p in twin.parameters():  # fresh torch weights, including random gamma and beta
         torch.nn.init.normal_(p, 0.0, 0.5)
-    net.load_state_dict(state_from_torch(twin))
-    rng = np.random.default_rng(3)
-    size = 32 if name == "airbench" else 16
-    for training in (True, False):
-        net.train(training)
-        twin.train(training)
-        x = rng.standard_normal((4, 3, size, size))
-        xt = torch.tensor(x, requires_grad=True)
-        out, out_t = net(x), twin(xt)
-        dout = rng.standard_normal(out.shape)
-        dx = net.backward(dout)
-        twin.zero_grad()
-        out_t.backward(torch.tensor(dout))
-        assert_close(out, out_t, rtol=1e-6, atol=1e-9, name=f"out (training={training})")
-        assert_close(dx, xt.grad, rtol=1e-6, atol=1e-9, name="dx")
-        torch_grads = {k: p.grad for k, p in twin.named_parameters()}
-        assert set(torch_grads) == {k for k, _ in net.named_grads()}
-        for key, grad in net.named_grads():
-            assert_close(grad, torch_grads[key], rtol=1e-6, atol=1e-9, name=key)
-        ours = net.state_dict()
-        for key, value in state_from_torch(twin).items():  # running statistics moved alike
-            assert_close(ours[key], value, rtol=1e-9, atol=1e-12, name=key)
+    size = {"airbench": 32}.get(name, 16)
+    assert_net_matches_torch(net, twin, (4, 3, size, size), np.random.default_rng(3))
     # and back: numcnn's trained state into a fresh twin
     back = to_torch(net).state_dict()
     assert all(np.array_equal(v, back[k].numpy()) for k, v in net.state_dict().items())

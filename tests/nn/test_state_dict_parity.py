@@ -9,9 +9,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from helpers import assert_close, requires_torch, torch
+from helpers import assert_net_matches_torch, requires_torch, torch
 from numcnn import models, nn
-from numcnn.interop.pytorch import state_from_torch
 
 
 def _torch_residual(tn, cin, cout, stride):
@@ -63,24 +62,7 @@ def _compare(net, twin, x_shape, rng):
     ours = net.state_dict()
     assert list(ours) == list(state), "same keys, in the same order"
     assert all(ours[k].shape == tuple(v.shape) for k, v in state.items())
-    net.load_state_dict(state_from_torch(twin))
-    for training in (True, False):
-        net.train(training)
-        twin.train(training)
-        x = rng.standard_normal(x_shape)
-        xt = torch.tensor(x, requires_grad=True)
-        out, out_t = net(x), twin(xt)
-        dout = rng.standard_normal(out.shape)
-        dx = net.backward(dout)
-        twin.zero_grad()
-        out_t.backward(torch.tensor(dout))
-        assert_close(out, out_t, rtol=1e-6, atol=1e-9, name=f"out (training={training})")
-        assert_close(dx, xt.grad, rtol=1e-6, atol=1e-9, name="dx")
-        grads = dict(net.named_grads())
-        for key, p in twin.named_parameters():
-            assert_close(grads[key], p.grad, rtol=1e-6, atol=1e-9, name=key)
-    for key, value in state_from_torch(twin).items():  # running statistics moved alike
-        assert_close(net.state_dict()[key], value, rtol=1e-9, atol=1e-12, name=key)
+    assert_net_matches_torch(net, twin, x_shape, rng)
 
 
 @requires_torch

@@ -34,9 +34,18 @@ def pool_case(draw, dilated=True):
     return x, dict(kernel_size=kernel, stride=stride, pad=pad), dilation, rng
 
 
-@given(pool_case())
-def test_max_pool_fast_matches_naive_with_ties(case):
+def _with_nan_and_minus_inf(x, rng):
+    """Some pixels NaN or -inf: a NaN is every window's max, and -inf ties with the padding."""
+    x = x.copy(order="K")
+    x[rng.random(x.shape) < 0.15] = np.nan
+    x[rng.random(x.shape) < 0.3] = -np.inf
+    return x
+
+
+@given(pool_case(), st.booleans())
+def test_max_pool_fast_matches_naive_with_ties(case, special_values):
     x, params, dilation, rng = case
+    x = _with_nan_and_minus_inf(x, rng) if special_values else x
     out, cache = max_pool2d_forward(x, dilation=dilation, **params)
     out_naive, cache_naive = max_pool2d_forward_naive(x, dilation=dilation, **params)
     assert_close(out, out_naive, name="out")
@@ -56,10 +65,12 @@ def test_avg_pool_fast_matches_naive(case, count_include_pad):
 
 
 @requires_torch
-@given(pool_case())
-def test_max_pool_matches_torch_with_ties(case):
-    """The gradient of a tied maximum goes to the same position PyTorch picks."""
+@given(pool_case(), st.booleans())
+def test_max_pool_matches_torch_with_ties(case, special_values):
+    """The gradient of a tied maximum goes to the same position PyTorch picks; so does that of a
+    window holding NaN (its last NaN) or only -inf (its first pixel inside the image, not padding)."""
     x, params, dilation, rng = case
+    x = _with_nan_and_minus_inf(x, rng) if special_values else x
     out, cache = max_pool2d_forward(x, dilation=dilation, **params)
     dout = rng.standard_normal(out.shape)
     xt = to_torch(x, True)
@@ -81,41 +92,6 @@ def test_avg_pool_matches_torch(case, count_include_pad):
     out_t.backward(to_torch(dout))
     assert_close(out, out_t, name="out")
     assert_close(avg_pool2d_backward(dout, cache), xt.grad, name="dx")
-
-
-def _with_nan_and_minus_inf(x, rng):
-    """Some pixels NaN or -inf: a NaN is every window's max, and -inf ties with the padding."""
-    x = x.copy(order="K")
-    x[rng.random(x.shape) < 0.15] = np.nan
-    x[rng.random(x.shape) < 0.3] = -np.inf
-    return x
-
-
-@given(pool_case())
-def test_max_pool_with_nan_and_minus_inf_fast_matches_naive(case):
-    x, params, dilation, rng = case
-    x = _with_nan_and_minus_inf(x, rng)
-    out, cache = max_pool2d_forward(x, dilation=dilation, **params)
-    out_naive, cache_naive = max_pool2d_forward_naive(x, dilation=dilation, **params)
-    assert_close(out, out_naive, name="out")
-    dout = rng.standard_normal(out.shape)
-    assert_close(max_pool2d_backward(dout, cache), max_pool2d_backward_naive(dout, cache_naive), name="dx")
-
-
-@requires_torch
-@given(pool_case())
-def test_max_pool_with_nan_and_minus_inf_matches_torch(case):
-    """PyTorch sends a NaN window's gradient to its last NaN, and an all -inf window's to its first
-    pixel inside the image (never to the padding)."""
-    x, params, dilation, rng = case
-    x = _with_nan_and_minus_inf(x, rng)
-    out, cache = max_pool2d_forward(x, dilation=dilation, **params)
-    dout = rng.standard_normal(out.shape)
-    xt = to_torch(x, True)
-    out_t = F.max_pool2d(xt, params["kernel_size"], params["stride"], params["pad"], dilation)
-    out_t.backward(to_torch(dout))
-    assert_close(out, out_t, name="out")
-    assert_close(max_pool2d_backward(dout, cache), xt.grad, name="dx")
 
 
 def test_tie_gradient_goes_to_first_position_in_raster_order():
