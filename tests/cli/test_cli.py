@@ -39,7 +39,6 @@ def test_default_train_needs_no_arguments_and_writes_the_run_folder(trained):
     folder, run, result = trained
     summary = json.loads((run / "summary.json").read_text())
     assert summary["best_val_acc"] > 0.95 and summary["test_acc"] > 0.95
-    assert summary["total_seconds"] < 60
     assert "smallcnn on digits: best validation accuracy" in result.stdout
     assert "(Epoch 8 / 8) train acc" in result.stdout
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 8
