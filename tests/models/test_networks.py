@@ -107,7 +107,9 @@ def test_whole_model_gradient_check_in_float64(name):
 def test_network_overfits_50_examples(name):
     nn.manual_seed(0)
     size = {"airbench": 32, "vgg": 16}.get(name, 8)
-    net = models.build(name, **SMALL[name])
+    # Adam's steps are in weight units, so airbench's 1/9 output scale would slow its last layer
+    # ninefold here; the capacity to fit is what is tested.
+    net = models.build(name, **SMALL[name], **({"output_scale": 1.0} if name == "airbench" else {}))
     rng = np.random.default_rng(0)
     X = rng.standard_normal((50, 3, size, size)).astype(np.float32)
     y = rng.integers(0, 10, 50)

@@ -20,6 +20,7 @@ LAYERS = {
     "relu": (lambda: nn.ReLU(), (3, 4)),
     "leaky": (lambda: nn.LeakyReLU(0.2), (3, 4)),
     "flatten": (lambda: nn.Flatten(), (2, 3, 2, 2)),
+    "scale": (lambda: nn.Scale(1 / 9), (3, 4)),
     "batchnorm1d": (lambda: nn.BatchNorm1d(4), (5, 4)),
     "batchnorm1d_3d": (lambda: nn.BatchNorm1d(4, momentum=None), (3, 4, 5)),
     "batchnorm2d": (lambda: nn.BatchNorm2d(3, momentum=0.3), (4, 3, 2, 3)),

@@ -92,7 +92,23 @@ def _convert(module: nn.Module):
     for cls, make in simple.items():
         if type(module) is cls:
             return make(module)
+    if isinstance(module, nn.Scale):
+        return _torch_scale(module.factor)
     raise ValueError(f"no PyTorch twin known for {type(module).__name__}")
+
+
+def _torch_scale(factor: float):
+    import torch
+
+    class Scale(torch.nn.Module):  # airbench's Mul
+        def __init__(self):
+            super().__init__()
+            self.factor = factor
+
+        def forward(self, x):
+            return x * self.factor
+
+    return Scale()
 
 
 def to_torch(net: nn.Module, dtype=None):

@@ -4,10 +4,13 @@
     group(24 -> 64)    31 -> 15       conv3x3 - maxpool2 - BN - ReLU - conv3x3 - BN - ReLU
     group(64 -> 256)   15 -> 7
     group(256 -> 256)  7 -> 3
-    maxpool3 - flatten - linear(256 -> classes)   3 -> 1
+    maxpool3 - flatten - linear(256 -> classes) - scale(1/9)   3 -> 1
 
 A VGG-like stack: no residuals, pooling inside each group so that the
-second convolution of a group runs at the reduced size.
+second convolution of a group runs at the reduced size. As in airbench,
+the logits are scaled by 1/9: without it the net's loss climbs from the
+first steps at any learning rate above about 0.02 (measured with Nesterov
+SGD, batch 256), with it the loss falls steadily at 0.4.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def conv_group(in_channels: int, out_channels: int, *, dtype=np.float32, rng=Non
 
 
 def airbench(num_classes: int = 10, in_channels: int = 3, widths=(64, 256, 256), whiten_width: int = 24,
-             *, dtype=np.float32, rng=None) -> nn.Sequential:
+             output_scale: float = 1 / 9, *, dtype=np.float32, rng=None) -> nn.Sequential:
     """The airbench-style net; on 32x32 inputs the maps are 31, 15, 7 and 3 pixels wide."""
     kw = dict(dtype=dtype, rng=rng)
     return nn.Sequential(OrderedDict([
@@ -45,4 +48,5 @@ def airbench(num_classes: int = 10, in_channels: int = 3, widths=(64, 256, 256),
         ("pool", nn.MaxPool2d(3)),
         ("flatten", nn.Flatten()),
         ("fc", nn.Linear(widths[2], num_classes, bias=False, **kw)),
+        ("scale", nn.Scale(output_scale)),
     ]))

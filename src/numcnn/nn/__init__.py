@@ -12,7 +12,7 @@ from .container import Residual, Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
 from .init import manual_seed
-from .linear import Flatten, Identity, Linear
+from .linear import Flatten, Identity, Linear, Scale
 from .module import Module
 from .norm import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm,
                    LocalResponseNorm)
@@ -20,7 +20,7 @@ from .pool import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d
 
 __all__ = [
     "Module", "Sequential", "Residual", "Linear", "Conv2d", "ConvTranspose2d", "MaxPool2d",
-    "AvgPool2d", "AdaptiveAvgPool2d", "GlobalAvgPool2d", "ReLU", "LeakyReLU", "Flatten", "Identity",
+    "AvgPool2d", "AdaptiveAvgPool2d", "GlobalAvgPool2d", "ReLU", "LeakyReLU", "Flatten", "Identity", "Scale",
     "Dropout", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d",
     "LocalResponseNorm", "manual_seed",
 ]

@@ -88,3 +88,28 @@ class Identity(Module):
     def backward(self, dout):
         self._recall()
         return dout
+
+
+class Scale(Module):
+    """Multiplies by a constant: out = factor * x, dx = factor * dout.
+
+    PyTorch has no such layer; airbench's Mul is one. After a network's last
+    linear layer it keeps the logits small while the weights learn at the
+    network's learning rate (the airbench net diverges without it at the
+    learning rates it trains with).
+    """
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = float(factor)
+
+    def forward(self, x):
+        self._remember(True)
+        return np.asarray(x) * np.asarray(self.factor, dtype=np.asarray(x).dtype)
+
+    def backward(self, dout):
+        self._recall()
+        return np.asarray(dout) * np.asarray(self.factor, dtype=np.asarray(dout).dtype)
+
+    def extra_repr(self):
+        return f"factor={self.factor:g}"
