@@ -114,3 +114,20 @@ def test_whitening_the_first_conv_of_airbench_and_freezing_it():
     np.testing.assert_array_equal(model.params[name], before)
     with pytest.raises(UserError, match="2\\*C\\*k\\*k = 18 filters"):
         whiten_first_conv(models.Classifier(models.build("smallcnn", in_channels=1)), X[:, :1])
+
+
+def test_frozen_weights_leave_the_l2_term():
+    """numcnn train --whiten: the frozen whitening filters add no constant to the reported loss."""
+    from numcnn.cli import build_parser
+    from numcnn.run import Prepared, make_solver
+    args = build_parser().parse_args(["train", "--model", "airbench", "--whiten", "--freeze-bn-weight",
+                                      "--weight-decay", "5e-4", "--quiet", "--epochs", "1"])
+    args.dataset, args.path = "cifar10", None
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((24, 3, 32, 32)).astype(np.float32)
+    y = np.arange(24) % 10
+    prepared = Prepared(X, y, X[:4], y[:4], X[:4], y[:4], [str(c) for c in range(10)], np.zeros(3), np.ones(3))
+    nn.manual_seed(0)
+    solver, _ = make_solver(args, prepared)
+    assert "whiten.weight" in solver.frozen and "whiten.weight" not in solver.model.regularized
+    assert "group1.conv1.weight" in solver.model.regularized

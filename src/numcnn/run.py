@@ -9,6 +9,7 @@ stored in the checkpoint's metadata, so a checkpoint alone can be evaluated.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import time
 from dataclasses import dataclass
@@ -233,6 +234,9 @@ def make_solver(args, prepared: Prepared, out: Path | None = None, callbacks=())
         frozen.append(whiten_first_conv(model, prepared.X_train))
     if args.freeze_bn_weight:
         frozen += _batchnorm_weights(model)
+    if frozen and hasattr(model, "regularized"):
+        # L2 on weights that never move is a constant in the loss (whitening filters: about 2.3)
+        model.regularized = [n for n in model.regularized if not any(fnmatch.fnmatch(n, f) for f in frozen)]
     callbacks = list(callbacks) + ([Lookahead(args.lookahead)] if args.lookahead else [])
     ema = EMA(args.ema) if args.ema else None
     callbacks += [ema] if ema else []
