@@ -64,12 +64,38 @@ def test_avg_pool_fast_matches_naive(case, count_include_pad):
     assert_close(avg_pool2d_backward(dout, cache), avg_pool2d_backward_naive(dout, cache_naive), name="dx")
 
 
+def _every_window_reads_the_image(x, params, dilation):
+    """False when a dilated window's taps all land in the padding (e.g. H=1, kernel 2, dilation
+    2, pad 1: taps at rows -1 and 1). PyTorch 2.13 then returns an index outside the input and
+    its backward writes there, corrupting memory; numcnn gives -inf and drops that gradient."""
+    geom = pool.pool_geometry(x, params["kernel_size"], params["stride"], params["pad"], dilation)
+    (top, _, left, _), (H, W) = geom.pad, geom.in_hw
+    for size, out_size, k, s, d, p in ((H, geom.out_hw[0], geom.kernel[0], geom.stride[0],
+                                        geom.dilation[0], top),
+                                       (W, geom.out_hw[1], geom.kernel[1], geom.stride[1],
+                                        geom.dilation[1], left)):
+        for o in range(out_size):
+            if not any(0 <= o * s - p + i * d < size for i in range(k)):
+                return False
+    return True
+
+
+def test_a_window_all_padding_gives_minus_inf_and_no_gradient():
+    x = np.array([[[[5.0, 6.0]]]])
+    params = dict(kernel_size=(2, 1), stride=1, pad=(1, 0))
+    assert not _every_window_reads_the_image(x, params, (2, 1))
+    out, cache = max_pool2d_forward(x, dilation=(2, 1), **params)
+    np.testing.assert_array_equal(out, [[[[-np.inf, -np.inf]]]])
+    np.testing.assert_array_equal(max_pool2d_backward(np.ones_like(out), cache), np.zeros_like(x))
+
+
 @requires_torch
 @given(pool_case(), st.booleans())
 def test_max_pool_matches_torch_with_ties(case, special_values):
     """The gradient of a tied maximum goes to the same position PyTorch picks; so does that of a
     window holding NaN (its last NaN) or only -inf (its first pixel inside the image, not padding)."""
     x, params, dilation, rng = case
+    assume(_every_window_reads_the_image(x, params, dilation))  # else torch writes out of bounds
     x = _with_nan_and_minus_inf(x, rng) if special_values else x
     out, cache = max_pool2d_forward(x, dilation=dilation, **params)
     dout = rng.standard_normal(out.shape)

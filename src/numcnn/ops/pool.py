@@ -197,7 +197,13 @@ def global_avg_pool_backward_naive(dout, cache: PoolCache):
 # ---------------------------------------------------------------------------
 
 def max_pool2d_forward(x, kernel_size, stride=None, pad=0, dilation=1):
-    """x (N, C, H, W) -> out (N, C, OH, OW), the maximum of each window."""
+    """x (N, C, H, W) -> out (N, C, OH, OW), the maximum of each window.
+
+    Padding is -inf. A dilated window can step over the image entirely
+    (H=1, kernel 2, dilation 2, pad 1 reads rows -1 and 1): its max is -inf
+    and its gradient goes nowhere. (PyTorch 2.13 returns an index outside
+    the input there, and its backward writes out of bounds.)
+    """
     x = float_array(x, "x", ndim=4)
     geom = pool_geometry(x, kernel_size, stride, pad, dilation)
     xp = _pad(x, geom, -np.inf)
