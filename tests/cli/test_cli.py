@@ -130,6 +130,36 @@ def test_training_on_an_image_folder(tmp_path):
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["dataset"] == "folder"
 
 
+def test_the_training_options_reach_the_run(tmp_path):
+    """Optimizer, learning rate, weight decay, schedule, augmentation, seed and batch size as given."""
+    args = ("train", "--optimizer", "nesterov", "--lr", "0.05", "--weight-decay", "1e-4", "--schedule", "warmup",
+            "--warmup", "0.5", "--augment", "standard", "--seed", "3", "--batch-size", "32", "--epochs", "2",
+            "--time-budget", "600", "--quiet")
+    first = numcnn(*args, "--out", "a", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    records = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    steps_per_epoch = 1294 // 32  # the digits' 1,438 training images less a 10% validation split, in 32s
+    assert [r["step"] for r in records] == [steps_per_epoch, 2 * steps_per_epoch] and summary["steps"] == 80
+    assert records[-1]["lr"] == pytest.approx(0.0, abs=1e-3)  # warm-up, then cosine down to 0
+    assert max(r["lr"] for r in records) <= 0.05
+    again = numcnn(*args, "--out", "b", cwd=tmp_path)  # the seed makes the run repeat exactly
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "a" / "metrics.jsonl").read_text().split('"seconds"')[0] == \
+        (tmp_path / "b" / "metrics.jsonl").read_text().split('"seconds"')[0]
+
+
+def test_mnist_from_idx_files_in_a_data_dir(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
+    from fake_data import write_mnist
+    write_mnist(tmp_path / "mnist", n_train=60, n_test=20)
+    result = numcnn("train", "--dataset", "mnist", "--data-dir", tmp_path / "mnist", "--model", "vgg", "--width", "4",
+                    "--epochs", "1", "--batch-size", "16", "--out", "r", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["dataset"] == "mnist" and summary["epochs"] == 1
+
+
 def test_bench_prints_the_speed_tables(tmp_path):
     ops = numcnn("bench", "ops", "--cases", "cs231n pool", "--repeat", "1", cwd=tmp_path)
     assert ops.returncode == 0, ops.stderr
