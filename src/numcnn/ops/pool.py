@@ -128,14 +128,15 @@ def max_pool2d_backward_naive(dout, cache: PoolCache):
         for c in range(C):
             for i, j, (rows, cols) in _windows_naive(geom):
                 chosen = _pytorch_argmax(xp[n, c, rows, cols], inside[rows, cols])
-                dxp[n, c, rows, cols][chosen] += dout[n, c, i, j]
+                if chosen is not None:  # None: the window lies wholly in the padding
+                    dxp[n, c, rows, cols][chosen] += dout[n, c, i, j]
     return _crop(dxp, geom)
 
 
 def _pytorch_argmax(window, inside):
     """Where PyTorch sends a window's gradient: scanning its in-image pixels in raster order,
     the first largest value (ties: the first), except that a NaN always takes over (several:
-    the last); the first pixel when none exceeds -inf."""
+    the last); the first in-image pixel when none exceeds -inf; None when no pixel is in the image."""
     chosen, best = None, -np.inf
     for position in np.ndindex(window.shape):
         if inside[position] and (chosen is None or window[position] > best or np.isnan(window[position])):
