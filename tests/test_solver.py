@@ -216,6 +216,24 @@ def test_a_schedule_and_gradient_clipping_drive_the_updates():
     assert max(norms) == pytest.approx(0.5, rel=1e-5)  # the big inputs make every raw gradient larger
 
 
+def test_the_logged_learning_rate_is_the_scheduled_one_even_when_the_first_weight_is_frozen(tmp_path):
+    """airbench's first parameter is its frozen whitening conv; the log once showed its unused rate."""
+    from numcnn import schedules
+    model = models.TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3)
+    rng = np.random.default_rng(0)
+    data = dict(X_train=rng.standard_normal((40, 4)), y_train=rng.integers(0, 3, 40),
+                X_val=rng.standard_normal((10, 4)), y_val=rng.integers(0, 3, 10))
+    solver = Solver(model, data, update_rule="sgd", optim_config={"learning_rate": 0.1}, frozen=["W1"],
+                    schedule=schedules.one_cycle(2), batch_size=10, num_epochs=2, verbose=False,
+                    checkpoint_dir=tmp_path)
+    solver.train()
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    last_step_of = {1: 3 / 4, 2: 7 / 4}  # each epoch's last update, in epochs (4 steps per epoch)
+    assert [r["lr"] for r in records] == pytest.approx([0.1 * schedules.one_cycle(2)(last_step_of[r["epoch"]])
+                                                        for r in records])
+    assert records[-1]["lr"] < 0.02
+
+
 def _start(directory, epochs, seconds_per_step):
     return subprocess.Popen([sys.executable, str(HERE / "solver_run.py"), str(directory), str(epochs),
                              str(seconds_per_step)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)

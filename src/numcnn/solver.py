@@ -358,7 +358,11 @@ class Solver:
                 self.model.buffers[key] = value
 
     def _current_learning_rate(self) -> float:
-        config = next(iter(self.optim_configs.values()), {})
+        """The learning rate of the latest update, read from a parameter that is trained at the
+        base rate (a frozen one, such as airbench's whitening filters, keeps its initial rate)."""
+        trained = [n for n in self.optim_configs if n not in self._frozen]
+        plain = [n for n in trained if n not in self._lr_scales] or trained
+        config = self.optim_configs[plain[0]] if plain else {}
         return float(config.get("learning_rate", self._base_learning_rate or 0.0))
 
     def _end_epoch(self, epoch_losses, seconds) -> None:
