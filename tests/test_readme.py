@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
@@ -27,3 +29,12 @@ def test_readmes_run_command_is_the_installed_numcnn_train():
     run_command = next(c for c in _indented_commands() if "pytest" not in c)
     assert run_command == 'pip install -e ".[train]" && numcnn train'
     assert 'numcnn = "numcnn.cli:main"' in (ROOT / "pyproject.toml").read_text()
+
+
+@pytest.mark.parametrize("document", ["README.md", "BENCHMARKS.md"])
+def test_links_and_pictures_point_at_files_in_the_repository(document):
+    text = (ROOT / document).read_text()
+    targets = [t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", text)
+               if not t.startswith(("http://", "https://", "#"))]
+    assert targets, "no relative links found: the pattern is wrong"
+    assert [t for t in targets if not (ROOT / t).exists()] == []
