@@ -155,6 +155,38 @@ def test_a_killed_worker_loses_only_its_trial_and_the_sweep_goes_on(tmp_path):
     assert "run the same command again to continue" in stdout
 
 
+HOLD_THE_LOCK = """
+from numcnn.sweep import runner
+storage = runner.open_storage("s/study.journal")  # relative, as `numcnn sweep --out s` passes it
+runner.load_study("s", storage, create=True)
+storage._backend._lock.acquire()  # a worker between writing to the journal and releasing the lock
+print("locked", flush=True)
+import time; time.sleep(600)
+"""
+
+USE_THE_STUDY = """
+from numcnn.sweep import runner
+runner.LOCK_GRACE_SECONDS = 3
+study = runner.load_study("s", "s/study.journal")
+study.tell(study.ask(), 1.0)
+print(len(study.trials), "trial")
+"""
+
+
+def test_a_worker_killed_holding_the_journal_lock_does_not_stall_the_others(tmp_path):
+    """Its lock is removed after the grace period (the relative path once made the lock a dangling
+    link that Optuna never recognised as stale: every other worker waited for ever)."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_LOCK], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    holder.kill()
+    holder.wait()
+    assert os.path.lexists(tmp_path / "s" / "study.journal.lock"), "the dead worker's lock is left behind"
+    user = subprocess.run([sys.executable, "-c", USE_THE_STUDY], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert user.returncode == 0, user.stderr
+    assert user.stdout.strip() == "1 trial" and "Forcibly releasing the lock file" in user.stderr
+
+
 def test_a_rerun_fails_the_trials_of_a_sweep_killed_whole(tmp_path):
     """A worker killed with its sweep leaves a RUNNING trial; the next sweep on this host fails it."""
     storage = str(tmp_path / "study.journal")

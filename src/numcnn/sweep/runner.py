@@ -28,6 +28,7 @@ from pathlib import Path
 
 HEARTBEAT_SECONDS = 5
 GRACE_SECONDS = 15
+LOCK_GRACE_SECONDS = 10  # a journal lock held longer than this is a dead worker's (writes take ms)
 TABLE_RACE_RETRIES = 5
 
 
@@ -76,9 +77,15 @@ def open_storage(storage: str):
                     if type(error).__name__ != "IntegrityError" or attempt == TABLE_RACE_RETRIES:
                         raise
                     time.sleep(0.2 * (attempt + 1))
-    from optuna.storages.journal import JournalFileBackend
-    Path(storage).parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(JournalFileBackend(str(storage)))
+    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+    path = Path(storage).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The journal's lock is a symlink to the journal, and a worker killed while holding it leaves
+    # it behind; the others remove it after LOCK_GRACE_SECONDS. The path must be absolute: Optuna
+    # links to the path as given, and a relative one dangles (it is read from the link's folder),
+    # so the stale lock was never recognised and every worker waited for it forever.
+    return optuna.storages.JournalStorage(
+        JournalFileBackend(str(path), JournalFileSymlinkLock(str(path), grace_period=LOCK_GRACE_SECONDS)))
 
 
 def make_pruner(name: str):
