@@ -31,6 +31,11 @@ def _run(forward, backward, args, params, threads):
     (conv2d_forward, conv2d_backward, (5, 20, 7, 7), (24, 10, 3, 3), dict(stride=2, pad=1, groups=2)),
     (conv_transpose2d_forward, conv_transpose2d_backward, (5, 20, 4, 4), (20, 18, 3, 3),
      dict(stride=2, pad=1, output_padding=1)),
+    # channels-first engines (few channels per group): RGB input, depthwise
+    (conv2d_forward, conv2d_backward, (5, 3, 9, 9), (7, 3, 3, 3), dict(stride=2, pad=1)),
+    (conv2d_forward, conv2d_backward, (5, 20, 6, 6), (20, 1, 3, 3), dict(stride=1, pad=1, groups=20)),
+    (conv_transpose2d_forward, conv_transpose2d_backward, (5, 4, 4, 4), (4, 3, 3, 3),
+     dict(stride=2, pad=1, output_padding=1)),
 ])
 def test_threads_match_serial_and_repeat_exactly(tiny_chunks, case):
     forward, backward, x_shape, w_shape, params = case

@@ -426,11 +426,16 @@ def _threads(channels_last: bool, w_shape, groups: int) -> int:
     thin layers (16-32 channels), whose time goes to NumPy copies that BLAS
     cannot share out; layers with more weights run up to 2x faster on BLAS's
     threads, since two single-threaded GEMMs side by side fight over the
-    shared cache. Channels-first engines (few channels) always run serially:
-    their work per chunk is too small to hand out.
+    shared cache. Channels-first engines (few channels per group: RGB stems,
+    depthwise layers) always split their chunks: their GEMMs are one small
+    product per image, too small for BLAS's threads to share without
+    costing more than they save (CS231n's conv layer 1.6x, a 7x7 stem 1.6x,
+    a depthwise layer 1.7x faster forward and backward on 2 cores).
     """
+    if not channels_last:
+        return num_threads()
     thin = math.prod(w_shape) // groups < THIN_LAYER_WEIGHTS
-    return num_threads() if channels_last and thin else 1
+    return num_threads() if thin else 1
 
 
 def _first(col_buffer: np.ndarray, n: int, channels_last: bool) -> np.ndarray:
