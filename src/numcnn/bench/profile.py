@@ -3,10 +3,18 @@
     python benchmarks/profile_step.py [--models resnet20 airbench] [--steps 3]
     numcnn bench profile
 
-The ops run serially here (numcnn's chunk threads off; BLAS keeps its own
-threads), so that the parts add up to the step: each timed function's own
-time excludes the timed functions it calls. A step is forward, backward and
-the update, float32, batch 128, as in bench_train.
+The parts are measured on one core (numcnn's chunk threads off, BLAS on one
+thread), so that they add up to the step: each timed function's own time
+excludes the timed functions it calls. A step is forward, backward and the
+update, float32, batch 128, as in bench_train; the step is also timed on
+every core, as training runs it, to show how well it scales.
+
+Why one core: with BLAS on two cores and the ops serial (this profile's
+first form), a copy into a patch buffer that the other core's GEMM thread
+had just read ran 2x slower than the same copy alone (measured on the
+2-core EPYC of BENCHMARKS.md, 0.93 vs 0.43 ms for a 16-channel chunk): the
+cache lines have to come back from the other core. That charged the GEMM's
+threading to the im2col copies, which no training run pays in that form.
 """
 
 from __future__ import annotations
@@ -97,8 +105,22 @@ def instrumented(clock: _Clock):
             setattr(module, name, value)
 
 
+def step_time(name: str, steps: int, batch_size: int) -> float:
+    """Milliseconds per training step with the ops' usual threading (median of `steps`)."""
+    model = numcnn_model(name)
+    step = numcnn_step(model, name)
+    X, y = batch(batch_size)
+    step(X, y)  # warm-up: buffers allocated
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step(X, y)
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
 def profile(name: str, steps: int, batch_size: int) -> tuple[dict, float]:
-    """Milliseconds per step by category, and the step's total."""
+    """Milliseconds per step by category, and the step's total, in the current threading."""
     model = numcnn_model(name)
     step = numcnn_step(model, name)
     rule = RULES[name][0]
@@ -121,14 +143,19 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args(argv)
     threads = parallel.num_threads()
-    parallel.set_num_threads(1)
-    try:
-        print(f"BLAS: {blas_description()}; numcnn chunk threads off, float32, batch {args.batch_size}")
-        for name in args.models:
-            parts, total = profile(name, args.steps, args.batch_size)
-            print(f"\n{name}: {total:.0f} ms per training step")
-            for category, ms in sorted(parts.items(), key=lambda item: -item[1]):
-                print(f"  {category:<30} {ms:8.1f} ms  {100 * ms / total:5.1f}%")
-    finally:
-        parallel.set_num_threads(threads)
+    print(f"BLAS: {blas_description()}; float32, batch {args.batch_size}; "
+          f"parts on one core, the whole step also on {threads}")
+    for name in args.models:
+        everywhere = step_time(name, args.steps, args.batch_size)
+        parallel.warm_up_blas()  # OpenBLAS's single-threaded GEMMs are slow until one threaded GEMM ran
+        parallel.set_num_threads(1)
+        try:
+            with parallel.one_blas_thread():
+                parts, total = profile(name, args.steps, args.batch_size)
+        finally:
+            parallel.set_num_threads(threads)
+        print(f"\n{name}: {total:.0f} ms per training step on one core; "
+              f"{everywhere:.0f} ms on {threads} ({total / everywhere:.2f}x faster)")
+        for category, ms in sorted(parts.items(), key=lambda item: -item[1]):
+            print(f"  {category:<30} {ms:8.1f} ms  {100 * ms / total:5.1f}%")
     return 0

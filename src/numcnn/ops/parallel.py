@@ -62,13 +62,13 @@ def _executor() -> ThreadPoolExecutor:
     global _pool, _blas
     with _lock:
         if _pool is None:
-            _warm_up_blas()
+            warm_up_blas()
             _pool = ThreadPoolExecutor(_num_threads, thread_name_prefix="numcnn")
             _blas = _blas or ThreadpoolController()
         return _pool
 
 
-def _warm_up_blas() -> None:
+def warm_up_blas() -> None:
     """One GEMM large enough for BLAS to use its own threads, before any held to one thread.
 
     Measured with OpenBLAS 0.3.31 (Haswell kernels, AMD EPYC): in a process
@@ -95,11 +95,12 @@ def vector_sums(rows, axis: int = 0):
     ones = np.ones(rows.shape[axis], rows.dtype)
     if getattr(_in_worker, "active", False):  # map_chunks holds BLAS to one thread already
         return ones @ rows if axis == 0 else rows @ ones
-    with _one_blas_thread():
+    with one_blas_thread():
         return ones @ rows if axis == 0 else rows @ ones
 
 
-def _one_blas_thread():
+def one_blas_thread():
+    """A context in which BLAS runs on one thread (a no-op without threadpoolctl)."""
     if ThreadpoolController is None:
         return contextlib.nullcontext()
     global _blas
