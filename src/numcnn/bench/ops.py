@@ -5,7 +5,8 @@
 
 Every figure is measured in this one run, on this machine: for each shape
 the fast op, its loop twin and PyTorch's op (when installed) are timed on
-the same float32 NCHW arrays, interleaved and repeated, and the best time of
+the same float32 NCHW arrays, interleaved and repeated (with a pause
+before each framework's turn, see SETTLE_SECONDS), and the best time of
 each is kept (the least disturbed by other load). Ratios are numcnn time /
 PyTorch time: below 1 numcnn is faster. The loop versions are linear in the
 batch size, so they are timed on a few images and scaled up (marked ~).
@@ -63,6 +64,18 @@ def blas_description() -> str:
     return "not found"
 
 
+# Seconds to wait before timing the other framework. Idle OpenBLAS and
+# PyTorch threads spin for about 0.1 s after a call, on the cores the next
+# contender needs: timed back to back, PyTorch's ThreeLayerConvNet step ran
+# at 803 images/s right after numcnn's (2-core EPYC), at 1448 with this pause.
+SETTLE_SECONDS = 0.3
+
+
+def settle() -> None:
+    """Let the last framework's worker threads go idle before timing the next."""
+    time.sleep(SETTLE_SECONDS)
+
+
 def best_time(fn: Callable[[], object], repeat: int) -> float:
     best = float("inf")
     for _ in range(repeat):
@@ -100,8 +113,10 @@ def run_case(case: Case, repeat: int, naive_images: int | None, torch) -> dict:
         timings["fwd"].append(best_time(lambda: forward(*args, **case.params), 1))
         timings["fb"].append(best_time(lambda: backward(dout, forward(*args, **case.params)[1]), 1))
         if torch is not None:
+            settle()
             timings["torch_fwd"].append(best_time(torch_fwd, 1))
             timings["torch_fb"].append(best_time(torch_fb, 1))
+            settle()
     result = {k: min(v) if v else None for k, v in timings.items()}
     result["gflops_fb"] = 3 * case.flops(out.shape) / result["fb"] / 1e9 if case.kind == "conv" else None
     result["bwd"] = result["fb"] - result["fwd"]

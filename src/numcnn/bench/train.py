@@ -7,7 +7,9 @@ A training step is forward, backward and the optimizer update (Adam for
 ThreeLayerConvNet, Nesterov SGD for the others), float32, on random CIFAR-
 sized images. The PyTorch twin is built from numcnn's state dict, so both
 run identical weights; PyTorch runs NCHW (its default) and, for reference,
-channels-last. Timings are interleaved and the median step kept. Peak
+channels-last. Timings are interleaved, with a pause before each framework
+so that the other's idle threads have stopped spinning (see
+bench.ops.SETTLE_SECONDS), and the median step kept. Peak
 memory is measured in fresh processes (peak resident memory of the step
 above the memory before it), one per framework and network.
 """
@@ -26,7 +28,7 @@ import numpy as np
 
 from .. import models, nn
 from ..optim import UPDATE_RULES
-from .ops import blas_description
+from .ops import blas_description, settle
 
 RULES = {"threelayer": ("adam", {"learning_rate": 1e-3}), "resnet20": ("nesterov", {"learning_rate": 0.05}),
          "airbench": ("nesterov", {"learning_rate": 0.05})}
@@ -105,6 +107,8 @@ def throughput(names, steps, batch_size, torch) -> dict:
             step(*args)
         for _ in range(steps):
             for key, (step, args) in contenders.items():
+                if len(contenders) > 1:
+                    settle()
                 start = time.perf_counter()
                 step(*args)
                 times[key].append(time.perf_counter() - start)
