@@ -99,3 +99,30 @@ def test_batch_norm_split_over_threads_matches_serial_and_naive(tiny_chunks, mon
     for threaded, serial, loops in zip(results[2], results[1], naive):
         assert_close(threaded, serial, rtol=1e-12, atol=1e-12)
         assert_close(threaded, loops, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("params", [
+    dict(kernel_size=2, stride=2),                       # windows tile the image exactly
+    dict(kernel_size=3, stride=2, pad=1),                # overlapping, padded
+    dict(kernel_size=2, stride=2, pad=1, dilation=2),    # dilated
+    dict(kernel_size=2, stride=3),                       # pixels in no window
+])
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_max_pool_split_over_threads_matches_the_loops_with_ties(tiny_chunks, monkeypatch, params, layout):
+    """Images split over two threads: same output and gradient as the loops, ties, NaN and -inf included."""
+    from numcnn.ops import pool
+    monkeypatch.setattr(pool, "PARALLEL_BYTES_PER_THREAD", 0)
+    rng = np.random.default_rng(4)
+    x = rng.integers(-2, 3, size=(5, 3, 7, 8)).astype(float)  # small integers: many ties
+    x[0, 0, :3, :3] = np.nan
+    x[1, 1] = -np.inf
+    x = channels_last(x) if layout == "channels_last" else x
+    parallel.set_num_threads(2)
+    assert len(pool._image_blocks(x)) == 2  # really split
+    out, cache = pool.max_pool2d_forward(x, **params)
+    dout = rng.standard_normal(out.shape)
+    dx = pool.max_pool2d_backward(dout, cache)
+    out_loops, cache_loops = pool.max_pool2d_forward_naive(x, **params)
+    assert_close(out, out_loops, rtol=0, atol=0)
+    assert_close(dx, pool.max_pool2d_backward_naive(dout, cache_loops), rtol=0, atol=1e-15)
+    assert np.isnan(out).any() and np.isneginf(out).any()  # the special windows were there

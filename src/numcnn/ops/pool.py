@@ -15,7 +15,8 @@ out (N, C, OH, OW); stride defaults to the kernel size.
 
 The fast versions take the KH*KW strided slices of the padded input (one per
 kernel tap) and combine them elementwise, so each pass is a single NumPy
-call over the whole batch and memory layout is preserved.
+call over a block of images and memory layout is preserved; large batches
+are split in one block per core.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 
 from . import windows as win
 from ._checks import float_array, int_pair
+from .parallel import map_chunks, num_threads
 
 
 class PoolCache(NamedTuple):
@@ -207,12 +209,17 @@ def max_pool2d_forward(x, kernel_size, stride=None, pad=0, dilation=1):
     """
     x = float_array(x, "x", ndim=4)
     geom = pool_geometry(x, kernel_size, stride, pad, dilation)
-    xp = _pad(x, geom, -np.inf)
-    taps = _taps(geom)
-    rows, cols = taps[0]
-    out = xp[:, :, rows, cols].copy(order="K")  # keeps x's memory layout
-    for rows, cols in taps[1:]:
-        np.maximum(out, xp[:, :, rows, cols], out=out)
+    out = win.empty_like_layout(x, x.shape[:2] + geom.out_hw)  # keeps x's memory layout
+
+    def images(a, b):
+        xp = _pad(x[a:b], geom, -np.inf)
+        taps = _taps(geom)
+        rows, cols = taps[0]
+        np.copyto(out[a:b], xp[:, :, rows, cols])
+        for rows, cols in taps[1:]:
+            np.maximum(out[a:b], xp[:, :, rows, cols], out=out[a:b])
+
+    map_chunks(images, _image_blocks(x))
     return out, PoolCache(x, out, geom, 1)
 
 
@@ -225,33 +232,71 @@ def max_pool2d_backward(dout, cache: PoolCache):
     """
     x, out, geom, _ = cache
     dout = _check_dout(dout, out)
+    dx = win.empty_like_layout(x, x.shape)
+    if not _tiles_exactly(geom):  # some pixels are in no window (or only in padded ones)
+        dx.fill(0)
+    map_chunks(lambda a, b: _max_pool_backward(x[a:b], out[a:b], dout[a:b], geom, dx[a:b]),
+               _image_blocks(x))
+    return dx
+
+
+def _tiles_exactly(geom: win.WindowGeometry) -> bool:
+    """Whether the windows cover every input pixel exactly once, with no padding."""
+    (KH, KW), (sh, sw), (OH, OW) = geom.kernel, geom.stride, geom.out_hw
+    return (not any(geom.pad) and geom.dilation == (1, 1) and (KH, KW) == (sh, sw)
+            and geom.in_hw == (OH * sh, OW * sw))
+
+
+def _max_pool_backward(x, out, dout, geom, dx) -> None:
+    """max_pool2d_backward for a block of images, written into dx (zeroed unless
+    the windows tile the images exactly)."""
     xp = _pad(x, geom, -np.inf)
-    dxp = np.zeros_like(xp)
-    # Boolean work arrays in out's memory layout: a layout that disagrees with
-    # the data's makes NumPy iterate across the grain (measured 5x slower).
-    unclaimed = np.ones_like(out, dtype=bool)  # windows whose max is not yet found
+    dxp = np.zeros_like(xp) if any(geom.pad) else dx
     (KH, KW), (sh, sw), (dh, dw) = geom.kernel, geom.stride, geom.dilation
     disjoint = sh >= dh * (KH - 1) + 1 and sw >= dw * (KW - 1) + 1
+    # The gradient no tap has claimed yet. A tap holding the max takes what is
+    # left of its window's dout, so a later tap that ties gets nothing: the
+    # first in raster order wins. (Arrays in out's memory layout: a layout that
+    # disagrees with the data's makes NumPy iterate across the grain, 5x slower.)
+    unclaimed = np.empty_like(out)  # dout in out's layout (dout from a flatten is NCHW whatever out is)
+    np.copyto(unclaimed, dout)
     hit = np.empty_like(out, dtype=bool)
     taps = _taps(geom)
-    for rows, cols in taps:
+    for k, (rows, cols) in enumerate(taps):
         np.equal(xp[:, :, rows, cols], out, out=hit)  # NaN windows never match: see below
-        hit &= unclaimed
         inside = _inside(geom, rows, cols)
         if inside is not None:  # padding is -inf: it must not win a window whose max is -inf
             hit &= inside
-        unclaimed &= ~hit
         if disjoint:  # every input pixel is in at most one window: assign
-            np.multiply(dout, hit, out=dxp[:, :, rows, cols])
+            np.multiply(unclaimed, hit, out=dxp[:, :, rows, cols])
         else:
-            dxp[:, :, rows, cols] += dout * hit
+            dxp[:, :, rows, cols] += unclaimed * hit
+        if k < len(taps) - 1:  # (a ufunc, not copyto(where=): that crosses the grain of channels-last arrays)
+            np.logical_not(hit, out=hit)
+            np.multiply(unclaimed, hit, out=unclaimed)
     nan_windows = np.isnan(out)
     if nan_windows.any():  # rare (a diverged network): the last NaN, scanning taps backwards
         for rows, cols in reversed(taps):
             np.logical_and(np.isnan(xp[:, :, rows, cols]), nan_windows, out=hit)
             nan_windows &= ~hit
             dxp[:, :, rows, cols] += dout * hit
-    return _crop(dxp, geom)
+    if dxp is not dx:
+        dx[...] = _crop(dxp, geom)
+
+
+# Pooling streams its input through memory a few times per tap; above this
+# many bytes per thread, splitting the images over the cores pays.
+PARALLEL_BYTES_PER_THREAD = 1 << 20
+
+
+def _image_blocks(x: np.ndarray) -> list[tuple[int, int]]:
+    """Image ranges, one per thread when the batch is big enough to share."""
+    N = x.shape[0]
+    threads = min(num_threads(), N)
+    if threads < 2 or x.nbytes < threads * PARALLEL_BYTES_PER_THREAD:
+        return [(0, N)]
+    step = -(-N // threads)
+    return [(start, min(N, start + step)) for start in range(0, N, step)]
 
 
 def _inside(geom: win.WindowGeometry, rows: slice, cols: slice):
