@@ -38,9 +38,6 @@ TIMED = [
     (windows, "col2im", "conv: col2im adds"),
     (windows, "col2im_taps", "conv: col2im adds"),
     (conv, "channels_last_copy", "conv: layout copies"),
-    (winograd, "input_transform", "conv: Winograd transforms"),
-    (winograd, "output_transform", "conv: Winograd transforms"),
-    (winograd, "output_grad_transform", "conv: Winograd transforms"),
     (ops, "conv2d_forward", "conv: the rest"),
     (ops, "conv2d_backward", "conv: the rest"),
     (ops, "batchnorm_forward", "batch norm"),
@@ -56,6 +53,8 @@ TIMED = [
     (ops, "softmax_loss", "loss"),
 ]
 GEMM = "conv: GEMMs"
+# Winograd's transforms are reached through its Tiling records, not module attributes.
+WINOGRAD_TRANSFORMS = ("input_transform", "output_transform", "output_grad_transform")
 
 
 class _Clock:
@@ -94,9 +93,14 @@ class _NumpyWithTimedMatmul:
 def instrumented(clock: _Clock):
     saved = [(module, name, getattr(module, name)) for module, name, _ in TIMED]
     saved += [(module, "np", module.np) for module in (conv, winograd)]
+    saved.append((winograd, "TILINGS", winograd.TILINGS))
     try:
         for module, name, category in TIMED:
             setattr(module, name, clock.wrap(getattr(module, name), category))
+        winograd.TILINGS = {
+            m: tiling._replace(**{f: clock.wrap(getattr(tiling, f), "conv: Winograd transforms")
+                                  for f in WINOGRAD_TRANSFORMS})
+            for m, tiling in winograd.TILINGS.items()}
         for module in (conv, winograd):
             module.np = _NumpyWithTimedMatmul(clock)
         yield

@@ -1,39 +1,54 @@
-"""Winograd's minimal filtering F(2x2, 3x3): 3x3 stride-1 convolutions in 2.25x fewer multiplications.
+"""Winograd's minimal filtering F(m x m, 3x3): 3x3 stride-1 convolutions with fewer multiplications.
 
 Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (CVPR
-2016). Each 2x2 block of outputs of a 3x3 correlation is computed from the
-4x4 input tile under it (one channel, one filter):
+2016). Each m x m block of outputs of a 3x3 correlation is computed from
+the a x a input tile under it, a = m + 2 (one channel, one filter):
 
-    y = A^T [ (G g G^T) * (B^T d B) ] A          (* elementwise, all 4x4)
+    y = A^T [ (G g G^T) * (B^T d B) ] A          (* elementwise, all a x a)
+
+numcnn has two sizes. F(2x2, 3x3), a = 4:
 
     B^T = [[1, 0, -1, 0],    G = [[1,    0,    0  ],    A^T = [[1, 1,  1,  0],
            [0, 1,  1, 0],         [1/2,  1/2,  1/2],           [0, 1, -1, -1]]
            [0, -1, 1, 0],         [1/2, -1/2,  1/2],
            [0, 1,  0, -1]]        [0,    0,    1  ]]
 
-Summed over channels, the 16 elementwise products become 16 matrix
+F(4x4, 3x3), a = 6, from the points 0, 1, -1, 2, -2 and infinity:
+
+    B^T = [[4,  0, -5,  0, 1, 0],   G = [[ 1/4,     0,    0],   A^T = [[1, 1,  1, 1,  1, 0],
+           [0, -4, -4,  1, 1, 0],        [-1/6,  -1/6, -1/6],          [0, 1, -1, 2, -2, 0],
+           [0,  4, -4, -1, 1, 0],        [-1/6,   1/6, -1/6],          [0, 1,  1, 4,  4, 0],
+           [0, -2, -1,  2, 1, 0],        [ 1/24, 1/12,  1/6],          [0, 1, -1, 8, -8, 1]]
+           [0,  2, -1, -2, 1, 0],        [ 1/24, -1/12, 1/6],
+           [0,  4,  0, -5, 0, 1]]        [ 0,       0,    1]]
+
+Summed over channels, the a*a elementwise products become a*a matrix
 products, one per tile position (xi, nu), over all T tiles at once:
 
     M[xi,nu] (T, F) = V[xi,nu] (T, C) @ U[xi,nu] (C, F)
     V = B^T d B per tile and channel,  U = G g G^T per channel and filter
 
-16*T*C*F multiply-adds where im2col's GEMM does 36*T*C*F (4 outputs x 9
-taps). The transforms are additions only, done a few images at a time so
-they stay in cache, split over the cores, while the 16 GEMMs use BLAS's own
-threads.
+a*a*T*C*F multiply-adds for the m*m*T outputs, where im2col's GEMM does 9
+per output: 2.25x fewer with F(2x2), 4x fewer with F(4x4), whose larger
+transform coefficients cost some float32 accuracy (errors of about 1e-5
+of the outputs' scale, against 1e-6 for im2col). The transforms are
+additions and scalings only, done a few images at a time so they stay in
+cache, split over the cores, while the GEMMs use BLAS's own threads.
 
 Backward: the input gradient of a 3x3 stride-1 convolution is itself one
 (see conv.conv_input_grad), so it comes through forward(). The weight
 gradient follows from y being linear in U:
 
-    dU[xi,nu] (C, F) = V[xi,nu]^T @ dM[xi,nu],   dM = A dy A^T per 2x2 tile of dout,   dg = G^T dU G
+    dU[xi,nu] (C, F) = V[xi,nu]^T @ dM[xi,nu],   dM = A dy A^T per m x m block of dout,   dg = G^T dU G
 
-Layouts: images channels-last, (n, H, W, C). Outputs with an odd size are
-computed on one more row or column of tiles (over zero padding) and
-cropped.
+Layouts: images channels-last, (n, H, W, C). Outputs whose size is not a
+multiple of m are computed on one more row or column of tiles (over zero
+padding) and cropped.
 """
 
 from __future__ import annotations
+
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -41,49 +56,82 @@ from . import windows as win
 from . import workspace
 from .parallel import map_chunks, num_threads
 
-G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
-
 # Images per chunk: about this much transformed data (V or M), measured to
 # keep the transforms in cache while the GEMMs stay large.
 CHUNK_BYTES = 8 << 20
 
-
-# Measured on 2 cores (BENCHMARKS.md): with 128 channels in and out, the
-# 2.25x fewer multiplications outweigh the transforms' memory traffic (the
-# GEMMs' share of the time grows with the channels); at 64 it is a draw.
+# Which layers go through which tiling, measured on 2 cores (BENCHMARKS.md).
+# With 128 channels in and out F(2x2)'s saved multiplications outweigh its
+# transforms' memory traffic (the GEMMs' share of the time grows with the
+# channels); F(4x4) saves more per transform and pays from 64 channels.
 MIN_CHANNELS = 128
-# Odd output sizes compute whole tiles past the edge: 3x3 outputs take 4x4,
-# 78% more work, which costs more than Winograd saves; 7x7 (31% more) still pays.
+MIN_CHANNELS_4X4 = 64
+# Output sizes that are not a multiple of m compute whole tiles past the
+# edge: 3x3 outputs in F(2x2) take 4x4, 78% more work, which costs more than
+# Winograd saves; 7x7 (31% more) still pays.
 MAX_TILE_WASTE = 1.35
-ENABLED = True  # False: every convolution goes through im2col (to compare the two)
+ENABLED = True  # False: every convolution goes through im2col (to compare)
+
+
+class Tiling(NamedTuple):
+    """F(m x m, 3x3): its matrices (float64, for the weights) and its transforms."""
+
+    m: int
+    B_T: np.ndarray  # (a, a)
+    G: np.ndarray  # (a, 3)
+    A_T: np.ndarray  # (m, a)
+    input_transform: Callable  # xp (n, >= m*th + 2, >= m*tw + 2, C) -> V (a*a, n, th, tw, C)
+    output_transform: Callable  # M (a*a, n, th, tw, F) -> out (n, m*th, m*tw, F)
+    output_grad_transform: Callable  # dy (n, m*th, m*tw, F) -> dM (a*a, n, th, tw, F)
+
+    @property
+    def alpha(self) -> int:
+        return self.m + 2
+
+
+def tile_size(geom: win.WindowGeometry, groups: int, channels: int, filters: int) -> int:
+    """m of the tiling a channels-last convolution goes through, 0 for im2col.
+
+    Winograd needs 3x3, stride 1, no dilation and one group; F(4x4) then
+    takes layers of MIN_CHANNELS_4X4 channels in and out, F(2x2) those of
+    MIN_CHANNELS, each only if its tiles cover the output without much waste.
+    """
+    if not (ENABLED and geom.kernel == (3, 3) and geom.stride == (1, 1) and geom.dilation == (1, 1)
+            and groups == 1):
+        return 0
+    OH, OW = geom.out_hw
+    for m, min_channels in ((4, MIN_CHANNELS_4X4), (2, MIN_CHANNELS)):
+        th, tw = _tiles(geom, m)
+        if min(channels, filters) >= min_channels and m * m * th * tw <= MAX_TILE_WASTE * OH * OW:
+            return m
+    return 0
 
 
 def applies(geom: win.WindowGeometry, groups: int, channels: int, filters: int) -> bool:
-    """Whether a channels-last convolution goes through Winograd: 3x3, stride 1, no dilation,
-    one group, MIN_CHANNELS in and out, and an output that tiles without much waste."""
-    if not (ENABLED and geom.kernel == (3, 3) and geom.stride == (1, 1) and geom.dilation == (1, 1)
-            and groups == 1 and min(channels, filters) >= MIN_CHANNELS):
-        return False
-    (th, tw), (OH, OW) = _tiles(geom), geom.out_hw
-    return 4 * th * tw <= MAX_TILE_WASTE * OH * OW
+    """Whether a channels-last convolution goes through Winograd at all."""
+    return tile_size(geom, groups, channels, filters) > 0
 
 
-def weight_transform(w: np.ndarray) -> np.ndarray:
-    """w (F, C, 3, 3) -> U (16, C, F), U[4*xi + nu] = (G g G^T)[xi, nu] for every (c, f)."""
+def weight_transform(w: np.ndarray, tiling: Tiling) -> np.ndarray:
+    """w (F, C, 3, 3) -> U (a*a, C, F), U[a*xi + nu] = (G g G^T)[xi, nu] for every (c, f)."""
     F, C = w.shape[:2]
-    g = G.astype(w.dtype)
+    g = tiling.G.astype(w.dtype)
     U = np.einsum("xu,fcuv,yv->xycf", g, w, g, optimize=True)
-    return np.ascontiguousarray(U.reshape(16, C, F))
+    return np.ascontiguousarray(U.reshape(tiling.alpha ** 2, C, F))
 
 
-def weight_grad_from(dU: np.ndarray, w_shape) -> np.ndarray:
-    """dU (16, C, F) -> dw (F, C, 3, 3) = G^T dU G for every (c, f)."""
+def weight_grad_from(dU: np.ndarray, w_shape, tiling: Tiling) -> np.ndarray:
+    """dU (a*a, C, F) -> dw (F, C, 3, 3) = G^T dU G for every (c, f)."""
     F, C = w_shape[:2]
-    g = G.astype(dU.dtype)
-    return np.ascontiguousarray(np.einsum("xu,xycf,yv->fcuv", g, dU.reshape(4, 4, C, F), g, optimize=True))
+    g, a = tiling.G.astype(dU.dtype), tiling.alpha
+    return np.ascontiguousarray(np.einsum("xu,xycf,yv->fcuv", g, dU.reshape(a, a, C, F), g, optimize=True))
 
 
-def input_transform(xp: np.ndarray, tiles: tuple[int, int], V: np.ndarray) -> None:
+# ---------------------------------------------------------------------------
+# F(2x2, 3x3): 4x4 tiles overlapping by 2
+# ---------------------------------------------------------------------------
+
+def input_transform_2x2(xp: np.ndarray, tiles: tuple[int, int], V: np.ndarray) -> None:
     """V[4*xi + nu] = (B^T d B)[xi, nu] for every 4x4 tile d of xp.
 
     xp: (n, >= 2*th + 2, >= 2*tw + 2, C) padded images; V: (16, n, th, tw, C).
@@ -105,7 +153,7 @@ def input_transform(xp: np.ndarray, tiles: tuple[int, int], V: np.ndarray) -> No
         np.subtract(e[1], e[3], out=V[4 * xi + 3])
 
 
-def output_transform(M: np.ndarray, out: np.ndarray) -> None:
+def output_transform_2x2(M: np.ndarray, out: np.ndarray) -> None:
     """out's 2x2 blocks = A^T m A for every tile m of M.
 
     M: (16, n, th, tw, F); out: (n, 2*th, 2*tw, F). Rows (A^T m) first, then columns.
@@ -124,7 +172,7 @@ def output_transform(M: np.ndarray, out: np.ndarray) -> None:
         np.subtract(right, s[a, 3], out=right)
 
 
-def output_grad_transform(dy: np.ndarray, dM: np.ndarray) -> None:
+def output_grad_transform_2x2(dy: np.ndarray, dM: np.ndarray) -> None:
     """dM[4*xi + nu] = (A dy A^T)[xi, nu] for every 2x2 block of dy.
 
     dy: (n, 2*th, 2*tw, F); dM: (16, n, th, tw, F). A = [[1, 0], [1, 1], [1, -1], [0, -1]].
@@ -144,16 +192,153 @@ def output_grad_transform(dy: np.ndarray, dM: np.ndarray) -> None:
         np.negative(right, out=dM[4 * xi + 3])
 
 
-def _tiles(geom: win.WindowGeometry) -> tuple[int, int]:
+# ---------------------------------------------------------------------------
+# F(4x4, 3x3): 6x6 tiles overlapping by 2. Each transform is one matrix
+# applied to rows (a pass per output row of the matrix over whole image
+# rows), then to columns; the shared sums below halve the passes.
+# ---------------------------------------------------------------------------
+
+def _apply_B_T(d, out, tmp) -> None:
+    """out[i] = sum_k B^T[i, k] d[k], i < 6, for six arrays d of one shape; tmp: two scratch arrays."""
+    t1, t2 = tmp
+    np.multiply(d[2], -4, out=t1)
+    t1 += d[4]                                   # d4 - 4 d2
+    np.multiply(d[1], -4, out=t2)
+    t2 += d[3]                                   # d3 - 4 d1
+    np.add(t1, t2, out=out[1])
+    np.subtract(t1, t2, out=out[2])
+    np.subtract(d[4], d[2], out=t1)              # d4 - d2
+    np.subtract(d[3], d[1], out=t2)
+    t2 *= 2                                      # 2 (d3 - d1)
+    np.add(t1, t2, out=out[3])
+    np.subtract(t1, t2, out=out[4])
+    np.subtract(d[0], d[2], out=out[0])
+    out[0] *= 4
+    out[0] += t1                                 # 4 d0 - 5 d2 + d4
+    np.subtract(d[1], d[3], out=out[5])
+    out[5] *= 4
+    np.subtract(d[5], d[3], out=t1)
+    out[5] += t1                                 # 4 d1 - 5 d3 + d5
+
+
+def _apply_A_T(m, out, tmp) -> None:
+    """out[i] = sum_k A^T[i, k] m[k], i < 4, for six arrays m of one shape; tmp: two scratch arrays."""
+    c, d = tmp
+    np.add(m[1], m[2], out=out[2])               # a = m1 + m2
+    np.add(m[3], m[4], out=c)                    # c = m3 + m4
+    np.add(out[2], c, out=out[0])
+    out[0] += m[0]                               # m0 + a + c
+    c *= 4
+    out[2] += c                                  # a + 4c
+    np.subtract(m[1], m[2], out=out[3])          # b = m1 - m2
+    np.subtract(m[3], m[4], out=d)               # d = m3 - m4
+    np.multiply(d, 2, out=c)
+    np.add(out[3], c, out=out[1])                # b + 2d
+    d *= 8
+    out[3] += d
+    out[3] += m[5]                               # b + 8d + m5
+
+
+def _apply_A(r, out, tmp) -> None:
+    """out[i] = sum_k A[i, k] r[k], i < 6 (A = (A^T)^T), for four arrays r of one shape."""
+    t1, t2 = tmp
+    out[0][...] = r[0]
+    out[5][...] = r[3]
+    np.add(r[0], r[2], out=t1)
+    np.add(r[1], r[3], out=t2)
+    np.add(t1, t2, out=out[1])                   # r0 + r1 + r2 + r3
+    np.subtract(t1, t2, out=out[2])              # r0 - r1 + r2 - r3
+    np.multiply(r[2], 4, out=t1)
+    t1 += r[0]                                   # r0 + 4 r2
+    np.multiply(r[3], 4, out=t2)
+    t2 += r[1]
+    t2 *= 2                                      # 2 r1 + 8 r3
+    np.add(t1, t2, out=out[3])
+    np.subtract(t1, t2, out=out[4])
+
+
+def input_transform_4x4(xp: np.ndarray, tiles: tuple[int, int], V: np.ndarray) -> None:
+    """V[6*xi + nu] = (B^T d B)[xi, nu] for every 6x6 tile d of xp.
+
+    xp: (n, >= 4*th + 2, >= 4*tw + 2, C) padded images; V: (36, n, th, tw, C).
+    Tile (i, j) starts at row 4i, column 4j. Rows first (B^T d), then columns.
+    """
+    th, tw = tiles
+    n, C = xp.shape[0], xp.shape[3]
+    width = 4 * tw + 2
+    d = [xp[:, r:r + 4 * th:4, :width] for r in range(6)]  # row r of every tile
+    rows = workspace.scratch("winograd rows", (6, n, th, width, C), xp.dtype)
+    _apply_B_T(d, rows, workspace.scratch("winograd row sums", (2, n, th, width, C), xp.dtype))
+    tmp = workspace.scratch("winograd column sums", (2, n, th, tw, C), xp.dtype)
+    for xi in range(6):
+        e = [rows[xi][:, :, k:k + 4 * tw:4] for k in range(6)]  # column k of every tile
+        _apply_B_T(e, V[6 * xi:6 * xi + 6], tmp)
+
+
+def output_transform_4x4(M: np.ndarray, out: np.ndarray) -> None:
+    """out's 4x4 blocks = A^T m A for every tile m of M.
+
+    M: (36, n, th, tw, F); out: (n, 4*th, 4*tw, F). Rows (A^T m) first, then columns.
+    """
+    by_row = M.reshape((6, 6) + M.shape[1:])  # [xi][nu]
+    s = workspace.scratch("winograd sums", (4,) + by_row.shape[1:], M.dtype)
+    _apply_A_T(by_row, s, workspace.scratch("winograd row sums", (2,) + by_row.shape[1:], M.dtype))
+    tmp = workspace.scratch("winograd column sums", (2,) + M.shape[1:], M.dtype)
+    for a in range(4):
+        _apply_A_T(s[a], [out[:, a::4, b::4] for b in range(4)], tmp)
+
+
+def output_grad_transform_4x4(dy: np.ndarray, dM: np.ndarray) -> None:
+    """dM[6*xi + nu] = (A dy A^T)[xi, nu] for every 4x4 block of dy.
+
+    dy: (n, 4*th, 4*tw, F); dM: (36, n, th, tw, F).
+    """
+    n, H4, W4, F = dy.shape
+    rows = workspace.scratch("winograd rows", (6, n, H4 // 4, W4, F), dy.dtype)
+    _apply_A([dy[:, a::4] for a in range(4)], rows,
+             workspace.scratch("winograd row sums", (2, n, H4 // 4, W4, F), dy.dtype))
+    tmp = workspace.scratch("winograd column sums", (2, n, H4 // 4, W4 // 4, F), dy.dtype)
+    for xi in range(6):
+        _apply_A([rows[xi][:, :, b::4] for b in range(4)], dM[6 * xi:6 * xi + 6], tmp)
+
+
+F_2X2 = Tiling(
+    m=2,
+    B_T=np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], float),
+    G=np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]]),
+    A_T=np.array([[1, 1, 1, 0], [0, 1, -1, -1]], float),
+    input_transform=input_transform_2x2,
+    output_transform=output_transform_2x2,
+    output_grad_transform=output_grad_transform_2x2,
+)
+F_4X4 = Tiling(
+    m=4,
+    B_T=np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                  [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], float),
+    G=np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
+    A_T=np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], float),
+    input_transform=input_transform_4x4,
+    output_transform=output_transform_4x4,
+    output_grad_transform=output_grad_transform_4x4,
+)
+TILINGS = {2: F_2X2, 4: F_4X4}
+
+
+# ---------------------------------------------------------------------------
+# The engines
+# ---------------------------------------------------------------------------
+
+def _tiles(geom: win.WindowGeometry, m: int) -> tuple[int, int]:
     OH, OW = geom.out_hw
-    return -(-OH // 2), -(-OW // 2)
+    return -(-OH // m), -(-OW // m)
 
 
-def _tile_padded(geom: win.WindowGeometry) -> win.WindowGeometry:
-    """The geometry with bottom/right padding grown to cover whole tiles (2*t + 2 rows and columns)."""
-    (th, tw), (OH, OW) = _tiles(geom), geom.out_hw
+def _tile_padded(geom: win.WindowGeometry, m: int) -> win.WindowGeometry:
+    """The geometry with bottom/right padding grown to cover whole tiles (m*t + 2 rows and columns)."""
+    (th, tw), (OH, OW) = _tiles(geom, m), geom.out_hw
     top, bottom, left, right = geom.pad
-    return geom._replace(pad=(top, bottom + 2 * th - OH, left, right + 2 * tw - OW))
+    return geom._replace(pad=(top, bottom + m * th - OH, left, right + m * tw - OW))
 
 
 def _halves(start: int, stop: int) -> list[tuple[int, int]]:
@@ -163,29 +348,38 @@ def _halves(start: int, stop: int) -> list[tuple[int, int]]:
     return [(a, min(stop, a + step)) for a in range(start, stop, step)]
 
 
-def _chunk(N: int, tiles: tuple[int, int], width: int, itemsize: int) -> int:
-    return max(1, min(N, CHUNK_BYTES // (16 * tiles[0] * tiles[1] * width * itemsize)))
+def _chunk(N: int, tiling: Tiling, tiles: tuple[int, int], width: int, itemsize: int) -> int:
+    return max(1, min(N, CHUNK_BYTES // (tiling.alpha ** 2 * tiles[0] * tiles[1] * width * itemsize)))
+
+
+def _tiling(geom: win.WindowGeometry, C: int, F: int) -> Tiling:
+    m = tile_size(geom, 1, C, F)
+    if not m:
+        raise ValueError(f"a convolution with geometry {geom} and {C} -> {F} channels does not go through Winograd")
+    return TILINGS[m]
 
 
 def forward(x_l: np.ndarray, w: np.ndarray, geom: win.WindowGeometry, out_l: np.ndarray) -> None:
     """Write the correlation of x_l (N, H, W, C) with w (F, C, 3, 3) into out_l (N, OH, OW, F)."""
     N, C, F = x_l.shape[0], x_l.shape[3], w.shape[0]
-    th, tw = tiles = _tiles(geom)
-    padded = _tile_padded(geom)
-    U = weight_transform(w)
-    n_chunk = _chunk(N, tiles, max(C, F), x_l.dtype.itemsize)
-    exact = out_l.shape[1:3] == (2 * th, 2 * tw)
+    tiling = _tiling(geom, C, F)
+    m, aa = tiling.m, tiling.alpha ** 2
+    th, tw = tiles = _tiles(geom, m)
+    padded = _tile_padded(geom, m)
+    U = weight_transform(w, tiling)
+    n_chunk = _chunk(N, tiling, tiles, max(C, F), x_l.dtype.itemsize)
+    exact = out_l.shape[1:3] == (m * th, m * tw)
     for start, stop in win.chunk_ranges(N, n_chunk):
         n = stop - start
         xp = win.padded_chunk(x_l[start:stop], padded,
                               True, win.new_pad_buffer(n_chunk, C, padded, True, x_l.dtype))
-        V = workspace.scratch("winograd V", (16, n_chunk, th, tw, C), x_l.dtype)[:, :n]
-        map_chunks(lambda a, b: input_transform(xp[a:b], tiles, V[:, a:b]), _halves(0, n))
-        M = workspace.scratch("winograd M", (16, n_chunk * th * tw, F), x_l.dtype)[:, :n * th * tw]
-        np.matmul(V.reshape(16, -1, C), U, out=M)
-        M = M.reshape(16, n, th, tw, F)
-        target = out_l[start:stop] if exact else np.empty((n, 2 * th, 2 * tw, F), x_l.dtype)
-        map_chunks(lambda a, b: output_transform(M[:, a:b], target[a:b]), _halves(0, n))
+        V = workspace.scratch("winograd V", (aa, n_chunk, th, tw, C), x_l.dtype)[:, :n]
+        map_chunks(lambda a, b: tiling.input_transform(xp[a:b], tiles, V[:, a:b]), _halves(0, n))
+        M = workspace.scratch("winograd M", (aa, n_chunk * th * tw, F), x_l.dtype)[:, :n * th * tw]
+        np.matmul(V.reshape(aa, -1, C), U, out=M)
+        M = M.reshape(aa, n, th, tw, F)
+        target = out_l[start:stop] if exact else np.empty((n, m * th, m * tw, F), x_l.dtype)
+        map_chunks(lambda a, b: tiling.output_transform(M[:, a:b], target[a:b]), _halves(0, n))
         if not exact:
             out_l[start:stop] = target[:, :out_l.shape[1], :out_l.shape[2]]
 
@@ -193,11 +387,13 @@ def forward(x_l: np.ndarray, w: np.ndarray, geom: win.WindowGeometry, out_l: np.
 def weight_grad(x_l: np.ndarray, dout_l: np.ndarray, geom: win.WindowGeometry, w_shape) -> np.ndarray:
     """dw (F, C, 3, 3) from x_l (N, H, W, C) and dout_l (N, OH, OW, F)."""
     N, C, F = x_l.shape[0], x_l.shape[3], w_shape[0]
-    th, tw = tiles = _tiles(geom)
-    padded = _tile_padded(geom)
-    (OH, OW), exact = geom.out_hw, geom.out_hw == (2 * th, 2 * tw)
-    n_chunk = _chunk(N, tiles, max(C, F), x_l.dtype.itemsize)
-    dU = np.zeros((16, C, F), x_l.dtype)
+    tiling = _tiling(geom, C, F)
+    m, aa = tiling.m, tiling.alpha ** 2
+    th, tw = tiles = _tiles(geom, m)
+    padded = _tile_padded(geom, m)
+    (OH, OW), exact = geom.out_hw, geom.out_hw == (m * th, m * tw)
+    n_chunk = _chunk(N, tiling, tiles, max(C, F), x_l.dtype.itemsize)
+    dU = np.zeros((aa, C, F), x_l.dtype)
     for start, stop in win.chunk_ranges(N, n_chunk):
         n = stop - start
         xp = win.padded_chunk(x_l[start:stop], padded,
@@ -205,15 +401,16 @@ def weight_grad(x_l: np.ndarray, dout_l: np.ndarray, geom: win.WindowGeometry, w
         if exact:
             dy = dout_l[start:stop]
         else:  # whole tiles: the outputs past the edge get zero gradient
-            dy = workspace.scratch("winograd dy", (n_chunk, 2 * th, 2 * tw, F), x_l.dtype, zeroed_key=(OH, OW))[:n]
+            dy = workspace.scratch("winograd dy", (n_chunk, m * th, m * tw, F), x_l.dtype,
+                                   zeroed_key=(OH, OW))[:n]
             dy[:, :OH, :OW] = dout_l[start:stop]
-        V = workspace.scratch("winograd V", (16, n_chunk, th, tw, C), x_l.dtype)[:, :n]
-        dM = workspace.scratch("winograd M", (16, n_chunk, th, tw, F), x_l.dtype)[:, :n]
+        V = workspace.scratch("winograd V", (aa, n_chunk, th, tw, C), x_l.dtype)[:, :n]
+        dM = workspace.scratch("winograd M", (aa, n_chunk, th, tw, F), x_l.dtype)[:, :n]
 
         def transforms(a, b):
-            input_transform(xp[a:b], tiles, V[:, a:b])
-            output_grad_transform(dy[a:b], dM[:, a:b])
+            tiling.input_transform(xp[a:b], tiles, V[:, a:b])
+            tiling.output_grad_transform(dy[a:b], dM[:, a:b])
 
         map_chunks(transforms, _halves(0, n))
-        dU += np.matmul(V.reshape(16, -1, C).transpose(0, 2, 1), dM.reshape(16, -1, F))
-    return weight_grad_from(dU, w_shape)
+        dU += np.matmul(V.reshape(aa, -1, C).transpose(0, 2, 1), dM.reshape(aa, -1, F))
+    return weight_grad_from(dU, w_shape, tiling)
