@@ -76,6 +76,21 @@ def test_workspace_reuses_buffers_and_keeps_zeroed_borders():
     workspace.clear()
 
 
+def test_shared_scratch_is_one_growing_buffer_per_tag():
+    """Layers of different shapes share a tag's buffer; it grows to the largest request."""
+    workspace.clear()
+    small = workspace.shared_scratch("test shared", (2, 3), np.float32)
+    small[...] = 1.0
+    large = workspace.shared_scratch("test shared", (4, 5), np.float32)
+    assert large.shape == (4, 5) and not np.shares_memory(small, large)  # grown: a new buffer
+    again = workspace.shared_scratch("test shared", (3, 2), np.float32)
+    assert again.shape == (3, 2) and np.shares_memory(again, large)  # smaller: the same memory
+    other = workspace.shared_scratch("another tag", (3, 2), np.float32)
+    assert not np.shares_memory(other, large)
+    assert not np.shares_memory(workspace.shared_scratch("test shared", (3, 2), np.float64), large)
+    workspace.clear()
+
+
 @pytest.mark.parametrize("shape", [(6, 16, 5, 7), (3, 48, 4, 4), (37, 24)])
 def test_batch_norm_split_over_threads_matches_serial_and_naive(tiny_chunks, monkeypatch, shape):
     """Row blocks on two threads: same statistics, output and gradients as one pass and the loops."""

@@ -140,7 +140,7 @@ def input_transform_2x2(xp: np.ndarray, tiles: tuple[int, int], V: np.ndarray) -
     th, tw = tiles
     n, C = xp.shape[0], xp.shape[3]
     d = [xp[:, r:r + 2 * th:2, :2 * tw + 2] for r in range(4)]  # row r of every tile
-    rows = workspace.scratch("winograd rows", (4, n, th, 2 * tw + 2, C), xp.dtype)
+    rows = workspace.shared_scratch("winograd rows", (4, n, th, 2 * tw + 2, C), xp.dtype)
     np.subtract(d[0], d[2], out=rows[0])
     np.add(d[1], d[2], out=rows[1])
     np.subtract(d[2], d[1], out=rows[2])
@@ -158,7 +158,7 @@ def output_transform_2x2(M: np.ndarray, out: np.ndarray) -> None:
 
     M: (16, n, th, tw, F); out: (n, 2*th, 2*tw, F). Rows (A^T m) first, then columns.
     """
-    s = workspace.scratch("winograd sums", (2, 4) + M.shape[1:], M.dtype)
+    s = workspace.shared_scratch("winograd sums", (2, 4) + M.shape[1:], M.dtype)
     for nu in range(4):
         np.add(M[nu], M[4 + nu], out=s[0, nu])
         np.add(s[0, nu], M[8 + nu], out=s[0, nu])
@@ -178,7 +178,7 @@ def output_grad_transform_2x2(dy: np.ndarray, dM: np.ndarray) -> None:
     dy: (n, 2*th, 2*tw, F); dM: (16, n, th, tw, F). A = [[1, 0], [1, 1], [1, -1], [0, -1]].
     """
     n, H2, W2, F = dy.shape
-    rows = workspace.scratch("winograd rows", (4, n, H2 // 2, W2, F), dy.dtype)
+    rows = workspace.shared_scratch("winograd rows", (4, n, H2 // 2, W2, F), dy.dtype)
     top, bottom = dy[:, 0::2], dy[:, 1::2]
     rows[0] = top
     np.add(top, bottom, out=rows[1])
@@ -267,9 +267,9 @@ def input_transform_4x4(xp: np.ndarray, tiles: tuple[int, int], V: np.ndarray) -
     n, C = xp.shape[0], xp.shape[3]
     width = 4 * tw + 2
     d = [xp[:, r:r + 4 * th:4, :width] for r in range(6)]  # row r of every tile
-    rows = workspace.scratch("winograd rows", (6, n, th, width, C), xp.dtype)
-    _apply_B_T(d, rows, workspace.scratch("winograd row sums", (2, n, th, width, C), xp.dtype))
-    tmp = workspace.scratch("winograd column sums", (2, n, th, tw, C), xp.dtype)
+    rows = workspace.shared_scratch("winograd rows", (6, n, th, width, C), xp.dtype)
+    _apply_B_T(d, rows, workspace.shared_scratch("winograd row sums", (2, n, th, width, C), xp.dtype))
+    tmp = workspace.shared_scratch("winograd column sums", (2, n, th, tw, C), xp.dtype)
     for xi in range(6):
         e = [rows[xi][:, :, k:k + 4 * tw:4] for k in range(6)]  # column k of every tile
         _apply_B_T(e, V[6 * xi:6 * xi + 6], tmp)
@@ -281,9 +281,9 @@ def output_transform_4x4(M: np.ndarray, out: np.ndarray) -> None:
     M: (36, n, th, tw, F); out: (n, 4*th, 4*tw, F). Rows (A^T m) first, then columns.
     """
     by_row = M.reshape((6, 6) + M.shape[1:])  # [xi][nu]
-    s = workspace.scratch("winograd sums", (4,) + by_row.shape[1:], M.dtype)
-    _apply_A_T(by_row, s, workspace.scratch("winograd row sums", (2,) + by_row.shape[1:], M.dtype))
-    tmp = workspace.scratch("winograd column sums", (2,) + M.shape[1:], M.dtype)
+    s = workspace.shared_scratch("winograd sums", (4,) + by_row.shape[1:], M.dtype)
+    _apply_A_T(by_row, s, workspace.shared_scratch("winograd row sums", (2,) + by_row.shape[1:], M.dtype))
+    tmp = workspace.shared_scratch("winograd column sums", (2,) + M.shape[1:], M.dtype)
     for a in range(4):
         _apply_A_T(s[a], [out[:, a::4, b::4] for b in range(4)], tmp)
 
@@ -294,10 +294,10 @@ def output_grad_transform_4x4(dy: np.ndarray, dM: np.ndarray) -> None:
     dy: (n, 4*th, 4*tw, F); dM: (36, n, th, tw, F).
     """
     n, H4, W4, F = dy.shape
-    rows = workspace.scratch("winograd rows", (6, n, H4 // 4, W4, F), dy.dtype)
+    rows = workspace.shared_scratch("winograd rows", (6, n, H4 // 4, W4, F), dy.dtype)
     _apply_A([dy[:, a::4] for a in range(4)], rows,
-             workspace.scratch("winograd row sums", (2, n, H4 // 4, W4, F), dy.dtype))
-    tmp = workspace.scratch("winograd column sums", (2, n, H4 // 4, W4 // 4, F), dy.dtype)
+             workspace.shared_scratch("winograd row sums", (2, n, H4 // 4, W4, F), dy.dtype))
+    tmp = workspace.shared_scratch("winograd column sums", (2, n, H4 // 4, W4 // 4, F), dy.dtype)
     for xi in range(6):
         _apply_A([rows[xi][:, :, b::4] for b in range(4)], dM[6 * xi:6 * xi + 6], tmp)
 
@@ -373,9 +373,9 @@ def forward(x_l: np.ndarray, w: np.ndarray, geom: win.WindowGeometry, out_l: np.
         n = stop - start
         xp = win.padded_chunk(x_l[start:stop], padded,
                               True, win.new_pad_buffer(n_chunk, C, padded, True, x_l.dtype))
-        V = workspace.scratch("winograd V", (aa, n_chunk, th, tw, C), x_l.dtype)[:, :n]
+        V = workspace.shared_scratch("winograd V", (aa, n_chunk, th, tw, C), x_l.dtype)[:, :n]
         map_chunks(lambda a, b: tiling.input_transform(xp[a:b], tiles, V[:, a:b]), _halves(0, n))
-        M = workspace.scratch("winograd M", (aa, n_chunk * th * tw, F), x_l.dtype)[:, :n * th * tw]
+        M = workspace.shared_scratch("winograd M", (aa, n_chunk * th * tw, F), x_l.dtype)[:, :n * th * tw]
         np.matmul(V.reshape(aa, -1, C), U, out=M)
         M = M.reshape(aa, n, th, tw, F)
         target = out_l[start:stop] if exact else np.empty((n, m * th, m * tw, F), x_l.dtype)
@@ -404,8 +404,8 @@ def weight_grad(x_l: np.ndarray, dout_l: np.ndarray, geom: win.WindowGeometry, w
             dy = workspace.scratch("winograd dy", (n_chunk, m * th, m * tw, F), x_l.dtype,
                                    zeroed_key=(OH, OW))[:n]
             dy[:, :OH, :OW] = dout_l[start:stop]
-        V = workspace.scratch("winograd V", (aa, n_chunk, th, tw, C), x_l.dtype)[:, :n]
-        dM = workspace.scratch("winograd M", (aa, n_chunk, th, tw, F), x_l.dtype)[:, :n]
+        V = workspace.shared_scratch("winograd V", (aa, n_chunk, th, tw, C), x_l.dtype)[:, :n]
+        dM = workspace.shared_scratch("winograd M", (aa, n_chunk, th, tw, F), x_l.dtype)[:, :n]
 
         def transforms(a, b):
             tiling.input_transform(xp[a:b], tiles, V[:, a:b])

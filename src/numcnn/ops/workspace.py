@@ -49,6 +49,27 @@ def scratch(tag: str, shape: tuple[int, ...], dtype, zeroed_key=None) -> np.ndar
     return buffer
 
 
+def shared_scratch(tag: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A buffer of `shape` for this thread, one per tag whatever the shape.
+
+    It grows to the largest request, so the layers of a network, each of a
+    different shape, share it instead of keeping one buffer each (Winograd's
+    temporaries, kept per shape, cost airbench 130 MB). Only for temporaries
+    whose uses never overlap: a second request with the same tag returns
+    the same memory.
+    """
+    cache = _cache()
+    key = (tag, None, np.dtype(dtype).str, "shared")
+    size = int(np.prod(shape))
+    buffer = cache.pop(key, None)
+    if buffer is None or buffer.size < size:
+        buffer = None  # release the smaller one before allocating
+        buffer = np.empty(size, dtype)
+        _evict(cache, buffer.nbytes)
+    cache[key] = buffer
+    return buffer[:size].reshape(shape)
+
+
 def _evict(cache: OrderedDict, incoming: int) -> None:
     total = sum(b.nbytes for b in cache.values()) + incoming
     while cache and total > MAX_BYTES:
