@@ -8,6 +8,8 @@ a loop version that reads like the maths and a fast vectorized one.
     numcnn.gradcheck  numerical gradients and checks
 """
 
+from . import _blas_env  # noqa: F401  (first: it sets a default NumPy's OpenBLAS reads on import)
+
 from importlib.metadata import PackageNotFoundError, version
 
 from . import gradcheck, ops

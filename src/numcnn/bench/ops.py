@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from .. import ops
+from .._blas_env import thread_timeout_description
 
 
 @dataclass
@@ -59,8 +60,11 @@ def blas_description() -> str:
         return "unknown (pip install threadpoolctl to report it)"
     for pool in threadpool_info():
         if pool.get("user_api") == "blas" and "numpy" in pool.get("filepath", ""):
-            return (f"{pool.get('internal_api')} {pool.get('version')}, kernel "
-                    f"{pool.get('architecture')}, {pool.get('num_threads')} threads")
+            described = (f"{pool.get('internal_api')} {pool.get('version')}, kernel "
+                         f"{pool.get('architecture')}, {pool.get('num_threads')} threads")
+            if pool.get("internal_api") == "openblas":
+                described += f", {thread_timeout_description()}"
+            return described
     return "not found"
 
 
