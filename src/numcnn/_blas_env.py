@@ -3,7 +3,7 @@
 OpenBLAS's idle threads busy-wait for 2^28 cycles (about 0.1 s) after each
 threaded call before they sleep, on the very cores numcnn's own threads
 (convolution chunks, batch norm passes, pooling blocks) need next. With
-2^20 cycles (about 0.4 ms) numcnn's training steps ran 10-25% faster on 2
+2^20 cycles (about 0.4 ms) numcnn's training steps ran 7-35% faster on 2
 cores, and threads still stay awake across the back-to-back GEMMs of one
 layer (BENCHMARKS.md). This only sets a default: a value the user exported
 is kept, and it takes effect only when numcnn is imported before NumPy (as
