@@ -30,6 +30,7 @@ def small_layers(m=2):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(winograd, "MIN_CHANNELS", 1)
         patch.setattr(winograd, "MIN_CHANNELS_4X4", 1 if m == 4 else 10**9)
+        patch.setattr(winograd, "MIN_CHANNEL_PIXELS_4X4", 1)
         patch.setattr(winograd, "MAX_TILE_WASTE", 16.0)
         patch.setattr(winograd, "CHUNK_BYTES", 1)
         patch.setattr(conv, "CHANNELS_LAST_MIN", 1)  # Winograd runs on channels-last layers
@@ -146,7 +147,10 @@ def test_float32_training_sizes_match_torch(monkeypatch, m, tolerance):
 @pytest.mark.parametrize("kernel, stride, dilation, groups, channels, out_hw, m", [
     ((3, 3), 1, 1, 1, 128, (16, 16), 4),
     ((3, 3), 1, 1, 1, 64, (32, 32), 4),
-    ((3, 3), 1, 1, 1, 128, (7, 7), 4),     # 64 outputs computed for 49: still pays
+    ((3, 3), 1, 1, 1, 128, (8, 8), 4),
+    ((3, 3), 1, 1, 1, 64, (8, 8), 0),      # too little work per pass for F(4x4), too few channels for F(2x2)
+    ((3, 3), 1, 1, 1, 256, (4, 4), 2),     # F(4x4): one tile per image, too little work per pass
+    ((3, 3), 1, 1, 1, 128, (7, 7), 2),     # F(2x2): 64 outputs computed for 49, still pays
     ((3, 3), 1, 1, 1, 128, (6, 6), 2),     # F(4x4) would compute 64 for 36; F(2x2) tiles exactly
     ((3, 3), 1, 1, 1, 64, (6, 6), 0),      # and F(2x2) needs 128 channels
     ((3, 3), 1, 1, 1, 128, (3, 3), 0),     # 16 for 9 either way: does not pay

@@ -63,9 +63,13 @@ CHUNK_BYTES = 8 << 20
 # Which layers go through which tiling, measured on 2 cores (BENCHMARKS.md).
 # With 128 channels in and out F(2x2)'s saved multiplications outweigh its
 # transforms' memory traffic (the GEMMs' share of the time grows with the
-# channels); F(4x4) saves more per transform and pays from 64 channels.
+# channels). F(4x4) saves more but its transforms take ~130 NumPy passes a
+# chunk, so it also needs enough work per pass: channels x output pixels of
+# at least 8192 (128 channels at 8x8 and 64 at 16x16 pay; 64 at 8x8 and 256
+# at 4x4 measured slower than im2col or F(2x2)).
 MIN_CHANNELS = 128
 MIN_CHANNELS_4X4 = 64
+MIN_CHANNEL_PIXELS_4X4 = 8192
 # Output sizes that are not a multiple of m compute whole tiles past the
 # edge: 3x3 outputs in F(2x2) take 4x4, 78% more work, which costs more than
 # Winograd saves; 7x7 (31% more) still pays.
@@ -93,16 +97,20 @@ def tile_size(geom: win.WindowGeometry, groups: int, channels: int, filters: int
     """m of the tiling a channels-last convolution goes through, 0 for im2col.
 
     Winograd needs 3x3, stride 1, no dilation and one group; F(4x4) then
-    takes layers of MIN_CHANNELS_4X4 channels in and out, F(2x2) those of
-    MIN_CHANNELS, each only if its tiles cover the output without much waste.
+    takes layers of MIN_CHANNELS_4X4 channels in and out and enough output
+    pixels (MIN_CHANNEL_PIXELS_4X4), F(2x2) those of MIN_CHANNELS, each only
+    if its tiles cover the output without much waste.
     """
     if not (ENABLED and geom.kernel == (3, 3) and geom.stride == (1, 1) and geom.dilation == (1, 1)
             and groups == 1):
         return 0
     OH, OW = geom.out_hw
-    for m, min_channels in ((4, MIN_CHANNELS_4X4), (2, MIN_CHANNELS)):
+    narrowest = min(channels, filters)
+    candidates = ((4, narrowest >= MIN_CHANNELS_4X4 and narrowest * OH * OW >= MIN_CHANNEL_PIXELS_4X4),
+                  (2, narrowest >= MIN_CHANNELS))
+    for m, enough in candidates:
         th, tw = _tiles(geom, m)
-        if min(channels, filters) >= min_channels and m * m * th * tw <= MAX_TILE_WASTE * OH * OW:
+        if enough and m * m * th * tw <= MAX_TILE_WASTE * OH * OW:
             return m
     return 0
 
