@@ -109,12 +109,17 @@ def instrumented(clock: _Clock):
             setattr(module, name, value)
 
 
+def _warm_step(name: str, batch_size: int):
+    """A network's training step and a batch for it, run once so its buffers exist."""
+    step = numcnn_step(numcnn_model(name), name)
+    X, y = batch(batch_size)
+    step(X, y)
+    return step, X, y
+
+
 def step_time(name: str, steps: int, batch_size: int) -> float:
     """Milliseconds per training step with the ops' usual threading (median of `steps`)."""
-    model = numcnn_model(name)
-    step = numcnn_step(model, name)
-    X, y = batch(batch_size)
-    step(X, y)  # warm-up: buffers allocated
+    step, X, y = _warm_step(name, batch_size)
     times = []
     for _ in range(steps):
         start = time.perf_counter()
@@ -125,13 +130,9 @@ def step_time(name: str, steps: int, batch_size: int) -> float:
 
 def profile(name: str, steps: int, batch_size: int) -> tuple[dict, float]:
     """Milliseconds per step by category, and the step's total, in the current threading."""
-    model = numcnn_model(name)
-    step = numcnn_step(model, name)
-    rule = RULES[name][0]
-    X, y = batch(batch_size)
-    step(X, y)  # warm-up: buffers allocated
+    step, X, y = _warm_step(name, batch_size)
     clock = _Clock()
-    update = clock.wrap(step, f"update ({rule}) and Python")
+    update = clock.wrap(step, f"update ({RULES[name][0]}) and Python")
     with instrumented(clock):
         start = time.perf_counter()
         for _ in range(steps):

@@ -110,6 +110,13 @@ def one_blas_thread():
     return _blas.limit(limits=1, user_api="blas")
 
 
+def per_thread(start: int, stop: int) -> list[tuple[int, int]]:
+    """[start, stop) split in one consecutive range per thread (fewer if there are fewer items)."""
+    threads = max(1, min(num_threads(), stop - start))
+    step = max(1, -(-(stop - start) // threads))
+    return [(a, min(stop, a + step)) for a in range(start, stop, step)]
+
+
 def map_chunks(task: Callable[[int, int], T], ranges: Sequence[tuple[int, int]],
                threads: int | None = None) -> list[list[T]]:
     """Run task(start, stop) for every chunk; return each worker's results, in order.

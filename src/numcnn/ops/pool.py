@@ -27,7 +27,7 @@ import numpy as np
 
 from . import windows as win
 from ._checks import float_array, int_pair
-from .parallel import map_chunks, num_threads
+from .parallel import map_chunks, num_threads, per_thread
 
 
 class PoolCache(NamedTuple):
@@ -233,7 +233,7 @@ def max_pool2d_backward(dout, cache: PoolCache):
     x, out, geom, _ = cache
     dout = _check_dout(dout, out)
     dx = win.empty_like_layout(x, x.shape)
-    if not _tiles_exactly(geom):  # some pixels are in no window (or only in padded ones)
+    if not any(geom.pad) and not _tiles_exactly(geom):  # gradients land in dx itself, not all of it
         dx.fill(0)
     map_chunks(lambda a, b: _max_pool_backward(x[a:b], out[a:b], dout[a:b], geom, dx[a:b]),
                _image_blocks(x))
@@ -241,15 +241,17 @@ def max_pool2d_backward(dout, cache: PoolCache):
 
 
 def _tiles_exactly(geom: win.WindowGeometry) -> bool:
-    """Whether the windows cover every input pixel exactly once, with no padding."""
+    """Whether the windows cover every input pixel exactly once."""
     (KH, KW), (sh, sw), (OH, OW) = geom.kernel, geom.stride, geom.out_hw
-    return (not any(geom.pad) and geom.dilation == (1, 1) and (KH, KW) == (sh, sw)
-            and geom.in_hw == (OH * sh, OW * sw))
+    return geom.dilation == (1, 1) and (KH, KW) == (sh, sw) and geom.in_hw == (OH * sh, OW * sw)
 
 
 def _max_pool_backward(x, out, dout, geom, dx) -> None:
-    """max_pool2d_backward for a block of images, written into dx (zeroed unless
-    the windows tile the images exactly)."""
+    """max_pool2d_backward for a block of images, written into dx.
+
+    With padding the gradients go to a zeroed padded buffer whose crop is
+    copied to dx; without, straight into dx (zeroed unless the windows tile
+    the images exactly, so that every pixel is written)."""
     xp = _pad(x, geom, -np.inf)
     dxp = np.zeros_like(xp) if any(geom.pad) else dx
     (KH, KW), (sh, sw), (dh, dw) = geom.kernel, geom.stride, geom.dilation
@@ -291,12 +293,9 @@ PARALLEL_BYTES_PER_THREAD = 1 << 20
 
 def _image_blocks(x: np.ndarray) -> list[tuple[int, int]]:
     """Image ranges, one per thread when the batch is big enough to share."""
-    N = x.shape[0]
-    threads = min(num_threads(), N)
-    if threads < 2 or x.nbytes < threads * PARALLEL_BYTES_PER_THREAD:
-        return [(0, N)]
-    step = -(-N // threads)
-    return [(start, min(N, start + step)) for start in range(0, N, step)]
+    if x.nbytes < num_threads() * PARALLEL_BYTES_PER_THREAD:
+        return [(0, x.shape[0])]
+    return per_thread(0, x.shape[0])
 
 
 def _inside(geom: win.WindowGeometry, rows: slice, cols: slice):

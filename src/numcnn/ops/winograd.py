@@ -54,7 +54,7 @@ import numpy as np
 
 from . import windows as win
 from . import workspace
-from .parallel import map_chunks, num_threads
+from .parallel import map_chunks, per_thread
 
 # Images per chunk: about this much transformed data (V or M), measured to
 # keep the transforms in cache while the GEMMs stay large.
@@ -349,13 +349,6 @@ def _tile_padded(geom: win.WindowGeometry, m: int) -> win.WindowGeometry:
     return geom._replace(pad=(top, bottom + m * th - OH, left, right + m * tw - OW))
 
 
-def _halves(start: int, stop: int) -> list[tuple[int, int]]:
-    """An image range split in one part per thread."""
-    threads = min(num_threads(), stop - start)
-    step = -(-(stop - start) // max(threads, 1))
-    return [(a, min(stop, a + step)) for a in range(start, stop, step)]
-
-
 def _chunk(N: int, tiling: Tiling, tiles: tuple[int, int], width: int, itemsize: int) -> int:
     return max(1, min(N, CHUNK_BYTES // (tiling.alpha ** 2 * tiles[0] * tiles[1] * width * itemsize)))
 
@@ -382,12 +375,12 @@ def forward(x_l: np.ndarray, w: np.ndarray, geom: win.WindowGeometry, out_l: np.
         xp = win.padded_chunk(x_l[start:stop], padded,
                               True, win.new_pad_buffer(n_chunk, C, padded, True, x_l.dtype))
         V = workspace.shared_scratch("winograd V", (aa, n_chunk, th, tw, C), x_l.dtype)[:, :n]
-        map_chunks(lambda a, b: tiling.input_transform(xp[a:b], tiles, V[:, a:b]), _halves(0, n))
+        map_chunks(lambda a, b: tiling.input_transform(xp[a:b], tiles, V[:, a:b]), per_thread(0, n))
         M = workspace.shared_scratch("winograd M", (aa, n_chunk * th * tw, F), x_l.dtype)[:, :n * th * tw]
         np.matmul(V.reshape(aa, -1, C), U, out=M)
         M = M.reshape(aa, n, th, tw, F)
         target = out_l[start:stop] if exact else np.empty((n, m * th, m * tw, F), x_l.dtype)
-        map_chunks(lambda a, b: tiling.output_transform(M[:, a:b], target[a:b]), _halves(0, n))
+        map_chunks(lambda a, b: tiling.output_transform(M[:, a:b], target[a:b]), per_thread(0, n))
         if not exact:
             out_l[start:stop] = target[:, :out_l.shape[1], :out_l.shape[2]]
 
@@ -419,6 +412,6 @@ def weight_grad(x_l: np.ndarray, dout_l: np.ndarray, geom: win.WindowGeometry, w
             tiling.input_transform(xp[a:b], tiles, V[:, a:b])
             tiling.output_grad_transform(dy[a:b], dM[:, a:b])
 
-        map_chunks(transforms, _halves(0, n))
+        map_chunks(transforms, per_thread(0, n))
         dU += np.matmul(V.reshape(aa, -1, C).transpose(0, 2, 1), dM.reshape(aa, -1, F))
     return weight_grad_from(dU, w_shape, tiling)
