@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import write_atomically
+from .nn.module import Module
 
 FORMAT = "numcnn-checkpoint"
 FORMAT_VERSION = 1
@@ -41,7 +42,8 @@ class CheckpointError(RuntimeError):
 class Checkpoint:
     """What a checkpoint holds: the model's spec and arrays, and the training state.
 
-    numcnn.models.load_model(path) rebuilds the model it describes.
+    numcnn.models.load_model(path) rebuilds the model it describes (numcnn's
+    models, and any network made of numcnn.nn's modules).
     """
 
     path: Path
@@ -54,23 +56,32 @@ class Checkpoint:
 # -- the model protocol ------------------------------------------------------------
 # A model describes itself with spec() (class and constructor arguments,
 # JSON-able) and state_arrays() / load_state_arrays(arrays); numcnn's models
-# all do. Any other object with a `params` dict is saved by its params.
+# all do. A bare numcnn.nn network is saved as its module tree and state
+# dict. Any other object with a `params` dict is saved by its params.
 
 def model_spec(model) -> dict:
     if hasattr(model, "spec"):
         return model.spec()
+    if isinstance(model, Module):
+        from .models.serialization import module_tree
+        return {"type": "Module", "config": {"net": getattr(model, "build_spec", None)},
+                "modules": module_tree(model)}
     return {"type": type(model).__name__, "config": getattr(model, "config", None)}
 
 
 def model_arrays(model) -> dict[str, np.ndarray]:
     if hasattr(model, "state_arrays"):
         return model.state_arrays()
+    if isinstance(model, Module):
+        return dict(model.state_dict())
     return {f"params.{k}": np.asarray(v) for k, v in model.params.items()}
 
 
 def _load_arrays(model, arrays: dict) -> None:
     if hasattr(model, "load_state_arrays"):
         model.load_state_arrays(arrays)
+    elif isinstance(model, Module):
+        model.load_state_dict(arrays)
     else:
         for key, value in arrays.items():
             model.params[key.split(".", 1)[1]] = value.copy()
