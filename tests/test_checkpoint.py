@@ -237,3 +237,12 @@ def test_an_array_header_promising_more_bytes_than_present_is_refused_before_all
     with pytest.raises(CheckpointError, match=r"c.npz: corrupted checkpoint: array 'model/params.W1.npy' "
                                               r"of shape \(10000000000, 100\) does not match its 32 bytes"):
         load_checkpoint(path)
+
+
+def test_a_malformed_array_header_is_a_checkpoint_error_not_a_token_error(tmp_path):
+    # members over 4 KiB: NumPy used to parse the header before zipfile reached the CRC
+    path = save_checkpoint(tmp_path / "c.npz", models.TwoLayerNet(input_dim=64, hidden_dim=32))
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"'descr'", b"'''scr'", 1))  # an unterminated string: tokenize.TokenError
+    with pytest.raises(CheckpointError, match="c.npz: not a readable numcnn checkpoint .*Bad CRC-32"):
+        load_checkpoint(path)
