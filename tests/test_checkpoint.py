@@ -1,11 +1,14 @@
+import errno
 import io
 import json
+import os
 import zipfile
 
 import numpy as np
 import pytest
 
 from numcnn import models, nn
+from numcnn.atomic import WriteError
 from numcnn.checkpoint import CheckpointError, load_checkpoint, restore_model, save_checkpoint
 
 
@@ -246,3 +249,29 @@ def test_a_malformed_array_header_is_a_checkpoint_error_not_a_token_error(tmp_pa
     path.write_bytes(data.replace(b"'descr'", b"'''scr'", 1))  # an unterminated string: tokenize.TokenError
     with pytest.raises(CheckpointError, match="c.npz: not a readable numcnn checkpoint .*Bad CRC-32"):
         load_checkpoint(path)
+
+
+def test_a_full_disk_while_saving_is_one_line_and_keeps_the_previous_checkpoint(tmp_path):
+    model = models.TwoLayerNet(input_dim=2, hidden_dim=2)
+    path = save_checkpoint(tmp_path / "last.npz", model, {"epoch": 1})
+
+    def full_disk(file, **arrays):
+        file.write(b"PK\x03\x04 part of a zip")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(np, "savez", full_disk)
+        with pytest.raises(WriteError) as caught:
+            save_checkpoint(path, model, {"epoch": 2})
+    assert str(caught.value) == f"cannot write {path}: No space left on device; the previous file is kept"
+    assert load_checkpoint(path).state["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.npz"]
+
+
+def test_checkpoints_get_the_permissions_the_umask_allows(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "c.npz", models.TwoLayerNet(input_dim=2, hidden_dim=2))
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
