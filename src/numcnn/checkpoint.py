@@ -5,14 +5,17 @@ arrays (parameters, running statistics, optimizer state, best parameters,
 random-generator state) plus a JSON header holding everything else, where
 each array appears as {"__array__": key}. The header records the format
 version and how to rebuild the model (its class and constructor
-arguments), so a checkpoint of a known model rebuilds it.
+arguments; for a network of numcnn.nn modules, its module tree), so
+numcnn.models.load_model rebuilds it.
 
 Writes are atomic: the file is written to a temporary name in the same
 folder, flushed to disk (fsync) and renamed over the old one, so killing the
 process at any moment leaves either the previous checkpoint or the new
-one. Loading reads every array (the zip format checks each one's CRC) and
-raises CheckpointError, naming the file, for anything truncated, corrupted,
-too new or of another model; it never returns partial weights.
+one. Loading reads every array (the zip format checks each one's CRC)
+before parsing any of them, then checks each array's size and dtype and
+the header's schema, and raises CheckpointError, naming the file, for
+anything truncated, corrupted, too new or of another model; it never
+returns partial weights.
 """
 
 from __future__ import annotations
