@@ -198,8 +198,8 @@ def _deep(levels):
     (_set_net({"name": "no-such-model", "num_classes": 3}), "unknown model"),
     (_set_net({"name": "vgg", "num_classes": 3, "hidden": [60000, 60000]}), "weights than"),
     (_set_net({"name": "smallcnn", "num_classes": 3, "rng": 1}), "rng"),
-], ids=["linear-1e6", "linear-60000", "kernel-60000", "batchnorm-1e6", "50-batchnorms", "too-deep", "too-many", "unknown-class",
-        "long-list", "dtype-object", "unknown-argument", "child-params", "residual-children", "leaf-children",
+], ids=["linear-1e6", "linear-60000", "kernel-60000", "batchnorm-1e6", "50-batchnorms", "too-deep", "too-many",
+        "unknown-class", "long-list", "dtype-object", "unknown-argument", "child-params", "residual-children", "leaf-children",
         "args-list", "tree-list", "smallcnn-1e6", "smallcnn-60000", "unknown-name", "vgg-hidden", "duplicate-rng"])
 def test_a_hostile_spec_is_refused_before_it_allocates(tmp_path, edit, reason):
     path = _edit_header(_small_classifier_file(tmp_path), edit)
