@@ -28,6 +28,13 @@ def test_new_files_get_0666_minus_the_umask(tmp_path, umask, mask, mode):
     assert path.read_bytes() == b"data"
 
 
+def test_a_replaced_file_keeps_its_permissions(tmp_path, umask):
+    path = write_atomically(tmp_path / "f.bin", lambda f: f.write(b"old"))
+    path.chmod(0o640)
+    write_atomically(path, lambda f: f.write(b"new"))
+    assert path.stat().st_mode & 0o777 == 0o640 and path.read_bytes() == b"new"
+
+
 def _full_disk_after_some_bytes(file):
     file.write(b"x" * 1000)
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -29,7 +29,7 @@ def write_atomically(path, write: Callable[[IO[bytes]], object]) -> Path:
     """Call write(file) on a temporary file beside `path`, fsync it, then rename it over `path`.
 
     The new file gets the permissions 0666 minus the umask, as open() would
-    give it. Any OSError (a full disk, a read-only folder) removes the
+    give it, or keeps those of the file it replaces. Any OSError (a full disk, a read-only folder) removes the
     temporary and raises one WriteError naming the file and the cause; the
     previous file, if any, is untouched.
     """
@@ -38,7 +38,7 @@ def write_atomically(path, write: Callable[[IO[bytes]], object]) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600 whatever the umask
+        os.fchmod(fd, _mode_for(path))  # mkstemp makes it 0600 whatever the umask
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -79,6 +79,14 @@ def remove_stale_temporaries(folder, min_age_s: float = 0.0) -> list[Path]:
         except FileNotFoundError:  # removed by someone else meanwhile
             continue
     return removed
+
+
+def _mode_for(path: Path) -> int:
+    """The permission bits of the file being replaced, or 0666 minus the umask for a new one."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
 
 
 def _umask() -> int:
