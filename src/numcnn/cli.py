@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from .atomic import WriteError
 from .checkpoint import CheckpointError
 from .data import DataError, DatasetNotFound
 from .solver import TrainingDiverged
@@ -332,7 +333,7 @@ def main(argv=None) -> int:
     from .run import UserError
     try:
         return args.run(args)
-    except (UserError, DataError, DatasetNotFound, CheckpointError, FileNotFoundError) as error:
+    except (UserError, DataError, DatasetNotFound, CheckpointError, WriteError, FileNotFoundError) as error:
         print(f"numcnn {args.command}: error: {error}", file=sys.stderr)
         return 2
     except ImportError as error:

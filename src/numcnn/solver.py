@@ -400,10 +400,20 @@ class Solver:
         """Drop log lines of epochs the checkpoint does not include (a run killed between the two)."""
         if not self.metrics_log or not Path(self.metrics_log).exists():
             return
-        lines = Path(self.metrics_log).read_text().splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line).get("epoch", 0) <= self.epoch]
+        lines = Path(self.metrics_log).read_text(errors="replace").splitlines()
+        kept = [line for line in lines if line.strip() and _logged_epoch(line) <= self.epoch]
         if len(kept) != len(lines):
             write_atomically(Path(self.metrics_log), lambda f: f.write("".join(l + "\n" for l in kept).encode()))
+
+
+def _logged_epoch(line: str) -> float:
+    """The epoch a metrics line records; a torn line (a kill or a full disk mid-append) counts as unwritten."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return math.inf
+    epoch = record.get("epoch", 0) if isinstance(record, dict) else math.inf
+    return epoch if isinstance(epoch, (int, float)) else math.inf
 
 
 def bar_or_print(bar, message: str) -> None:

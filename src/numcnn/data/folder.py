@@ -156,8 +156,8 @@ def load_image_folder(root, subfolder: str | None = None, cache: bool = True, wo
         try:
             with np.load(cache_file, allow_pickle=False) as cached:
                 return cached["X"], cached["y"], [str(c) for c in cached["classes"]]
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            pass  # a damaged cache is rebuilt
+        except Exception:  # noqa: BLE001  a damaged cache is rebuilt, whatever zipfile or the .npy parser
+            pass             # raise for it (RuntimeError for a flipped flag, tokenize.TokenError, ...)
     listing = getattr(source, "_listing", None) or source.listing()
     if not listing:
         raise DataError(f"{source.label}: no class sub-folders of images found")

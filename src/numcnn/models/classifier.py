@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import ops
 from ..nn import Conv2d, ConvTranspose2d, Linear, Module, Sequential
+from .serialization import module_tree
 
 
 class ParameterView(MutableMapping):
@@ -102,7 +103,8 @@ class Classifier:
         self._spared = None if input_grad else _first_conv(net)  # its dx is skipped in loss()
 
     def spec(self) -> dict:
-        return {"type": "Classifier", "config": self.config}
+        """Class and arguments; "modules" is the network's module tree (None if it cannot be rebuilt)."""
+        return {"type": "Classifier", "config": self.config, "modules": module_tree(self.net)}
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         return dict(self.net.state_dict())
