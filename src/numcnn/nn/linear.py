@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import ops
-from ..ops._checks import float_array, positive_int
+from ..ops._checks import finite_float, float_array, integer, positive_int
 from . import init
 from .module import Module
 
@@ -56,7 +56,7 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
-        self.start_dim, self.end_dim = start_dim, end_dim
+        self.start_dim, self.end_dim = integer(start_dim, "start_dim"), integer(end_dim, "end_dim")
 
     def forward(self, x):
         x = np.asarray(x)
@@ -101,7 +101,7 @@ class Scale(Module):
 
     def __init__(self, factor: float):
         super().__init__()
-        self.factor = float(factor)
+        self.factor = finite_float(factor, "factor")
 
     def forward(self, x):
         self._remember(True)

@@ -10,8 +10,18 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..ops._checks import float_array, positive_float, positive_int
+from ..ops._checks import finite_float, float_array, positive_float, positive_int, probability
 from .module import Module
+
+
+def _momentum(momentum) -> float | None:
+    """A running-statistics momentum: a probability, or None (batch norm's cumulative average)."""
+    if momentum is None:
+        return None
+    try:
+        return probability(momentum, "momentum")
+    except ValueError:
+        raise ValueError(f"momentum must be in [0, 1] or None (cumulative average), got {momentum!r}") from None
 
 
 class _Affine(Module):
@@ -39,9 +49,7 @@ class _BatchNorm(_Affine):
         super().__init__()
         self.num_features = positive_int(num_features, "num_features")
         self.eps = positive_float(eps, "eps")
-        if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1] or None (cumulative average), got {momentum!r}")
-        self.momentum = momentum
+        self.momentum = _momentum(momentum)
         self.affine, self.track_running_stats = affine, track_running_stats
         self._init_affine((num_features,), affine, dtype, bias)
         if track_running_stats:
@@ -172,9 +180,7 @@ class InstanceNorm2d(_Affine):
         super().__init__()
         self.num_features = positive_int(num_features, "num_features")
         self.eps = positive_float(eps, "eps")
-        if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1] or None, got {momentum!r}")
-        self.momentum = momentum
+        self.momentum = _momentum(momentum)
         self.track_running_stats = track_running_stats
         self._init_affine((num_features,), affine, dtype, bias)
         if track_running_stats:
@@ -224,7 +230,9 @@ class LocalResponseNorm(Module):
 
     def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
         super().__init__()
-        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+        self.size = positive_int(size, "size")
+        self.alpha, self.beta = finite_float(alpha, "alpha"), finite_float(beta, "beta")
+        self.k = positive_float(k, "k")
 
     def forward(self, x):
         out, cache = ops.local_response_norm_forward(x, self.size, self.alpha, self.beta, self.k)

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import windows as win
 from . import winograd
-from ._checks import float_array, optional_float_array, positive_int
+from ._checks import batch_array, float_array, optional_float_array, positive_int
 from .parallel import map_chunks, num_threads, vector_sums
 
 # Below this many channels per group a channels-last patch copy moves too few
@@ -54,7 +54,7 @@ def conv2d_arguments(x, w, b, stride, pad, dilation, groups, *, transposed: bool
     the geometry returned is that of the ordinary convolution it transposes,
     which the caller builds itself; here only shapes are checked.
     """
-    x = float_array(x, "x", ndim=4)
+    x = batch_array(x, "x", ndim=4)
     w = float_array(w, "w", ndim=4, integers_ok=True).astype(x.dtype, copy=False)
     groups = positive_int(groups, "groups")
     N, C, H, W = x.shape
@@ -149,7 +149,7 @@ def _receptive_field(geom: win.WindowGeometry, i: int, j: int) -> tuple[slice, s
 
 
 def _check_dout(dout, N, F, geom):
-    dout = float_array(dout, "dout", ndim=4)
+    dout = batch_array(dout, "dout", ndim=4)
     expected = (N, F, *geom.out_hw)
     if dout.shape != expected:
         raise ValueError(f"dout must have the forward output's shape {expected}, got {dout.shape}")

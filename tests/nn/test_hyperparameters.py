@@ -1,0 +1,54 @@
+"""Every numeric constructor argument of every module is checked where the layer is built.
+
+A bad value raises ValueError whose message starts with the argument's
+name (PyTorch's spelling), instead of failing at the first forward or
+silently producing NaN.
+"""
+
+import pytest
+
+from numcnn import nn
+
+NAN, INF = float("nan"), float("inf")
+
+CASES = {
+    "LeakyReLU": (lambda v: nn.LeakyReLU(negative_slope=v), "negative_slope", [NAN, INF, -INF, "0.1"]),
+    "Dropout": (lambda v: nn.Dropout(p=v), "p", [-0.5, 1.5, NAN, "0.5"]),
+    "BatchNorm2d eps": (lambda v: nn.BatchNorm2d(4, eps=v), "eps", [0, -1e-5, NAN, INF]),
+    "BatchNorm1d momentum": (lambda v: nn.BatchNorm1d(4, momentum=v), "momentum", [-0.1, 2, NAN, INF, "0.1"]),
+    "BatchNorm2d num_features": (lambda v: nn.BatchNorm2d(v), "num_features", [0, 4.0, NAN]),
+    "LayerNorm eps": (lambda v: nn.LayerNorm(4, eps=v), "eps", [0, NAN, INF]),
+    "GroupNorm num_groups": (lambda v: nn.GroupNorm(v, 4), "num_groups", [0, 2.0, NAN]),
+    "GroupNorm eps": (lambda v: nn.GroupNorm(2, 4, eps=v), "eps", [0, NAN, INF]),
+    "InstanceNorm2d eps": (lambda v: nn.InstanceNorm2d(4, eps=v), "eps", [-1, NAN]),
+    "InstanceNorm2d momentum": (lambda v: nn.InstanceNorm2d(4, momentum=v), "momentum", [NAN, 1.5]),
+    "LocalResponseNorm size": (lambda v: nn.LocalResponseNorm(v), "size", [0, 2.0, NAN]),
+    "LocalResponseNorm alpha": (lambda v: nn.LocalResponseNorm(3, alpha=v), "alpha", [NAN, INF]),
+    "LocalResponseNorm beta": (lambda v: nn.LocalResponseNorm(3, beta=v), "beta", [NAN, -INF]),
+    "LocalResponseNorm k": (lambda v: nn.LocalResponseNorm(3, k=v), "k", [0, NAN, INF]),
+    "Conv2d kernel_size": (lambda v: nn.Conv2d(4, 4, v), "kernel_size", [0, 3.0, NAN]),
+    "Conv2d stride": (lambda v: nn.Conv2d(4, 4, 3, stride=v), "stride", [0, NAN]),
+    "Conv2d padding": (lambda v: nn.Conv2d(4, 4, 3, stride=2, padding=v), "padding", [-1, NAN, "same", "full"]),
+    "Conv2d dilation": (lambda v: nn.Conv2d(4, 4, 3, dilation=v), "dilation", [0, NAN]),
+    "Conv2d groups": (lambda v: nn.Conv2d(4, 4, 3, groups=v), "groups", [0, 2.0, NAN]),
+    "ConvTranspose2d output_padding": (lambda v: nn.ConvTranspose2d(4, 4, 3, stride=2, output_padding=v),
+                                       "output_padding", [-1, 2, NAN]),
+    "MaxPool2d kernel_size": (lambda v: nn.MaxPool2d(v), "kernel_size", [0, NAN, INF]),
+    "MaxPool2d stride": (lambda v: nn.MaxPool2d(2, stride=v), "stride", [0, NAN]),
+    "MaxPool2d padding": (lambda v: nn.MaxPool2d(2, padding=v), "padding", [-1, 2, NAN]),
+    "MaxPool2d dilation": (lambda v: nn.MaxPool2d(2, dilation=v), "dilation", [0, NAN]),
+    "AvgPool2d kernel_size": (lambda v: nn.AvgPool2d(v), "kernel_size", [0, NAN]),
+    "AvgPool2d padding": (lambda v: nn.AvgPool2d(2, padding=v), "padding", [2, NAN]),
+    "AdaptiveAvgPool2d": (lambda v: nn.AdaptiveAvgPool2d(v), "output_size", [0, NAN, 1.0]),
+    "Linear in_features": (lambda v: nn.Linear(v, 2), "in_features", [0, NAN]),
+    "Scale": (lambda v: nn.Scale(v), "factor", [NAN, INF, "2"]),
+    "Flatten": (lambda v: nn.Flatten(start_dim=v), "start_dim", [1.0, NAN]),
+}
+PARAMS = [pytest.param(make, name, value, id=f"{label}={value!r}")
+          for label, (make, name, values) in CASES.items() for value in values]
+
+
+@pytest.mark.parametrize("make, name, value", PARAMS)
+def test_a_bad_constructor_argument_is_refused_by_name(make, name, value):
+    with pytest.raises(ValueError, match=rf"^{name}\b"):
+        make(value)
