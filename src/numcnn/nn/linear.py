@@ -63,7 +63,9 @@ class Flatten(Module):
         start = self.start_dim % x.ndim
         end = self.end_dim % x.ndim
         self._remember(x.shape)
-        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
+        # the flattened size spelled out: reshape cannot infer -1 when another axis is 0
+        flat = int(np.prod(x.shape[start:end + 1]))
+        return x.reshape(x.shape[:start] + (flat,) + x.shape[end + 1:])
 
     def backward(self, dout):
         return np.asarray(dout).reshape(self._recall())

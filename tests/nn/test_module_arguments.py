@@ -5,6 +5,7 @@ name (PyTorch's spelling), instead of failing at the first forward or
 silently producing NaN.
 """
 
+import numpy as np
 import pytest
 
 from numcnn import nn
@@ -52,3 +53,10 @@ PARAMS = [pytest.param(make, name, value, id=f"{label}={value!r}")
 def test_a_bad_constructor_argument_is_refused_by_name(make, name, value):
     with pytest.raises(ValueError, match=rf"^{name}\b"):
         make(value)
+
+
+def test_an_empty_batch_through_a_network_is_named_by_the_first_op():
+    """Flatten used to fail first with NumPy's 'cannot reshape array of size 0'."""
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"^x is an empty batch \(shape \(0, 4\)\)"):
+        net(np.zeros((0, 2, 2), np.float32))
