@@ -24,7 +24,7 @@ CASES = {
     "InstanceNorm2d eps": (lambda v: nn.InstanceNorm2d(4, eps=v), "eps", [-1, NAN]),
     "InstanceNorm2d momentum": (lambda v: nn.InstanceNorm2d(4, momentum=v), "momentum", [NAN, 1.5]),
     "LocalResponseNorm size": (lambda v: nn.LocalResponseNorm(v), "size", [0, 2.0, NAN]),
-    "LocalResponseNorm alpha": (lambda v: nn.LocalResponseNorm(3, alpha=v), "alpha", [NAN, INF]),
+    "LocalResponseNorm alpha": (lambda v: nn.LocalResponseNorm(3, alpha=v), "alpha", [-1.0, NAN, INF]),
     "LocalResponseNorm beta": (lambda v: nn.LocalResponseNorm(3, beta=v), "beta", [NAN, -INF]),
     "LocalResponseNorm k": (lambda v: nn.LocalResponseNorm(3, k=v), "k", [0, NAN, INF]),
     "Conv2d kernel_size": (lambda v: nn.Conv2d(4, 4, v), "kernel_size", [0, 3.0, NAN]),
@@ -60,3 +60,26 @@ def test_an_empty_batch_through_a_network_is_named_by_the_first_op():
     net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
     with pytest.raises(ValueError, match=r"^x is an empty batch \(shape \(0, 4\)\)"):
         net(np.zeros((0, 2, 2), np.float32))
+
+
+def test_a_refused_batch_leaves_batch_norm_buffers_untouched():
+    """num_batches_tracked was counted before the op refused x (and momentum=None then used it)."""
+    bn = nn.BatchNorm2d(3, momentum=None)
+    for bad in (np.zeros((0, 3, 2, 2), np.float32), np.zeros((1, 3, 1, 1), np.float32)):
+        with pytest.raises(ValueError, match="^x is an empty batch|needs more than 1 value"):
+            bn(bad)
+    assert bn.buffers["num_batches_tracked"] == 0
+    x = np.random.default_rng(0).standard_normal((4, 3, 2, 2)).astype(np.float32)
+    bn(x)  # the first accepted batch is the whole cumulative average
+    np.testing.assert_allclose(bn.buffers["running_mean"], x.mean(axis=(0, 2, 3)), rtol=1e-5, atol=1e-6)
+
+
+def test_a_refused_batch_leaves_instance_norm_running_stats_untouched():
+    """The running statistics became NaN (empty batch) or raised ZeroDivisionError (1x1 maps) before."""
+    norm = nn.InstanceNorm2d(3, track_running_stats=True)
+    with pytest.raises(ValueError, match="^x is an empty batch"):
+        norm(np.zeros((0, 3, 4, 4), np.float32))
+    with pytest.raises(ValueError, match="needs more than 1 spatial element"):
+        norm(np.zeros((2, 3, 1, 1), np.float32))
+    np.testing.assert_array_equal(norm.buffers["running_mean"], np.zeros(3))
+    np.testing.assert_array_equal(norm.buffers["running_var"], np.ones(3))

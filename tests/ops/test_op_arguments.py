@@ -42,7 +42,7 @@ CASES = {
                   [-0.1, 1.1, NAN, INF, "0.5"]),
     "dropout_naive p": (lambda v: ops.dropout_forward_naive(X2, v, True, np.random.default_rng(0)), "p", [NAN]),
     "lrn size": (lambda v: ops.local_response_norm_forward(X4, v), "size", [0, -1, 2.5, NAN]),
-    "lrn alpha": (lambda v: ops.local_response_norm_forward(X4, 3, alpha=v), "alpha", [NAN, INF, "1e-4"]),
+    "lrn alpha": (lambda v: ops.local_response_norm_forward(X4, 3, alpha=v), "alpha", [-1e-4, NAN, INF, "1e-4"]),
     "lrn beta": (lambda v: ops.local_response_norm_forward(X4, 3, beta=v), "beta", [NAN, -INF]),
     "lrn k": (lambda v: ops.local_response_norm_forward(X4, 3, k=v), "k", [0, -1, NAN, INF]),
     "lrn_naive k": (lambda v: ops.local_response_norm_forward_naive(X4, 3, k=v), "k", [NAN, INF]),

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..ops._checks import finite_float, float_array, positive_float, positive_int, probability
+from ..ops._checks import (finite_float, float_array, nonnegative_float, positive_float, positive_int,
+                           probability)
 from .module import Module
 
 
@@ -57,10 +58,10 @@ class _BatchNorm(_Affine):
             self.buffers["running_var"] = np.ones(num_features, dtype)
             self.buffers["num_batches_tracked"] = np.array(0, np.int64)
 
-    def _factor(self) -> float:
-        """The weight of this batch in the running statistics."""
+    def _factor(self, batches_tracked) -> float:
+        """The weight of this batch in the running statistics, counting this batch."""
         if self.momentum is None:  # cumulative moving average over all batches so far
-            return 1.0 / float(self.buffers["num_batches_tracked"])
+            return 1.0 / float(batches_tracked)
         return self.momentum
 
     def forward(self, x):
@@ -70,15 +71,15 @@ class _BatchNorm(_Affine):
         shape = x.shape
         if x.ndim == 3:  # BatchNorm1d on (N, C, L)
             x = x[..., None]
-        tracking = self.track_running_stats
-        if self.training and tracking:
-            self.buffers["num_batches_tracked"] = self.buffers["num_batches_tracked"] + 1
+        updating = self.training and self.track_running_stats
+        batches = self.buffers["num_batches_tracked"] + 1 if updating else None
         out, cache, mean, var = ops.batchnorm_forward(
             x, self.params.get("weight"), self.params.get("bias"),
             self.buffers.get("running_mean"), self.buffers.get("running_var"),
-            training=self.training, momentum=self._factor() if (self.training and tracking) else 0.0,
+            training=self.training, momentum=self._factor(batches) if updating else 0.0,
             eps=self.eps)
-        if self.training and tracking:
+        if updating:  # only once the op accepted x: a refused batch leaves the buffers as they were
+            self.buffers["num_batches_tracked"] = batches
             dtype = self.buffers["running_mean"].dtype
             self.buffers["running_mean"] = mean.astype(dtype)
             self.buffers["running_var"] = var.astype(dtype)
@@ -196,9 +197,9 @@ class InstanceNorm2d(_Affine):
                                                      self.buffers["running_var"], training=False, eps=self.eps)
             self._remember(("running", cache))
             return out
-        if self.track_running_stats:
-            self._update_running_stats(x)
         out, cache = ops.instancenorm_forward(x, gamma, beta, self.eps)
+        if self.track_running_stats:  # after the op has checked x: a refused x changes nothing
+            self._update_running_stats(x)
         self._remember(("instance", cache))
         return out
 
@@ -231,7 +232,7 @@ class LocalResponseNorm(Module):
     def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
         super().__init__()
         self.size = positive_int(size, "size")
-        self.alpha, self.beta = finite_float(alpha, "alpha"), finite_float(beta, "beta")
+        self.alpha, self.beta = nonnegative_float(alpha, "alpha"), finite_float(beta, "beta")
         self.k = positive_float(k, "k")
 
     def forward(self, x):

@@ -103,6 +103,14 @@ def positive_float(value, name: str) -> float:
     return number
 
 
+def nonnegative_float(value, name: str) -> float:
+    """A number in [0, inf) (LRN's alpha: with k > 0 it keeps k + alpha * s positive)."""
+    number = _real(value, name, "a non-negative number (finite)")
+    if not (number >= 0.0 and math.isfinite(number)):
+        raise ValueError(f"{name} must be a non-negative number (finite), got {value!r}")
+    return number
+
+
 def integer(value, name: str) -> int:
     """Any int (an axis index); bools are refused."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import batch_array, finite_float, positive_float, positive_int
+from ._checks import batch_array, finite_float, nonnegative_float, positive_float, positive_int
 
 
 class LRNCache(NamedTuple):
@@ -38,7 +38,8 @@ def _arguments(x, size, alpha, beta, k):
     if x.ndim < 3:
         raise ValueError(f"x must have at least 3 dimensions (N, C, ...), got shape {x.shape}")
     size = positive_int(size, "size")
-    alpha, beta = finite_float(alpha, "alpha"), finite_float(beta, "beta")
+    # alpha >= 0 and k > 0 keep d = k + alpha * s positive, so d ** -beta is never NaN
+    alpha, beta = nonnegative_float(alpha, "alpha"), finite_float(beta, "beta")
     k = positive_float(k, "k")
     return x, size, alpha, beta, k
 
