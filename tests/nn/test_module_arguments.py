@@ -44,6 +44,14 @@ CASES = {
     "Linear in_features": (lambda v: nn.Linear(v, 2), "in_features", [0, NAN]),
     "Scale": (lambda v: nn.Scale(v), "factor", [NAN, INF, "2"]),
     "Flatten": (lambda v: nn.Flatten(start_dim=v), "start_dim", [1.0, NAN]),
+    "Conv2d dtype": (lambda v: nn.Conv2d(4, 4, 3, dtype=v), "dtype", [np.float16, np.int32, "int8", "not a dtype"]),
+    "ConvTranspose2d dtype": (lambda v: nn.ConvTranspose2d(4, 4, 3, dtype=v), "dtype", [np.float16]),
+    "Linear dtype": (lambda v: nn.Linear(4, 2, dtype=v), "dtype", [np.float16, np.complex64]),
+    "BatchNorm2d dtype": (lambda v: nn.BatchNorm2d(4, dtype=v), "dtype", [np.int64]),
+    "LayerNorm dtype": (lambda v: nn.LayerNorm(4, dtype=v), "dtype", [np.float16]),
+    "GroupNorm dtype": (lambda v: nn.GroupNorm(2, 4, dtype=v), "dtype", [np.float16]),
+    "InstanceNorm2d dtype": (lambda v: nn.InstanceNorm2d(4, dtype=v), "dtype", [np.float16]),
+    "Module.to": (lambda v: nn.Linear(4, 2).to(v), "dtype", [np.float16, np.int32]),
 }
 PARAMS = [pytest.param(make, name, value, id=f"{label}={value!r}")
           for label, (make, name, values) in CASES.items() for value in values]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import ops
-from ..ops._checks import int_pair, positive_int
+from ..ops._checks import float_dtype, int_pair, positive_int
 from ..ops.conv_transpose import check_output_padding
 from ..ops.windows import parse_pad
 from . import init
@@ -41,6 +41,7 @@ class Conv2d(Module):
                  rng: np.random.Generator | None = None):
         super().__init__()
         self.in_channels, self.out_channels, self.groups = _check_channels(in_channels, out_channels, groups)
+        dtype = float_dtype(dtype)
         _check_padding_mode(padding_mode)
         self.kernel_size = int_pair(kernel_size, "kernel_size", minimum=1)
         self.stride = int_pair(stride, "stride", minimum=1)
@@ -90,6 +91,7 @@ class ConvTranspose2d(Module):
                  rng: np.random.Generator | None = None):
         super().__init__()
         self.in_channels, self.out_channels, self.groups = _check_channels(in_channels, out_channels, groups)
+        dtype = float_dtype(dtype)
         _check_padding_mode(padding_mode)
         self.kernel_size = int_pair(kernel_size, "kernel_size", minimum=1)
         self.stride = int_pair(stride, "stride", minimum=1)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import ops
-from ..ops._checks import finite_float, float_array, integer, positive_int
+from ..ops._checks import finite_float, float_array, float_dtype, integer, positive_int
 from . import init
 from .module import Module
 
@@ -24,6 +24,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = positive_int(in_features, "in_features")
         self.out_features = positive_int(out_features, "out_features")
+        dtype = float_dtype(dtype)
         rng = init.generator(rng)
         bound = 1.0 / math.sqrt(in_features)
         self.params["weight"] = init.kaiming_uniform((out_features, in_features), in_features, rng, dtype)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..ops._checks import (finite_float, float_array, nonnegative_float, positive_float, positive_int,
+from ..ops._checks import (finite_float, float_array, float_dtype, nonnegative_float, positive_float, positive_int,
                            probability)
 from .module import Module
 
@@ -49,6 +49,7 @@ class _BatchNorm(_Affine):
                  *, bias=True, dtype=np.float32):
         super().__init__()
         self.num_features = positive_int(num_features, "num_features")
+        dtype = float_dtype(dtype)
         self.eps = positive_float(eps, "eps")
         self.momentum = _momentum(momentum)
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -117,6 +118,7 @@ class LayerNorm(_Affine):
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(positive_int(n, "normalized_shape") for n in normalized_shape)
+        dtype = float_dtype(dtype)
         self.eps = positive_float(eps, "eps")
         self._init_affine(self.normalized_shape, elementwise_affine, dtype, bias)
 
@@ -148,6 +150,7 @@ class GroupNorm(_Affine):
         super().__init__()
         self.num_groups = positive_int(num_groups, "num_groups")
         self.num_channels = positive_int(num_channels, "num_channels")
+        dtype = float_dtype(dtype)
         if num_channels % num_groups:
             raise ValueError(f"num_channels={num_channels} must be divisible by num_groups={num_groups}")
         self.eps = positive_float(eps, "eps")
@@ -180,6 +183,7 @@ class InstanceNorm2d(_Affine):
                  *, bias=True, dtype=np.float32):
         super().__init__()
         self.num_features = positive_int(num_features, "num_features")
+        dtype = float_dtype(dtype)
         self.eps = positive_float(eps, "eps")
         self.momentum = _momentum(momentum)
         self.track_running_stats = track_running_stats

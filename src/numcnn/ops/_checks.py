@@ -118,6 +118,17 @@ def integer(value, name: str) -> int:
     return int(value)
 
 
+def float_dtype(value, name: str = "dtype") -> np.dtype:
+    """A dtype for parameters: float32 or float64, as the ops accept (float16 sums overflow at 65504)."""
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        raise ValueError(f"{name} must be float32 or float64, got {value!r}") from None
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"{name} must be float32 or float64, got {dtype}")
+    return dtype
+
+
 def batch_array(value, name: str, ndim: int | Sequence[int] | None = None) -> np.ndarray:
     """Data with a batch axis first (x, dout, scores): float_array, refusing empty arrays.
 
