@@ -29,7 +29,9 @@ arguments and defaults are kept; the rest are numcnn's:
     restore_best    end with the best parameters seen, as the assignment does (default True)
 
 A loss that is NaN or infinite stops training with TrainingDiverged, naming
-the step; the last good checkpoint and best_params are kept.
+the step and where the first non-finite value came from (the layer, for a
+module network; the parameter, for a CS231n-style model: see
+nn.explain_nonfinite); the last good checkpoint and best_params are kept.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ import numpy as np
 from . import optim
 from .atomic import write_atomically
 from .checkpoint import CheckpointError, load_checkpoint, restore_model, save_checkpoint
+from .nn.diagnose import explain_nonfinite
 from .progress import progress_bar
 from .random_state import capture_random_states, restore_random_states
 
@@ -246,8 +249,9 @@ class Solver:
         loss, grads = self.model.loss(X_batch, y_batch)
         if not math.isfinite(loss):
             where = f"; the last good checkpoint {self.checkpoint_dir / 'last.npz'} is kept" if self.checkpoint_dir else ""
+            origin = explain_nonfinite(self.model, X_batch)  # one more forward, only now
             raise TrainingDiverged(f"the loss is {loss} at step {self.step + 1} (epoch {self.epoch + 1}): "
-                                   f"training stopped, best_params are kept{where}")
+                                   f"{origin}; training stopped, best_params are kept{where}")
         self.loss_history.append(float(loss))
         if self.grad_clip:
             grads, _ = optim.clip_grad_norm(grads, self.grad_clip)

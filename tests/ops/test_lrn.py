@@ -55,7 +55,7 @@ def test_numerical_gradients(size):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(size=0), "size must be a positive int"),
     (dict(size=3, k=0.0), "k must be a positive number"),
-    (dict(size=3, alpha=float("nan")), "alpha and beta must be finite"),
+    (dict(size=3, alpha=float("nan")), "alpha must be a non-negative number"),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):

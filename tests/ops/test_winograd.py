@@ -175,3 +175,91 @@ def test_disabled_gives_the_same_values_through_im2col(monkeypatch):
     through = conv2d_forward(x, w, None, pad=1)[0]
     monkeypatch.setattr(winograd, "ENABLED", False)
     assert_close(conv2d_forward(x, w, None, pad=1)[0], through, rtol=1e-11)
+
+
+def _nonfinite(a):
+    return ~np.isfinite(np.asarray(a))
+
+
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_a_non_finite_pixel_spreads_exactly_as_in_the_direct_sum(m, value):
+    """Winograd spread one inf pixel to every output of its tiles (1600 where the direct sum has 576)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 6, 9, 9))
+    x[1, 2, 4, 5] = value
+    w, dout = rng.standard_normal((6, 6, 3, 3)), channels_last(rng.standard_normal((3, 6, 9, 9)))
+    with small_layers(m) as calls, np.errstate(invalid="ignore", over="ignore"):
+        out, cache = conv2d_forward(channels_last(x), w, None, pad=1)
+        dx, dw, _ = conv2d_backward(dout, cache)
+        out_naive, cache_naive = conv2d_forward_naive(x, w, None, pad=1)
+        dx_naive, dw_naive, _ = conv2d_backward_naive(dout, cache_naive)
+    assert calls["forward"] == 2 and calls["weight_grad"] == 1
+    for name, got, want in (("out", out, out_naive), ("dx", dx, dx_naive), ("dw", dw, dw_naive)):
+        np.testing.assert_array_equal(_nonfinite(got), _nonfinite(want), err_msg=name)
+        finite = ~_nonfinite(want)
+        assert_close(got[finite], want[finite], rtol=1e-10, atol=1e-10, name=name)
+    assert _nonfinite(out).sum() == 6 * 9  # every filter, the 3x3 window around the pixel
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_a_non_finite_dout_reaches_the_same_gradients_as_the_direct_sum(m):
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((2, 6, 8, 8)), rng.standard_normal((6, 6, 3, 3))
+    dout = rng.standard_normal((2, 6, 8, 8))
+    dout[0, 1, 3, 3] = np.inf
+    with small_layers(m), np.errstate(invalid="ignore", over="ignore"):
+        _, cache = conv2d_forward(channels_last(x), w, None, pad=1)
+        dx, dw, _ = conv2d_backward(channels_last(dout), cache)
+        _, cache_naive = conv2d_forward_naive(x, w, None, pad=1)
+        dx_naive, dw_naive, _ = conv2d_backward_naive(dout, cache_naive)
+    np.testing.assert_array_equal(_nonfinite(dx), _nonfinite(dx_naive))
+    np.testing.assert_array_equal(_nonfinite(dw), _nonfinite(dw_naive))
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_a_large_finite_float32_input_stays_finite(m):
+    """1e38 in float32: the direct sum is finite, Winograd's transforms (x up to 100) overflowed."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 6, 8, 8)).astype(np.float32)
+    x[0, 3, 4, 4] = 1e38
+    w = (rng.standard_normal((6, 6, 3, 3)) / 10).astype(np.float32)
+    with small_layers(m), np.errstate(over="raise", invalid="raise"):
+        out, _ = conv2d_forward(channels_last(x), w, None, pad=1)
+    want = conv2d_forward_naive(x.astype(np.float64), w.astype(np.float64), None, pad=1)[0]
+    assert np.isfinite(want).all() and np.isfinite(out).all()
+    assert_close(out, want, rtol=1e-5, atol=1e-5 * np.abs(want).max(), name="out")
+
+
+def test_non_finite_weights_take_the_direct_sum():
+    rng = np.random.default_rng(8)
+    x, w = rng.standard_normal((2, 6, 8, 8)), rng.standard_normal((6, 6, 3, 3))
+    w[2, 1, 0, 2] = np.nan
+    with small_layers(4), np.errstate(invalid="ignore"):
+        out, _ = conv2d_forward(channels_last(x), w, None, pad=1)
+    want = conv2d_forward_naive(x, w, None, pad=1)[0]
+    np.testing.assert_array_equal(_nonfinite(out), _nonfinite(want))  # filter 2 only
+    assert _nonfinite(out)[:, 2].all() and not _nonfinite(out)[:, [0, 1, 3, 4, 5]].any()
+
+
+def test_only_chunks_beyond_the_safe_range_take_the_direct_sum():
+    """One image per chunk (small_layers): the chunk with a value past the limit, and no other."""
+    rng = np.random.default_rng(9)
+    geom = windows.window_geometry((8, 8), (3, 3), 1, 1, 1)
+    w = rng.standard_normal((4, 4, 3, 3)).astype(np.float32)
+    with small_layers(4):
+        tiling = winograd.TILINGS[winograd.tile_size(geom, 1, 4, 4)]
+        limit = winograd.input_limit(np.float32, winograd.forward_growth(tiling, 4), winograd.max_abs(w))
+        x_l = rng.uniform(-limit, limit, (4, 8, 8, 4)).astype(np.float32)
+        x_l[1, 0, 0, 0] = np.float32(limit) * 0.999  # inside: Winograd, and finite
+        x_l[2, 5, 5, 3] = np.float32(limit) * 1.01   # beyond: the direct sum
+        out, taken = np.empty((4, 8, 8, 4), np.float32), []
+
+        def direct(start, stop):
+            taken.append((start, stop))
+            out[start:stop] = 0
+
+        with np.errstate(over="raise", invalid="raise"):
+            winograd.forward(x_l, w, geom, out, direct)
+    assert taken == [(2, 3)]
+    assert np.isfinite(out).all()

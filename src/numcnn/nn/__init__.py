@@ -5,11 +5,15 @@ cache of its last forward for one backward:
 
     out = module(x)              # forward
     dx = module.backward(dout)   # sets module.grads
+
+first_nonfinite(net, x) names the first layer whose parameters or output
+are NaN or infinite (the Solver's NaN guard uses it).
 """
 
 from .activation import LeakyReLU, ReLU
 from .container import Residual, Sequential
 from .conv import Conv2d, ConvTranspose2d
+from .diagnose import explain_nonfinite, first_nonfinite, first_nonfinite_parameter
 from .dropout import Dropout
 from .init import manual_seed
 from .linear import Flatten, Identity, Linear, Scale
@@ -22,5 +26,5 @@ __all__ = [
     "Module", "Sequential", "Residual", "Linear", "Conv2d", "ConvTranspose2d", "MaxPool2d",
     "AvgPool2d", "AdaptiveAvgPool2d", "GlobalAvgPool2d", "ReLU", "LeakyReLU", "Flatten", "Identity", "Scale",
     "Dropout", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d",
-    "LocalResponseNorm", "manual_seed",
+    "LocalResponseNorm", "manual_seed", "first_nonfinite", "first_nonfinite_parameter", "explain_nonfinite",
 ]

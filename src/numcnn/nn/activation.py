@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import ops
+from ..ops._checks import finite_float
 from .module import Module
 
 
@@ -26,7 +27,7 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = finite_float(negative_slope, "negative_slope")
 
     def forward(self, x):
         out, cache = ops.leaky_relu_forward(x, self.negative_slope)

@@ -7,7 +7,9 @@ import math
 import numpy as np
 
 from .. import ops
-from ..ops._checks import int_pair, positive_int
+from ..ops._checks import float_dtype, int_pair, positive_int
+from ..ops.conv_transpose import check_output_padding
+from ..ops.windows import parse_pad
 from . import init
 from .module import Module
 
@@ -39,11 +41,13 @@ class Conv2d(Module):
                  rng: np.random.Generator | None = None):
         super().__init__()
         self.in_channels, self.out_channels, self.groups = _check_channels(in_channels, out_channels, groups)
+        dtype = float_dtype(dtype)
         _check_padding_mode(padding_mode)
         self.kernel_size = int_pair(kernel_size, "kernel_size", minimum=1)
         self.stride = int_pair(stride, "stride", minimum=1)
         self.dilation = int_pair(dilation, "dilation", minimum=1)
         self.padding = padding if isinstance(padding, str) else int_pair(padding, "padding", minimum=0)
+        parse_pad(padding, self.kernel_size, self.stride, self.dilation, "padding")  # 'same' needs stride 1
         self.input_grad = True  # False: backward returns None instead of dx (a network's first layer)
         rng = init.generator(rng)
         fan_in = (in_channels // groups) * self.kernel_size[0] * self.kernel_size[1]
@@ -87,12 +91,13 @@ class ConvTranspose2d(Module):
                  rng: np.random.Generator | None = None):
         super().__init__()
         self.in_channels, self.out_channels, self.groups = _check_channels(in_channels, out_channels, groups)
+        dtype = float_dtype(dtype)
         _check_padding_mode(padding_mode)
         self.kernel_size = int_pair(kernel_size, "kernel_size", minimum=1)
         self.stride = int_pair(stride, "stride", minimum=1)
         self.padding = int_pair(padding, "padding", minimum=0)
-        self.output_padding = int_pair(output_padding, "output_padding", minimum=0)
         self.dilation = int_pair(dilation, "dilation", minimum=1)
+        self.output_padding = check_output_padding(output_padding, self.stride, self.dilation)
         rng = init.generator(rng)
         # PyTorch computes fan_in from weight.size(1): out_channels/groups * KH * KW
         fan_in = (out_channels // groups) * self.kernel_size[0] * self.kernel_size[1]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import ops
-from ..ops._checks import float_array, positive_int
+from ..ops._checks import finite_float, float_array, float_dtype, integer, positive_int
 from . import init
 from .module import Module
 
@@ -24,6 +24,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = positive_int(in_features, "in_features")
         self.out_features = positive_int(out_features, "out_features")
+        dtype = float_dtype(dtype)
         rng = init.generator(rng)
         bound = 1.0 / math.sqrt(in_features)
         self.params["weight"] = init.kaiming_uniform((out_features, in_features), in_features, rng, dtype)
@@ -56,14 +57,16 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
-        self.start_dim, self.end_dim = start_dim, end_dim
+        self.start_dim, self.end_dim = integer(start_dim, "start_dim"), integer(end_dim, "end_dim")
 
     def forward(self, x):
         x = np.asarray(x)
         start = self.start_dim % x.ndim
         end = self.end_dim % x.ndim
         self._remember(x.shape)
-        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
+        # the flattened size spelled out: reshape cannot infer -1 when another axis is 0
+        flat = int(np.prod(x.shape[start:end + 1]))
+        return x.reshape(x.shape[:start] + (flat,) + x.shape[end + 1:])
 
     def backward(self, dout):
         return np.asarray(dout).reshape(self._recall())
@@ -101,7 +104,7 @@ class Scale(Module):
 
     def __init__(self, factor: float):
         super().__init__()
-        self.factor = float(factor)
+        self.factor = finite_float(factor, "factor")
 
     def forward(self, x):
         self._remember(True)

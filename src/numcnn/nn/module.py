@@ -21,6 +21,8 @@ from typing import Iterator
 
 import numpy as np
 
+from ..ops._checks import float_dtype
+
 
 class Module(ABC):
     """Base class of layers and networks."""
@@ -178,6 +180,7 @@ class Module(ABC):
 
     def to(self, dtype) -> "Module":
         """Cast floating parameters, gradients and buffers (float64 for gradient checks)."""
+        dtype = float_dtype(dtype)
         for module in self.modules():
             for store in (module.params, module.grads, module.buffers):
                 for key, value in store.items():

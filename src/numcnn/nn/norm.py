@@ -10,8 +10,19 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..ops._checks import float_array, positive_float, positive_int
+from ..ops._checks import (finite_float, float_array, float_dtype, nonnegative_float, positive_float, positive_int,
+                           probability)
 from .module import Module
+
+
+def _momentum(momentum) -> float | None:
+    """A running-statistics momentum: a probability, or None (batch norm's cumulative average)."""
+    if momentum is None:
+        return None
+    try:
+        return probability(momentum, "momentum")
+    except ValueError:
+        raise ValueError(f"momentum must be in [0, 1] or None (cumulative average), got {momentum!r}") from None
 
 
 class _Affine(Module):
@@ -38,10 +49,9 @@ class _BatchNorm(_Affine):
                  *, bias=True, dtype=np.float32):
         super().__init__()
         self.num_features = positive_int(num_features, "num_features")
+        dtype = float_dtype(dtype)
         self.eps = positive_float(eps, "eps")
-        if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1] or None (cumulative average), got {momentum!r}")
-        self.momentum = momentum
+        self.momentum = _momentum(momentum)
         self.affine, self.track_running_stats = affine, track_running_stats
         self._init_affine((num_features,), affine, dtype, bias)
         if track_running_stats:
@@ -49,10 +59,10 @@ class _BatchNorm(_Affine):
             self.buffers["running_var"] = np.ones(num_features, dtype)
             self.buffers["num_batches_tracked"] = np.array(0, np.int64)
 
-    def _factor(self) -> float:
-        """The weight of this batch in the running statistics."""
+    def _factor(self, batches_tracked) -> float:
+        """The weight of this batch in the running statistics, counting this batch."""
         if self.momentum is None:  # cumulative moving average over all batches so far
-            return 1.0 / float(self.buffers["num_batches_tracked"])
+            return 1.0 / float(batches_tracked)
         return self.momentum
 
     def forward(self, x):
@@ -62,15 +72,15 @@ class _BatchNorm(_Affine):
         shape = x.shape
         if x.ndim == 3:  # BatchNorm1d on (N, C, L)
             x = x[..., None]
-        tracking = self.track_running_stats
-        if self.training and tracking:
-            self.buffers["num_batches_tracked"] = self.buffers["num_batches_tracked"] + 1
+        updating = self.training and self.track_running_stats
+        batches = self.buffers["num_batches_tracked"] + 1 if updating else None
         out, cache, mean, var = ops.batchnorm_forward(
             x, self.params.get("weight"), self.params.get("bias"),
             self.buffers.get("running_mean"), self.buffers.get("running_var"),
-            training=self.training, momentum=self._factor() if (self.training and tracking) else 0.0,
+            training=self.training, momentum=self._factor(batches) if updating else 0.0,
             eps=self.eps)
-        if self.training and tracking:
+        if updating:  # only once the op accepted x: a refused batch leaves the buffers as they were
+            self.buffers["num_batches_tracked"] = batches
             dtype = self.buffers["running_mean"].dtype
             self.buffers["running_mean"] = mean.astype(dtype)
             self.buffers["running_var"] = var.astype(dtype)
@@ -108,6 +118,7 @@ class LayerNorm(_Affine):
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(positive_int(n, "normalized_shape") for n in normalized_shape)
+        dtype = float_dtype(dtype)
         self.eps = positive_float(eps, "eps")
         self._init_affine(self.normalized_shape, elementwise_affine, dtype, bias)
 
@@ -139,6 +150,7 @@ class GroupNorm(_Affine):
         super().__init__()
         self.num_groups = positive_int(num_groups, "num_groups")
         self.num_channels = positive_int(num_channels, "num_channels")
+        dtype = float_dtype(dtype)
         if num_channels % num_groups:
             raise ValueError(f"num_channels={num_channels} must be divisible by num_groups={num_groups}")
         self.eps = positive_float(eps, "eps")
@@ -171,10 +183,9 @@ class InstanceNorm2d(_Affine):
                  *, bias=True, dtype=np.float32):
         super().__init__()
         self.num_features = positive_int(num_features, "num_features")
+        dtype = float_dtype(dtype)
         self.eps = positive_float(eps, "eps")
-        if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1] or None, got {momentum!r}")
-        self.momentum = momentum
+        self.momentum = _momentum(momentum)
         self.track_running_stats = track_running_stats
         self._init_affine((num_features,), affine, dtype, bias)
         if track_running_stats:
@@ -190,9 +201,9 @@ class InstanceNorm2d(_Affine):
                                                      self.buffers["running_var"], training=False, eps=self.eps)
             self._remember(("running", cache))
             return out
-        if self.track_running_stats:
-            self._update_running_stats(x)
         out, cache = ops.instancenorm_forward(x, gamma, beta, self.eps)
+        if self.track_running_stats:  # after the op has checked x: a refused x changes nothing
+            self._update_running_stats(x)
         self._remember(("instance", cache))
         return out
 
@@ -224,7 +235,9 @@ class LocalResponseNorm(Module):
 
     def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
         super().__init__()
-        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+        self.size = positive_int(size, "size")
+        self.alpha, self.beta = nonnegative_float(alpha, "alpha"), finite_float(beta, "beta")
+        self.k = positive_float(k, "k")
 
     def forward(self, x):
         out, cache = ops.local_response_norm_forward(x, self.size, self.alpha, self.beta, self.k)

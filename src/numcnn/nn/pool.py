@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from .. import ops
+from ..ops._checks import int_pair
+from ..ops.pool import check_pool_arguments
 from .module import Module
 
 
@@ -18,6 +20,7 @@ class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
         _unsupported(return_indices=return_indices, ceil_mode=ceil_mode)
+        check_pool_arguments(kernel_size, stride, padding, dilation, pad_name="padding")
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
 
     def forward(self, x):
@@ -39,6 +42,7 @@ class AvgPool2d(Module):
                  divisor_override=None):
         super().__init__()
         _unsupported(ceil_mode=ceil_mode, divisor_override=divisor_override is not None)
+        check_pool_arguments(kernel_size, stride, padding, pad_name="padding")
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.count_include_pad = count_include_pad
 
@@ -60,6 +64,7 @@ class AdaptiveAvgPool2d(Module):
 
     def __init__(self, output_size):
         super().__init__()
+        int_pair(output_size, "output_size", minimum=1)
         self.output_size = output_size
 
     def forward(self, x):

@@ -5,6 +5,18 @@
 The plain names are the fast (vectorized) versions; <op>_forward_naive and
 <op>_backward_naive are loop versions with the same signatures that read
 like the maths. Images are NCHW; dtype follows the input.
+
+Bad arguments raise ValueError with one line that starts with the
+argument's name. Every numeric hyper-parameter is checked where it enters
+(eps > 0 and finite, probabilities in [0, 1], finite slopes, kernel sizes,
+strides and so on at least 1), NaN and inf included.
+
+Empty batches are refused, the same way by every op, forward and
+backward, fast and naive: x, dout or scores with N = 0 (or any other
+zero-size axis) raises "x is an empty batch (shape (0, ...)); ...".
+PyTorch would return empty outputs and NaN losses (a mean over no
+samples); an empty batch in a CNN is almost always a slicing mistake, and
+an error at the op that received it is easier to trace than a NaN.
 """
 
 from .activation import (leaky_relu_backward, leaky_relu_backward_naive, leaky_relu_forward,

@@ -6,6 +6,7 @@ needs, so that a mistake in a notebook points at the line that made it.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Sequence
 
@@ -71,16 +72,79 @@ def positive_int(value, name: str) -> int:
     return int(value)
 
 
-def probability(value, name: str) -> float:
-    if not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+def _real(value, name: str, expected: str) -> float:
+    """value as a float if it is a real number (bools are not), else ValueError saying `expected`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
     return float(value)
+
+
+def finite_float(value, name: str) -> float:
+    """Any real number but NaN and +-inf (e.g. a LeakyReLU slope, LRN's alpha and beta)."""
+    number = _real(value, name, "a finite number")
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+def probability(value, name: str) -> float:
+    """A number in [0, 1] (NaN is not)."""
+    number = _real(value, name, "a probability in [0, 1]")
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+    return number
 
 
 def positive_float(value, name: str) -> float:
-    if not isinstance(value, numbers.Real) or not float(value) > 0.0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
+    """A number in (0, inf): an eps, LRN's k. NaN and inf are refused (an infinite eps zeroes the output)."""
+    number = _real(value, name, "a positive number (finite)")
+    if not (number > 0.0 and math.isfinite(number)):
+        raise ValueError(f"{name} must be a positive number (finite), got {value!r}")
+    return number
+
+
+def nonnegative_float(value, name: str) -> float:
+    """A number in [0, inf) (LRN's alpha: with k > 0 it keeps k + alpha * s positive)."""
+    number = _real(value, name, "a non-negative number (finite)")
+    if not (number >= 0.0 and math.isfinite(number)):
+        raise ValueError(f"{name} must be a non-negative number (finite), got {value!r}")
+    return number
+
+
+def integer(value, name: str) -> int:
+    """Any int (an axis index); bools are refused."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise ValueError(f"{name} must be an int, got {value!r}")
+    return int(value)
+
+
+def float_dtype(value, name: str = "dtype") -> np.dtype:
+    """A dtype for parameters: float32 or float64, as the ops accept (float16 sums overflow at 65504)."""
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        raise ValueError(f"{name} must be float32 or float64, got {value!r}") from None
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"{name} must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def batch_array(value, name: str, ndim: int | Sequence[int] | None = None) -> np.ndarray:
+    """Data with a batch axis first (x, dout, scores): float_array, refusing empty arrays.
+
+    numcnn refuses an empty batch (N = 0) and any other zero-size axis
+    rather than follow PyTorch, whose empty batches give empty outputs or
+    NaN losses (a mean over no samples): an empty batch in a CNN is a
+    slicing mistake, and a clear error at the op that received it is
+    cheaper to debug than a NaN several layers later.
+    """
+    array = float_array(value, name, ndim)
+    if array.size == 0:
+        if array.shape[0] == 0:
+            raise ValueError(f"{name} is an empty batch (shape {array.shape}); the ops need at least "
+                             f"one sample (N >= 1)")
+        raise ValueError(f"{name} has a zero-size axis (shape {array.shape}); every axis must be at least 1")
+    return array
 
 
 def same_shape(array: np.ndarray, name: str, shape: tuple[int, ...]) -> None:

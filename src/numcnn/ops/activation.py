@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import float_array
+from ._checks import batch_array, finite_float
 
 
 class ActivationCache(NamedTuple):
@@ -22,7 +22,7 @@ class ActivationCache(NamedTuple):
 
 
 def _check_dout(dout, cache):
-    dout = float_array(dout, "dout")
+    dout = batch_array(dout, "dout")
     if dout.shape != cache.positive.shape:
         raise ValueError(f"dout must have the forward output's shape {cache.positive.shape}, got {dout.shape}")
     return dout
@@ -30,7 +30,7 @@ def _check_dout(dout, cache):
 
 def relu_forward(x):
     """x (any shape) -> max(x, 0)."""
-    x = float_array(x, "x")
+    x = batch_array(x, "x")
     return np.maximum(x, 0), ActivationCache(x > 0, 0.0)
 
 
@@ -41,7 +41,8 @@ def relu_backward(dout, cache: ActivationCache):
 
 def leaky_relu_forward(x, negative_slope=0.01):
     """x (any shape) -> x where x > 0, negative_slope * x elsewhere."""
-    x = float_array(x, "x")
+    x = batch_array(x, "x")
+    negative_slope = finite_float(negative_slope, "negative_slope")
     positive = x > 0
     return np.where(positive, x, x * x.dtype.type(negative_slope)), ActivationCache(positive, float(negative_slope))
 
@@ -60,7 +61,8 @@ def relu_backward_naive(dout, cache: ActivationCache):
 
 
 def leaky_relu_forward_naive(x, negative_slope=0.01):
-    x = float_array(x, "x")
+    x = batch_array(x, "x")
+    negative_slope = finite_float(negative_slope, "negative_slope")
     out, positive = np.zeros_like(x), np.zeros(x.shape, bool)
     for index in np.ndindex(x.shape):
         positive[index] = x[index] > 0

@@ -25,8 +25,8 @@ import numpy as np
 
 from . import workspace
 from .parallel import map_chunks, num_threads, vector_sums
-from ._checks import float_array, optional_float_array, probability
-from .norm import (NormCache, affine, norm_backward, standardize,
+from ._checks import batch_array, optional_float_array, positive_float, probability
+from .norm import (NormCache, affine, check_dout, norm_backward, standardize,
                    standardize_backward_naive, standardize_naive)
 
 
@@ -37,8 +37,8 @@ class NaiveBatchNormCache(NamedTuple):
     batch_statistics: bool       # False: running statistics were used as constants
 
 
-def _arguments(x, gamma, beta, running_mean, running_var, momentum):
-    x = float_array(x, "x", ndim=(2, 4))
+def _arguments(x, gamma, beta, running_mean, running_var, momentum, eps):
+    x = batch_array(x, "x", ndim=(2, 4))
     D = x.shape[1]
     gamma = optional_float_array(gamma, "gamma", (D,))
     beta = optional_float_array(beta, "beta", (D,))
@@ -47,7 +47,8 @@ def _arguments(x, gamma, beta, running_mean, running_var, momentum):
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean and running_var must both be arrays or both be None")
     momentum = probability(momentum, "momentum")
-    return x, gamma, beta, running_mean, running_var, momentum
+    eps = positive_float(eps, "eps")
+    return x, gamma, beta, running_mean, running_var, momentum, eps
 
 
 def _check_batch(x, training):
@@ -188,7 +189,8 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momen
     or None (no tracking). Returns out (like x), cache, new_running_mean,
     new_running_var (None when not tracking).
     """
-    x, gamma, beta, rm, rv, momentum = _arguments(x, gamma, beta, running_mean, running_var, momentum)
+    x, gamma, beta, rm, rv, momentum, eps = _arguments(x, gamma, beta, running_mean, running_var,
+                                                       momentum, eps)
     _check_batch(x, training)
     D = x.shape[1]
     axes = (0,) if x.ndim == 2 else (0, 2, 3)
@@ -236,7 +238,8 @@ def batchnorm_backward(dout, cache: NormCache):
 
 def batchnorm_forward_naive(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
     """Batch norm one feature at a time, statistics summed by hand."""
-    x, gamma, beta, rm, rv, momentum = _arguments(x, gamma, beta, running_mean, running_var, momentum)
+    x, gamma, beta, rm, rv, momentum, eps = _arguments(x, gamma, beta, running_mean, running_var,
+                                                       momentum, eps)
     _check_batch(x, training)
     D = x.shape[1]
     use_batch_statistics = training or rm is None
@@ -264,6 +267,7 @@ def batchnorm_forward_naive(x, gamma, beta, running_mean, running_var, training,
 def batchnorm_backward_naive(dout, cache: NaiveBatchNormCache):
     """Per feature: through the standardization graph, or a plain scale in eval mode."""
     xhat, inv_std, gamma, batch_statistics = cache
+    dout = check_dout(dout, xhat.shape)
     D = xhat.shape[1]
     dx = np.zeros_like(xhat)
     for d in range(D):

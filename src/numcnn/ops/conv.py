@@ -31,7 +31,7 @@ import numpy as np
 
 from . import windows as win
 from . import winograd
-from ._checks import float_array, optional_float_array, positive_int
+from ._checks import batch_array, float_array, optional_float_array, positive_int
 from .parallel import map_chunks, num_threads, vector_sums
 
 # Below this many channels per group a channels-last patch copy moves too few
@@ -54,7 +54,7 @@ def conv2d_arguments(x, w, b, stride, pad, dilation, groups, *, transposed: bool
     the geometry returned is that of the ordinary convolution it transposes,
     which the caller builds itself; here only shapes are checked.
     """
-    x = float_array(x, "x", ndim=4)
+    x = batch_array(x, "x", ndim=4)
     w = float_array(w, "w", ndim=4, integers_ok=True).astype(x.dtype, copy=False)
     groups = positive_int(groups, "groups")
     N, C, H, W = x.shape
@@ -149,7 +149,7 @@ def _receptive_field(geom: win.WindowGeometry, i: int, j: int) -> tuple[slice, s
 
 
 def _check_dout(dout, N, F, geom):
-    dout = float_array(dout, "dout", ndim=4)
+    dout = batch_array(dout, "dout", ndim=4)
     expected = (N, F, *geom.out_hw)
     if dout.shape != expected:
         raise ValueError(f"dout must have the forward output's shape {expected}, got {dout.shape}")
@@ -261,11 +261,12 @@ def _dout_matrix(dout_chunk: np.ndarray, groups: int) -> np.ndarray:
 
 
 def conv_output(x, w, geom: win.WindowGeometry, groups: int,
-                channels_last: bool | None = None) -> np.ndarray:
+                channels_last: bool | None = None, *, fast_algorithms: bool = True) -> np.ndarray:
     """x (N, C, H, W) convolved with w (F, C/groups, KH, KW), no bias.
 
     The result's memory is channels-last (N, OH, OW, F); it is returned as
-    an (N, F, OH, OW) view.
+    an (N, F, OH, OW) view. fast_algorithms=False keeps to im2col (the
+    direct sum), which Winograd falls back to for inputs beyond its range.
     """
     N, C = x.shape[:2]
     F = w.shape[0]
@@ -273,8 +274,12 @@ def conv_output(x, w, geom: win.WindowGeometry, groups: int,
     if channels_last is None:
         channels_last = prefers_channels_last(C, groups)
     out = np.empty((N, OH, OW, F), x.dtype)
-    if channels_last and winograd.applies(geom, groups, C, F):
-        winograd.forward(win.to_layout(x, True), w, geom, out)
+    if fast_algorithms and channels_last and winograd.applies(geom, groups, C, F):
+        def direct(start, stop):
+            part = conv_output(x[start:stop], w, geom, groups, True, fast_algorithms=False)
+            out[start:stop] = part.transpose(0, 2, 3, 1)
+
+        winograd.forward(win.to_layout(x, True), w, geom, out, direct)
         return out.transpose(0, 3, 1, 2)
     wm = weight_matrix(w, groups, channels_last)
     x_l = win.to_layout(x, channels_last)
@@ -385,8 +390,8 @@ def _scatter_input_grad(dout, w, geom, groups, channels, channels_last) -> np.nd
 
 
 def conv_weight_grad(x, dout, geom: win.WindowGeometry, groups: int, w_shape,
-                     channels_last: bool | None = None) -> np.ndarray:
-    """dw (F, C/groups, KH, KW) of a convolution, from x and dout."""
+                     channels_last: bool | None = None, *, fast_algorithms: bool = True) -> np.ndarray:
+    """dw (F, C/groups, KH, KW) of a convolution, from x and dout (fast_algorithms: as conv_output)."""
     N, C = x.shape[:2]
     if channels_last is None:
         channels_last = prefers_channels_last(C, groups)
@@ -394,8 +399,12 @@ def conv_weight_grad(x, dout, geom: win.WindowGeometry, groups: int, w_shape,
     KH, KW = geom.kernel
     x_l = win.to_layout(x, channels_last)
     dout_l = dout.transpose(0, 2, 3, 1)
-    if channels_last and winograd.applies(geom, groups, C, w_shape[0]):
-        return winograd.weight_grad(x_l, dout_l, geom, w_shape)
+    if fast_algorithms and channels_last and winograd.applies(geom, groups, C, w_shape[0]):
+        def direct(start, stop):
+            return conv_weight_grad(x[start:stop], dout[start:stop], geom, groups, w_shape, True,
+                                    fast_algorithms=False)
+
+        return winograd.weight_grad(x_l, dout_l, geom, w_shape, direct)
     threads = _threads(channels_last, w_shape, groups)
     n_chunk = win.chunk_size(N, OH * OW * KH * KW * C * x.itemsize, threads)
 

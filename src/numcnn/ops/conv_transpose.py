@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import windows as win
-from ._checks import float_array, int_pair
+from ._checks import batch_array, int_pair
 from .conv import (_receptive_field, bias_grad, channels_last_copy, conv2d_arguments,
                    conv_input_grad, conv_output, conv_weight_grad)
 
@@ -37,6 +37,20 @@ class ConvTranspose2dCache(NamedTuple):
     b: np.ndarray | None
     geom: win.WindowGeometry  # of the convolution this one transposes
     groups: int
+
+
+def check_output_padding(output_padding, stride, dilation) -> tuple[int, int]:
+    """output_padding as a pair, each smaller than the stride or the dilation (PyTorch's rule)."""
+    output_padding = int_pair(output_padding, "output_padding", minimum=0)
+    stride = int_pair(stride, "stride", minimum=1)
+    dilation = int_pair(dilation, "dilation", minimum=1)
+    for axis in range(2):
+        if output_padding[axis] >= max(stride[axis], dilation[axis]):
+            raise ValueError(
+                f"output_padding must be smaller than stride or dilation, got output_padding "
+                f"{output_padding} with stride {stride} and dilation {dilation}"
+            )
+    return output_padding
 
 
 def transposed_geometry(x_hw, kernel, stride, pad, output_padding, dilation) -> win.WindowGeometry:
@@ -51,13 +65,7 @@ def transposed_geometry(x_hw, kernel, stride, pad, output_padding, dilation) -> 
     if isinstance(pad, str):
         raise ValueError(f"pad must be an int or a pair for a transposed convolution, got {pad!r}")
     pad = int_pair(pad, "pad", minimum=0)
-    output_padding = int_pair(output_padding, "output_padding", minimum=0)
-    for axis in range(2):
-        if output_padding[axis] >= max(stride[axis], dilation[axis]):
-            raise ValueError(
-                f"output_padding must be smaller than stride or dilation, got output_padding "
-                f"{output_padding} with stride {stride} and dilation {dilation}"
-            )
+    output_padding = check_output_padding(output_padding, stride, dilation)
     out_hw = tuple(
         (x_hw[a] - 1) * stride[a] - 2 * pad[a] + dilation[a] * (kernel[a] - 1) + output_padding[a] + 1
         for a in range(2)
@@ -78,7 +86,7 @@ def _arguments(x, w, b, stride, pad, output_padding, dilation, groups):
 
 
 def _check_dout(dout, N, F, geom):
-    dout = float_array(dout, "dout", ndim=4)
+    dout = batch_array(dout, "dout", ndim=4)
     expected = (N, F, *geom.in_hw)
     if dout.shape != expected:
         raise ValueError(f"dout must have the forward output's shape {expected}, got {dout.shape}")

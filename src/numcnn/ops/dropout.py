@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import float_array, probability
+from ._checks import batch_array, probability
 
 
 class DropoutCache(NamedTuple):
@@ -28,7 +28,7 @@ class DropoutCache(NamedTuple):
 
 
 def _arguments(x, p, rng):
-    x = float_array(x, "x")
+    x = batch_array(x, "x")
     p = probability(p, "p")
     if rng is None:
         rng = np.random.default_rng()
@@ -68,12 +68,17 @@ def dropout_forward(x, p=0.5, training=True, rng=None):
     return x * mask, DropoutCache(mask)
 
 
+def _check_dout(dout, cache: DropoutCache):
+    dout = batch_array(dout, "dout")
+    if cache.mask is not None and dout.shape != cache.mask.shape:
+        raise ValueError(f"dout must have the forward output's shape {cache.mask.shape}, got {dout.shape}")
+    return dout
+
+
 def dropout_backward(dout, cache: DropoutCache):
-    dout = float_array(dout, "dout")
+    dout = _check_dout(dout, cache)
     if cache.mask is None:
         return dout.copy()
-    if dout.shape != cache.mask.shape:
-        raise ValueError(f"dout must have the forward output's shape {cache.mask.shape}, got {dout.shape}")
     return dout * cache.mask
 
 
@@ -92,8 +97,9 @@ def dropout_forward_naive(x, p=0.5, training=True, rng=None):
 
 
 def dropout_backward_naive(dout, cache: DropoutCache):
+    dout = _check_dout(dout, cache)
     if cache.mask is None:
-        return np.array(dout, copy=True)
+        return dout.copy()
     dx = np.zeros_like(cache.mask)
     for index in np.ndindex(dx.shape):
         dx[index] = dout[index] * cache.mask[index]

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import float_array, optional_float_array
+from ._checks import batch_array, float_array, optional_float_array
 
 
 class LinearCache(NamedTuple):
@@ -25,7 +25,7 @@ class LinearCache(NamedTuple):
 
 
 def _arguments(x, w, b):
-    x = float_array(x, "x")
+    x = batch_array(x, "x")
     if x.ndim < 2:
         raise ValueError(f"x must have shape (N, d1, ..., dk), got shape {x.shape}")
     w = float_array(w, "w", ndim=2, integers_ok=True).astype(x.dtype, copy=False)
@@ -40,7 +40,7 @@ def _arguments(x, w, b):
 
 
 def _check_dout(dout, N, M):
-    dout = float_array(dout, "dout", ndim=2)
+    dout = batch_array(dout, "dout", ndim=2)
     if dout.shape != (N, M):
         raise ValueError(f"dout must have the forward output's shape {(N, M)}, got {dout.shape}")
     return dout

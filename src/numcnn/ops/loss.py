@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import float_array, labels
+from ._checks import batch_array, labels, probability
 
 
 def _arguments(scores, y, label_smoothing=0.0):
-    scores = float_array(scores, "scores", ndim=2)
+    scores = batch_array(scores, "scores", ndim=2)
     y = labels(y, "y", scores.shape[0], scores.shape[1])
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    return scores, y
+    return scores, y, probability(label_smoothing, "label_smoothing")
 
 
 def log_softmax(scores: np.ndarray) -> np.ndarray:
@@ -41,7 +39,7 @@ def log_softmax(scores: np.ndarray) -> np.ndarray:
 
 def softmax_loss(scores, y, label_smoothing=0.0):
     """Returns loss (float) and dscores (N, C)."""
-    scores, y = _arguments(scores, y, label_smoothing)
+    scores, y, label_smoothing = _arguments(scores, y, label_smoothing)
     N, C = scores.shape
     log_p = log_softmax(scores)
     target = np.full_like(scores, label_smoothing / C)
@@ -53,7 +51,7 @@ def softmax_loss(scores, y, label_smoothing=0.0):
 
 def svm_loss(scores, y):
     """Returns loss (float) and dscores (N, C)."""
-    scores, y = _arguments(scores, y)
+    scores, y, _ = _arguments(scores, y)
     N = scores.shape[0]
     rows = np.arange(N)
     margins = np.maximum(0.0, scores - scores[rows, y][:, None] + 1.0)
@@ -66,7 +64,7 @@ def svm_loss(scores, y):
 
 def softmax_loss_naive(scores, y, label_smoothing=0.0):
     """One sample at a time, as CS231n's softmax_loss_naive."""
-    scores, y = _arguments(scores, y, label_smoothing)
+    scores, y, label_smoothing = _arguments(scores, y, label_smoothing)
     N, C = scores.shape
     loss, dscores = 0.0, np.zeros_like(scores)
     for n in range(N):
@@ -81,7 +79,7 @@ def softmax_loss_naive(scores, y, label_smoothing=0.0):
 
 
 def svm_loss_naive(scores, y):
-    scores, y = _arguments(scores, y)
+    scores, y, _ = _arguments(scores, y)
     N, C = scores.shape
     loss, dscores = 0.0, np.zeros_like(scores)
     for n in range(N):

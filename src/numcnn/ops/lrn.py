@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import float_array, positive_float, positive_int
+from ._checks import batch_array, finite_float, nonnegative_float, positive_float, positive_int
 
 
 class LRNCache(NamedTuple):
@@ -34,14 +34,14 @@ class LRNCache(NamedTuple):
 
 
 def _arguments(x, size, alpha, beta, k):
-    x = float_array(x, "x")
+    x = batch_array(x, "x")
     if x.ndim < 3:
         raise ValueError(f"x must have at least 3 dimensions (N, C, ...), got shape {x.shape}")
     size = positive_int(size, "size")
-    if not np.isfinite(alpha) or not np.isfinite(beta):
-        raise ValueError(f"alpha and beta must be finite numbers, got alpha={alpha!r}, beta={beta!r}")
+    # alpha >= 0 and k > 0 keep d = k + alpha * s positive, so d ** -beta is never NaN
+    alpha, beta = nonnegative_float(alpha, "alpha"), finite_float(beta, "beta")
     k = positive_float(k, "k")
-    return x, size, float(alpha), float(beta), k
+    return x, size, alpha, beta, k
 
 
 def _channel_window_sum(values: np.ndarray, before: int, after: int) -> np.ndarray:
@@ -96,7 +96,7 @@ def local_response_norm_backward_naive(dout, cache: LRNCache):
 
 
 def _check_dout(dout, x):
-    dout = float_array(dout, "dout")
+    dout = batch_array(dout, "dout")
     if dout.shape != x.shape:
         raise ValueError(f"dout must have the forward output's shape {x.shape}, got {dout.shape}")
     return dout

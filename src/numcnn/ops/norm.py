@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import float_array, optional_float_array, positive_int
+from ._checks import batch_array, optional_float_array, positive_float, positive_int
 
 
 class NormCache(NamedTuple):
@@ -76,10 +76,7 @@ def affine(xhat, gamma, beta):
 def norm_backward(dout, cache: NormCache, gamma_shape):
     """Shared backward: returns dx, dgamma, dbeta (the last two None without gamma)."""
     xhat, inv_std, axes, gamma, param_axes, input_shape = cache
-    dout = float_array(dout, "dout")
-    if dout.shape != tuple(input_shape):
-        raise ValueError(f"dout must have the forward input's shape {input_shape}, got {dout.shape}")
-    dout = dout.reshape(xhat.shape)
+    dout = check_dout(dout, input_shape).reshape(xhat.shape)
     dxhat = dout * gamma if gamma is not None else dout
     if axes is None:  # mean and variance were constants (batch norm in eval mode)
         dx = dxhat * inv_std
@@ -91,6 +88,14 @@ def norm_backward(dout, cache: NormCache, gamma_shape):
     dgamma = np.sum(dout * xhat, axis=param_axes).reshape(gamma_shape)
     dbeta = np.sum(dout, axis=param_axes).reshape(gamma_shape)
     return dx, dgamma, dbeta
+
+
+def check_dout(dout, input_shape) -> np.ndarray:
+    """dout of a norm: a non-empty float array of the forward input's shape."""
+    dout = batch_array(dout, "dout")
+    if dout.shape != tuple(input_shape):
+        raise ValueError(f"dout must have the forward input's shape {tuple(input_shape)}, got {dout.shape}")
+    return dout
 
 
 def standardize_naive(values: np.ndarray, eps: float):
@@ -129,18 +134,18 @@ class NaiveNormCache(NamedTuple):
 # Layer norm
 # ---------------------------------------------------------------------------
 
-def _layernorm_args(x, gamma, beta):
-    x = float_array(x, "x")
+def _layernorm_args(x, gamma, beta, eps):
+    x = batch_array(x, "x")
     if x.ndim < 2:
         raise ValueError(f"x must have at least 2 dimensions (N, ...), got shape {x.shape}")
     gamma = optional_float_array(gamma, "gamma", x.shape[1:])
     beta = optional_float_array(beta, "beta", x.shape[1:])
-    return x, gamma, beta
+    return x, gamma, beta, positive_float(eps, "eps")
 
 
 def layernorm_forward(x, gamma, beta, eps=1e-5):
     """Layer norm over all but the first axis. x (N, ...); gamma, beta: x.shape[1:] or None."""
-    x, gamma, beta = _layernorm_args(x, gamma, beta)
+    x, gamma, beta, eps = _layernorm_args(x, gamma, beta, eps)
     axes = tuple(range(1, x.ndim))
     xhat, inv_std, _, _ = standardize(x, axes, eps)
     gamma = None if gamma is None else gamma[None].astype(x.dtype, copy=False)
@@ -154,7 +159,7 @@ def layernorm_backward(dout, cache: NormCache):
 
 
 def layernorm_forward_naive(x, gamma, beta, eps=1e-5):
-    x, gamma, beta = _layernorm_args(x, gamma, beta)
+    x, gamma, beta, eps = _layernorm_args(x, gamma, beta, eps)
     xhat, out = np.zeros_like(x), np.zeros_like(x)
     inv_std = np.zeros(x.shape[0], x.dtype)
     for n in range(x.shape[0]):
@@ -165,6 +170,7 @@ def layernorm_forward_naive(x, gamma, beta, eps=1e-5):
 
 def layernorm_backward_naive(dout, cache: NaiveNormCache):
     xhat, inv_std, gamma, _ = cache
+    dout = check_dout(dout, xhat.shape)
     dx = np.zeros_like(xhat)
     for n in range(xhat.shape[0]):
         dxhat = dout[n] * (1 if gamma is None else gamma)
@@ -178,8 +184,8 @@ def layernorm_backward_naive(dout, cache: NaiveNormCache):
 # Group norm (and instance norm, which is group norm with one channel per group)
 # ---------------------------------------------------------------------------
 
-def _groupnorm_args(x, gamma, beta, num_groups, min_ndim=2):
-    x = float_array(x, "x")
+def _groupnorm_args(x, gamma, beta, num_groups, eps, min_ndim=2):
+    x = batch_array(x, "x")
     if x.ndim < min_ndim:
         raise ValueError(f"x must have at least {min_ndim} dimensions (N, C, ...), got shape {x.shape}")
     num_groups = positive_int(num_groups, "num_groups")
@@ -191,19 +197,19 @@ def _groupnorm_args(x, gamma, beta, num_groups, min_ndim=2):
     # PyTorch refuses a single value to normalize (its variance is 0); so do we
     if x.shape[0] * (C // num_groups) * int(np.prod(x.shape[2:])) == 1:
         raise ValueError(f"group norm needs more than 1 value per group, got x of shape {x.shape}")
-    return x, gamma, beta, num_groups
+    return x, gamma, beta, num_groups, positive_float(eps, "eps")
 
 
-def _instancenorm_args(x, gamma, beta):
-    x, gamma, beta, _ = _groupnorm_args(x, gamma, beta, 1, min_ndim=3)
+def _instancenorm_args(x, gamma, beta, eps):
+    x, gamma, beta, _, eps = _groupnorm_args(x, gamma, beta, 1, eps, min_ndim=3)
     if int(np.prod(x.shape[2:])) == 1:
         raise ValueError(f"instance norm needs more than 1 spatial element, got x of shape {x.shape}")
-    return x, gamma, beta
+    return x, gamma, beta, eps
 
 
 def groupnorm_forward(x, gamma, beta, num_groups, eps=1e-5):
     """Group norm. x (N, C, ...) with C divisible by num_groups; gamma, beta (C,) or None."""
-    x, gamma, beta, num_groups = _groupnorm_args(x, gamma, beta, num_groups)
+    x, gamma, beta, num_groups, eps = _groupnorm_args(x, gamma, beta, num_groups, eps)
     N, C = x.shape[:2]
     grouped = x.reshape(N, num_groups, C // num_groups, -1)  # (N, G, C/G, H*W)
     xhat, inv_std, _, _ = standardize(grouped, (2, 3), eps)
@@ -220,7 +226,7 @@ def groupnorm_backward(dout, cache: NormCache):
 
 
 def groupnorm_forward_naive(x, gamma, beta, num_groups, eps=1e-5):
-    x, gamma, beta, num_groups = _groupnorm_args(x, gamma, beta, num_groups)
+    x, gamma, beta, num_groups, eps = _groupnorm_args(x, gamma, beta, num_groups, eps)
     N, C = x.shape[:2]
     per_group = C // num_groups
     xhat, out = np.zeros_like(x), np.zeros_like(x)
@@ -236,6 +242,7 @@ def groupnorm_forward_naive(x, gamma, beta, num_groups, eps=1e-5):
 
 def groupnorm_backward_naive(dout, cache: NaiveNormCache):
     xhat, inv_std, gamma, num_groups = cache
+    dout = check_dout(dout, xhat.shape)
     N, C = xhat.shape[:2]
     per_group = C // num_groups
     scale = np.ones(C) if gamma is None else gamma
@@ -254,7 +261,7 @@ def groupnorm_backward_naive(dout, cache: NaiveNormCache):
 
 def instancenorm_forward(x, gamma, beta, eps=1e-5):
     """Instance norm: each sample's channel over its spatial axes. x (N, C, ...); gamma, beta (C,) or None."""
-    x, gamma, beta = _instancenorm_args(x, gamma, beta)
+    x, gamma, beta, eps = _instancenorm_args(x, gamma, beta, eps)
     return groupnorm_forward(x, gamma, beta, x.shape[1], eps)
 
 
@@ -263,7 +270,7 @@ def instancenorm_backward(dout, cache: NormCache):
 
 
 def instancenorm_forward_naive(x, gamma, beta, eps=1e-5):
-    x, gamma, beta = _instancenorm_args(x, gamma, beta)
+    x, gamma, beta, eps = _instancenorm_args(x, gamma, beta, eps)
     return groupnorm_forward_naive(x, gamma, beta, x.shape[1], eps)
 
 

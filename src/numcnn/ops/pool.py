@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import windows as win
-from ._checks import float_array, int_pair
+from ._checks import batch_array, int_pair
 from .parallel import map_chunks, num_threads, per_thread
 
 
@@ -37,19 +37,32 @@ class PoolCache(NamedTuple):
     count: np.ndarray | int  # avg pooling's divisor; unused by max pooling
 
 
+def check_pool_arguments(kernel_size, stride=None, pad=0, dilation=1, pad_name: str = "pad") -> None:
+    """Validate the pooling hyper-parameters that do not depend on the input (modules call this
+    at construction, so a bad kernel fails where the layer is built, not at its first forward)."""
+    kernel = int_pair(kernel_size, "kernel_size", minimum=1)
+    stride = kernel if stride is None else int_pair(stride, "stride", minimum=1)
+    dilation = int_pair(dilation, "dilation", minimum=1)
+    _check_pad_fits(win.parse_pad(pad, kernel, stride, dilation, pad_name), kernel, pad_name)
+
+
+def _check_pad_fits(pad, kernel, pad_name: str = "pad") -> None:
+    """PyTorch's rule, whatever the dilation: a window never lies wholly in the padding."""
+    top, _, left, _ = pad
+    if top > kernel[0] // 2 or left > kernel[1] // 2:
+        raise ValueError(
+            f"{pad_name} must be at most half of kernel_size, got {pad_name} {pad[::2]} "
+            f"for kernel_size {kernel}"
+        )
+
+
 def pool_geometry(x, kernel_size, stride, pad, dilation=1) -> win.WindowGeometry:
     """Validate pooling hyper-parameters, as PyTorch does, and size the output."""
     if stride is None:
         stride = kernel_size
     geom = win.window_geometry(x.shape[2:], kernel_size, stride, pad, dilation,
                                kernel_name="kernel_size")
-    # PyTorch's rule, whatever the dilation: a window never lies wholly in the padding
-    top, _, left, _ = geom.pad
-    if top > geom.kernel[0] // 2 or left > geom.kernel[1] // 2:
-        raise ValueError(
-            f"pad must be at most half of kernel_size, got pad {geom.pad[::2]} "
-            f"for kernel_size {geom.kernel}"
-        )
+    _check_pad_fits(geom.pad, geom.kernel)
     return geom
 
 
@@ -77,7 +90,7 @@ def _taps(geom: win.WindowGeometry):
 
 
 def _check_dout(dout, out):
-    dout = float_array(dout, "dout", ndim=out.ndim)
+    dout = batch_array(dout, "dout", ndim=out.ndim)
     if dout.shape != out.shape:
         raise ValueError(f"dout must have the forward output's shape {out.shape}, got {dout.shape}")
     return dout
@@ -107,7 +120,7 @@ def _windows_naive(geom: win.WindowGeometry):
 
 
 def max_pool2d_forward_naive(x, kernel_size, stride=None, pad=0, dilation=1):
-    x = float_array(x, "x", ndim=4)
+    x = batch_array(x, "x", ndim=4)
     geom = pool_geometry(x, kernel_size, stride, pad, dilation)
     xp = _pad(x, geom, -np.inf)
     N, C = x.shape[:2]
@@ -147,7 +160,7 @@ def _pytorch_argmax(window, inside):
 
 
 def avg_pool2d_forward_naive(x, kernel_size, stride=None, pad=0, count_include_pad=True):
-    x = float_array(x, "x", ndim=4)
+    x = batch_array(x, "x", ndim=4)
     geom = pool_geometry(x, kernel_size, stride, pad)
     xp = _pad(x, geom, 0.0)
     real = _pad(np.ones(x.shape[2:], x.dtype)[None, None], geom, 0.0)[0, 0]
@@ -175,7 +188,7 @@ def avg_pool2d_backward_naive(dout, cache: PoolCache):
 
 
 def global_avg_pool_forward_naive(x):
-    x = float_array(x, "x", ndim=4)
+    x = batch_array(x, "x", ndim=4)
     N, C = x.shape[:2]
     out = np.zeros((N, C, 1, 1), x.dtype)
     for n in range(N):
@@ -207,7 +220,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, pad=0, dilation=1):
     and its gradient goes nowhere. (PyTorch 2.13 returns an index outside
     the input there, and its backward writes out of bounds.)
     """
-    x = float_array(x, "x", ndim=4)
+    x = batch_array(x, "x", ndim=4)
     geom = pool_geometry(x, kernel_size, stride, pad, dilation)
     out = win.empty_like_layout(x, x.shape[:2] + geom.out_hw)  # keeps x's memory layout
 
@@ -312,7 +325,7 @@ def _inside(geom: win.WindowGeometry, rows: slice, cols: slice):
 
 def avg_pool2d_forward(x, kernel_size, stride=None, pad=0, count_include_pad=True):
     """x (N, C, H, W) -> out (N, C, OH, OW), the mean of each window."""
-    x = float_array(x, "x", ndim=4)
+    x = batch_array(x, "x", ndim=4)
     geom = pool_geometry(x, kernel_size, stride, pad)
     xp = _pad(x, geom, 0.0)
     taps = _taps(geom)
@@ -338,7 +351,7 @@ def avg_pool2d_backward(dout, cache: PoolCache):
 
 def global_avg_pool_forward(x):
     """x (N, C, H, W) -> out (N, C, 1, 1), the mean of each feature map."""
-    x = float_array(x, "x", ndim=4)
+    x = batch_array(x, "x", ndim=4)
     out = x.mean(axis=(2, 3), keepdims=True)
     return out, PoolCache(x, out, None, x.shape[2] * x.shape[3])
 
@@ -368,7 +381,7 @@ def adaptive_windows(size: int, out_size: int) -> list[slice]:
 
 
 def _adaptive_arguments(x, output_size):
-    x = float_array(x, "x", ndim=4)
+    x = batch_array(x, "x", ndim=4)
     output_size = int_pair(output_size, "output_size", minimum=1)
     return x, output_size
 
@@ -408,7 +421,7 @@ def adaptive_avg_pool2d_forward_naive(x, output_size):
 def adaptive_avg_pool2d_backward_naive(dout, cache: AdaptivePoolCache):
     N, C, H, W = cache.x_shape
     OH, OW = cache.output_size
-    dout = float_array(dout, "dout", ndim=4)
+    dout = batch_array(dout, "dout", ndim=4)
     if dout.shape != (N, C, OH, OW):
         raise ValueError(f"dout must have the forward output's shape {(N, C, OH, OW)}, got {dout.shape}")
     dx = np.zeros(cache.x_shape, dout.dtype)

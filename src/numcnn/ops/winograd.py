@@ -41,6 +41,16 @@ gradient follows from y being linear in U:
 
     dU[xi,nu] (C, F) = V[xi,nu]^T @ dM[xi,nu],   dM = A dy A^T per m x m block of dout,   dg = G^T dU G
 
+Range: the transforms scale values up (|B^T d B| <= 100 max|d| for F(4x4))
+before the channel sums, so a finite input the direct sum handles (1e38 in
+float32) can overflow, and one inf or NaN pixel spreads to every output of
+each tile it touches (1600 outputs where the direct sum has 576 for a
+64-channel layer). Each chunk of images is therefore checked while it is
+in cache after padding (its max and min, NaN failing the test): a chunk
+beyond the safe range, bounded from the transforms' norms below, goes to
+the caller's fallback (im2col), whose non-finite outputs are exactly the
+direct sum's. Inside the range every value Winograd computes is finite.
+
 Layouts: images channels-last, (n, H, W, C). Outputs whose size is not a
 multiple of m are computed on one more row or column of tiles (over zero
 padding) and cropped.
@@ -334,6 +344,60 @@ TILINGS = {2: F_2X2, 4: F_4X4}
 
 
 # ---------------------------------------------------------------------------
+# The safe range
+# ---------------------------------------------------------------------------
+
+# Headroom over the norm bounds below, for rounding in the transforms.
+RANGE_MARGIN = 4.0
+
+
+def _norm_inf(matrix: np.ndarray) -> float:
+    """max_i sum_j |matrix[i, j]|: how much one application of the matrix can grow a value."""
+    return float(np.abs(matrix).sum(axis=1).max())
+
+
+def forward_growth(tiling: Tiling, channels: int) -> float:
+    """g with |every value forward computes| <= g * max|x| * max|w|.
+
+    V = B^T d B grows by ||B^T||^2, U = G g G^T by ||G||^2, the GEMM sums
+    `channels` products, and A^T M A grows by ||A^T||^2 (the transforms'
+    shared partial sums stay below these bounds).
+    """
+    return (channels * _norm_inf(tiling.B_T) ** 2 * _norm_inf(tiling.G) ** 2
+            * _norm_inf(tiling.A_T) ** 2)
+
+
+def weight_grad_growth(tiling: Tiling, tiles: int) -> float:
+    """g with |every value weight_grad computes| <= g * max|x| * max|dout| over `tiles` tiles.
+
+    V grows by ||B^T||^2, dM = A dy A^T by ||A||^2, dU sums `tiles`
+    products and dw = G^T dU G grows by ||G^T||^2.
+    """
+    return (tiles * _norm_inf(tiling.B_T) ** 2 * _norm_inf(tiling.A_T.T) ** 2
+            * _norm_inf(tiling.G.T) ** 2)
+
+
+def max_abs(a: np.ndarray) -> float:
+    """max |a| from a max and a min pass (no temporary); NaN when a holds a NaN."""
+    high, low = float(a.max()), float(a.min())
+    return float("nan") if high != high or low != low else max(high, -low)
+
+
+def within(a: np.ndarray, limit: float) -> bool:
+    """Whether every value of a lies in [-limit, limit]; False for NaN and inf (limit is finite)."""
+    return bool(a.max() <= limit) and bool(a.min() >= -limit)
+
+
+def input_limit(dtype, growth: float, other_max: float) -> float:
+    """The largest max|input| that keeps growth * max|input| * other_max (times the margin)
+    below dtype's largest finite value; 0 when other_max is not finite (nothing is safe)."""
+    largest = float(np.finfo(dtype).max)
+    if not other_max <= largest:  # NaN or inf in the other operand: never safe
+        return 0.0
+    return min(largest, largest / (RANGE_MARGIN * growth * max(other_max, 1e-300)))
+
+
+# ---------------------------------------------------------------------------
 # The engines
 # ---------------------------------------------------------------------------
 
@@ -360,10 +424,20 @@ def _tiling(geom: win.WindowGeometry, C: int, F: int) -> Tiling:
     return TILINGS[m]
 
 
-def forward(x_l: np.ndarray, w: np.ndarray, geom: win.WindowGeometry, out_l: np.ndarray) -> None:
-    """Write the correlation of x_l (N, H, W, C) with w (F, C, 3, 3) into out_l (N, OH, OW, F)."""
+def forward(x_l: np.ndarray, w: np.ndarray, geom: win.WindowGeometry, out_l: np.ndarray,
+            fallback: Callable[[int, int], None]) -> None:
+    """Write the correlation of x_l (N, H, W, C) with w (F, C, 3, 3) into out_l (N, OH, OW, F).
+
+    Images start:stop whose values lie beyond the safe range (see the
+    module's docstring), or all of them when w does, are left to
+    fallback(start, stop), which must write out_l[start:stop].
+    """
     N, C, F = x_l.shape[0], x_l.shape[3], w.shape[0]
     tiling = _tiling(geom, C, F)
+    limit = input_limit(x_l.dtype, forward_growth(tiling, C), max_abs(w))
+    if limit == 0.0:
+        fallback(0, N)
+        return
     m, aa = tiling.m, tiling.alpha ** 2
     th, tw = tiles = _tiles(geom, m)
     padded = _tile_padded(geom, m)
@@ -374,6 +448,9 @@ def forward(x_l: np.ndarray, w: np.ndarray, geom: win.WindowGeometry, out_l: np.
         n = stop - start
         xp = win.padded_chunk(x_l[start:stop], padded,
                               True, win.new_pad_buffer(n_chunk, C, padded, True, x_l.dtype))
+        if not within(xp, limit):  # checked while the chunk is in cache
+            fallback(start, stop)
+            continue
         V = workspace.shared_scratch("winograd V", (aa, n_chunk, th, tw, C), x_l.dtype)[:, :n]
         map_chunks(lambda a, b: tiling.input_transform(xp[a:b], tiles, V[:, a:b]), per_thread(0, n))
         M = workspace.shared_scratch("winograd M", (aa, n_chunk * th * tw, F), x_l.dtype)[:, :n * th * tw]
@@ -385,12 +462,20 @@ def forward(x_l: np.ndarray, w: np.ndarray, geom: win.WindowGeometry, out_l: np.
             out_l[start:stop] = target[:, :out_l.shape[1], :out_l.shape[2]]
 
 
-def weight_grad(x_l: np.ndarray, dout_l: np.ndarray, geom: win.WindowGeometry, w_shape) -> np.ndarray:
-    """dw (F, C, 3, 3) from x_l (N, H, W, C) and dout_l (N, OH, OW, F)."""
+def weight_grad(x_l: np.ndarray, dout_l: np.ndarray, geom: win.WindowGeometry, w_shape,
+                fallback: Callable[[int, int], np.ndarray]) -> np.ndarray:
+    """dw (F, C, 3, 3) from x_l (N, H, W, C) and dout_l (N, OH, OW, F).
+
+    The images start:stop of a chunk whose x or dout lies beyond the safe
+    range contribute fallback(start, stop), their dw by the direct sum;
+    dw is linear in the images, so the parts add up.
+    """
     N, C, F = x_l.shape[0], x_l.shape[3], w_shape[0]
     tiling = _tiling(geom, C, F)
     m, aa = tiling.m, tiling.alpha ** 2
     th, tw = tiles = _tiles(geom, m)
+    limit = input_limit(x_l.dtype, weight_grad_growth(tiling, N * th * tw), 1.0)  # on max|x| * max|dout|
+    direct = None
     padded = _tile_padded(geom, m)
     (OH, OW), exact = geom.out_hw, geom.out_hw == (m * th, m * tw)
     n_chunk = _chunk(N, tiling, tiles, max(C, F), x_l.dtype.itemsize)
@@ -399,6 +484,10 @@ def weight_grad(x_l: np.ndarray, dout_l: np.ndarray, geom: win.WindowGeometry, w
         n = stop - start
         xp = win.padded_chunk(x_l[start:stop], padded,
                               True, win.new_pad_buffer(n_chunk, C, padded, True, x_l.dtype))
+        if not max_abs(xp) * max_abs(dout_l[start:stop]) <= limit:  # False for NaN
+            part = fallback(start, stop)
+            direct = part if direct is None else direct + part
+            continue
         if exact:
             dy = dout_l[start:stop]
         else:  # whole tiles: the outputs past the edge get zero gradient
@@ -414,4 +503,5 @@ def weight_grad(x_l: np.ndarray, dout_l: np.ndarray, geom: win.WindowGeometry, w
 
         map_chunks(transforms, per_thread(0, n))
         dU += np.matmul(V.reshape(aa, -1, C).transpose(0, 2, 1), dM.reshape(aa, -1, F))
-    return weight_grad_from(dU, w_shape, tiling)
+    dw = weight_grad_from(dU, w_shape, tiling)
+    return dw if direct is None else dw + direct
