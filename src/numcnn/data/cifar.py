@@ -31,19 +31,42 @@ def _rows_to_images(rows: np.ndarray) -> np.ndarray:
     return rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
 
 
-def _read_python_batch(path: Path):
-    if not path.is_file():
+def _read_python_batch(path: Path, content: bytes | None = None):
+    """One python-release batch: a dict with b"data", uint8 (N, 3072), and b"labels", N ints 0..9.
+
+    content: the file's bytes when they come from an archive rather than `path`.
+    """
+    if content is None and not path.is_file():
         raise DatasetNotFound(f"{path}: missing CIFAR-10 batch file")
-    batch = safe_load(path.read_bytes(), str(path))
-    try:
-        data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
-    except (KeyError, TypeError):
-        raise DataError(f"{path}: not a CIFAR-10 batch (no data/labels entries)") from None
-    if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
-        raise DataError(f"{path}: data must be uint8 rows of 3072 values, got {data.dtype} {data.shape}")
+    batch = safe_load(path.read_bytes() if content is None else content, str(path), dtypes={"u1", "i8", "i4"})
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise DataError(f"{path}: not a CIFAR-10 batch (expected a dict with b'data' and b'labels' entries)")
+    data = batch[b"data"]
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
+        got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else f"a {type(data).__name__}"
+        raise DataError(f"{path}: data must be a uint8 array of rows of 3072 values, got {got}")
+    labels = _python_labels(batch[b"labels"], path)
     if len(labels) != len(data):
         raise DataError(f"{path}: {len(labels)} labels for {len(data)} images")
-    return _rows_to_images(data), _check_labels(labels.astype(np.int64), path)
+    return _rows_to_images(data), _check_labels(labels, path)
+
+
+def _python_labels(labels, path) -> np.ndarray:
+    """A batch's labels, a list of ints (or a 1-d integer array), as int64; anything else is refused
+    rather than converted (floats would be truncated, strings or nested lists misread)."""
+    expected = "a list of integer labels 0..9"
+    if isinstance(labels, np.ndarray):
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise DataError(f"{path}: labels must be {expected}, got a {labels.dtype} array of shape {labels.shape}")
+        labels = labels.tolist()
+    if not isinstance(labels, (list, tuple)):
+        raise DataError(f"{path}: labels must be {expected}, got a {type(labels).__name__}")
+    for label in labels:
+        if type(label) is not int and not isinstance(label, np.integer):
+            raise DataError(f"{path}: labels must be {expected}, got {type(label).__name__} {label!r:.40}")
+        if not 0 <= label < 10:
+            raise DataError(f"{path}: label {str(label)[:40]} out of range 0..9")
+    return np.array(labels, dtype=np.int64)
 
 
 def _read_binary_batch(path: Path):
@@ -94,12 +117,18 @@ def _from_python(folder: Path):
     X_test, y_test = _read_python_batch(folder / "test_batch")
     X_train, y_train = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     meta = folder / "batches.meta"
-    classes = list(CLASSES)
-    if meta.is_file():
-        names = safe_load(meta.read_bytes(), str(meta)).get(b"label_names")
-        if names:
-            classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    classes = _python_class_names(meta, meta.read_bytes()) if meta.is_file() else list(CLASSES)
     return X_train, y_train, X_test, y_test, classes
+
+
+def _python_class_names(meta: Path, content: bytes) -> list[str]:
+    """batches.meta: a dict whose b"label_names" is 10 names (bytes or str)."""
+    meta_dict = safe_load(content, str(meta), dtypes=())
+    names = meta_dict.get(b"label_names") if isinstance(meta_dict, dict) else meta_dict
+    if not isinstance(meta_dict, dict) or not (isinstance(names, list) and len(names) == 10 and all(isinstance(n, (bytes, str)) for n in names)):
+        raise DataError(f"{meta}: expected a dict whose b'label_names' is a list of 10 class names, "
+                        f"got {type(names).__name__} {names!r:.60}")
+    return [n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in names]
 
 
 def _from_binary(folder: Path):
@@ -107,7 +136,7 @@ def _from_binary(folder: Path):
     X_test, y_test = _read_binary_batch(folder / "test_batch.bin")
     X_train, y_train = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     meta = folder / "batches.meta.txt"
-    classes = [line.strip() for line in meta.read_text().splitlines() if line.strip()] if meta.is_file() else list(CLASSES)
+    classes = [line.strip() for line in meta.read_text(errors="replace").splitlines() if line.strip()] if meta.is_file() else list(CLASSES)
     return X_train, y_train, X_test, y_test, classes
 
 

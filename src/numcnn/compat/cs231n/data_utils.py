@@ -141,7 +141,8 @@ def _pickled_npz_member(path: Path, name: str) -> np.ndarray:
         if version not in read_header:
             raise DataError(f"{path}: {name}.npy has an unknown .npy format version {version}")
         read_header[version](member)
-        return safe_load(member.read(), f"{path}:{name}", encoding="latin1")
+        # np.save pickles an object array as a list of its items, which is all that allow_objects lets in
+        return safe_load(member.read(), f"{path}:{name}", encoding="latin1", allow_objects=True)
 
 
 __all__ = ["load_CIFAR_batch", "load_CIFAR10", "get_CIFAR10_data", "load_tiny_imagenet", "load_models",
