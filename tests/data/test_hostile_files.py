@@ -144,3 +144,58 @@ def test_a_batches_meta_that_is_not_ten_names_is_refused(tmp_path, meta):
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     with pytest.raises(DataError, match="batches.meta: expected a dict whose b'label_names' is a list of 10"):
         load_cifar10(tmp_path)
+
+
+def _idx_header(*shape, ndim=None):
+    return (0x800 + (ndim or len(shape))).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in shape)
+
+
+def test_a_gzip_bomb_idx_file_is_refused_after_a_bounded_read(tmp_path):
+    import gzip
+    import tracemalloc
+
+    from numcnn.data import read_idx
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(_idx_header(10, 28, 28) + bytes(64 << 20), compresslevel=1))  # 64 MiB inflated
+    assert path.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"header promises \(10, 28, 28\) = 7840 values, the file holds more"):
+            read_idx(path, 3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+
+
+@pytest.mark.parametrize("shape, message", [
+    ((2 ** 22, 2 ** 22, 2 ** 20), r"declares \(4194304, 4194304, 1048576\) = 18446744073709551616 values, more than"),
+    ((60000, 28, 28), r"a gzip file of \d+ bytes cannot inflate to that many"),
+])
+def test_idx_sizes_are_checked_before_reading(tmp_path, shape, message):
+    import gzip
+
+    from numcnn.data import read_idx
+    path = tmp_path / "images.gz"
+    path.write_bytes(gzip.compress(_idx_header(*shape) + bytes(100)))
+    with pytest.raises(DataError, match=f"images.gz: .*{message}"):
+        read_idx(path, 3)
+
+
+def test_corrupted_deflate_data_in_an_idx_gz_is_one_data_error(tmp_path):
+    import gzip
+
+    from numcnn.data import read_idx
+    rng = np.random.default_rng(0)
+    good = gzip.compress(_idx_header(50, 28, 28) + rng.integers(0, 4, 50 * 784, dtype=np.uint8).tobytes())
+    errors = set()
+    for position in range(12, len(good) - 8, max(1, len(good) // 200)):  # the deflate stream, not the gzip header
+        damaged = bytearray(good)
+        damaged[position] ^= 0x01
+        (tmp_path / "x.gz").write_bytes(bytes(damaged))
+        try:
+            read_idx(tmp_path / "x.gz", 3)
+        except DataError as error:
+            assert str(error).startswith(f"{tmp_path / 'x.gz'}: ") and "\n" not in str(error)
+            errors.add(str(error).split("(truncated or not gzip?): ")[-1].split(":")[0])
+    assert "error" in errors  # zlib.error: invalid code lengths, distance too far back, ...

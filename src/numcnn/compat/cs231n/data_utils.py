@@ -28,10 +28,15 @@ def load_CIFAR10(ROOT):
     return X_train.astype("float"), y_train, X_test.astype("float"), y_test
 
 
-def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000, subtract_mean=True, root=None):
-    """The assignment's dict of float64 (N, 3, 32, 32) splits (numcnn.data's takes a dtype)."""
+def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000, subtract_mean=True, root=None,
+                     download=False):
+    """The assignment's dict of float64 (N, 3, 32, 32) splits (numcnn.data's takes a dtype).
+
+    root: where CIFAR-10 is, as in numcnn.data.load_cifar10 (default $NUMCNN_DATA/cifar10);
+    download=True fetches the official release there if it is missing.
+    """
     return data.get_CIFAR10_data(num_training, num_validation, num_test, subtract_mean, root=root,
-                                 dtype=np.float64)
+                                 dtype=np.float64, download=download)
 
 
 def load_tiny_imagenet(path, dtype=np.float32, subtract_mean=True):
