@@ -192,3 +192,51 @@ def test_image_size_resizes_the_shorter_side_and_crops_the_centre(tmp_path):
     assert load_image_folder(tmp_path / "f", image_size=3)[0].shape == (2, 3, 3, 3)  # its own cache entry
     with pytest.raises(ValueError, match="image_size must be a positive int"):
         load_image_folder(tmp_path / "f", image_size=0)
+
+
+def _photos(folder, sizes):
+    """Class folders of RGB images of the given (height, width) sizes, colours telling the classes apart."""
+    rng = np.random.default_rng(0)
+    for cls, base in (("day", 200), ("night", 40)):
+        (folder / cls).mkdir(parents=True)
+        for i, size in enumerate(sizes):
+            pixels = np.clip(base + rng.integers(-20, 20, size + (3,)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / cls / f"{i}.png")
+
+
+def _cli(*arguments):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "numcnn.cli", *map(str, arguments)], capture_output=True, text=True,
+                          timeout=300)
+
+
+MIXED_SIZES = [(10, 14), (12, 9), (9, 9), (16, 11), (11, 13)] * 2
+
+
+def test_mixed_sizes_name_the_image_size_option_and_load_raw_applies_it(tmp_path):
+    from numcnn.run import UserError, load_raw
+    _photos(tmp_path / "photos", MIXED_SIZES)
+    refused = _cli("train", "--dataset", "folder", tmp_path / "photos", "--epochs", "1", "--out", tmp_path / "run")
+    assert refused.returncode == 2 and "--image-size N" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "run" / "last.npz").exists()
+    X_train, _, X_test, _, classes = load_raw("folder", tmp_path / "photos", image_size=8)
+    assert X_train.shape[1:] == X_test.shape[1:] == (8, 8, 3) and len(X_train) + len(X_test) == 20
+    with pytest.raises(UserError, match="--image-size resizes your own images"):
+        load_raw("digits", image_size=8)
+    bad = _cli("train", "--dataset", "folder", tmp_path / "photos", "--image-size", "0", "--out", tmp_path / "bad")
+    assert bad.returncode == 2 and "--image-size must be positive, got 0" in bad.stderr
+
+
+@pytest.mark.slow
+def test_the_cli_trains_and_evaluates_photos_of_mixed_sizes_with_image_size(tmp_path):
+    _photos(tmp_path / "photos", MIXED_SIZES)
+    run = _cli("train", "--dataset", "folder", tmp_path / "photos", "--image-size", "8", "--model", "fc", "--epochs", "1",
+               "--batch-size", "4", "--quiet", "--val-size", "2", "--out", tmp_path / "run")
+    assert run.returncode == 0, run.stderr[-800:]
+    checkpoint = tmp_path / "run" / "last.npz"
+    evaluated = _cli("evaluate", checkpoint)
+    assert evaluated.returncode == 0, evaluated.stderr[-800:]  # the checkpoint says image_size 8, so the photos fit
+    assert "test accuracy" in evaluated.stdout and "on 4 images" in evaluated.stdout
+    from numcnn.checkpoint import load_checkpoint
+    assert load_checkpoint(checkpoint).state["metadata"]["image_size"] == 8
