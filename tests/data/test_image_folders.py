@@ -240,3 +240,10 @@ def test_the_cli_trains_and_evaluates_photos_of_mixed_sizes_with_image_size(tmp_
     assert "test accuracy" in evaluated.stdout and "on 4 images" in evaluated.stdout
     from numcnn.checkpoint import load_checkpoint
     assert load_checkpoint(checkpoint).state["metadata"]["image_size"] == 8
+
+
+def test_a_dangling_link_in_a_class_folder_is_one_data_error(tmp_path):
+    write_image_folder(tmp_path / "f", classes=("a",), per_class=1)
+    (tmp_path / "f" / "a" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(DataError, match=r"a/gone.png: cannot be read \(FileNotFoundError"):
+        load_image_folder(tmp_path / "f")

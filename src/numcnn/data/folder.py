@@ -88,8 +88,15 @@ class _Folder:
             subdirectories.sort()
             for file in files:
                 names.append(os.path.relpath(os.path.join(directory, file), self.base).replace(os.sep, "/"))
-        self._stats = {name: (self.base / name).stat() for _, name in _image_files(names, "")}
-        return [(cls, name, self._stats[name].st_size) for cls, name in _image_files(names, "")]
+        entries = _image_files(names, "")
+        self._stats = {name: self._stat(name) for _, name in entries}
+        return [(cls, name, self._stats[name].st_size) for cls, name in entries]
+
+    def _stat(self, name: str):
+        try:
+            return (self.base / name).stat()
+        except OSError as error:  # a dangling link, or a file removed while listing
+            raise DataError(f"{self.base / name}: cannot be read ({describe(error)})") from None
 
     def key(self) -> list:
         # the name carries the class; mtime catches an edit in place at the same size, the
@@ -100,7 +107,10 @@ class _Folder:
 
     def read_all(self, names):
         for name in names:
-            yield name, (self.base / name).read_bytes()
+            try:
+                yield name, (self.base / name).read_bytes()
+            except OSError as error:
+                raise DataError(f"{self.base / name}: cannot be read ({describe(error)})") from None
 
 
 class _Archive:
