@@ -7,6 +7,9 @@
 - image folders train/<class>/*.png|jpg and test/<class>/..., as a folder
   or a .tar.gz (such as the JPEG copy numcnn's tests use), returned in a
   fixed random order like the official batches.
+
+The official releases' .tar.gz are read in place, without unpacking; any of
+these archives may also be the only one in the root folder.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def _read_binary_batch(path: Path, content: bytes | None = None):
         if not path.is_file():
             raise DatasetNotFound(f"{path}: missing CIFAR-10 batch file")
         content = path.read_bytes()
-    raw = np.frombuffer(content, dtype=np.uint8)
+    raw = np.frombuffer(content, dtype=np.uint8).copy()  # writeable, as np.fromfile's was
     if raw.size == 0 or raw.size % RECORD:
         raise DataError(f"{path}: {raw.size} bytes is not a whole number of {RECORD}-byte records")
     records = raw.reshape(-1, RECORD)
