@@ -102,8 +102,7 @@ class _Folder:
         # the name carries the class; mtime catches an edit in place at the same size, the
         # inode a file moved or swapped here from elsewhere (a rename keeps the mtime)
         self._listing = self.listing()
-        return [self.label, [(name, s.st_size, s.st_mtime_ns, s.st_ino)
-                             for name, s in ((name, self._stats[name]) for _, name, _ in self._listing)]]
+        return [self.label, [(name, s.st_size, s.st_mtime_ns, s.st_ino) for name, s in self._stats.items()]]
 
     def read_all(self, names):
         for name in names:
