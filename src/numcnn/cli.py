@@ -47,6 +47,8 @@ def _add_train(commands):
                    help=f"one of: {', '.join(DATASETS)}; 'folder PATH' for your own class folders (default digits)")
     p.add_argument("--data-dir", type=Path, help="where the dataset's files are (default $NUMCNN_DATA)")
     p.add_argument("--download", action="store_true", help="fetch the official files if missing")
+    p.add_argument("--image-size", type=int, metavar="N", help="--dataset folder: resize each image's shorter side "
+                   "to N and center-crop it to N x N (photos of mixed sizes); evaluate reuses it")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--optimizer", default="adam", choices=list(UPDATE_RULES), metavar="RULE",
@@ -90,7 +92,7 @@ def _check_numbers(args) -> None:
     """Numeric options a run cannot use, refused before any data is loaded."""
     from .run import UserError
     positive = {"--epochs": args.epochs, "--batch-size": args.batch_size}
-    positive.update({f"--{k.replace('_', '-')}": getattr(args, k) for k in ("lr", "time_budget", "grad_clip", "width")
+    positive.update({f"--{k.replace('_', '-')}": getattr(args, k) for k in ("lr", "time_budget", "grad_clip", "width", "image_size")
                      if getattr(args, k, None) is not None})
     for option, value in positive.items():
         if not value > 0:

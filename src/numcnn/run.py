@@ -57,10 +57,14 @@ class Prepared:
         return tuple(self.X_train.shape[1:])
 
 
-def load_raw(dataset: str, path=None, data_dir=None, download=False):
-    """uint8 (N, H, W, C) train and test images, labels and class names of a named dataset."""
+def load_raw(dataset: str, path=None, data_dir=None, download=False, image_size=None):
+    """uint8 (N, H, W, C) train and test images, labels and class names of a named dataset.
+
+    image_size=N (folders only): every image resized and center-cropped to N x N."""
     if dataset not in DATASETS:
         raise UserError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+    if image_size is not None and dataset != "folder":
+        raise UserError(f"--image-size resizes your own images (--dataset folder PATH), not {dataset}")
     if dataset == "digits":
         return data.load_digits()
     if dataset in ("mnist", "fashion"):
@@ -72,12 +76,12 @@ def load_raw(dataset: str, path=None, data_dir=None, download=False):
         raise UserError("--dataset folder needs a path: --dataset folder PATH")
     root = Path(path)
     if data.folder.is_archive(root) or (root / "train").is_dir() and (root / "test").is_dir():
-        X_train, y_train, classes = data.load_image_folder(root, "train")
-        X_test, y_test, test_classes = data.load_image_folder(root, "test")
+        X_train, y_train, classes = data.load_image_folder(root, "train", image_size=image_size)
+        X_test, y_test, test_classes = data.load_image_folder(root, "test", image_size=image_size)
         if test_classes != classes:
             raise UserError(f"{root}: train/ and test/ have different classes")
         return X_train, y_train, X_test, y_test, classes
-    X, y, classes = data.load_image_folder(root)
+    X, y, classes = data.load_image_folder(root, image_size=image_size)
     X_train, y_train, X_test, y_test = data.train_val_split(X, y, 0.2, seed=0)  # a fixed test split
     return X_train, y_train, X_test, y_test, classes
 
@@ -244,7 +248,7 @@ def make_solver(args, prepared: Prepared, out: Path | None = None, callbacks=())
     metadata = {"dataset": args.dataset, "path": str(args.path) if args.path else None,
                 "data_dir": str(args.data_dir) if args.data_dir else None, "val_size": args.val_size,
                 "seed": args.seed, "mean": prepared.mean.tolist(), "std": prepared.std.tolist(),
-                "classes": prepared.classes, "model": args.model}
+                "classes": prepared.classes, "model": args.model, "image_size": getattr(args, "image_size", None)}
     solver = Solver(model, {"X_train": prepared.X_train, "y_train": prepared.y_train,
                             "X_val": prepared.X_val, "y_val": prepared.y_val},
                     update_rule=optimizer, optim_config=config, batch_size=args.batch_size,
@@ -263,7 +267,7 @@ def train(args, out: Path) -> dict:
     started = time.perf_counter()
     nn.manual_seed(args.seed)
     np.random.seed(args.seed)
-    raw = load_raw(args.dataset, args.path, args.data_dir, args.download)
+    raw = load_raw(args.dataset, args.path, args.data_dir, args.download, getattr(args, "image_size", None))
     prepared = prepare(raw, args.val_size, seed=args.seed)
     solver, ema = make_solver(args, prepared, out)
     model = solver.model
@@ -305,7 +309,8 @@ def evaluate(checkpoint_path, dataset=None, path=None, data_dir=None, split="tes
     if dataset is None:
         raise UserError(f"{checkpoint_path}: the checkpoint does not say its dataset; pass --dataset")
     model = models.load_model(checkpoint)
-    raw = load_raw(dataset, path or meta.get("path"), data_dir or meta.get("data_dir"))
+    raw = load_raw(dataset, path or meta.get("path"), data_dir or meta.get("data_dir"),
+                   image_size=meta.get("image_size") if dataset == "folder" else None)  # as it was trained
     prepared = prepare(raw, meta.get("val_size", 0.1), seed=meta.get("seed", 0),
                        mean=meta.get("mean"), std=meta.get("std"))
     X, y = {"test": (prepared.X_test, prepared.y_test), "val": (prepared.X_val, prepared.y_val),

@@ -169,3 +169,58 @@ def test_unpacking_refuses_members_outside_the_folder(tmp_path):
     with pytest.raises(DataError, match="refusing to unpack '../escaped.txt'"):
         safe_extract(evil, tmp_path / "out")
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_a_download_cut_short_is_one_line_not_a_message_nested_in_itself(server, tmp_path):
+    base, handler = server
+    body = bytes(range(256)) * 200
+    handler.files["/cut.bin"] = body
+    handler.cut_after = 1000
+    with pytest.raises(DatasetNotFound) as caught:
+        download(base + "/cut.bin", tmp_path / "cut.bin", md5=hashlib.md5(body).hexdigest())
+    message = str(caught.value)
+    assert message.count("could not download") == 1 and "no network" not in message and "\n" not in message
+    assert message.startswith(f"could not download {base}/cut.bin: the connection closed after 1000 of 51200 bytes")
+
+
+def test_get_cifar10_data_accepts_the_download_its_error_suggests(server, tmp_path, monkeypatch):
+    from numcnn.compat.cs231n.data_utils import get_CIFAR10_data as assignment_data
+    from numcnn.data import get_CIFAR10_data
+    base, handler = server
+    archive = _cifar_archive(tmp_path)
+    handler.files["/cifar-10-python.tar.gz"] = archive
+    monkeypatch.setattr(cifar_module, "PYTHON_URL", base + "/cifar-10-python.tar.gz")
+    monkeypatch.setattr(cifar_module, "PYTHON_MD5", hashlib.md5(archive).hexdigest())
+    with pytest.raises(DatasetNotFound, match="Pass download=True"):
+        assignment_data(num_training=30, num_validation=5, num_test=7)
+    data = assignment_data(num_training=30, num_validation=5, num_test=7, download=True)  # into $NUMCNN_DATA/cifar10
+    assert data["X_train"].shape == (30, 3, 32, 32) and data["X_train"].dtype == np.float64
+    own = get_CIFAR10_data(num_training=30, num_validation=5, num_test=7, root=tmp_path / "elsewhere", download=True)
+    np.testing.assert_allclose(own["X_val"], data["X_val"], rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["python release", "image folders"])
+def test_an_archive_in_the_default_cifar10_folder_is_read_like_root_archive(tmp_path, kind):
+    import os
+
+    from fake_data import write_image_folder
+    from numcnn.compat.cs231n.data_utils import get_CIFAR10_data as assignment_data
+    default = tmp_path / "numcnn-data" / "cifar10"  # $NUMCNN_DATA/cifar10 (the autouse fixture's)
+    default.mkdir(parents=True)
+    if kind == "python release":
+        (default / "cifar-10-python.tar.gz").write_bytes(_cifar_archive(tmp_path))
+    else:
+        for split in ("train", "test"):
+            write_image_folder(tmp_path / "jpeg" / split, classes=("bird", "cat"), per_class=20, size=(32, 32))
+        tar_folder(tmp_path / "jpeg", default / "cifar10-jpeg.tar.gz")
+    [archive] = default.iterdir()
+    from_root = load_cifar10(archive)
+    from_default = load_cifar10()
+    for a, b in zip(from_root, from_default):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(os.listdir(default)) == [archive.name]  # read in place, nothing unpacked
+    assert assignment_data(num_training=30, num_validation=5, num_test=7)["X_train"].shape == (30, 3, 32, 32)
+    if kind == "python release":
+        expected = cifar_arrays()[5][0].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        np.testing.assert_array_equal(from_root[2], expected)
+

@@ -206,3 +206,13 @@ def test_the_assignments_data_utils(tmp_path):
     X, Y = load_CIFAR_batch(str(folder / "test_batch"))
     np.testing.assert_array_equal(X, Xte)
     assert assignment_data(num_training=30, num_validation=5, num_test=7, root=tmp_path)["X_val"].shape == (5, 3, 32, 32)
+
+
+@pytest.mark.parametrize("writer", [write_cifar_python, write_cifar_binary])
+def test_cifar10_arrays_are_writeable_from_folders_and_archives(tmp_path, writer):
+    folder = writer(tmp_path / "root", cifar_arrays())
+    archive = tar_folder(folder, tmp_path / "release.tar.gz", arcname=folder.name)
+    for root in (tmp_path / "root", archive):
+        X_train, y_train, X_test, y_test, _ = load_cifar10(root)
+        assert all(a.flags.writeable for a in (X_train, y_train, X_test, y_test))
+        X_test -= 1  # in place, as notebooks do

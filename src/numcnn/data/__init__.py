@@ -4,7 +4,8 @@ Loaders return uint8 images (N, H, W, C), int64 labels and class names:
 
     load_cifar10(root)        python or binary release, or train/ and test/ image folders
     load_mnist(root, kind)    IDX files (gzip or not), MNIST or Fashion-MNIST
-    load_image_folder(root)   class sub-folders of any images Pillow reads (or an archive)
+    load_image_folder(root)   class sub-folders of any images Pillow reads (or an archive);
+                              image_size=N resizes and center-crops photos of any size
     load_digits()             scikit-learn's 8x8 digits, no download
     get_CIFAR10_data(...)     the CS231n assignment's preprocessed dict
 

@@ -8,16 +8,17 @@ from .cifar import load_cifar10
 
 
 def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000, subtract_mean=True,
-                     root=None, dtype=np.float32):
+                     root=None, dtype=np.float32, download: bool = False):
     """X_train (num_training, 3, 32, 32) and the rest, as the assignment prepares them.
 
     Validation images are the num_validation after the first num_training
     training images; test images are the first num_test. With subtract_mean
     the training set's mean image is subtracted from every split. root as
-    in load_cifar10 (default: $NUMCNN_DATA/cifar10). The assignment used
+    in load_cifar10 (default: $NUMCNN_DATA/cifar10); download=True fetches
+    the official release there if it is missing. The assignment used
     float64; dtype=np.float64 gives exactly that.
     """
-    X_train, y_train, X_test, y_test, _ = load_cifar10(root)
+    X_train, y_train, X_test, y_test, _ = load_cifar10(root, download=download)
     if num_training + num_validation > len(X_train):
         raise ValueError(f"num_training + num_validation must be at most {len(X_train)}, "
                          f"got {num_training} + {num_validation}")

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .errors import DataError, DatasetNotFound
+from .errors import DAMAGED_FILE_ERRORS, DataError, DatasetNotFound, describe
 
 CHUNK = 1 << 16
 
@@ -84,6 +84,8 @@ def download(url: str, dest, sha256: str | None = None, md5: str | None = None,
                                       f"{partial.stat().st_size} of {total} bytes; run again to resume "
                                       f"(the partial download is kept at {partial}), or download it by hand "
                                       f"and put it at {dest}")
+    except DatasetNotFound:  # an OSError too: raised above with its own message, not a network failure
+        raise
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:  # the partial file is already complete
             pass
@@ -129,8 +131,10 @@ def safe_extract(archive_path, folder) -> None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with archive.extractfile(member) as source, open(target, "wb") as out:
                     shutil.copyfileobj(source, out)
-    except (tarfile.TarError, EOFError, OSError) as error:
-        raise DataError(f"{archive_path}: truncated or corrupted archive ({error})") from None
+    except DataError:
+        raise
+    except DAMAGED_FILE_ERRORS as error:  # zlib.error too, for a flipped bit in the deflate stream
+        raise DataError(f"{archive_path}: truncated or corrupted archive ({describe(error)})") from None
 
 
 def download_and_extract(url: str, folder, sha256: str | None = None, md5: str | None = None) -> Path:

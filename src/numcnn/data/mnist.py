@@ -8,12 +8,16 @@ uint8 data. Images are 0x00000803 (N, 28, 28), labels 0x00000801 (N,).
 from __future__ import annotations
 
 import gzip
+import math
 from pathlib import Path
 
 import numpy as np
 
 from .download import download_files
-from .errors import DataError, DatasetNotFound, data_dir
+from .errors import DAMAGED_FILE_ERRORS, DataError, DatasetNotFound, data_dir, describe
+
+MAX_IDX_BYTES = 1 << 31  # 2 GiB; the largest MNIST file is 47 MB
+DEFLATE_MAX_RATIO = 1032  # deflate's best compression: one 258-byte match per 2 bits, at most
 
 FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
          "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
@@ -38,24 +42,68 @@ SOURCES = {
 
 
 def read_idx(path, expected_ndim: int) -> np.ndarray:
-    """An IDX file of unsigned bytes as an array, with magic number and size checked."""
+    """An IDX file of unsigned bytes as an array, with magic number and size checked.
+
+    The header's declared size is checked before any data is read (at most
+    MAX_IDX_BYTES; for gzip, at most what deflate can inflate the file to),
+    and data is read into an array of exactly that size: a file holding more
+    is refused after one byte more, so a small gzip bomb costs no memory.
+    """
     path = Path(path)
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
-        raise DataError(f"{path}: cannot be read (truncated or not gzip?): {error}") from None
-    if len(raw) < 4:
-        raise DataError(f"{path}: too short to be an IDX file ({len(raw)} bytes)")
-    magic = int.from_bytes(raw[:4], "big")
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            shape = _idx_shape(path, f, expected_ndim)
+            return _read_values(path, f, shape)
+    except DataError:
+        raise
+    except (*DAMAGED_FILE_ERRORS, ValueError) as error:  # gzip.BadGzipFile is an OSError, bad deflate zlib.error
+        raise DataError(f"{path}: cannot be read (truncated or not gzip?): {describe(error)}") from None
+
+
+def _read_exactly(f, count: int) -> bytes:
+    chunks, left = [], count
+    while left and (chunk := f.read(left)):
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _idx_shape(path: Path, f, expected_ndim: int) -> tuple[int, ...]:
+    """The dimensions the header declares, checked against the magic number and the size limits."""
+    head = _read_exactly(f, 4)
+    if len(head) < 4:
+        raise DataError(f"{path}: too short to be an IDX file ({len(head)} bytes)")
+    magic = int.from_bytes(head, "big")
     if magic != 0x800 + expected_ndim:
         raise DataError(f"{path}: wrong magic number {magic:#010x}; an IDX file of {expected_ndim}-d "
                         f"unsigned bytes starts with {0x800 + expected_ndim:#010x}")
-    header = 4 + 4 * expected_ndim
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(expected_ndim))
-    if len(raw) - header != int(np.prod(shape)):
-        raise DataError(f"{path}: the header promises {shape} = {int(np.prod(shape))} values, "
-                        f"the file holds {len(raw) - header}")
-    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+    dims = _read_exactly(f, 4 * expected_ndim)
+    if len(dims) < 4 * expected_ndim:
+        raise DataError(f"{path}: the header stops after {4 + len(dims)} bytes; {4 + 4 * expected_ndim} expected")
+    shape = tuple(int.from_bytes(dims[4 * i:4 * i + 4], "big") for i in range(expected_ndim))
+    count = math.prod(shape)  # Python ints: 2^22 * 2^22 * 2^20 is 2^64, not 0
+    if count > MAX_IDX_BYTES:
+        raise DataError(f"{path}: the header declares {shape} = {count} values, more than the "
+                        f"{MAX_IDX_BYTES} an IDX file may hold")
+    if path.suffix == ".gz" and count > DEFLATE_MAX_RATIO * path.stat().st_size:
+        raise DataError(f"{path}: the header declares {shape} = {count} values, but a gzip file of "
+                        f"{path.stat().st_size} bytes cannot inflate to that many (truncated or forged)")
+    if path.suffix != ".gz" and count != path.stat().st_size - 4 - 4 * expected_ndim:
+        raise DataError(f"{path}: the header promises {shape} = {count} values, "
+                        f"the file holds {path.stat().st_size - 4 - 4 * expected_ndim}")
+    return shape
+
+
+def _read_values(path: Path, f, shape) -> np.ndarray:
+    values = np.empty(math.prod(shape), np.uint8)
+    view, filled = memoryview(values), 0
+    while filled < len(values) and (n := f.readinto(view[filled:])):
+        filled += n
+    if filled < len(values):
+        raise DataError(f"{path}: the header promises {shape} = {len(values)} values, the file holds {filled}")
+    if f.read(1):
+        raise DataError(f"{path}: the header promises {shape} = {len(values)} values, the file holds more")
+    return values.reshape(shape)
 
 
 def _find(root: Path, stem: str) -> Path | None:
