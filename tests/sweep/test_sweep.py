@@ -73,6 +73,24 @@ def test_a_bad_space_is_refused_naming_the_option(tmp_path, text, message):
     assert message in str(error.value)
 
 
+@pytest.mark.parametrize("content, message", [
+    (b"lr = 0.1\n", "space.toml: lr must be a table ([lr] with type = ..."),
+    (b'[lr]\ntype = "float"\nlow = 0.1\nhigh = inf\n', "space.toml: [lr] low and high must be finite numbers"),
+    (b'[hidden]\ntype = "categorical"\nchoices = "abc"\n', "space.toml: [hidden] choices must be a list"),
+    (b'[lr]\ntype = "float"\nlow = -1.0\nhigh = 1.0\nlog = true\n', "space.toml: [lr] with log = true needs low > 0"),
+    (b'[lr]\ntype = "float"\nlow = 1e-3\nhigh = 0.1\nlog = "false"\n', "space.toml: [lr] log must be true or false"),
+    (b'[lr]\ntype = "float"\nlow = 1e-3\nhigh = 0.1\n# caf\xe9\n', "space.toml: not a UTF-8 text file (byte 0xe9"),
+])
+def test_a_bad_space_file_is_one_line_and_exit_2_from_the_command(tmp_path, capsys, content, message):
+    """Each once ended in a traceback (AttributeError, OverflowError, TypeError) or, for the bytes, in a
+    codec message that did not name the file; a string log was taken as true."""
+    (tmp_path / "space.toml").write_bytes(content)
+    assert cli.main(["sweep", "--space", str(tmp_path / "space.toml"), "--out", str(tmp_path / "s")]) == 2
+    error = capsys.readouterr().err
+    assert message in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "s").exists(), "the run folder is untouched"
+
+
 def test_the_best_command_line_is_a_valid_train_command_with_the_sweeps_fixed_options():
     defaults = {k: v for k, v in vars(cli.build_parser().parse_args(["train"])).items()}
     base = dict(defaults, model="fc", dataset="digits", epochs=3, optimizer="nesterov", batch_size=64)
