@@ -222,6 +222,51 @@ def test_a_rerun_fails_the_trials_of_a_sweep_killed_whole(tmp_path):
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING]
 
 
+def test_a_zombie_workers_trial_is_failed(tmp_path):
+    """A worker that has exited but is not reaped (a zombie, as after its sweep is killed whole where
+    nothing reaps orphans) keeps its /proc entry and start time: it was counted alive, its trial left RUNNING."""
+    storage = str(tmp_path / "study.journal")
+    sweep.load_study("s", storage, create=True)
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import os; from numcnn import sweep\n"
+        f"trial = sweep.load_study('s', {storage!r}).ask()\n"
+        "trial.set_user_attr('worker', sweep.runner.worker_id())\n"
+        "os._exit(0)")])
+    try:
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # wait for it to exit, without reaping it
+        with open(f"/proc/{child.pid}/stat") as f:
+            assert f.read().rsplit(")", 1)[1].split()[0] == "Z", "the child is a zombie"
+        assert sweep.fail_dead_workers_trials(storage, "s") == [0]
+    finally:
+        child.wait()
+    assert trials_of(storage, "s")[0].state == optuna.trial.TrialState.FAIL
+
+
+def test_a_sweep_interrupted_while_waiting_stops_and_reaps_its_workers(tmp_path):
+    """Ctrl-C (or any error) in the waiting sweep once left its workers running on, then as zombies."""
+    import multiprocessing
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    storage = str(tmp_path / "study.journal")
+    sweep.load_study("s", storage, create=True)
+    base = dict(vars(cli.build_parser().parse_args(["train"])), dataset="digits", path=None, quiet=True,
+                resume=False, out=None, pruner="median", epochs=1)
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)  # while run_workers waits for its two workers
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sweep.run_workers("s", storage, base, sweep.default_space("smallcnn"), 4, 2, poll_seconds=0.05)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        alive = multiprocessing.active_children()  # (this also reaps those that ended)
+        for process in alive:
+            process.kill()
+            process.join()
+    assert alive == [], "every worker is stopped and reaped"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--trials", "0"], "--trials and --workers must be at least 1, got 0 and 1"),
     (["--space", "missing.toml"], "missing.toml: no such space file"),

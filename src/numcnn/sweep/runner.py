@@ -111,13 +111,19 @@ def load_study(name: str, storage, pruner: str = "median", seed: int = 0, create
     return optuna.load_study(**common)
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot: with the pid, it names one process for good."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None if there is no such process."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
+            return f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot: with the pid, it names one process for good."""
+    fields = _stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
 
 
 def worker_id(pid: int | None = None) -> str:
@@ -130,10 +136,18 @@ def worker_pid(worker: str) -> int:
 
 
 def _alive(worker: str) -> bool:
+    """Whether a worker on this host still runs: its pid names the same process, and not a zombie.
+
+    A zombie (state Z, or X while it is being reaped) has exited but keeps its /proc entry, start
+    time included, until its parent reaps it; after a sweep is killed whole its workers' parent is
+    gone, and where nothing reaps orphans they stay zombies: counting them alive left their trials
+    RUNNING for every later sweep.
+    """
     host, pid, start = worker.rsplit(":", 2)
     if host != socket.gethostname() or start == "None":
         return True  # another machine's worker (the heartbeat judges it), or one we cannot tell
-    return _start_time(int(pid)) == start
+    fields = _stat(int(pid))
+    return fields is not None and len(fields) > 19 and fields[0] not in ("Z", "X") and fields[19] == start
 
 
 def fail_dead_workers_trials(storage, study_name: str) -> list[int]:
@@ -254,6 +268,14 @@ def run_workers(study_name: str, storage: str, base: dict, space: dict, trials: 
                  for i in range(workers)]
     for process in processes:
         process.start()
+    try:
+        return _wait_for_workers(processes, storage, study_name, poll_seconds)
+    finally:
+        _stop_and_reap(processes, storage, study_name)
+
+
+def _wait_for_workers(processes, storage: str, study_name: str, poll_seconds: float) -> list[str]:
+    """Join each worker as it ends (reaping it); for one that died, fail its trial and say so."""
     deaths, running = [], list(processes)
     while running:
         time.sleep(poll_seconds)
@@ -266,3 +288,15 @@ def run_workers(study_name: str, storage: str, base: dict, space: dict, trials: 
                 deaths.append(f"worker {process.pid} stopped ({_describe_exit(process.exitcode)}){lost}")
                 print(deaths[-1], flush=True)
     return deaths
+
+
+def _stop_and_reap(processes, storage: str, study_name: str) -> None:
+    """Leaving early (Ctrl-C, an error): stop the workers still running and reap every one, so that
+    none is left behind as an orphan or a zombie, and fail the trials they were running."""
+    stopped = [p for p in processes if p.is_alive()]
+    for process in stopped:
+        process.terminate()
+    for process in processes:
+        process.join()
+    if stopped:
+        fail_dead_workers_trials(storage, study_name)
