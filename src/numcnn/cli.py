@@ -247,8 +247,9 @@ def _sweep(args) -> int:
     except Exception as error:  # a database that refuses us: say which, without a traceback
         if isinstance(error, ImportError) or not sweep.is_database(storage):
             raise
-        raise UserError(f"cannot open the study in {storage}: {type(error).__name__}: "
-                        f"{str(error).splitlines()[0]}") from None
+        reason = str(error) if isinstance(error, sweep.StorageUnreachable) else (
+            f"{type(error).__name__}: {str(error).splitlines()[0]}")
+        raise UserError(f"cannot open the study in {storage}: {reason}") from None
     failed = sweep.fail_dead_workers_trials(storage, name)
     if failed:
         print(f"marked failed: trial(s) {', '.join(map(str, failed))}, whose workers are gone")

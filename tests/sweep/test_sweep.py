@@ -278,6 +278,46 @@ def test_sweep_mistakes_get_a_message_not_a_traceback(tmp_path, args, message):
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+SWEEP_WITH_A_SHORT_TIMEOUT = """
+import sys
+from numcnn import cli
+from numcnn.sweep import runner
+runner.CONNECT_TIMEOUT_SECONDS = 2  # psycopg's least
+raise SystemExit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_a_database_that_accepts_but_never_answers_is_given_up_on(tmp_path):
+    """A port that accepts TCP and then says nothing (not a PostgreSQL server, or a hung one): libpq
+    waited for ever. Now: one line after the connection timeout, exit 2."""
+    import socket
+    import threading
+    pytest.importorskip("psycopg", reason="PostgreSQL studies need psycopg: pip install 'numcnn[sweep]'")
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def accept_and_say_nothing():
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:  # closed: the test is over
+                return
+    threading.Thread(target=accept_and_say_nothing, daemon=True).start()
+    url = f"postgresql://nobody@127.0.0.1:{server.getsockname()[1]}/none"
+    try:
+        result = subprocess.run([sys.executable, "-c", SWEEP_WITH_A_SHORT_TIMEOUT, "sweep", "--storage", url,
+                                 "--out", "s"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    finally:
+        server.close()
+        for connection in held:
+            connection.close()
+    assert held, "the command connected"
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (f"numcnn sweep: error: cannot open the study in {url}: no answer within 2 s "
+                                     "(is a database server listening there? ?connect_timeout=SECONDS in the URL "
+                                     "waits longer)")
+
+
 # --- many machines: one study in a real PostgreSQL server -------------------------------------------
 
 def _postgres_url():

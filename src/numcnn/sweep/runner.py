@@ -30,6 +30,11 @@ HEARTBEAT_SECONDS = 5
 GRACE_SECONDS = 15
 LOCK_GRACE_SECONDS = 10  # a journal lock held longer than this is a dead worker's (writes take ms)
 TABLE_RACE_RETRIES = 5
+CONNECT_TIMEOUT_SECONDS = 10  # a database that accepts the connection but never answers (libpq waits for ever)
+
+
+class StorageUnreachable(ConnectionError):
+    """The database did not answer within the connection timeout."""
 
 
 def _optuna():
@@ -57,21 +62,48 @@ def database_url(storage: str) -> str:
     return storage
 
 
+def _connect_arguments(url: str) -> tuple[dict, float]:
+    """The driver's connection arguments, and the timeout they give: CONNECT_TIMEOUT_SECONDS unless
+    the URL sets its own (?connect_timeout=S, which libpq and psycopg read)."""
+    from sqlalchemy.engine import make_url
+    given = make_url(url).query.get("connect_timeout")
+    if given is not None:
+        return {}, float(given if isinstance(given, str) else given[-1])
+    if url.startswith("postgresql"):
+        return {"connect_timeout": CONNECT_TIMEOUT_SECONDS}, CONNECT_TIMEOUT_SECONDS
+    return {}, 0
+
+
+def _timed_out(error: Exception) -> bool:
+    """psycopg's ConnectionTimeout, as SQLAlchemy wraps it ('connection timeout expired')."""
+    return "timeout expired" in str(error) or type(getattr(error, "orig", None)).__name__ == "ConnectionTimeout"
+
+
 def open_storage(storage: str):
-    """A database URL (heartbeat on) or a journal file path (created with its folder)."""
+    """A database URL (heartbeat on) or a journal file path (created with its folder).
+
+    A database that does not answer within the connection timeout raises StorageUnreachable.
+    """
     optuna = _optuna()
     if is_database(storage):
         import warnings
+        url = database_url(storage)
+        connect_args, timeout = _connect_arguments(url)
         with warnings.catch_warnings():  # Optuna calls its heartbeat experimental; it is what fails dead trials
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             for attempt in range(TABLE_RACE_RETRIES + 1):
                 try:
-                    return optuna.storages.RDBStorage(database_url(storage), heartbeat_interval=HEARTBEAT_SECONDS,
+                    return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": connect_args},
+                                                      heartbeat_interval=HEARTBEAT_SECONDS,
                                                       grace_period=GRACE_SECONDS)
                 except ImportError:
                     raise ImportError(f"--storage {storage.split('://')[0]}://... needs its database driver: "
                                       f"pip install 'numcnn[sweep]' (psycopg for PostgreSQL)") from None
                 except Exception as error:
+                    if _timed_out(error):
+                        raise StorageUnreachable(
+                            f"no answer within {timeout:g} s (is a database server listening there? "
+                            f"?connect_timeout=SECONDS in the URL waits longer)") from None
                     # Machines that start together race to create Optuna's tables in a new database; the
                     # losers see a unique-key violation, and find the tables made when they try again.
                     if type(error).__name__ != "IntegrityError" or attempt == TABLE_RACE_RETRIES:
