@@ -101,6 +101,45 @@ def test_the_best_command_line_is_a_valid_train_command_with_the_sweeps_fixed_op
     assert (parsed.epochs, parsed.optimizer, parsed.hidden, parsed.dropout) == (3, "nesterov", (512, 256), 0.25)
 
 
+class EpochOf:
+    """What the pruning callback reads of a Solver at the end of an epoch."""
+
+    def __init__(self, epoch, num_epochs, val_acc):
+        self.epoch, self.num_epochs, self.val_acc_history, self.stop_training = epoch, num_epochs, [val_acc], False
+
+
+def _study_with_two_good_trials(pruner):
+    study = optuna.create_study(direction="maximize", pruner=sweep.runner.make_pruner(pruner))
+    for value in (0.9, 0.95):  # through the pruner, which keeps its rungs in the trials
+        trial = study.ask()
+        for epoch in (1, 2, 3):
+            trial.report(value, epoch)
+            assert not trial.should_prune()
+        study.tell(trial, value)
+    return study
+
+
+def test_the_median_pruner_spares_the_first_epoch_and_prunes_from_the_second():
+    """Epochs count from 1: a warm-up of 1 step let the median pruner cut trials after their first epoch."""
+    report = sweep.runner._Report(_study_with_two_good_trials("median").ask())
+    report.on_epoch_end(EpochOf(1, 3, 0.1))  # far below the median, but only one epoch in
+    with pytest.raises(optuna.TrialPruned, match="pruned after epoch 2"):
+        report.on_epoch_end(EpochOf(2, 3, 0.1))
+
+
+@pytest.mark.parametrize("pruner", ["median", "halving"])
+def test_a_trial_is_never_pruned_at_its_last_epoch(pruner):
+    """Pruning after the last epoch saves nothing and throws the finished trial's result away."""
+    study = _study_with_two_good_trials(pruner)
+    trial = study.ask()
+    report = sweep.runner._Report(trial)
+    report.on_epoch_end(EpochOf(1, 2, 0.1 if pruner == "median" else 0.95))
+    report.on_epoch_end(EpochOf(2, 2, 0.1))  # below both others: a pruner would stop it here
+    assert trial.should_prune(), "the pruner would have pruned it"
+    study.tell(trial, 0.1)
+    assert study.trials[-1].state == optuna.trial.TrialState.COMPLETE
+
+
 # --- sweeps, run as a user runs them -----------------------------------------------------------------
 
 def test_two_workers_share_a_journal_study_and_a_rerun_continues_it(tmp_path):
