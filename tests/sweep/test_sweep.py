@@ -140,6 +140,64 @@ def test_a_trial_is_never_pruned_at_its_last_epoch(pruner):
     assert study.trials[-1].state == optuna.trial.TrialState.COMPLETE
 
 
+# --- sampling: every trial its own random stream -----------------------------------------------------
+
+def _draw(study, space):
+    trial = study.ask()
+    values = sweep.space.suggest(trial, space)
+    study.tell(trial, values["lr"])
+    return values
+
+
+def test_processes_joining_one_study_with_one_seed_do_not_repeat_each_other(tmp_path):
+    """Each process's sampler was seeded with --seed (+ worker index), the same in every command: two
+    commands on one study proposed identical points (trials 0 = 1, 2 = 3, ...), and a rerun repeated the
+    first run's trials."""
+    storage, space = str(tmp_path / "study.journal"), sweep.default_space("smallcnn")
+    sweep.load_study("s", storage, seed=0, create=True)
+    first, second = sweep.load_study("s", storage, seed=0), sweep.load_study("s", storage, seed=0)
+    drawn = [_draw(study, space) for _ in range(3) for study in (first, second)]
+    rerun = sweep.load_study("s", storage, seed=0)  # rerunning the command to continue the study
+    drawn += [_draw(rerun, space) for _ in range(2)]
+    assert len({(d["lr"], d["weight_decay"]) for d in drawn}) == len(drawn) == 8
+
+
+def test_a_one_worker_sweep_is_reproducible_from_its_seed(tmp_path):
+    space = sweep.default_space("smallcnn")
+    runs = [[_draw(sweep.load_study("s", str(tmp_path / f"{i}.journal"), seed=seed, create=True), space)
+             for _ in range(3)] for i, seed in enumerate((7, 7, 8))]
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+
+
+# --- the trial count is exact ----------------------------------------------------------------------
+
+def test_a_trial_started_when_the_study_is_full_stands_down(tmp_path):
+    """Two workers asking at the same moment for the last place: the later trial number is surplus,
+    failed without running; and a worker stops once finished and running trials reach --trials."""
+    study = sweep.load_study("s", str(tmp_path / "study.journal"), create=True)
+    for value in (0.5, 0.6):
+        study.tell(study.ask(), value)
+    running = study.ask()
+    running.set_user_attr("worker", sweep.runner.worker_id())  # this process: alive, may finish it
+    stopped = []
+
+    class Watched:  # the study as the callback sees it inside study.optimize
+        get_trials = study.get_trials
+
+        def stop(self):
+            stopped.append(True)
+    sweep.runner._StopAtTrials(4)(Watched(), study.trials[1])
+    assert not stopped, "2 finished and 1 running leave a place"
+    sweep.runner._StopAtTrials(3)(Watched(), study.trials[1])
+    assert stopped, "2 finished and 1 running make 3: take no more"
+    late = study.ask()
+    objective = sweep.runner._objective({}, {}, None, trials=3, quiet=sweep.runner._QuietSurplus())
+    with pytest.raises(sweep.runner.SurplusTrial, match="the study had its 3 trials when trial 3 started"):
+        objective(late)
+    assert late.user_attrs["surplus"] is True
+    assert sweep.runner.taken(study) == 4 and sweep.runner.taken(study, below=3) == 3
+
+
 # --- sweeps, run as a user runs them -----------------------------------------------------------------
 
 def test_two_workers_share_a_journal_study_and_a_rerun_continues_it(tmp_path):
@@ -149,7 +207,7 @@ def test_two_workers_share_a_journal_study_and_a_rerun_continues_it(tmp_path):
     storage = str(tmp_path / "s" / "study.journal")
     trials = trials_of(storage, "digits-smallcnn")
     finished = [t for t in trials if t.state in FINISHED]
-    assert len(finished) >= 4
+    assert len(finished) == 4, "exactly --trials"
     assert len(worker_pids(trials)) == 2, "both workers took trials"
     for t in finished:  # every epoch's validation accuracy went to Optuna
         assert 1 in t.intermediate_values and all(0 <= v <= 1 for v in t.intermediate_values.values())
@@ -163,8 +221,47 @@ def test_two_workers_share_a_journal_study_and_a_rerun_continues_it(tmp_path):
     assert second.returncode == 0, second.stderr
     assert f"{len(trials)} trials so far" in second.stdout
     again = trials_of(storage, "digits-smallcnn")
-    assert sum(t.state in FINISHED for t in again) >= 6
+    assert sum(t.state in FINISHED for t in again) == 6
+    assert len(set(_params(again))) == 6, "the rerun tried new points"
     assert [t.params for t in again[:len(trials)]] == [t.params for t in trials], "the first trials are kept"
+
+
+def _params(trials):
+    return [tuple(sorted(t.params.items())) for t in trials if t.state in FINISHED]
+
+
+@pytest.mark.slow
+def test_two_commands_on_one_study_and_a_rerun_never_repeat_a_trial_and_stop_at_trials(tmp_path):
+    """The README's "the same command on each machine": two commands at once on one study proposed the
+    same points (trials 0 = 1, 2 = 3, 4 = 5) and a rerun repeated them. And the count is exact."""
+    command = [sys.executable, "-m", "numcnn", "sweep", "--model", "fc", "--epochs", "1", "--workers", "1",
+               "--out", "multi", "--trials"]
+    processes = [subprocess.Popen(command + ["6"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr
+    storage = str(tmp_path / "multi" / "study.journal")
+    trials = trials_of(storage, "digits-fc")
+    assert len(worker_pids(trials)) == 2, "both commands took trials"
+    assert len(_params(trials)) == 6 == len(set(_params(trials))), "six trials, no two alike"
+    rerun = numcnn(*command[3:], "8", cwd=tmp_path)  # rerun to continue the study
+    assert rerun.returncode == 0, rerun.stderr
+    trials = trials_of(storage, "digits-fc")
+    assert len(_params(trials)) == 8 == len(set(_params(trials))), "two more, new ones"
+
+
+@pytest.mark.slow
+def test_several_workers_run_exactly_the_trials_asked_for(tmp_path):
+    """--trials 4 ran 5: a worker finishing a trial stopped at 4 finished while another still ran a 5th;
+    with more workers than trials, every worker ran one."""
+    result = numcnn("sweep", "--model", "fc", "--epochs", "1", "--trials", "2", "--workers", "3", "--out", "s",
+                    cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    trials = trials_of(str(tmp_path / "s" / "study.journal"), "digits-fc")
+    assert sum(t.state in FINISHED for t in trials) == 2
+    assert all(t.user_attrs.get("surplus") for t in trials if t.state not in FINISHED), "the rest never ran"
+    assert "failed" not in result.stdout + result.stderr
 
 
 def test_the_best_command_reproduces_the_best_trial(tmp_path):
@@ -384,7 +481,8 @@ def test_two_machines_join_one_study_in_postgresql(tmp_path):
     for process, (stdout, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr
     trials = trials_of(url, name)
-    assert sum(t.state in FINISHED for t in trials) >= 4
+    assert sum(t.state in FINISHED for t in trials) == 4
+    assert len(set(_params(trials))) == 4, "the 'machines' did not repeat each other's trials"
     assert len(worker_pids(trials)) == 2, "both 'machines' took trials from the one study"
     assert not (tmp_path / "machine1" / "study.journal").exists()
     best = json.loads((tmp_path / "machine2" / "best.json").read_text())

@@ -1,12 +1,19 @@
 """Running a sweep: an Optuna study, shared through a journal file or a database, and worker processes.
 
 Each trial is a Solver run whose validation accuracy after every epoch is
-reported to Optuna, which may prune it. Workers are processes that each
-load the data once and take trials until the study has at least `trials`
-finished (complete or pruned) ones (workers busy at that moment finish
-theirs), so rerunning the command, on this or another machine, continues
-the same study. There is no coordinator of our own: the storage is the
-only thing workers share.
+reported to Optuna, which may prune it (never after the first epoch, nor at
+the last). Workers are processes that each load the data once and take
+trials while the study's finished (complete or pruned) and running trials are
+fewer than `trials`, so the study ends with exactly `trials` finished ones
+(fewer only if a worker dies), and rerunning the command, on this or another
+machine, continues the same study. Of two workers that start a trial at the
+same moment for the last place, the one whose trial has the higher number
+stands down, its trial marked failed with user attribute "surplus". There is
+no coordinator of our own: the storage is the only thing workers share.
+
+Trial n draws its random proposals from a stream seeded with (--seed, n)
+(sampler.py): processes joining one study never repeat each other's draws,
+and a one-worker sweep is reproducible from its seed.
 
 Killed workers lose only their current trial, which is marked failed:
 - each trial records its worker (host, pid, process start time); the sweep
@@ -19,6 +26,7 @@ Killed workers lose only their current trial, which is marked failed:
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import socket
@@ -138,7 +146,8 @@ def load_study(name: str, storage, pruner: str = "median", seed: int = 0, create
     optuna = _optuna()
     if isinstance(storage, (str, Path)):
         storage = open_storage(str(storage))
-    common = dict(study_name=name, storage=storage, sampler=optuna.samplers.TPESampler(seed=seed),
+    from .sampler import TrialSeededSampler  # trial n draws from its own stream, (seed, n): see sampler.py
+    common = dict(study_name=name, storage=storage, sampler=TrialSeededSampler(seed),
                   pruner=make_pruner(pruner))
     if create:
         return optuna.create_study(direction="maximize", load_if_exists=True, **common)
@@ -222,13 +231,69 @@ class _Report:
             raise optuna.TrialPruned(f"pruned after epoch {solver.epoch}")
 
 
-def _objective(base: dict, space: dict, prepared):
+class SurplusTrial(Exception):
+    """A trial created when the study already had its `trials` (another process asked at the same moment)."""
+
+
+def taken(study, below: int | None = None) -> int:
+    """Trials that count towards --trials: finished (complete or pruned) ones, and running ones whose
+    worker may still finish them (not one on this host that has gone); only numbers below `below` if given.
+    """
+    optuna = _optuna()
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
+    count = 0
+    for trial in study.get_trials(deepcopy=False, states=states):
+        worker = trial.user_attrs.get("worker")
+        gone = trial.state == optuna.trial.TrialState.RUNNING and worker is not None and not _alive(worker)
+        count += (below is None or trial.number < below) and not gone
+    return count
+
+
+class _StopAtTrials:
+    """An Optuna callback: stop taking trials once finished and running ones reach `trials`.
+
+    Optuna's MaxTrialsCallback counts only finished trials, so a worker finishing one while another
+    worker still ran the last started one more: --trials 4 ran 5.
+    """
+
+    def __init__(self, trials: int):
+        self.trials = trials
+
+    def __call__(self, study, trial) -> None:
+        if taken(study) >= self.trials:
+            study.stop()
+
+
+class _QuietSurplus:
+    """A logging filter: no 'Trial n failed' warnings from Optuna for surplus trials, which never ran."""
+
+    def __init__(self):
+        self.numbers = set()
+
+    def filter(self, record) -> bool:
+        return not any(record.getMessage().startswith(f"Trial {n} failed") for n in self.numbers)
+
+
+def _objective(base: dict, space: dict, prepared, trials: int, quiet: _QuietSurplus):
+    import numpy as np
+
+    from .. import nn
     from ..run import make_solver
     from .space import as_train_arguments, suggest
 
     def objective(trial):
         trial.set_user_attr("worker", worker_id())
+        # Trial numbers are handed out in order, one at a time, by the storage: the trials numbered below
+        # this one are all there to count, and of two processes asking at once, the later one stands down.
+        if taken(trial.study, below=trial.number) >= trials:
+            trial.set_user_attr("surplus", True)
+            quiet.numbers.add(trial.number)
+            raise SurplusTrial(f"the study had its {trials} trials when trial {trial.number} started")
         args = Namespace(**{**base, **as_train_arguments(suggest(trial, space))})
+        # Seeded as `numcnn train --seed` seeds, for every trial and not once per worker: the best
+        # trial's command line then retrains the same weights, whichever trial of its worker it was.
+        nn.manual_seed(base["seed"])
+        np.random.seed(base["seed"])
         solver, _ = make_solver(args, prepared, out=None, callbacks=[_Report(trial)])
         solver.train()
         return solver.best_val_acc
@@ -236,6 +301,8 @@ def _objective(base: dict, space: dict, prepared):
 
 
 def _announce(study, trial) -> None:
+    if trial.user_attrs.get("surplus"):
+        return
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
     state = trial.state.name.lower()
     if state == "complete":
@@ -250,7 +317,9 @@ def _announce(study, trial) -> None:
 
 def run_worker(study_name: str, storage: str, base: dict, space: dict, trials: int, timeout, seed: int,
                threads: int = 0) -> None:
-    """One worker: load the data once, then take trials until the study has `trials` finished ones.
+    """One worker: load the data once, then take trials until the study has `trials` finished or running ones.
+
+    seed: the sampler's (trial n draws from its own stream, seeded with (seed, n): sampler.py).
 
     threads > 0 caps this process's BLAS and op threads (workers sharing a machine split its cores).
     """
@@ -271,11 +340,17 @@ def run_worker(study_name: str, storage: str, base: dict, space: dict, trials: i
     np.random.seed(base["seed"])
     prepared = prepare(load_raw(base["dataset"], base["path"], base["data_dir"], base["download"]),
                        base["val_size"], seed=base["seed"])
-    # Each worker samples with its own seed, so that concurrent workers do not propose the same point.
     study = load_study(study_name, storage, base["pruner"], seed)
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    study.optimize(_objective(base, space, prepared), timeout=timeout, catch=(FloatingPointError,),
-                   callbacks=[optuna.study.MaxTrialsCallback(trials, states=finished), _announce])
+    if taken(study) >= trials:
+        return
+    quiet = _QuietSurplus()
+    optimize_logger = logging.getLogger("optuna.study._optimize")
+    optimize_logger.addFilter(quiet)
+    try:
+        study.optimize(_objective(base, space, prepared, trials, quiet), timeout=timeout,
+                       catch=(FloatingPointError, SurplusTrial), callbacks=[_StopAtTrials(trials), _announce])
+    finally:
+        optimize_logger.removeFilter(quiet)
 
 
 def _describe_exit(code: int) -> str:
@@ -301,8 +376,8 @@ def run_workers(study_name: str, storage: str, base: dict, space: dict, trials: 
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=run_worker, args=(study_name, storage, base, space, trials, timeout,
-                                                          seed + i, threads))
-                 for i in range(workers)]
+                                                          seed, threads))
+                 for _ in range(workers)]
     for process in processes:
         process.start()
     try:
