@@ -20,6 +20,14 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
+@pytest.fixture(autouse=True)
+def commands_import_this_numcnn(monkeypatch):
+    """Commands run from tmp_path import the numcnn under test, also where PYTHONPATH is relative
+    (PYTHONPATH=src): from tmp_path that named nothing, and they ran the installed numcnn instead."""
+    src = str(Path(cli.__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
+
+
 def numcnn(*args, cwd, timeout=600):
     return subprocess.run([sys.executable, "-m", "numcnn", *map(str, args)], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout)
