@@ -198,7 +198,7 @@ def _add_sweep(commands):
     p.add_argument("--data-dir", type=Path)
     p.add_argument("--download", action="store_true")
     p.add_argument("--trials", type=int, default=10,
-                   help="finished (complete or pruned) trials the study should reach, counting earlier runs'")
+                   help="finished (complete or pruned) trials the study ends with, counting earlier runs'")
     p.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
     p.add_argument("--space", type=Path, help="a TOML search space (default: the model's)")
     p.add_argument("--storage", help="a database URL shared by machines (default: OUT/study.journal)")
