@@ -206,6 +206,18 @@ def test_a_trial_started_when_the_study_is_full_stands_down(tmp_path):
     assert sweep.runner.taken(study) == 4 and sweep.runner.taken(study, below=3) == 3
 
 
+def test_a_surplus_trial_fails_without_a_word_from_optuna(caplog):
+    study = optuna.create_study(direction="maximize")
+    study.tell(study.ask(), 0.5)
+    with sweep.runner.surplus_kept_quiet() as quiet:
+        objective = sweep.runner._objective({}, {}, None, trials=1, quiet=quiet)
+        study.optimize(objective, n_trials=1, catch=(sweep.runner.SurplusTrial,))
+    assert study.trials[1].state == optuna.trial.TrialState.FAIL and study.trials[1].user_attrs["surplus"]
+    assert "failed" not in caplog.text
+    study.optimize(lambda trial: 1 / 0, n_trials=1, catch=(ZeroDivisionError,))
+    assert "Trial 2 failed" in caplog.text, "other failures are still told"
+
+
 # --- sweeps, run as a user runs them -----------------------------------------------------------------
 
 def test_two_workers_share_a_journal_study_and_a_rerun_continues_it(tmp_path):

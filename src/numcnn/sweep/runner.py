@@ -26,6 +26,7 @@ Killed workers lose only their current trial, which is marked failed:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -274,6 +275,18 @@ class _QuietSurplus:
         return not any(record.getMessage().startswith(f"Trial {n} failed") for n in self.numbers)
 
 
+@contextlib.contextmanager
+def surplus_kept_quiet():
+    """Within: Optuna's study.optimize logs no failure for the trials added to the filter's numbers."""
+    quiet = _QuietSurplus()
+    optimize_logger = logging.getLogger("optuna.study._optimize")
+    optimize_logger.addFilter(quiet)
+    try:
+        yield quiet
+    finally:
+        optimize_logger.removeFilter(quiet)
+
+
 def _objective(base: dict, space: dict, prepared, trials: int, quiet: _QuietSurplus):
     import numpy as np
 
@@ -343,14 +356,9 @@ def run_worker(study_name: str, storage: str, base: dict, space: dict, trials: i
     study = load_study(study_name, storage, base["pruner"], seed)
     if taken(study) >= trials:
         return
-    quiet = _QuietSurplus()
-    optimize_logger = logging.getLogger("optuna.study._optimize")
-    optimize_logger.addFilter(quiet)
-    try:
+    with surplus_kept_quiet() as quiet:
         study.optimize(_objective(base, space, prepared, trials, quiet), timeout=timeout,
                        catch=(FloatingPointError, SurplusTrial), callbacks=[_StopAtTrials(trials), _announce])
-    finally:
-        optimize_logger.removeFilter(quiet)
 
 
 def _describe_exit(code: int) -> str:
