@@ -201,7 +201,7 @@ def _add_sweep(commands):
     p.add_argument("--data-dir", type=Path)
     p.add_argument("--download", action="store_true")
     p.add_argument("--trials", type=int, default=10,
-                   help="finished (complete or pruned) trials the study should reach, counting earlier runs'")
+                   help="finished (complete or pruned) trials the study ends with, counting earlier runs'")
     p.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
     p.add_argument("--space", type=Path, help="a TOML search space (default: the model's)")
     p.add_argument("--storage", help="a database URL shared by machines (default: OUT/study.journal)")
@@ -250,8 +250,9 @@ def _sweep(args) -> int:
     except Exception as error:  # a database that refuses us: say which, without a traceback
         if isinstance(error, ImportError) or not sweep.is_database(storage):
             raise
-        raise UserError(f"cannot open the study in {storage}: {type(error).__name__}: "
-                        f"{str(error).splitlines()[0]}") from None
+        reason = str(error) if isinstance(error, sweep.StorageUnreachable) else (
+            f"{type(error).__name__}: {str(error).splitlines()[0]}")
+        raise UserError(f"cannot open the study in {storage}: {reason}") from None
     failed = sweep.fail_dead_workers_trials(storage, name)
     if failed:
         print(f"marked failed: trial(s) {', '.join(map(str, failed))}, whose workers are gone")

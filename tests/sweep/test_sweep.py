@@ -20,6 +20,14 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
+@pytest.fixture(autouse=True)
+def commands_import_this_numcnn(monkeypatch):
+    """Commands run from tmp_path import the numcnn under test, also where PYTHONPATH is relative
+    (PYTHONPATH=src): from tmp_path that named nothing, and they ran the installed numcnn instead."""
+    src = str(Path(cli.__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
+
+
 def numcnn(*args, cwd, timeout=600):
     return subprocess.run([sys.executable, "-m", "numcnn", *map(str, args)], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout)
@@ -73,6 +81,24 @@ def test_a_bad_space_is_refused_naming_the_option(tmp_path, text, message):
     assert message in str(error.value)
 
 
+@pytest.mark.parametrize("content, message", [
+    (b"lr = 0.1\n", "space.toml: lr must be a table ([lr] with type = ..."),
+    (b'[lr]\ntype = "float"\nlow = 0.1\nhigh = inf\n', "space.toml: [lr] low and high must be finite numbers"),
+    (b'[hidden]\ntype = "categorical"\nchoices = "abc"\n', "space.toml: [hidden] choices must be a list"),
+    (b'[lr]\ntype = "float"\nlow = -1.0\nhigh = 1.0\nlog = true\n', "space.toml: [lr] with log = true needs low > 0"),
+    (b'[lr]\ntype = "float"\nlow = 1e-3\nhigh = 0.1\nlog = "false"\n', "space.toml: [lr] log must be true or false"),
+    (b'[lr]\ntype = "float"\nlow = 1e-3\nhigh = 0.1\n# caf\xe9\n', "space.toml: not a UTF-8 text file (byte 0xe9"),
+])
+def test_a_bad_space_file_is_one_line_and_exit_2_from_the_command(tmp_path, capsys, content, message):
+    """Each once ended in a traceback (AttributeError, OverflowError, TypeError) or, for the bytes, in a
+    codec message that did not name the file; a string log was taken as true."""
+    (tmp_path / "space.toml").write_bytes(content)
+    assert cli.main(["sweep", "--space", str(tmp_path / "space.toml"), "--out", str(tmp_path / "s")]) == 2
+    error = capsys.readouterr().err
+    assert message in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "s").exists(), "the run folder is untouched"
+
+
 def test_the_best_command_line_is_a_valid_train_command_with_the_sweeps_fixed_options():
     defaults = {k: v for k, v in vars(cli.build_parser().parse_args(["train"])).items()}
     base = dict(defaults, model="fc", dataset="digits", epochs=3, optimizer="nesterov", batch_size=64)
@@ -81,6 +107,115 @@ def test_the_best_command_line_is_a_valid_train_command_with_the_sweeps_fixed_op
                        "--lr 0.0123457 --hidden 512,256 --dropout 0.25")
     parsed = cli.build_parser().parse_args(shlex.split(command)[1:])
     assert (parsed.epochs, parsed.optimizer, parsed.hidden, parsed.dropout) == (3, "nesterov", (512, 256), 0.25)
+
+
+class EpochOf:
+    """What the pruning callback reads of a Solver at the end of an epoch."""
+
+    def __init__(self, epoch, num_epochs, val_acc):
+        self.epoch, self.num_epochs, self.val_acc_history, self.stop_training = epoch, num_epochs, [val_acc], False
+
+
+def _study_with_two_good_trials(pruner):
+    study = optuna.create_study(direction="maximize", pruner=sweep.runner.make_pruner(pruner))
+    for value in (0.9, 0.95):  # through the pruner, which keeps its rungs in the trials
+        trial = study.ask()
+        for epoch in (1, 2, 3):
+            trial.report(value, epoch)
+            assert not trial.should_prune()
+        study.tell(trial, value)
+    return study
+
+
+def test_the_median_pruner_spares_the_first_epoch_and_prunes_from_the_second():
+    """Epochs count from 1: a warm-up of 1 step let the median pruner cut trials after their first epoch."""
+    report = sweep.runner._Report(_study_with_two_good_trials("median").ask())
+    report.on_epoch_end(EpochOf(1, 3, 0.1))  # far below the median, but only one epoch in
+    with pytest.raises(optuna.TrialPruned, match="pruned after epoch 2"):
+        report.on_epoch_end(EpochOf(2, 3, 0.1))
+
+
+@pytest.mark.parametrize("pruner", ["median", "halving"])
+def test_a_trial_is_never_pruned_at_its_last_epoch(pruner):
+    """Pruning after the last epoch saves nothing and throws the finished trial's result away."""
+    study = _study_with_two_good_trials(pruner)
+    trial = study.ask()
+    report = sweep.runner._Report(trial)
+    report.on_epoch_end(EpochOf(1, 2, 0.1 if pruner == "median" else 0.95))
+    report.on_epoch_end(EpochOf(2, 2, 0.1))  # below both others: a pruner would stop it here
+    assert trial.should_prune(), "the pruner would have pruned it"
+    study.tell(trial, 0.1)
+    assert study.trials[-1].state == optuna.trial.TrialState.COMPLETE
+
+
+# --- sampling: every trial its own random stream -----------------------------------------------------
+
+def _draw(study, space):
+    trial = study.ask()
+    values = sweep.space.suggest(trial, space)
+    study.tell(trial, values["lr"])
+    return values
+
+
+def test_processes_joining_one_study_with_one_seed_do_not_repeat_each_other(tmp_path):
+    """Each process's sampler was seeded with --seed (+ worker index), the same in every command: two
+    commands on one study proposed identical points (trials 0 = 1, 2 = 3, ...), and a rerun repeated the
+    first run's trials."""
+    storage, space = str(tmp_path / "study.journal"), sweep.default_space("smallcnn")
+    sweep.load_study("s", storage, seed=0, create=True)
+    first, second = sweep.load_study("s", storage, seed=0), sweep.load_study("s", storage, seed=0)
+    drawn = [_draw(study, space) for _ in range(3) for study in (first, second)]
+    rerun = sweep.load_study("s", storage, seed=0)  # rerunning the command to continue the study
+    drawn += [_draw(rerun, space) for _ in range(2)]
+    assert len({(d["lr"], d["weight_decay"]) for d in drawn}) == len(drawn) == 8
+
+
+def test_a_one_worker_sweep_is_reproducible_from_its_seed(tmp_path):
+    space = sweep.default_space("smallcnn")
+    runs = [[_draw(sweep.load_study("s", str(tmp_path / f"{i}.journal"), seed=seed, create=True), space)
+             for _ in range(3)] for i, seed in enumerate((7, 7, 8))]
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+
+
+# --- the trial count is exact ----------------------------------------------------------------------
+
+def test_a_trial_started_when_the_study_is_full_stands_down(tmp_path):
+    """Two workers asking at the same moment for the last place: the later trial number is surplus,
+    failed without running; and a worker stops once finished and running trials reach --trials."""
+    study = sweep.load_study("s", str(tmp_path / "study.journal"), create=True)
+    for value in (0.5, 0.6):
+        study.tell(study.ask(), value)
+    running = study.ask()
+    running.set_user_attr("worker", sweep.runner.worker_id())  # this process: alive, may finish it
+    stopped = []
+
+    class Watched:  # the study as the callback sees it inside study.optimize
+        get_trials = study.get_trials
+
+        def stop(self):
+            stopped.append(True)
+    sweep.runner._StopAtTrials(4)(Watched(), study.trials[1])
+    assert not stopped, "2 finished and 1 running leave a place"
+    sweep.runner._StopAtTrials(3)(Watched(), study.trials[1])
+    assert stopped, "2 finished and 1 running make 3: take no more"
+    late = study.ask()
+    objective = sweep.runner._objective({}, {}, None, trials=3, quiet=sweep.runner._QuietSurplus())
+    with pytest.raises(sweep.runner.SurplusTrial, match="the study had its 3 trials when trial 3 started"):
+        objective(late)
+    assert late.user_attrs["surplus"] is True
+    assert sweep.runner.taken(study) == 4 and sweep.runner.taken(study, below=3) == 3
+
+
+def test_a_surplus_trial_fails_without_a_word_from_optuna(caplog):
+    study = optuna.create_study(direction="maximize")
+    study.tell(study.ask(), 0.5)
+    with sweep.runner.surplus_kept_quiet() as quiet:
+        objective = sweep.runner._objective({}, {}, None, trials=1, quiet=quiet)
+        study.optimize(objective, n_trials=1, catch=(sweep.runner.SurplusTrial,))
+    assert study.trials[1].state == optuna.trial.TrialState.FAIL and study.trials[1].user_attrs["surplus"]
+    assert "failed" not in caplog.text
+    study.optimize(lambda trial: 1 / 0, n_trials=1, catch=(ZeroDivisionError,))
+    assert "Trial 2 failed" in caplog.text, "other failures are still told"
 
 
 # --- sweeps, run as a user runs them -----------------------------------------------------------------
@@ -92,7 +227,7 @@ def test_two_workers_share_a_journal_study_and_a_rerun_continues_it(tmp_path):
     storage = str(tmp_path / "s" / "study.journal")
     trials = trials_of(storage, "digits-smallcnn")
     finished = [t for t in trials if t.state in FINISHED]
-    assert len(finished) >= 4
+    assert len(finished) == 4, "exactly --trials"
     assert len(worker_pids(trials)) == 2, "both workers took trials"
     for t in finished:  # every epoch's validation accuracy went to Optuna
         assert 1 in t.intermediate_values and all(0 <= v <= 1 for v in t.intermediate_values.values())
@@ -106,8 +241,47 @@ def test_two_workers_share_a_journal_study_and_a_rerun_continues_it(tmp_path):
     assert second.returncode == 0, second.stderr
     assert f"{len(trials)} trials so far" in second.stdout
     again = trials_of(storage, "digits-smallcnn")
-    assert sum(t.state in FINISHED for t in again) >= 6
+    assert sum(t.state in FINISHED for t in again) == 6
+    assert len(set(_params(again))) == 6, "the rerun tried new points"
     assert [t.params for t in again[:len(trials)]] == [t.params for t in trials], "the first trials are kept"
+
+
+def _params(trials):
+    return [tuple(sorted(t.params.items())) for t in trials if t.state in FINISHED]
+
+
+@pytest.mark.slow
+def test_two_commands_on_one_study_and_a_rerun_never_repeat_a_trial_and_stop_at_trials(tmp_path):
+    """The README's "the same command on each machine": two commands at once on one study proposed the
+    same points (trials 0 = 1, 2 = 3, 4 = 5) and a rerun repeated them. And the count is exact."""
+    command = [sys.executable, "-m", "numcnn", "sweep", "--model", "fc", "--epochs", "1", "--workers", "1",
+               "--out", "multi", "--trials"]
+    processes = [subprocess.Popen(command + ["6"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr
+    storage = str(tmp_path / "multi" / "study.journal")
+    trials = trials_of(storage, "digits-fc")
+    assert len(worker_pids(trials)) == 2, "both commands took trials"
+    assert len(_params(trials)) == 6 == len(set(_params(trials))), "six trials, no two alike"
+    rerun = numcnn(*command[3:], "8", cwd=tmp_path)  # rerun to continue the study
+    assert rerun.returncode == 0, rerun.stderr
+    trials = trials_of(storage, "digits-fc")
+    assert len(_params(trials)) == 8 == len(set(_params(trials))), "two more, new ones"
+
+
+@pytest.mark.slow
+def test_several_workers_run_exactly_the_trials_asked_for(tmp_path):
+    """--trials 4 ran 5: a worker finishing a trial stopped at 4 finished while another still ran a 5th;
+    with more workers than trials, every worker ran one."""
+    result = numcnn("sweep", "--model", "fc", "--epochs", "1", "--trials", "2", "--workers", "3", "--out", "s",
+                    cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    trials = trials_of(str(tmp_path / "s" / "study.journal"), "digits-fc")
+    assert sum(t.state in FINISHED for t in trials) == 2
+    assert all(t.user_attrs.get("surplus") for t in trials if t.state not in FINISHED), "the rest never ran"
+    assert "failed" not in result.stdout + result.stderr
 
 
 def test_the_best_command_reproduces_the_best_trial(tmp_path):
@@ -204,6 +378,51 @@ def test_a_rerun_fails_the_trials_of_a_sweep_killed_whole(tmp_path):
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING]
 
 
+def test_a_zombie_workers_trial_is_failed(tmp_path):
+    """A worker that has exited but is not reaped (a zombie, as after its sweep is killed whole where
+    nothing reaps orphans) keeps its /proc entry and start time: it was counted alive, its trial left RUNNING."""
+    storage = str(tmp_path / "study.journal")
+    sweep.load_study("s", storage, create=True)
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import os; from numcnn import sweep\n"
+        f"trial = sweep.load_study('s', {storage!r}).ask()\n"
+        "trial.set_user_attr('worker', sweep.runner.worker_id())\n"
+        "os._exit(0)")])
+    try:
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # wait for it to exit, without reaping it
+        with open(f"/proc/{child.pid}/stat") as f:
+            assert f.read().rsplit(")", 1)[1].split()[0] == "Z", "the child is a zombie"
+        assert sweep.fail_dead_workers_trials(storage, "s") == [0]
+    finally:
+        child.wait()
+    assert trials_of(storage, "s")[0].state == optuna.trial.TrialState.FAIL
+
+
+def test_a_sweep_interrupted_while_waiting_stops_and_reaps_its_workers(tmp_path):
+    """Ctrl-C (or any error) in the waiting sweep once left its workers running on, then as zombies."""
+    import multiprocessing
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    storage = str(tmp_path / "study.journal")
+    sweep.load_study("s", storage, create=True)
+    base = dict(vars(cli.build_parser().parse_args(["train"])), dataset="digits", path=None, quiet=True,
+                resume=False, out=None, pruner="median", epochs=1)
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)  # while run_workers waits for its two workers
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sweep.run_workers("s", storage, base, sweep.default_space("smallcnn"), 4, 2, poll_seconds=0.05)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        alive = multiprocessing.active_children()  # (this also reaps those that ended)
+        for process in alive:
+            process.kill()
+            process.join()
+    assert alive == [], "every worker is stopped and reaped"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--trials", "0"], "--trials and --workers must be at least 1, got 0 and 1"),
     (["--space", "missing.toml"], "missing.toml: no such space file"),
@@ -213,6 +432,46 @@ def test_sweep_mistakes_get_a_message_not_a_traceback(tmp_path, args, message):
     result = numcnn("sweep", *args, "--out", "s", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+SWEEP_WITH_A_SHORT_TIMEOUT = """
+import sys
+from numcnn import cli
+from numcnn.sweep import runner
+runner.CONNECT_TIMEOUT_SECONDS = 2  # psycopg's least
+raise SystemExit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_a_database_that_accepts_but_never_answers_is_given_up_on(tmp_path):
+    """A port that accepts TCP and then says nothing (not a PostgreSQL server, or a hung one): libpq
+    waited for ever. Now: one line after the connection timeout, exit 2."""
+    import socket
+    import threading
+    pytest.importorskip("psycopg", reason="PostgreSQL studies need psycopg: pip install 'numcnn[sweep]'")
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def accept_and_say_nothing():
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:  # closed: the test is over
+                return
+    threading.Thread(target=accept_and_say_nothing, daemon=True).start()
+    url = f"postgresql://nobody@127.0.0.1:{server.getsockname()[1]}/none"
+    try:
+        result = subprocess.run([sys.executable, "-c", SWEEP_WITH_A_SHORT_TIMEOUT, "sweep", "--storage", url,
+                                 "--out", "s"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    finally:
+        server.close()
+        for connection in held:
+            connection.close()
+    assert held, "the command connected"
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (f"numcnn sweep: error: cannot open the study in {url}: no answer within 2 s "
+                                     "(is a database server listening there? ?connect_timeout=SECONDS in the URL "
+                                     "waits longer)")
 
 
 # --- many machines: one study in a real PostgreSQL server -------------------------------------------
@@ -242,7 +501,8 @@ def test_two_machines_join_one_study_in_postgresql(tmp_path):
     for process, (stdout, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr
     trials = trials_of(url, name)
-    assert sum(t.state in FINISHED for t in trials) >= 4
+    assert sum(t.state in FINISHED for t in trials) == 4
+    assert len(set(_params(trials))) == 4, "the 'machines' did not repeat each other's trials"
     assert len(worker_pids(trials)) == 2, "both 'machines' took trials from the one study"
     assert not (tmp_path / "machine1" / "study.journal").exists()
     best = json.loads((tmp_path / "machine2" / "best.json").read_text())

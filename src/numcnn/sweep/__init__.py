@@ -6,9 +6,10 @@ number of machines running the same command); see runner.py.
 """
 
 from .report import best_table, command_line, plot_sweep
-from .runner import fail_dead_workers_trials, is_database, load_study, open_storage, run_worker, run_workers
+from .runner import (StorageUnreachable, fail_dead_workers_trials, is_database, load_study, open_storage,
+                     run_worker, run_workers)
 from .space import MODEL_SPACES, check_space, default_space, load_space
 
 __all__ = ["best_table", "command_line", "plot_sweep", "fail_dead_workers_trials", "is_database", "load_study",
-           "open_storage", "run_worker", "run_workers", "MODEL_SPACES", "check_space", "default_space",
-           "load_space"]
+           "open_storage", "StorageUnreachable", "run_worker", "run_workers", "MODEL_SPACES", "check_space",
+           "default_space", "load_space"]

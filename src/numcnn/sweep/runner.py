@@ -1,12 +1,19 @@
 """Running a sweep: an Optuna study, shared through a journal file or a database, and worker processes.
 
 Each trial is a Solver run whose validation accuracy after every epoch is
-reported to Optuna, which may prune it. Workers are processes that each
-load the data once and take trials until the study has at least `trials`
-finished (complete or pruned) ones (workers busy at that moment finish
-theirs), so rerunning the command, on this or another machine, continues
-the same study. There is no coordinator of our own: the storage is the
-only thing workers share.
+reported to Optuna, which may prune it (never after the first epoch, nor at
+the last). Workers are processes that each load the data once and take
+trials while the study's finished (complete or pruned) and running trials are
+fewer than `trials`, so the study ends with exactly `trials` finished ones
+(fewer only if a worker dies), and rerunning the command, on this or another
+machine, continues the same study. Of two workers that start a trial at the
+same moment for the last place, the one whose trial has the higher number
+stands down, its trial marked failed with user attribute "surplus". There is
+no coordinator of our own: the storage is the only thing workers share.
+
+Trial n draws its random proposals from a stream seeded with (--seed, n)
+(sampler.py): processes joining one study never repeat each other's draws,
+and a one-worker sweep is reproducible from its seed.
 
 Killed workers lose only their current trial, which is marked failed:
 - each trial records its worker (host, pid, process start time); the sweep
@@ -19,6 +26,8 @@ Killed workers lose only their current trial, which is marked failed:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import multiprocessing
 import os
 import socket
@@ -30,6 +39,11 @@ HEARTBEAT_SECONDS = 5
 GRACE_SECONDS = 15
 LOCK_GRACE_SECONDS = 10  # a journal lock held longer than this is a dead worker's (writes take ms)
 TABLE_RACE_RETRIES = 5
+CONNECT_TIMEOUT_SECONDS = 10  # a database that accepts the connection but never answers (libpq waits for ever)
+
+
+class StorageUnreachable(ConnectionError):
+    """The database did not answer within the connection timeout."""
 
 
 def _optuna():
@@ -57,21 +71,48 @@ def database_url(storage: str) -> str:
     return storage
 
 
+def _connect_arguments(url: str) -> tuple[dict, float]:
+    """The driver's connection arguments, and the timeout they give: CONNECT_TIMEOUT_SECONDS unless
+    the URL sets its own (?connect_timeout=S, which libpq and psycopg read)."""
+    from sqlalchemy.engine import make_url
+    given = make_url(url).query.get("connect_timeout")
+    if given is not None:
+        return {}, float(given if isinstance(given, str) else given[-1])
+    if url.startswith("postgresql"):
+        return {"connect_timeout": CONNECT_TIMEOUT_SECONDS}, CONNECT_TIMEOUT_SECONDS
+    return {}, 0
+
+
+def _timed_out(error: Exception) -> bool:
+    """psycopg's ConnectionTimeout, as SQLAlchemy wraps it ('connection timeout expired')."""
+    return "timeout expired" in str(error) or type(getattr(error, "orig", None)).__name__ == "ConnectionTimeout"
+
+
 def open_storage(storage: str):
-    """A database URL (heartbeat on) or a journal file path (created with its folder)."""
+    """A database URL (heartbeat on) or a journal file path (created with its folder).
+
+    A database that does not answer within the connection timeout raises StorageUnreachable.
+    """
     optuna = _optuna()
     if is_database(storage):
         import warnings
+        url = database_url(storage)
+        connect_args, timeout = _connect_arguments(url)
         with warnings.catch_warnings():  # Optuna calls its heartbeat experimental; it is what fails dead trials
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             for attempt in range(TABLE_RACE_RETRIES + 1):
                 try:
-                    return optuna.storages.RDBStorage(database_url(storage), heartbeat_interval=HEARTBEAT_SECONDS,
+                    return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": connect_args},
+                                                      heartbeat_interval=HEARTBEAT_SECONDS,
                                                       grace_period=GRACE_SECONDS)
                 except ImportError:
                     raise ImportError(f"--storage {storage.split('://')[0]}://... needs its database driver: "
                                       f"pip install 'numcnn[sweep]' (psycopg for PostgreSQL)") from None
                 except Exception as error:
+                    if _timed_out(error):
+                        raise StorageUnreachable(
+                            f"no answer within {timeout:g} s (is a database server listening there? "
+                            f"?connect_timeout=SECONDS in the URL waits longer)") from None
                     # Machines that start together race to create Optuna's tables in a new database; the
                     # losers see a unique-key violation, and find the tables made when they try again.
                     if type(error).__name__ != "IntegrityError" or attempt == TABLE_RACE_RETRIES:
@@ -93,7 +134,9 @@ def make_pruner(name: str):
     'halving': successive halving (keep the top half at epochs 1, 2, 4, ...)."""
     optuna = _optuna()
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+        # Steps are epochs, counted from 1, and Optuna prunes from step == n_warmup_steps on: 2 spares
+        # every trial's first epoch (1 pruned there, which cut the eventual winner of a sweep at 0.70).
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2)
     if name == "halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2)
     raise ValueError(f"pruner must be 'median' or 'halving', got {name!r}")
@@ -104,20 +147,27 @@ def load_study(name: str, storage, pruner: str = "median", seed: int = 0, create
     optuna = _optuna()
     if isinstance(storage, (str, Path)):
         storage = open_storage(str(storage))
-    common = dict(study_name=name, storage=storage, sampler=optuna.samplers.TPESampler(seed=seed),
+    from .sampler import TrialSeededSampler  # trial n draws from its own stream, (seed, n): see sampler.py
+    common = dict(study_name=name, storage=storage, sampler=TrialSeededSampler(seed),
                   pruner=make_pruner(pruner))
     if create:
         return optuna.create_study(direction="maximize", load_if_exists=True, **common)
     return optuna.load_study(**common)
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot: with the pid, it names one process for good."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None if there is no such process."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
+            return f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot: with the pid, it names one process for good."""
+    fields = _stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
 
 
 def worker_id(pid: int | None = None) -> str:
@@ -130,10 +180,18 @@ def worker_pid(worker: str) -> int:
 
 
 def _alive(worker: str) -> bool:
+    """Whether a worker on this host still runs: its pid names the same process, and not a zombie.
+
+    A zombie (state Z, or X while it is being reaped) has exited but keeps its /proc entry, start
+    time included, until its parent reaps it; after a sweep is killed whole its workers' parent is
+    gone, and where nothing reaps orphans they stay zombies: counting them alive left their trials
+    RUNNING for every later sweep.
+    """
     host, pid, start = worker.rsplit(":", 2)
     if host != socket.gethostname() or start == "None":
         return True  # another machine's worker (the heartbeat judges it), or one we cannot tell
-    return _start_time(int(pid)) == start
+    fields = _stat(int(pid))
+    return fields is not None and len(fields) > 19 and fields[0] not in ("Z", "X") and fields[19] == start
 
 
 def fail_dead_workers_trials(storage, study_name: str) -> list[int]:
@@ -165,19 +223,90 @@ class _Report:
         self.trial = trial
 
     def on_epoch_end(self, solver):
+        """solver: its epoch (from 1), num_epochs, val_acc_history and stop_training (early stopping)."""
         optuna = _optuna()
         self.trial.report(solver.val_acc_history[-1], solver.epoch)
+        if solver.epoch >= solver.num_epochs or getattr(solver, "stop_training", False):
+            return  # the last epoch: pruning now saves nothing, and the trial's result would be lost
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned after epoch {solver.epoch}")
 
 
-def _objective(base: dict, space: dict, prepared):
+class SurplusTrial(Exception):
+    """A trial created when the study already had its `trials` (another process asked at the same moment)."""
+
+
+def taken(study, below: int | None = None) -> int:
+    """Trials that count towards --trials: finished (complete or pruned) ones, and running ones whose
+    worker may still finish them (not one on this host that has gone); only numbers below `below` if given.
+    """
+    optuna = _optuna()
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
+    count = 0
+    for trial in study.get_trials(deepcopy=False, states=states):
+        worker = trial.user_attrs.get("worker")
+        gone = trial.state == optuna.trial.TrialState.RUNNING and worker is not None and not _alive(worker)
+        count += (below is None or trial.number < below) and not gone
+    return count
+
+
+class _StopAtTrials:
+    """An Optuna callback: stop taking trials once finished and running ones reach `trials`.
+
+    Optuna's MaxTrialsCallback counts only finished trials, so a worker finishing one while another
+    worker still ran the last started one more: --trials 4 ran 5.
+    """
+
+    def __init__(self, trials: int):
+        self.trials = trials
+
+    def __call__(self, study, trial) -> None:
+        if taken(study) >= self.trials:
+            study.stop()
+
+
+class _QuietSurplus:
+    """A logging filter: no 'Trial n failed' warnings from Optuna for surplus trials, which never ran."""
+
+    def __init__(self):
+        self.numbers = set()
+
+    def filter(self, record) -> bool:
+        return not any(record.getMessage().startswith(f"Trial {n} failed") for n in self.numbers)
+
+
+@contextlib.contextmanager
+def surplus_kept_quiet():
+    """Within: Optuna's study.optimize logs no failure for the trials added to the filter's numbers."""
+    quiet = _QuietSurplus()
+    optimize_logger = logging.getLogger("optuna.study._optimize")
+    optimize_logger.addFilter(quiet)
+    try:
+        yield quiet
+    finally:
+        optimize_logger.removeFilter(quiet)
+
+
+def _objective(base: dict, space: dict, prepared, trials: int, quiet: _QuietSurplus):
+    import numpy as np
+
+    from .. import nn
     from ..run import make_solver
     from .space import as_train_arguments, suggest
 
     def objective(trial):
         trial.set_user_attr("worker", worker_id())
+        # Trial numbers are handed out in order, one at a time, by the storage: the trials numbered below
+        # this one are all there to count, and of two processes asking at once, the later one stands down.
+        if taken(trial.study, below=trial.number) >= trials:
+            trial.set_user_attr("surplus", True)
+            quiet.numbers.add(trial.number)
+            raise SurplusTrial(f"the study had its {trials} trials when trial {trial.number} started")
         args = Namespace(**{**base, **as_train_arguments(suggest(trial, space))})
+        # Seeded as `numcnn train --seed` seeds, for every trial and not once per worker: the best
+        # trial's command line then retrains the same weights, whichever trial of its worker it was.
+        nn.manual_seed(base["seed"])
+        np.random.seed(base["seed"])
         solver, _ = make_solver(args, prepared, out=None, callbacks=[_Report(trial)])
         solver.train()
         return solver.best_val_acc
@@ -185,6 +314,8 @@ def _objective(base: dict, space: dict, prepared):
 
 
 def _announce(study, trial) -> None:
+    if trial.user_attrs.get("surplus"):
+        return
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
     state = trial.state.name.lower()
     if state == "complete":
@@ -199,7 +330,9 @@ def _announce(study, trial) -> None:
 
 def run_worker(study_name: str, storage: str, base: dict, space: dict, trials: int, timeout, seed: int,
                threads: int = 0) -> None:
-    """One worker: load the data once, then take trials until the study has `trials` finished ones.
+    """One worker: load the data once, then take trials until the study has `trials` finished or running ones.
+
+    seed: the sampler's (trial n draws from its own stream, seeded with (seed, n): sampler.py).
 
     threads > 0 caps this process's BLAS and op threads (workers sharing a machine split its cores).
     """
@@ -220,11 +353,12 @@ def run_worker(study_name: str, storage: str, base: dict, space: dict, trials: i
     np.random.seed(base["seed"])
     prepared = prepare(load_raw(base["dataset"], base["path"], base["data_dir"], base["download"]),
                        base["val_size"], seed=base["seed"])
-    # Each worker samples with its own seed, so that concurrent workers do not propose the same point.
     study = load_study(study_name, storage, base["pruner"], seed)
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    study.optimize(_objective(base, space, prepared), timeout=timeout, catch=(FloatingPointError,),
-                   callbacks=[optuna.study.MaxTrialsCallback(trials, states=finished), _announce])
+    if taken(study) >= trials:
+        return
+    with surplus_kept_quiet() as quiet:
+        study.optimize(_objective(base, space, prepared, trials, quiet), timeout=timeout,
+                       catch=(FloatingPointError, SurplusTrial), callbacks=[_StopAtTrials(trials), _announce])
 
 
 def _describe_exit(code: int) -> str:
@@ -250,10 +384,18 @@ def run_workers(study_name: str, storage: str, base: dict, space: dict, trials: 
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=run_worker, args=(study_name, storage, base, space, trials, timeout,
-                                                          seed + i, threads))
-                 for i in range(workers)]
+                                                          seed, threads))
+                 for _ in range(workers)]
     for process in processes:
         process.start()
+    try:
+        return _wait_for_workers(processes, storage, study_name, poll_seconds)
+    finally:
+        _stop_and_reap(processes, storage, study_name)
+
+
+def _wait_for_workers(processes, storage: str, study_name: str, poll_seconds: float) -> list[str]:
+    """Join each worker as it ends (reaping it); for one that died, fail its trial and say so."""
     deaths, running = [], list(processes)
     while running:
         time.sleep(poll_seconds)
@@ -266,3 +408,15 @@ def run_workers(study_name: str, storage: str, base: dict, space: dict, trials: 
                 deaths.append(f"worker {process.pid} stopped ({_describe_exit(process.exitcode)}){lost}")
                 print(deaths[-1], flush=True)
     return deaths
+
+
+def _stop_and_reap(processes, storage: str, study_name: str) -> None:
+    """Leaving early (Ctrl-C, an error): stop the workers still running and reap every one, so that
+    none is left behind as an orphan or a zombie, and fail the trials they were running."""
+    stopped = [p for p in processes if p.is_alive()]
+    for process in stopped:
+        process.terminate()
+    for process in processes:
+        process.join()
+    if stopped:
+        fail_dead_workers_trials(storage, study_name)

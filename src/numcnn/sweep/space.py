@@ -19,6 +19,7 @@ default and the model's own options (default_space).
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 
@@ -55,6 +56,10 @@ def default_space(model: str, optimizer: str = "adam") -> dict:
             **MODEL_SPACES.get(model, _NETWORK)}
 
 
+_KEYS = {"float": {"type", "low", "high", "log"}, "int": {"type", "low", "high", "log"},
+         "categorical": {"type", "choices"}}
+
+
 def check_space(space: dict, source: str = "space") -> dict:
     """Validate a space's options and distributions, naming the problem."""
     if not space:
@@ -63,20 +68,54 @@ def check_space(space: dict, source: str = "space") -> dict:
         if name not in TRAIN_OPTIONS:
             raise ValueError(f"{source}: [{name}] is not an option a sweep can vary; "
                              f"choose from {', '.join(sorted(TRAIN_OPTIONS))}")
+        if not isinstance(spec, dict):  # `lr = 0.1` at the top level, not a table
+            raise ValueError(f"{source}: {name} must be a table ([{name}] with type = ... on the lines below), "
+                             f"got {name} = {spec!r}")
         kind = spec.get("type")
-        if kind in ("float", "int"):
-            if "low" not in spec or "high" not in spec or not spec["low"] < spec["high"]:
-                raise ValueError(f"{source}: [{name}] needs low < high, got {spec}")
-            if spec.get("log") and spec["low"] <= 0:
-                raise ValueError(f"{source}: [{name}] with log = true needs low > 0, got {spec['low']}")
-        elif kind == "categorical":
-            if not spec.get("choices"):
-                raise ValueError(f"{source}: [{name}] needs a non-empty choices list")
-        else:
+        if kind not in _KEYS:
             raise ValueError(f"{source}: [{name}] type must be 'float', 'int' or 'categorical', got {kind!r}")
+        unknown = sorted(set(spec) - _KEYS[kind])
+        if unknown:
+            raise ValueError(f"{source}: [{name}] has {', '.join(unknown)}, not a key of a {kind} range "
+                             f"(keys: {', '.join(sorted(_KEYS[kind]))})")
+        if kind == "categorical":
+            _check_choices(name, spec.get("choices"), source)
+        else:
+            _check_range(name, spec, source)
         for value in spec.get("choices", []) + [spec[k] for k in ("low", "high") if k in spec]:
             _check_value(name, value, source)
     return space
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_range(name: str, spec: dict, source: str) -> None:
+    """low < high, both finite numbers; log = true (a boolean) only over positive values."""
+    if "low" not in spec or "high" not in spec:
+        raise ValueError(f"{source}: [{name}] needs low and high, got {spec}")
+    low, high = spec["low"], spec["high"]
+    if not (_is_number(low) and _is_number(high) and math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"{source}: [{name}] low and high must be finite numbers, got low = {low!r}, high = {high!r}")
+    if not low < high:
+        raise ValueError(f"{source}: [{name}] needs low < high, got {spec}")
+    if not isinstance(spec.get("log", False), bool):
+        raise ValueError(f"{source}: [{name}] log must be true or false, got {spec['log']!r}")
+    if spec.get("log") and low <= 0:  # log-uniform: the exponent is sampled, and log(0) is -inf
+        raise ValueError(f"{source}: [{name}] with log = true needs low > 0, got {low}")
+
+
+def _check_choices(name: str, choices, source: str) -> None:
+    """A non-empty list of plain values (`choices = "abc"` is a string, not three choices)."""
+    if not isinstance(choices, list):
+        raise ValueError(f"{source}: [{name}] choices must be a list like [16, 32], got {choices!r}")
+    if not choices:
+        raise ValueError(f"{source}: [{name}] needs a non-empty choices list")
+    for value in choices:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool) or (
+                isinstance(value, float) and not math.isfinite(value)):
+            raise ValueError(f"{source}: [{name}] choices must be numbers or strings, got {value!r}")
 
 
 def _check_value(name: str, value, source: str) -> None:
@@ -88,7 +127,7 @@ def _check_value(name: str, value, source: str) -> None:
         raise ValueError(f"{source}: [{name}] {value!r} is not one of {', '.join(named[name])}")
     if TRAIN_OPTIONS[name] is int and not (isinstance(value, int) and value >= 1):
         raise ValueError(f"{source}: [{name}] values must be positive integers, got {value!r}")
-    if TRAIN_OPTIONS[name] is float and not isinstance(value, (int, float)):
+    if TRAIN_OPTIONS[name] is float and not _is_number(value):
         raise ValueError(f"{source}: [{name}] values must be numbers, got {value!r}")
     if name == "hidden":
         try:
@@ -103,9 +142,14 @@ def load_space(path=None, model: str = "smallcnn", optimizer: str = "adam") -> d
         return check_space(default_space(model, optimizer), f"the default space of {model}")
     path = Path(path)
     try:
-        space = tomllib.loads(path.read_text())
+        space = tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ValueError(f"{path}: no such space file") from None
+    except OSError as error:  # a folder, or unreadable
+        raise ValueError(f"{path}: cannot read the space file ({error.strerror})") from None
+    except UnicodeDecodeError as error:  # TOML is UTF-8; say which file, not just the codec's complaint
+        raise ValueError(f"{path}: not a UTF-8 text file (byte {error.object[error.start]:#04x} at "
+                         f"offset {error.start}); a space file is TOML") from None
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path}: not valid TOML ({error})") from None
     return check_space(space, str(path))
