@@ -91,7 +91,6 @@ def _check_numbers(args) -> None:
 
     argparse's float() takes "nan" and "inf": every range check is written so that NaN fails it.
     """
-    from .run import UserError
     checks = {  # option: (value, test, what it must be); None values are options left out
         "--epochs": (args.epochs, lambda v: v > 0, "positive"),
         "--batch-size": (args.batch_size, lambda v: v > 0, "positive"),
@@ -109,11 +108,17 @@ def _check_numbers(args) -> None:
         "--label-smoothing": (args.label_smoothing, lambda v: 0 <= v < 1, "in [0, 1)"),
         "--ema": (args.ema, lambda v: 0 < v < 1, "a decay in (0, 1), such as 0.999"),
     }
+    _check_ranges(checks, args.val_size)
+
+
+def _check_ranges(checks: dict, val_size: float) -> None:
+    """Raise UserError for the first option whose value fails its test, and for a bad --val-size."""
+    from .run import UserError
     for option, (value, test, expected) in checks.items():
         if value is not None and not test(value):
             raise UserError(f"{option} must be {expected}, got {value}")
-    if not 0 < args.val_size < 1 and not (args.val_size >= 1 and float(args.val_size).is_integer()):
-        raise UserError(f"--val-size is a fraction in (0, 1) or a whole number of images, got {args.val_size}")
+    if not 0 < val_size < 1 and not (val_size >= 1 and float(val_size).is_integer()):
+        raise UserError(f"--val-size is a fraction in (0, 1) or a whole number of images, got {val_size}")
 
 
 def _train(args) -> int:
@@ -169,6 +174,8 @@ def _evaluate(args) -> int:
     from . import viz
     from .run import evaluate
     dataset, path = _dataset_argument(args.dataset) if args.dataset else (None, None)
+    if args.confusion:
+        _check_output_file("--confusion", args.confusion)
     result = evaluate(args.checkpoint, dataset, path, args.data_dir, args.split, args.tta)
     print(f"{args.checkpoint}: {result['split']} accuracy {result['accuracy']:.4f} on {result['samples']} images")
     width = max(len(c) for c in result["classes"])
@@ -181,6 +188,16 @@ def _evaluate(args) -> int:
     if args.confusion:
         viz.plot_confusion_matrix(result["confusion"], result["classes"], args.confusion)
     return 0
+
+
+def _check_output_file(option: str, path: Path) -> None:
+    """Refuse, before any work, an output file that is a folder or lies under a file."""
+    from .run import UserError
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a folder: give a file name such as {path / 'out.png'}")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UserError(f"{option} {path}: {parent} is a file, not a folder")
 
 
 def _add_gradcheck(commands):
@@ -248,6 +265,10 @@ def _sweep(args) -> int:
         raise UserError(f"--trials and --workers must be at least 1, got {args.trials} and {args.workers}")
     if args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
+    _check_ranges({"--batch-size": (args.batch_size, lambda v: v > 0, "positive"),
+                   "--seed": (args.seed, lambda v: 0 <= v < 2 ** 32, "a whole number from 0 to 2**32 - 1"),
+                   "--time-budget": (args.time_budget, lambda v: 0 < v < math.inf,
+                                     "a finite number of seconds above 0")}, args.val_size)
     try:
         space = sweep.load_space(args.space, args.model, args.optimizer)
     except ValueError as error:

@@ -117,6 +117,9 @@ def test_a_vgg_sized_to_the_images_trains_and_its_checkpoint_evaluates(tmp_path)
     (["train", "--val-size", "5000"], "--val-size 5000 leaves no images for training or for validation out of "
                                       "the 1438 training images: give a fraction in (0, 1) or a count from 1 to 1437"),
     (["evaluate", "missing.npz"], "missing.npz: no such checkpoint file"),
+    (["sweep", "--time-budget", "nan"], "--time-budget must be a finite number of seconds above 0, got nan"),
+    (["sweep", "--val-size", "-1"], "--val-size is a fraction in (0, 1) or a whole number of images, got -1.0"),
+    (["sweep", "--batch-size", "0"], "--batch-size must be positive, got 0"),
     (["gradcheck", "conv3d"], "unknown op conv3d; choose from linear, relu"),
 ])
 def test_mistakes_get_a_message_not_a_traceback(tmp_path, args, message):
@@ -229,6 +232,13 @@ def test_evaluate_on_a_folder_too_small_to_split_says_so(one_epoch, tmp_path):
     result = numcnn("evaluate", one_epoch / "best.npz", "--dataset", "folder", "two", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "two: 2 image(s) are too few to hold out a test set" in result.stderr
+
+
+def test_evaluate_confusion_under_a_file_is_one_line(one_epoch, tmp_path):
+    (tmp_path / "file").write_text("")
+    result = numcnn("evaluate", one_epoch / "best.npz", "--confusion", "file/cm.png", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "numcnn evaluate: error: --confusion file/cm.png: file is a file, not a folder"
 
 
 def test_an_out_folder_that_cannot_be_written_is_refused_before_training(tmp_path, monkeypatch, capsys):
