@@ -284,6 +284,13 @@ def _option_name(key: str) -> str:
     return "--dataset folder PATH" if key == "path" else "--" + key.replace("_", "-")
 
 
+def _shown(value) -> str:
+    """An option's value as it is typed: 64, 512,256, none; (default) for one left out."""
+    if value is None:
+        return "(default)"
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 def check_resume_options(out: Path, args) -> None:
     """Refuse to resume the run in `out` with options that define another run, naming each one.
 
@@ -298,8 +305,7 @@ def check_resume_options(out: Path, args) -> None:
     meta = load_checkpoint(last).state.get("metadata") or {}
     saved = meta.get("options") or {k: meta[k] for k in ("dataset", "model", "seed", "val_size") if k in meta}
     current = run_options(args)
-    shown = lambda v: "(default)" if v is None else (",".join(map(str, v)) if isinstance(v, list) else str(v))
-    differences = [f"{_option_name(k)} {shown(saved[k])} there, {shown(current[k])} here"
+    differences = [f"{_option_name(k)} {_shown(saved[k])} there, {_shown(current[k])} here"
                    for k in saved if k in current and saved[k] != current[k]]
     if differences:
         raise UserError(f"{out} is a run with other options ({'; '.join(differences)}): resume it with its own "
