@@ -479,3 +479,21 @@ def test_random_kills_then_resume_lose_nothing(tmp_path):
     for key, value in reference_best.model_arrays.items():
         np.testing.assert_array_equal(best.model_arrays[key], value, err_msg=key)
     assert _temporaries(directory) == []
+
+
+@pytest.mark.parametrize("metrics_log", [None, False])
+def test_a_checkpoint_of_an_earlier_version_without_the_logs_lines_resumes(tmp_path, monkeypatch, metrics_log):
+    """Checkpoints written before the log's lines and the best step were kept: the log keeps its
+    own lines up to the checkpoint's epoch (or there is no log), and the run goes on."""
+    first = make_run(tmp_path, 2, resume=False, metrics_log=metrics_log)
+    full_state = Solver.state_dict
+    monkeypatch.setattr(Solver, "state_dict", lambda self: {k: v for k, v in full_state(self).items()
+                                                            if k not in ("metrics_records", "best_step")})
+    first.train()
+    monkeypatch.undo()
+    assert "metrics_records" not in load_checkpoint(tmp_path / "last.npz").state
+    resumed = make_run(tmp_path, 3, resume=True, metrics_log=metrics_log)
+    resumed.train()
+    assert resumed.epoch == 3 and load_checkpoint(tmp_path / "best.npz").state["best_val_acc"] == resumed.best_val_acc
+    if metrics_log is None:
+        assert [r["epoch"] for r in _metrics(tmp_path)] == [1, 2, 3]

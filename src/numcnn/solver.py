@@ -201,7 +201,8 @@ class Solver:
         self.optim_configs = {k: dict(v) for k, v in state["optim_configs"].items()}
         self._epochs_without_improvement = int(state["epochs_without_improvement"])
         self._best_step = state.get("best_step")
-        self._metrics_records = list(state["metrics_records"]) if "metrics_records" in state else None
+        records = state.get("metrics_records")  # absent from checkpoints of earlier numcnn versions
+        self._metrics_records = list(records) if records is not None else None
         self._resumed = True  # train() makes the run folder agree with this state
         self.rng.bit_generator.state = state["rng"]
         restore_random_states(self.model, state["random_states"])
@@ -489,6 +490,8 @@ class Solver:
             return
         if self.metrics_log:
             self._reconcile_metrics_log()
+        if self._metrics_records is None:  # an earlier checkpoint, and no log to take the lines from
+            self._metrics_records = []
         self._save_best(force=self._resumed)
         self._resumed = False
 
