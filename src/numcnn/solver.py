@@ -19,7 +19,8 @@ arguments and defaults are kept; the rest are numcnn's:
                     setting solver.stop_training = True ends training
     early_stopping  stop after this many epochs without a better validation accuracy
     time_budget     stop after this many seconds of training
-    checkpoint_dir  write last.npz every epoch (and on Ctrl-C) and best.npz, atomically
+    checkpoint_dir  write last.npz every epoch (and where a run stops inside one) and best.npz,
+                    atomically; the folder is repaired on resume after any kill (see train)
     resume          continue from checkpoint_dir/last.npz, exactly
     metrics_log     a JSON-lines file, one line per epoch (default checkpoint_dir/metrics.jsonl)
     progress        show a progress bar (default: when verbose and on a terminal)
@@ -29,7 +30,8 @@ arguments and defaults are kept; the rest are numcnn's:
     restore_best    end with the best parameters seen, as the assignment does (default True)
 
 A loss that is NaN or infinite stops training with TrainingDiverged, naming
-the step; the last good checkpoint and best_params are kept.
+the step; the last good checkpoint and best_params are kept. Every numeric
+keyword is checked when the Solver is built (a ValueError names it).
 """
 
 from __future__ import annotations
