@@ -1,10 +1,14 @@
 """A small training run with checkpoints: run in-process or as a subprocess by test_solver.py.
 
-    python tests/solver_run.py DIR EPOCHS [SECONDS_PER_STEP]
+    python tests/solver_run.py DIR EPOCHS [SECONDS_PER_STEP] [KILL]
 
 trains (resuming from DIR/last.npz if it exists) and writes DIR/final.npz.
+KILL, as WHEN:NAME:N, kills the process (os._exit, as SIGKILL: nothing is flushed or cleaned up)
+just before or after the N-th file named NAME is published by its atomic rename: "before"
+leaves that write's temporary file behind, as a kill in the middle of the write does.
 """
 
+import os
 import sys
 import time
 
@@ -52,9 +56,28 @@ def outcome(solver):
             "val_acc_history": np.array(solver.val_acc_history)}
 
 
+def kill_at(when: str, name: str, n: int) -> None:
+    """Make the n-th atomic publication of a file called `name` kill the process (see above)."""
+    real_replace, seen = os.replace, []
+
+    def replace(source, target):
+        if os.path.basename(target) == name:
+            seen.append(target)
+            if len(seen) == n and when == "before":
+                os._exit(137)
+        real_replace(source, target)
+        if len(seen) == n and when == "after" and os.path.basename(target) == name:
+            os._exit(137)
+
+    os.replace = replace
+
+
 if __name__ == "__main__":
     directory, epochs = sys.argv[1], int(sys.argv[2])
     seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
+    if len(sys.argv) > 4:
+        when, name, n = sys.argv[4].split(":")
+        kill_at(when, name, int(n))
     solver = make_run(directory, epochs, resume=True, seconds_per_step=seconds)
     solver.train()
     np.savez(f"{directory}/final.npz", **outcome(solver))

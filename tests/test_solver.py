@@ -291,3 +291,209 @@ def test_checkpoint_name_writes_safe_checkpoints_each_epoch(tmp_path):
     solver.train()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run_epoch_1.npz", "run_epoch_2.npz"]
     assert load_checkpoint(tmp_path / "run_epoch_2.npz").state["epoch"] == 2
+
+
+# -- a killed or interrupted run loses nothing ------------------------------------------------
+# Each kill is deterministic: solver_run.py's KILL argument ends the process with os._exit (no
+# clean-up runs, as under SIGKILL) just before or after a chosen atomic rename.
+
+TIMING = ("seconds", "images_per_sec")
+
+
+def _metrics(directory):
+    """The metrics log's lines without their timings (which differ from run to run)."""
+    lines = (Path(directory) / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in lines]
+
+
+def _killed_at(directory, epochs, kill):
+    killed = subprocess.run([sys.executable, str(HERE / "solver_run.py"), str(directory), str(epochs), "0", kill],
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 137, killed.stderr
+
+
+def _temporaries(directory):
+    return sorted(p.name for p in Path(directory).glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("kill", ["before:last.npz:2", "after:last.npz:2"])
+def test_a_kill_at_an_epoch_end_loses_no_metrics_line_and_leaves_no_temporary_file(tmp_path, kill):
+    """Killed around epoch 2's checkpoint (once, writes were: last.npz, then the log line: a kill
+    between them lost epoch 2's line for good), then resumed: the log is the uninterrupted one."""
+    reference = make_run(tmp_path / "reference", 3, resume=False)
+    reference.train()
+    directory = tmp_path / "killed"
+    _killed_at(directory, 3, kill)
+    if kill.startswith("before"):
+        assert _temporaries(directory)  # a kill mid-write leaves a checkpoint-sized file
+    resumed = make_run(directory, 3, resume=True)
+    resumed.train()
+    assert _metrics(directory) == _metrics(tmp_path / "reference")
+    assert [r["epoch"] for r in _metrics(directory)] == [1, 2, 3]
+    assert _temporaries(directory) == []
+
+
+def _best_publications(tmp_path, monkeypatch, epochs):
+    """Train the reference run, counting how many times best.npz is published."""
+    real_replace, count = os.replace, []
+    monkeypatch.setattr(os, "replace", lambda a, b: (count.append(1) if Path(b).name == "best.npz" else None,
+                                                     real_replace(a, b))[1])
+    make_run(tmp_path / "reference", epochs, resume=False).train()
+    monkeypatch.setattr(os, "replace", real_replace)
+    return len(count)
+
+
+def test_a_kill_before_the_last_best_npz_is_written_is_repaired_on_resume(tmp_path, monkeypatch):
+    """Once, resume kept an older best.npz for good while the run's best_val_acc named a newer one."""
+    publications = _best_publications(tmp_path, monkeypatch, 3)
+    directory = tmp_path / "killed"
+    _killed_at(directory, 3, f"before:best.npz:{publications}")  # the last one: nothing later rewrites it
+    resumed = make_run(directory, 3, resume=True)
+    resumed.train()
+    expected, best = load_checkpoint(tmp_path / "reference" / "best.npz"), load_checkpoint(directory / "best.npz")
+    assert best.state["best_val_acc"] == resumed.best_val_acc == expected.state["best_val_acc"]
+    for key, value in expected.model_arrays.items():
+        np.testing.assert_array_equal(best.model_arrays[key], value, err_msg=key)
+    for key, value in resumed.model.state_arrays().items():  # restore_best left the best weights in the model
+        np.testing.assert_array_equal(best.model_arrays[key], value, err_msg=key)
+
+
+def test_a_first_evaluation_never_beaten_is_written_as_best_npz(tmp_path):
+    """Constant predictions: the evaluation after step 1 is the best; best.npz was never written."""
+    solver = Solver(Recorder(), _index_data(16), batch_size=8, num_epochs=2, seed=0, verbose=False,
+                    checkpoint_dir=tmp_path)
+    solver.train()
+    assert solver.val_acc_history == [1.0, 1.0, 1.0]
+    assert load_checkpoint(tmp_path / "best.npz").state["best_val_acc"] == 1.0
+
+
+def test_resume_drops_a_torn_last_metrics_line_and_says_so(tmp_path, capsys):
+    """A kill or a full disk mid-line once made every later resume die with a JSONDecodeError."""
+    make_run(tmp_path, 2, resume=False).train()
+    with open(tmp_path / "metrics.jsonl", "a") as log:
+        log.write('{"epoch": 3, "step": 18, "lo')
+    make_run(tmp_path, 3, resume=True, verbose=True).train()
+    assert "dropped 1 torn line(s)" in capsys.readouterr().err
+    assert [r["epoch"] for r in _metrics(tmp_path)] == [1, 2, 3]
+
+
+class InterruptAt(Callback):
+    """Ctrl-C, delivered to this process after the given step."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, solver):
+        if solver.step == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_mid_epoch_then_resume_logs_the_whole_epochs_loss(tmp_path):
+    """Once, the resumed epoch's loss averaged only the steps after the resume."""
+    make_run(tmp_path / "reference", 3, resume=False).train()
+    directory = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt, match="interrupted at step 8"):
+        make_run(directory, 3, resume=False, callbacks=[InterruptAt(8)]).train()  # 6 steps an epoch
+    partial = json.loads((directory / "metrics.jsonl").read_text().splitlines()[-1])
+    assert partial["partial"] is True and partial["epoch"] == pytest.approx(1 + 2 / 6, abs=1e-4)
+    make_run(directory, 3, resume=True).train()
+    assert _metrics(directory) == _metrics(tmp_path / "reference")
+
+
+class FakeClock(Callback):
+    """A clock that moves one second per step, whatever the machine's speed."""
+
+    def __init__(self, monkeypatch):
+        import numcnn.solver as solver_module
+        self.now = 0.0
+        monkeypatch.setattr(solver_module.time, "perf_counter", lambda: self.now)
+
+    def on_step_end(self, solver):
+        self.now += 1.0
+
+
+def test_a_time_budget_inside_the_first_epoch_keeps_what_was_trained(tmp_path, monkeypatch):
+    """Once, a budget that ended the first epoch early restored the weights evaluated after the
+    first step, and wrote neither best.npz nor a metrics line."""
+    solver = make_run(tmp_path, 1, resume=False, time_budget=2.5, callbacks=[FakeClock(monkeypatch)],
+                      restore_best=False)
+    solver.train()
+    assert (solver.step, solver.epoch) == (3, 0)
+    assert len(solver.val_acc_history) == 2  # after step 1, and after step 3: what was trained
+    (record,) = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert record["partial"] is True and record["step"] == 3 and record["epoch"] == 0.5
+    assert record["val_acc"] == solver.val_acc_history[-1]
+    assert load_checkpoint(tmp_path / "best.npz").state["best_val_acc"] == solver.best_val_acc
+    assert load_checkpoint(tmp_path / "last.npz").state["step"] == 3
+    monkeypatch.undo()
+    resumed = make_run(tmp_path, 2, resume=True)  # the extra evaluation changes nothing on resume
+    resumed.train()
+    straight = make_run(tmp_path / "straight", 2, resume=False)
+    straight.train()
+    expected, actual = outcome(straight), outcome(resumed)
+    for key in expected:
+        np.testing.assert_array_equal(actual[key], expected[key], err_msg=key)
+    assert _metrics(tmp_path) == _metrics(tmp_path / "straight")
+
+
+@pytest.mark.parametrize("keyword, value, message", [
+    ("lr_decay", -0.5, "lr_decay must be a finite number above 0, got -0.5"),
+    ("lr_decay", float("nan"), "lr_decay must be a finite number above 0, got nan"),
+    ("batch_size", 0, "batch_size must be a positive int, got 0"),
+    ("batch_size", 2.5, "batch_size must be a positive int, got 2.5"),
+    ("num_epochs", -1, "num_epochs must be an int of at least 0, got -1"),
+    ("print_every", 0, "print_every must be a positive int, got 0"),
+    ("num_train_samples", 0, "num_train_samples must be a positive int or None, got 0"),
+    ("num_val_samples", -5, "num_val_samples must be a positive int or None, got -5"),
+    ("early_stopping", 0, "early_stopping must be a positive int or None, got 0"),
+    ("seed", -1, "seed must be an int of at least 0 or None, got -1"),
+    ("time_budget", float("inf"), "time_budget must be a finite number above 0 or None, got inf"),
+    ("grad_clip", -1.0, "grad_clip must be a finite number above 0 or None, got -1.0"),
+    ("optim_config", {"learning_rate": -1e-3}, "optim_config['learning_rate'] must be above 0, got -0.001"),
+    ("optim_config", {"learning_rate": float("inf")}, "optim_config['learning_rate'] must be finite, got inf"),
+    ("optim_config", {"momentum": 1.5}, "optim_config['momentum'] must be in [0, 1), got 1.5"),
+    ("optim_config", {"weight_decay": -1.0}, "optim_config['weight_decay'] must be at least 0, got -1.0"),
+    ("lr_scale", {"w": -2.0}, "lr_scale['w'] must be a finite number of at least 0, got -2.0"),
+])
+def test_numeric_keywords_a_run_cannot_use_are_refused_by_name(keyword, value, message):
+    with pytest.raises(ValueError) as refused:
+        Solver(Recorder(), _index_data(16), verbose=False, **{keyword: value})
+    assert str(refused.value) == message
+
+
+@pytest.mark.slow
+def test_random_kills_then_resume_lose_nothing(tmp_path):
+    """Killed at random moments five times (inside steps, checkpoint writes, log appends), then
+    finished: weights, histories, the log and best.npz are the uninterrupted run's."""
+    expected = _expected(tmp_path, 4)
+    reference_best = load_checkpoint(tmp_path / "reference" / "best.npz")
+    directory, rng = tmp_path / "killed", np.random.default_rng(7)
+    for _ in range(5):
+        process = _start(directory, 4, seconds_per_step=0.05)
+        time.sleep(1.0 + rng.uniform(0, 1.5))  # past the start-up, somewhere in the run
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    _finish_and_compare(directory, 4, expected)
+    assert _metrics(directory) == _metrics(tmp_path / "reference")
+    best = load_checkpoint(directory / "best.npz")
+    for key, value in reference_best.model_arrays.items():
+        np.testing.assert_array_equal(best.model_arrays[key], value, err_msg=key)
+    assert _temporaries(directory) == []
+
+
+@pytest.mark.parametrize("metrics_log", [None, False])
+def test_a_checkpoint_of_an_earlier_version_without_the_logs_lines_resumes(tmp_path, monkeypatch, metrics_log):
+    """Checkpoints written before the log's lines and the best step were kept: the log keeps its
+    own lines up to the checkpoint's epoch (or there is no log), and the run goes on."""
+    first = make_run(tmp_path, 2, resume=False, metrics_log=metrics_log)
+    full_state = Solver.state_dict
+    monkeypatch.setattr(Solver, "state_dict", lambda self: {k: v for k, v in full_state(self).items()
+                                                            if k not in ("metrics_records", "best_step")})
+    first.train()
+    monkeypatch.undo()
+    assert "metrics_records" not in load_checkpoint(tmp_path / "last.npz").state
+    resumed = make_run(tmp_path, 3, resume=True, metrics_log=metrics_log)
+    resumed.train()
+    assert resumed.epoch == 3 and load_checkpoint(tmp_path / "best.npz").state["best_val_acc"] == resumed.best_val_acc
+    if metrics_log is None:
+        assert [r["epoch"] for r in _metrics(tmp_path)] == [1, 2, 3]

@@ -15,6 +15,7 @@ checkpoint) print one line saying what to do and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -89,25 +90,43 @@ def _add_train(commands):
 
 
 def _check_numbers(args) -> None:
-    """Numeric options a run cannot use, refused before any data is loaded."""
+    """Numeric options a run cannot use, refused with one line naming each before anything is loaded.
+
+    argparse's float() takes "nan" and "inf": every range check is written so that NaN fails it.
+    """
+    checks = {  # option: (value, test, what it must be); None values are options left out
+        "--epochs": (args.epochs, lambda v: v > 0, "positive"),
+        "--batch-size": (args.batch_size, lambda v: v > 0, "positive"),
+        "--width": (args.width, lambda v: v > 0, "positive"),
+        "--image-size": (getattr(args, "image_size", None), lambda v: v > 0, "positive"),
+        "--lookahead": (args.lookahead, lambda v: v > 0, "a positive whole number of steps"),
+        "--seed": (args.seed, lambda v: 0 <= v < 2 ** 32, "a whole number from 0 to 2**32 - 1"),
+        "--lr": (args.lr, lambda v: 0 < v < math.inf, "a finite number above 0"),
+        "--lr-decay": (args.lr_decay, lambda v: 0 < v < math.inf, "a finite number above 0 (a factor per epoch)"),
+        "--time-budget": (args.time_budget, lambda v: 0 < v < math.inf, "a finite number of seconds above 0"),
+        "--grad-clip": (args.grad_clip, lambda v: 0 < v < math.inf, "a finite number above 0"),
+        "--warmup": (args.warmup, lambda v: 0 <= v < math.inf, "a finite number of epochs, at least 0"),
+        "--weight-decay": (args.weight_decay, lambda v: 0 <= v < math.inf, "a finite number, at least 0"),
+        "--momentum": (args.momentum, lambda v: 0 <= v < 1, "in [0, 1)"),
+        "--dropout": (args.dropout, lambda v: 0 <= v < 1, "in [0, 1)"),
+        "--label-smoothing": (args.label_smoothing, lambda v: 0 <= v < 1, "in [0, 1)"),
+        "--ema": (args.ema, lambda v: 0 < v < 1, "a decay in (0, 1), such as 0.999"),
+    }
+    _check_ranges(checks, args.val_size)
+
+
+def _check_ranges(checks: dict, val_size: float) -> None:
+    """Raise UserError for the first option whose value fails its test, and for a bad --val-size."""
     from .run import UserError
-    positive = {"--epochs": args.epochs, "--batch-size": args.batch_size}
-    positive.update({f"--{k.replace('_', '-')}": getattr(args, k) for k in ("lr", "time_budget", "grad_clip", "width", "image_size")
-                     if getattr(args, k, None) is not None})
-    for option, value in positive.items():
-        if not value > 0:
-            raise UserError(f"{option} must be positive, got {value}")
-    if not 0 < args.val_size < 1 and not (args.val_size >= 1 and float(args.val_size).is_integer()):
-        raise UserError(f"--val-size is a fraction in (0, 1) or a whole number of images, got {args.val_size}")
-    for option, value in (("--dropout", args.dropout), ("--label-smoothing", args.label_smoothing)):
-        if not 0 <= value < 1:
-            raise UserError(f"{option} must be in [0, 1), got {value}")
-    if args.weight_decay < 0:
-        raise UserError(f"--weight-decay must be at least 0, got {args.weight_decay}")
+    for option, (value, test, expected) in checks.items():
+        if value is not None and not test(value):
+            raise UserError(f"{option} must be {expected}, got {value}")
+    if not 0 < val_size < 1 and not (val_size >= 1 and float(val_size).is_integer()):
+        raise UserError(f"--val-size is a fraction in (0, 1) or a whole number of images, got {val_size}")
 
 
 def _train(args) -> int:
-    from .run import UserError, train
+    from .run import UserError, check_resume_options, check_run_folder, train
     args.dataset, args.path = _dataset_argument(args.dataset)
     _check_numbers(args)
     if args.val_size >= 1:
@@ -115,11 +134,18 @@ def _train(args) -> int:
     if args.resume and args.out is None:
         raise UserError("--resume needs --out: the run folder to continue")
     out = args.out or Path("runs") / f"{args.dataset}-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if not args.resume and (out / "last.npz").exists():
-        raise UserError(f"{out} already holds a run (last.npz): pass --resume to continue it, "
-                        f"or choose another --out")
+    check_run_folder(out, args.resume)
+    if args.resume:
+        check_resume_options(out, args)
+    created = [folder for folder in (out, *out.parents) if not folder.exists()]
     out.mkdir(parents=True, exist_ok=True)
-    summary = train(args, out)
+    try:
+        summary = train(args, out)
+    except BaseException:
+        for folder in created:  # a run refused before it wrote anything leaves no folder behind
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
     print(f"\n{summary['model']} on {summary['dataset']}: best validation accuracy {summary['best_val_acc']:.4f}, "
           f"test accuracy {summary['test_acc']:.4f}{'' if summary['tta'] == 'none' else ' (TTA: ' + summary['tta'] + ')'}")
     print(f"{summary['epochs']} epochs, {summary['steps']} steps, {summary['train_seconds']} s of training "
@@ -152,6 +178,8 @@ def _evaluate(args) -> int:
     from . import viz
     from .run import evaluate
     dataset, path = _dataset_argument(args.dataset) if args.dataset else (None, None)
+    if args.confusion:
+        _check_output_file("--confusion", args.confusion)
     result = evaluate(args.checkpoint, dataset, path, args.data_dir, args.split, args.tta)
     print(f"{args.checkpoint}: {result['split']} accuracy {result['accuracy']:.4f} on {result['samples']} images")
     width = max(len(c) for c in result["classes"])
@@ -164,6 +192,16 @@ def _evaluate(args) -> int:
     if args.confusion:
         viz.plot_confusion_matrix(result["confusion"], result["classes"], args.confusion)
     return 0
+
+
+def _check_output_file(option: str, path: Path) -> None:
+    """Refuse, before any work, an output file that is a folder or lies under a file."""
+    from .run import UserError
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a folder: give a file name such as {path / 'out.png'}")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UserError(f"{option} {path}: {parent} is a file, not a folder")
 
 
 def _add_gradcheck(commands):
@@ -231,6 +269,10 @@ def _sweep(args) -> int:
         raise UserError(f"--trials and --workers must be at least 1, got {args.trials} and {args.workers}")
     if args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
+    _check_ranges({"--batch-size": (args.batch_size, lambda v: v > 0, "positive"),
+                   "--seed": (args.seed, lambda v: 0 <= v < 2 ** 32, "a whole number from 0 to 2**32 - 1"),
+                   "--time-budget": (args.time_budget, lambda v: 0 < v < math.inf,
+                                     "a finite number of seconds above 0")}, args.val_size)
     try:
         space = sweep.load_space(args.space, args.model, args.optimizer)
     except ValueError as error:
@@ -342,12 +384,30 @@ def main(argv=None) -> int:
     except ImportError as error:
         print(f"numcnn {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except MemoryError as error:  # e.g. --width 1000000 (numpy says how much it could not allocate)
+        print(f"numcnn {args.command}: error: out of memory ({error or 'MemoryError'}): choose a smaller "
+              f"model, --width, --hidden or --batch-size", file=sys.stderr)
+        return 2
+    except OSError as error:  # a full disk, a folder we may not write: one line, the last checkpoint is kept
+        print(f"numcnn {args.command}: error: {_os_error_line(error)}", file=sys.stderr)
+        return 2
     except TrainingDiverged as error:
         print(f"numcnn {args.command}: training diverged: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as error:
         print(f"\nnumcnn {args.command}: interrupted. {error}", file=sys.stderr)
         return 130
+
+
+def _os_error_line(error: OSError) -> str:
+    """One line for an OSError: what failed, on which file, and what to do about a full disk."""
+    import errno
+    where = f"{error.filename}: " if getattr(error, "filename", None) else ""
+    what = error.strerror or str(error)
+    if error.errno == errno.ENOSPC:
+        return (f"{where}{what}: free some space, then run the same command with --resume "
+                f"(the last complete checkpoint is kept)")
+    return f"{where}{what}"
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 from . import data, models, nn, schedules, viz
 from .checkpoint import load_checkpoint
 from .optim import UPDATE_RULES
-from .solver import Solver
+from .solver import RUN_FOLDER_FILES, Solver
 from .tricks import EMA, Lookahead, patch_whitening, tta_scores
 
 DATASETS = ("digits", "mnist", "fashion", "cifar10", "folder")
@@ -30,6 +31,9 @@ DEFAULT_LR = {"sgd": 0.05, "sgd_momentum": 0.05, "nesterov": 0.05, "rmsprop": 1e
 SCHEDULES = ("none", "step", "cosine", "warmup", "onecycle")
 AUGMENTS = ("none", "crop", "flip", "standard", "cutout")
 TTA = ("none", "flip", "flip-translate")
+# Options a resumed run may change (recorded in its checkpoints); every other one defines the run
+CHANGEABLE_ON_RESUME = ("epochs", "time_budget", "quiet", "tta", "data_dir", "download")
+_NOT_OPTIONS = ("run", "command", "out", "resume")
 
 
 class UserError(ValueError):
@@ -82,6 +86,9 @@ def load_raw(dataset: str, path=None, data_dir=None, download=False, image_size=
             raise UserError(f"{root}: train/ and test/ have different classes")
         return X_train, y_train, X_test, y_test, classes
     X, y, classes = data.load_image_folder(root, image_size=image_size)
+    if not 0 < round(0.2 * len(X)) < len(X):
+        raise UserError(f"{root}: {len(X)} image(s) are too few to hold out a test set (a fifth of them): "
+                        f"give the folder at least 3 images, or train/ and test/ subfolders")
     X_train, y_train, X_test, y_test = data.train_val_split(X, y, 0.2, seed=0)  # a fixed test split
     return X_train, y_train, X_test, y_test, classes
 
@@ -90,6 +97,11 @@ def prepare(raw, val_size=0.1, seed=0, mean=None, std=None) -> Prepared:
     """Float (N, C, H, W) splits normalized per channel with the training split's statistics."""
     X_train, y_train, X_test, y_test, classes = raw
     X_train, X_test = data.to_float_nchw(X_train), data.to_float_nchw(X_test)
+    N = len(X_train)
+    count = round(val_size * N) if 0 < val_size < 1 else val_size
+    if not 0 < count < N:
+        raise UserError(f"--val-size {val_size} leaves no images for training or for validation out of the {N} "
+                        f"training images: give a fraction in (0, 1) or a count from 1 to {N - 1}")
     X_train, y_train, X_val, y_val = data.train_val_split(X_train, y_train, val_size, seed=seed)
     if mean is None:
         mean, std = data.channel_stats(X_train)
@@ -230,6 +242,9 @@ def make_solver(args, prepared: Prepared, out: Path | None = None, callbacks=())
         model.loss(prepared.X_train[:2])
     except UserError:
         raise
+    except MemoryError as error:
+        raise UserError(f"model {args.model} does not fit in memory ({error}): choose a smaller --width or "
+                        f"--hidden") from None
     except ValueError as error:
         raise UserError(f"model {args.model} cannot take the {args.dataset} images, {prepared.input_shape} "
                         f"({error}); choose a model for images of this size") from None
@@ -248,7 +263,8 @@ def make_solver(args, prepared: Prepared, out: Path | None = None, callbacks=())
     metadata = {"dataset": args.dataset, "path": str(args.path) if args.path else None,
                 "data_dir": str(args.data_dir) if args.data_dir else None, "val_size": args.val_size,
                 "seed": args.seed, "mean": prepared.mean.tolist(), "std": prepared.std.tolist(),
-                "classes": prepared.classes, "model": args.model, "image_size": getattr(args, "image_size", None)}
+                "classes": prepared.classes, "model": args.model, "image_size": getattr(args, "image_size", None),
+                "options": run_options(args), "epochs": args.epochs, "time_budget": args.time_budget}
     solver = Solver(model, {"X_train": prepared.X_train, "y_train": prepared.y_train,
                             "X_val": prepared.X_val, "y_val": prepared.y_val},
                     update_rule=optimizer, optim_config=config, batch_size=args.batch_size,
@@ -260,6 +276,70 @@ def make_solver(args, prepared: Prepared, out: Path | None = None, callbacks=())
                     grad_clip=args.grad_clip, verbose=not args.quiet, metadata=metadata, frozen=frozen,
                     callbacks=callbacks, restore_best=ema is None)
     return solver, ema
+
+
+def run_options(args) -> dict:
+    """The options that define a run, as JSON values: a resumed run must repeat each of them."""
+    chosen = {k: v for k, v in sorted(vars(args).items()) if k not in CHANGEABLE_ON_RESUME + _NOT_OPTIONS}
+    return json.loads(json.dumps(chosen, default=str))
+
+
+def _option_name(key: str) -> str:
+    return "--dataset folder PATH" if key == "path" else "--" + key.replace("_", "-")
+
+
+def _shown(value) -> str:
+    """An option's value as it is typed: 64, 512,256, none; (default) for one left out."""
+    if value is None:
+        return "(default)"
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def check_resume_options(out: Path, args) -> None:
+    """Refuse to resume the run in `out` with options that define another run, naming each one.
+
+    Another --seed or --val-size changes the split (validation images would leak into training);
+    another --lr or schedule would be ignored by the restored optimizer state. Checked before
+    anything is written. Checkpoints from before the options were recorded are compared on what
+    their metadata holds (dataset, model, seed, validation split).
+    """
+    last = out / "last.npz"
+    if not last.exists():
+        return
+    meta = load_checkpoint(last).state.get("metadata") or {}
+    saved = meta.get("options") or {k: meta[k] for k in ("dataset", "model", "seed", "val_size") if k in meta}
+    current = run_options(args)
+    differences = [f"{_option_name(k)} {_shown(saved[k])} there, {_shown(current[k])} here"
+                   for k in saved if k in current and saved[k] != current[k]]
+    if differences:
+        raise UserError(f"{out} is a run with other options ({'; '.join(differences)}): resume it with its own "
+                        f"options (only {', '.join(_option_name(k) for k in CHANGEABLE_ON_RESUME)} may change), "
+                        f"or start a new run with another --out")
+
+
+def check_run_folder(out: Path, resume: bool) -> None:
+    """Refuse an --out that is a file, lies under one, cannot be written, or holds another run."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder: choose a folder for the run")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UserError(f"--out {out}: {parent} is a file, not a folder: choose a folder for the run")
+    existing = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out}: cannot write in {existing} (permission denied): "
+                        f"choose a folder you can write to")
+    used = run_files_in(out)
+    if used and not resume:
+        raise UserError(f"{out} already holds a run ({used[0]}): pass --resume to continue it, "
+                        f"or choose another --out")
+
+
+def run_files_in(out: Path) -> list[str]:
+    """The files numcnn writes that `out` holds (temporary ones of interrupted writes included)."""
+    if not out.is_dir():
+        return []
+    found = [name for name in RUN_FOLDER_FILES if (out / name).exists()]
+    return found + sorted(p.name for name in RUN_FOLDER_FILES for p in out.glob(f".{name}.*.tmp"))
 
 
 def train(args, out: Path) -> dict:
@@ -311,8 +391,11 @@ def evaluate(checkpoint_path, dataset=None, path=None, data_dir=None, split="tes
     model = models.load_model(checkpoint)
     raw = load_raw(dataset, path or meta.get("path"), data_dir or meta.get("data_dir"),
                    image_size=meta.get("image_size") if dataset == "folder" else None)  # as it was trained
-    prepared = prepare(raw, meta.get("val_size", 0.1), seed=meta.get("seed", 0),
-                       mean=meta.get("mean"), std=meta.get("std"))
+    try:
+        prepared = prepare(raw, meta.get("val_size", 0.1), seed=meta.get("seed", 0),
+                           mean=meta.get("mean"), std=meta.get("std"))
+    except UserError as error:  # the run's --val-size cannot split these (fewer) images
+        raise UserError(f"{checkpoint_path}: cannot rebuild the run's splits on this dataset: {error}") from None
     X, y = {"test": (prepared.X_test, prepared.y_test), "val": (prepared.X_val, prepared.y_val),
             "train": (prepared.X_train, prepared.y_train)}[split]
     predicted = predict(model, X, tta=tta).argmax(axis=1)

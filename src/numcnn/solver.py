@@ -19,7 +19,8 @@ arguments and defaults are kept; the rest are numcnn's:
                     setting solver.stop_training = True ends training
     early_stopping  stop after this many epochs without a better validation accuracy
     time_budget     stop after this many seconds of training
-    checkpoint_dir  write last.npz every epoch (and on Ctrl-C) and best.npz, atomically
+    checkpoint_dir  write last.npz every epoch (and where a run stops inside one) and best.npz,
+                    atomically; the folder is repaired on resume after any kill (see train)
     resume          continue from checkpoint_dir/last.npz, exactly
     metrics_log     a JSON-lines file, one line per epoch (default checkpoint_dir/metrics.jsonl)
     progress        show a progress bar (default: when verbose and on a terminal)
@@ -32,6 +33,7 @@ A loss that is NaN or infinite stops training with TrainingDiverged, naming
 the step and where the first non-finite value came from (the layer, for a
 module network; the parameter, for a CS231n-style model: see
 nn.explain_nonfinite); the last good checkpoint and best_params are kept.
+Every numeric keyword is checked when the Solver is built (a ValueError names it).
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ import copy
 import fnmatch
 import json
 import math
+import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -48,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from . import optim
-from .atomic import write_atomically
+from .atomic import remove_stale_temporaries, write_atomically
 from .checkpoint import CheckpointError, load_checkpoint, restore_model, save_checkpoint
 from .nn.diagnose import explain_nonfinite
 from .progress import progress_bar
@@ -61,6 +65,9 @@ NUMCNN_OPTIONS = dict(seed=None, sampling="shuffle", augment=None, schedule=None
                       early_stopping=None, time_budget=None, checkpoint_dir=None, resume=False,
                       metrics_log=None, progress=None, restore_best=True, metadata=None, frozen=(),
                       lr_scale=None)
+# The files numcnn writes in a run folder (Solver and `numcnn train`); any of them marks it used
+RUN_FOLDER_FILES = ("last.npz", "best.npz", "final.npz", "metrics.jsonl", "summary.json", "curves.png",
+                    "filters.png", "confusion.png")
 # What a resumed run must share with the run it continues
 RUN_IDENTITY = ("update_rule_name", "batch_size", "sampling")
 
@@ -98,6 +105,7 @@ class Solver:
         for key, value in options.items():
             setattr(self, key, value)
         self.optim_config = dict(self.optim_config or {})
+        _check_numbers(options, self.optim_config)
         if callable(self.update_rule):
             self.update_rule_name = self.update_rule.__name__
         elif self.update_rule in optim.UPDATE_RULES:
@@ -106,8 +114,6 @@ class Solver:
             raise ValueError(f'Invalid update_rule "{self.update_rule}"; choose from {", ".join(optim.UPDATE_RULES)}')
         if self.sampling not in ("shuffle", "replacement"):
             raise ValueError(f"sampling must be 'shuffle' or 'replacement', got {self.sampling!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}")
         if self.schedule is not None and self.lr_decay != 1.0:
             raise ValueError(f"lr_decay={self.lr_decay} and schedule both set the learning rate; give one "
                              f"(schedules.step_decay is lr_decay as a schedule)")
@@ -155,6 +161,10 @@ class Solver:
         self._permutation = None
         self._epochs_without_improvement = 0
         self._interrupted = False
+        self._best_step = None  # the step whose parameters best_params holds
+        self._best_saved_step = None  # ... and the one best.npz holds, when this solver wrote it
+        self._metrics_records = []  # the metrics log's lines; None: a checkpoint that did not keep them
+        self._resumed = False
 
     def state_dict(self) -> dict:
         """Everything needed to continue this run exactly (arrays and JSON-able values)."""
@@ -168,6 +178,7 @@ class Solver:
             "val_acc_history": list(map(float, self.val_acc_history)),
             "optim_configs": self.optim_configs,
             "epochs_without_improvement": self._epochs_without_improvement,
+            "best_step": self._best_step, "metrics_records": self._metrics_records,
             "rng": self.rng.bit_generator.state,
             "random_states": capture_random_states(self.model),
             "metadata": self.metadata or {},
@@ -194,6 +205,10 @@ class Solver:
         self.val_acc_history = list(state["val_acc_history"])
         self.optim_configs = {k: dict(v) for k, v in state["optim_configs"].items()}
         self._epochs_without_improvement = int(state["epochs_without_improvement"])
+        self._best_step = state.get("best_step")
+        records = state.get("metrics_records")  # absent from checkpoints of earlier numcnn versions
+        self._metrics_records = list(records) if records is not None else None
+        self._resumed = True  # train() makes the run folder agree with this state
         self.rng.bit_generator.state = state["rng"]
         restore_random_states(self.model, state["random_states"])
 
@@ -291,32 +306,38 @@ class Solver:
             buffers = getattr(self.model, "buffers", None)
             self.best_buffers = {k: np.array(v, copy=True) for k, v in buffers.items()} if buffers is not None else {}
             self._epochs_without_improvement = 0
+            self._best_step = self.step
         else:
             self._epochs_without_improvement += 1
 
     def train(self) -> None:
-        """Run the optimization, printing, checkpointing and logging as configured."""
+        """Run the optimization, printing, checkpointing and logging as configured.
+
+        Any stop at a step boundary inside an epoch (the time budget, Ctrl-C, a callback setting
+        stop_training) first saves last.npz, the exact state to resume from, then evaluates what
+        was trained as a partial epoch: a metrics line with "partial": true, and best.npz.
+        """
         per_epoch = self._batches_per_epoch()
         total = self.num_epochs * per_epoch
         started = time.perf_counter() - self.elapsed
         run_started = time.perf_counter()
-        epoch_losses, epoch_started, bar = [], time.perf_counter(), None
-        self._truncate_metrics_log()  # a fresh run (epoch 0) starts a fresh log
+        session_steps, epoch_started, bar = 0, time.perf_counter(), None
+        self._prepare_run_folder()
         with _DeferredInterrupt(self):
             while self.step < total and not self.stop_training:
                 if self._step_in_epoch == 0:
                     if self.sampling == "shuffle":
                         self._permutation = self.rng.permutation(len(self.X_train))
-                    epoch_losses, epoch_started = [], time.perf_counter()
+                    session_steps, epoch_started = 0, time.perf_counter()
                 if bar is None:
                     bar = progress_bar(per_epoch, f"epoch {self.epoch + 1}/{self.num_epochs}",
                                        self.progress if self.progress is not None else (None if self.verbose else False))
                     bar.update(self._step_in_epoch)
                 step_started = time.perf_counter()
                 self._step()
-                epoch_losses.append(self.loss_history[-1])
+                session_steps += 1
                 bar.update()
-                bar.set_postfix(loss=f"{np.mean(epoch_losses[-20:]):.4f}",
+                bar.set_postfix(loss=f"{np.mean(self.loss_history[-min(20, self._step_in_epoch):]):.4f}",
                                 val_acc=f"{self.val_acc_history[-1]:.3f}" if self.val_acc_history else "-",
                                 lr=f"{self._current_learning_rate():.2e}",
                                 img_s=f"{self.batch_size / max(time.perf_counter() - step_started, 1e-9):.0f}")
@@ -329,7 +350,8 @@ class Solver:
                     self._step_in_epoch = 0
                     for config in self.optim_configs.values():
                         config["learning_rate"] = config.get("learning_rate", self._base_learning_rate) * self.lr_decay
-                if t == 0 or self.step == total or epoch_end:
+                evaluated = t == 0 or self.step == total or epoch_end
+                if evaluated:
                     self._evaluate()
                     if self.verbose:
                         bar.write(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {self.train_acc_history[-1]:f}; "
@@ -341,10 +363,13 @@ class Solver:
                 if epoch_end:
                     bar.close()
                     bar = None
-                    self._end_epoch(epoch_losses, time.perf_counter() - epoch_started)
+                    self._end_epoch(session_steps, time.perf_counter() - epoch_started)
                 out_of_time = self.time_budget is not None and time.perf_counter() - run_started > self.time_budget
-                if self._interrupted or (out_of_time and not epoch_end):
-                    self._save_progress()
+                if (self._interrupted or out_of_time or self.stop_training) and not epoch_end:
+                    if bar is not None:
+                        bar.close()
+                        bar = None
+                    self._stop_mid_epoch(evaluated, session_steps, time.perf_counter() - epoch_started)
                 if self._interrupted:
                     raise KeyboardInterrupt(f"training interrupted at step {self.step}"
                                             + (f"; state saved to {self.checkpoint_dir / 'last.npz'}"
@@ -355,6 +380,7 @@ class Solver:
                     break
             if bar is not None:
                 bar.close()
+        self._save_best()  # e.g. a first evaluation that no later one beat
         if self.restore_best and self.best_params:
             for key, value in self.best_params.items():
                 self.model.params[key] = value
@@ -369,55 +395,190 @@ class Solver:
         config = self.optim_configs[plain[0]] if plain else {}
         return float(config.get("learning_rate", self._base_learning_rate or 0.0))
 
-    def _end_epoch(self, epoch_losses, seconds) -> None:
-        if self.early_stopping is not None and self._epochs_without_improvement >= self.early_stopping:
-            self.stop_training = True
-        self._save_progress()
-        if self.checkpoint_dir is not None and self._epochs_without_improvement == 0:
-            self.save(self.checkpoint_dir / "best.npz")
-        if self.checkpoint_name:
-            self.save(f"{self.checkpoint_name}_epoch_{self.epoch}.npz")
-        if self.metrics_log:
-            self._log_metrics({
-                "epoch": self.epoch, "step": self.step,
-                "loss": float(np.mean(epoch_losses)) if epoch_losses else None,
+    def _epoch_record(self, epoch, steps: int, session_steps: int, seconds: float) -> dict:
+        """One metrics line: the mean loss over the epoch's `steps` latest updates (all of them,
+        including those before a resume: loss_history is in the checkpoint)."""
+        losses = self.loss_history[len(self.loss_history) - steps:] if steps else []
+        return {"epoch": epoch, "step": self.step,
+                "loss": float(np.mean(losses)) if losses else None,
                 "train_acc": self.train_acc_history[-1], "val_acc": self.val_acc_history[-1],
                 "best_val_acc": self.best_val_acc, "lr": self._current_learning_rate(),
                 "seconds": round(self.elapsed, 3),
-                "images_per_sec": round(len(epoch_losses) * self.batch_size / max(seconds, 1e-9), 1),
-            })
+                "images_per_sec": round(session_steps * self.batch_size / max(seconds, 1e-9), 1)}
+
+    def _end_epoch(self, session_steps, seconds) -> None:
+        """Log the epoch, then publish last.npz (which holds the log's lines), then best.npz.
+
+        A kill between any two of these writes is repaired on resume: the log is rewritten from
+        the checkpoint's lines and best.npz from its best parameters.
+        """
+        if self.early_stopping is not None and self._epochs_without_improvement >= self.early_stopping:
+            self.stop_training = True
+        record = self._epoch_record(self.epoch, self._batches_per_epoch(), session_steps, seconds)
+        self._metrics_records.append(record)
+        if self.metrics_log:
+            self._log_metrics(record)
+        self._save_progress()
+        self._save_best()
+        if self.checkpoint_name:
+            self.save(f"{self.checkpoint_name}_epoch_{self.epoch}.npz")
         for callback in self.callbacks:
             if hasattr(callback, "on_epoch_end"):
                 callback.on_epoch_end(self)
+
+    def _stop_mid_epoch(self, evaluated: bool, session_steps: int, seconds: float) -> None:
+        """Save the state to resume from, then evaluate and log the partial epoch trained so far.
+
+        last.npz is written first, so a resumed run never sees the extra evaluation (it may draw
+        from the generator): it continues exactly as if never stopped.
+        """
+        self._save_progress()
+        if not evaluated:
+            self._evaluate()
+        epoch = round(self.epoch + self._step_in_epoch / self._batches_per_epoch(), 4)
+        if self.verbose:
+            print(f"(Stopped at step {self.step}, epoch {epoch} / {self.num_epochs}) train acc: "
+                  f"{self.train_acc_history[-1]:f}; val_acc: {self.val_acc_history[-1]:f}", flush=True)
+        if self.metrics_log:
+            self._log_metrics({**self._epoch_record(epoch, self._step_in_epoch, session_steps, seconds),
+                               "partial": True})
+        self._save_best()
 
     def _save_progress(self) -> None:
         if self.checkpoint_dir is not None:
             self.save(self.checkpoint_dir / "last.npz")
 
+    def _save_best(self, force: bool = False) -> None:
+        """Write best.npz with the best parameters, unless it already holds them."""
+        if self.checkpoint_dir is None or not self.best_params or (self._best_saved_step == self._best_step
+                                                                  and not force):
+            return
+        buffers = getattr(self.model, "buffers", None)
+        current = {k: self.model.params[k] for k in self.best_params}
+        current_buffers = {k: buffers[k] for k in self.best_buffers} if buffers is not None else {}
+        try:  # the model holds the best arrays while it is saved
+            for key, value in self.best_params.items():
+                self.model.params[key] = value
+            for key, value in self.best_buffers.items():
+                buffers[key] = value
+            self.save(self.checkpoint_dir / "best.npz")
+        finally:
+            for key, value in current.items():
+                self.model.params[key] = value
+            for key, value in current_buffers.items():
+                buffers[key] = value
+        self._best_saved_step = self._best_step
+
     def _log_metrics(self, record: dict) -> None:
+        """Append one line and flush it to disk before the checkpoint that includes it is written."""
         path = Path(self.metrics_log)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a") as f:
             f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
 
-    def _truncate_metrics_log(self) -> None:
-        """Drop log lines of epochs the checkpoint does not include (a run killed between the two)."""
-        if not self.metrics_log or not Path(self.metrics_log).exists():
+    def _prepare_run_folder(self) -> None:
+        """Make the run folder agree with the state training starts from.
+
+        A fresh run (step 0) starts a fresh log and drops a best.npz it did not write; a resumed
+        one rewrites the log from the checkpoint's lines and best.npz from its best parameters
+        (a kill may have struck between any two writes). Either removes the temporary files that
+        kills during writes left behind.
+        """
+        if self.checkpoint_dir is not None:
+            remove_stale_temporaries(self.checkpoint_dir)
+        if self.step == 0:
+            if self.metrics_log and Path(self.metrics_log).exists():
+                Path(self.metrics_log).unlink()
+            if self.checkpoint_dir is not None and (self.checkpoint_dir / "best.npz").exists():
+                (self.checkpoint_dir / "best.npz").unlink()
             return
-        lines = Path(self.metrics_log).read_text(errors="replace").splitlines()
-        kept = [line for line in lines if line.strip() and _logged_epoch(line) <= self.epoch]
-        if len(kept) != len(lines):
-            write_atomically(Path(self.metrics_log), lambda f: f.write("".join(l + "\n" for l in kept).encode()))
+        if self.metrics_log:
+            self._reconcile_metrics_log()
+        if self._metrics_records is None:  # an earlier checkpoint, and no log to take the lines from
+            self._metrics_records = []
+        self._save_best(force=self._resumed)
+        self._resumed = False
+
+    def _reconcile_metrics_log(self) -> None:
+        """Rewrite the log as the checkpoint has it, saying what was repaired.
+
+        A torn line (a kill or a full disk mid-write) is dropped; lines of epochs the checkpoint
+        does not include are dropped (they are trained again); lines the checkpoint has but the
+        log lost are restored. A checkpoint written before numcnn kept the lines keeps the log's
+        own lines up to its epoch.
+        """
+        path = Path(self.metrics_log)
+        parsed, torn = [], 0
+        for line in (path.read_text(errors="replace").splitlines() if path.exists() else []):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            if isinstance(record, dict):
+                parsed.append(record)
+            else:
+                torn += 1
+        if self._metrics_records is None:
+            self._metrics_records = [r for r in parsed if not r.get("partial") and r.get("epoch", 0) <= self.epoch]
+        wanted = self._metrics_records
+        if wanted == parsed and not torn:
+            return
+        write_atomically(path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in wanted).encode()))
+        restored = [r.get("epoch") for r in wanted if r not in parsed]
+        notes = ([f"dropped {torn} torn line(s) (a write cut short by a kill or a full disk)"] if torn else []) + \
+                ([f"restored epoch(s) {restored} from the checkpoint"] if restored else [])
+        if notes:
+            print(f"(repaired {path}: {'; '.join(notes)})", file=sys.stderr, flush=True)
 
 
-def _logged_epoch(line: str) -> float:
-    """The epoch a metrics line records; a torn line (a kill or a full disk mid-append) counts as unwritten."""
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return math.inf
-    epoch = record.get("epoch", 0) if isinstance(record, dict) else math.inf
-    return epoch if isinstance(epoch, (int, float)) else math.inf
+# -- numeric keywords ---------------------------------------------------------------
+# Each is refused with one line naming it: a negative lr_decay turns descent into ascent,
+# a NaN or infinite one poisons every later step without an error.
+_WHOLE = {"batch_size": (1, False), "num_epochs": (0, False), "print_every": (1, False),
+          "num_train_samples": (1, True), "num_val_samples": (1, True), "early_stopping": (1, True),
+          "seed": (0, True)}
+_POSITIVE = {"lr_decay": False, "time_budget": True, "grad_clip": True}
+_FRACTIONS = ("momentum", "beta1", "beta2", "decay_rate")  # optimizer settings in [0, 1)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_numbers(options: dict, optim_config: dict) -> None:
+    """Refuse numeric Solver keywords no run can use; the ValueError names the keyword."""
+    for name, (minimum, optional) in _WHOLE.items():
+        value = options[name]
+        if value is None and optional:
+            continue
+        if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < minimum:
+            kind = "a positive int" if minimum == 1 else "an int of at least 0"
+            raise ValueError(f"{name} must be {kind}{' or None' if optional else ''}, got {value!r}")
+    for name, optional in _POSITIVE.items():
+        value = options[name]
+        if value is None and optional:
+            continue
+        if not _is_number(value) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a finite number above 0{' or None' if optional else ''}, got {value!r}")
+    for key, value in optim_config.items():
+        if not _is_number(value):
+            continue
+        name = f"optim_config[{key!r}]"
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value!r}")
+        if key == "learning_rate" and value <= 0:
+            raise ValueError(f"{name} must be above 0, got {value!r}")
+        if (key in ("weight_decay", "decoupled_weight_decay") or key == "epsilon") and value < 0:
+            raise ValueError(f"{name} must be at least 0, got {value!r}")
+        if key in _FRACTIONS and not 0 <= value < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    for pattern, factor in (options["lr_scale"] or {}).items():
+        if not _is_number(factor) or not math.isfinite(factor) or factor < 0:
+            raise ValueError(f"lr_scale[{pattern!r}] must be a finite number of at least 0, got {factor!r}")
+
+
 
 
 def bar_or_print(bar, message: str) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from numcnn import demos, ops
+from numcnn.checkpoint import load_checkpoint
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -98,13 +99,177 @@ def test_a_vgg_sized_to_the_images_trains_and_its_checkpoint_evaluates(tmp_path)
     (["train", "--epochs", "0"], "--epochs must be positive, got 0"),
     (["train", "--val-size", "0"], "--val-size is a fraction in (0, 1) or a whole number of images, got 0.0"),
     (["train", "--dropout", "1"], "--dropout must be in [0, 1), got 1.0"),
+    (["train", "--lr-decay", "-0.5"], "--lr-decay must be a finite number above 0 (a factor per epoch), got -0.5"),
+    (["train", "--warmup", "-1"], "--warmup must be a finite number of epochs, at least 0, got -1.0"),
+    (["train", "--lr", "nan"], "--lr must be a finite number above 0, got nan"),
+    (["train", "--lr", "-0.1"], "--lr must be a finite number above 0, got -0.1"),
+    (["train", "--time-budget", "inf"], "--time-budget must be a finite number of seconds above 0, got inf"),
+    (["train", "--grad-clip", "nan"], "--grad-clip must be a finite number above 0, got nan"),
+    (["train", "--momentum", "1.5"], "--momentum must be in [0, 1), got 1.5"),
+    (["train", "--weight-decay", "inf"], "--weight-decay must be a finite number, at least 0, got inf"),
+    (["train", "--label-smoothing", "nan"], "--label-smoothing must be in [0, 1), got nan"),
+    (["train", "--seed", "-1"], "--seed must be a whole number from 0 to 2**32 - 1, got -1"),
+    (["train", "--lookahead", "0"], "--lookahead must be a positive whole number of steps, got 0"),
+    (["train", "--ema", "1.0"], "--ema must be a decay in (0, 1), such as 0.999, got 1.0"),
+    (["train", "--width", "0"], "--width must be positive, got 0"),
+    (["train", "--val-size", "inf"], "--val-size is a fraction in (0, 1) or a whole number of images, got inf"),
+    (["train", "--width", "1000000"], "model smallcnn does not fit in memory (Unable to allocate"),
+    (["train", "--val-size", "5000"], "--val-size 5000 leaves no images for training or for validation out of "
+                                      "the 1438 training images: give a fraction in (0, 1) or a count from 1 to 1437"),
     (["evaluate", "missing.npz"], "missing.npz: no such checkpoint file"),
+    (["sweep", "--time-budget", "nan"], "--time-budget must be a finite number of seconds above 0, got nan"),
+    (["sweep", "--val-size", "-1"], "--val-size is a fraction in (0, 1) or a whole number of images, got -1.0"),
+    (["sweep", "--batch-size", "0"], "--batch-size must be positive, got 0"),
     (["gradcheck", "conv3d"], "unknown op conv3d; choose from linear, relu"),
 ])
 def test_mistakes_get_a_message_not_a_traceback(tmp_path, args, message):
     result = numcnn(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]  # argparse's own errors follow its usage
+    assert not (tmp_path / "runs").exists()  # no run folder, not even an empty one
+
+
+def _snapshot(folder: Path) -> dict:
+    """Every file under `folder` (hidden ones included) and its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory):
+    """A finished one-epoch run folder, copied by each test that changes it."""
+    folder = tmp_path_factory.mktemp("one-epoch")
+    result = numcnn("train", "--width", "4", "--epochs", "1", "--out", "r", "--quiet", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return folder / "r"
+
+
+def _copy_run(one_epoch, tmp_path) -> Path:
+    import shutil
+    return Path(shutil.copytree(one_epoch, tmp_path / "r"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "r/best.npz"], "--out r/best.npz is a file, not a folder: choose a folder for the run"),
+    (["--out", "r/best.npz/run"], "--out r/best.npz/run: r/best.npz is a file, not a folder"),
+    (["--out", "r", "--resume", "--lr", "0.01", "--seed", "3", "--val-size", "0.2"],
+     "r is a run with other options (--lr (default) there, 0.01 here; --seed 0 there, 3 here; "
+     "--val-size 0.1 there, 0.2 here): resume it with its own options (only --epochs, --time-budget"),
+    (["--out", "r", "--resume", "--width", "8", "--augment", "standard", "--schedule", "cosine"],
+     "r is a run with other options (--augment none there, standard here; --schedule none there, cosine here; "
+     "--width 4 there, 8 here)"),
+])
+def test_a_refused_run_folder_is_left_as_it_was(one_epoch, tmp_path, args, message):
+    """--out at a file or under one, and --resume with options that define another run (once
+    accepted: another --seed or --val-size leaked validation images into training, --lr was ignored)."""
+    run = _copy_run(one_epoch, tmp_path)
+    before = _snapshot(tmp_path)
+    result = numcnn("train", "--width", "4", "--quiet", *args, cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert _snapshot(tmp_path) == before
+
+
+def test_resume_accepts_and_records_the_options_that_may_change(one_epoch, tmp_path):
+    run = _copy_run(one_epoch, tmp_path)
+    result = numcnn("train", "--width", "4", "--out", "r", "--resume", "--epochs", "2", "--time-budget", "300",
+                    "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    meta = load_checkpoint(run / "last.npz").state["metadata"]
+    assert (meta["epochs"], meta["time_budget"], meta["options"]["width"]) == (2, 300.0, 4)
+    assert [json.loads(l)["epoch"] for l in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+@pytest.mark.parametrize("name", ["best.npz", "metrics.jsonl", "summary.json", ".last.npz.abc123.tmp"])
+def test_any_file_numcnn_writes_marks_a_folder_as_used(tmp_path, one_epoch, name):
+    """Once, a folder holding best.npz but no last.npz was taken for a fresh one, and the new run
+    reported the old best.npz as its own."""
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / name).write_bytes((one_epoch / name).read_bytes() if (one_epoch / name).exists() else b"x")
+    before = _snapshot(tmp_path)
+    result = numcnn("train", "--width", "4", "--epochs", "1", "--out", "r", "--quiet", cwd=tmp_path)
+    assert result.returncode == 2 and f"r already holds a run ({name}): pass --resume" in result.stderr
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_run_whose_first_evaluation_is_never_beaten_writes_the_best_npz_it_lists(tmp_path):
+    """`--lr 1e-7`: the evaluation after step 1 stays the best; best.npz was never written."""
+    result = numcnn("train", "--width", "8", "--epochs", "1", "--lr", "1e-7", "--seed", "1", "--out", "r",
+                    "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    for name in summary["files"].values():
+        assert (tmp_path / name).exists(), name
+    assert load_checkpoint(tmp_path / "r" / "best.npz").state["best_val_acc"] == summary["best_val_acc"]
+
+
+def test_a_time_budget_inside_the_first_epoch_evaluates_what_was_trained(tmp_path, monkeypatch, capsys):
+    """Once: the weights evaluated after step 1 were restored as the best, the test accuracy was an
+    untrained network's, and neither best.npz nor metrics.jsonl was written though the summary listed
+    both. A clock that moves a second per reading stops the run after a few steps."""
+    import itertools
+
+    import numcnn.solver as solver_module
+    from numcnn import cli
+    ticks = itertools.count()
+    monkeypatch.setattr(solver_module.time, "perf_counter", lambda: float(next(ticks)))
+    assert cli.main(["train", "--width", "4", "--epochs", "1", "--batch-size", "16", "--lr", "0.01",
+                     "--time-budget", "200",
+                     "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    for name in summary["files"].values():
+        assert Path(name).exists(), name
+    (record,) = [json.loads(l) for l in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert record["partial"] is True and 0 < record["step"] == summary["steps"] < 80  # of 80 an epoch
+    assert summary["best_val_acc"] == record["best_val_acc"] == record["val_acc"]  # the partial epoch's
+    assert summary["test_acc"] > 0.5  # trained, not the weights after step 1 (about 0.1)
+
+
+def test_evaluate_on_a_folder_too_small_to_split_says_so(one_epoch, tmp_path):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
+    from fake_data import write_image_folder
+    write_image_folder(tmp_path / "two", classes=("a", "b"), per_class=1, size=(8, 8), mode="L")
+    result = numcnn("evaluate", one_epoch / "best.npz", "--dataset", "folder", "two", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "two: 2 image(s) are too few to hold out a test set" in result.stderr
+
+
+def test_evaluate_confusion_under_a_file_is_one_line(one_epoch, tmp_path):
+    (tmp_path / "file").write_text("")
+    result = numcnn("evaluate", one_epoch / "best.npz", "--confusion", "file/cm.png", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "numcnn evaluate: error: --confusion file/cm.png: file is a file, not a folder"
+
+
+def test_an_out_folder_that_cannot_be_written_is_refused_before_training(tmp_path, monkeypatch, capsys):
+    """os.access is made to deny writing (the tests may run as root, whom chmod does not stop)."""
+    import numcnn.run as run_module
+    from numcnn import cli
+    (tmp_path / "locked").mkdir()
+    monkeypatch.setattr(run_module.os, "access", lambda path, mode: Path(path) != tmp_path / "locked")
+    assert cli.main(["train", "--epochs", "1", "--out", str(tmp_path / "locked" / "r"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write in {tmp_path / 'locked'} (permission denied)" in err and len(err.splitlines()) == 1
+    assert list((tmp_path / "locked").iterdir()) == []
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(one_epoch, tmp_path, monkeypatch, capsys):
+    """Once, three chained OSError tracebacks. Every atomic write now fails as on a full disk."""
+    import errno
+
+    import numcnn.checkpoint as checkpoint_module
+    from numcnn import cli
+    run = _copy_run(one_epoch, tmp_path)
+    last = (run / "last.npz").read_bytes()
+
+    def full(path, write):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(checkpoint_module, "write_atomically", full)
+    assert cli.main(["train", "--width", "4", "--epochs", "2", "--out", str(run), "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "No space left on device: free some space" in err
+    assert (run / "last.npz").read_bytes() == last
 
 
 def test_gradcheck_prints_a_table_and_passes(tmp_path):
