@@ -1,4 +1,4 @@
-"""Run an op's chunks of images on several threads.
+"""Threads: run an op's chunks of images on several cores, and size the chunks.
 
 NumPy releases the GIL inside copies, ufunc loops and BLAS calls, so the
 chunks of a convolution (im2col copy, GEMM, col2im adds) can run on several
@@ -22,6 +22,7 @@ The number of threads is NUMCNN_NUM_THREADS, or the number of cores up to
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,8 @@ try:
     from threadpoolctl import ThreadpoolController
 except ImportError:  # optional: without it, chunks run serially
     ThreadpoolController = None
+
+from . import tuning
 
 T = TypeVar("T")
 
@@ -137,6 +140,51 @@ def map_chunks(task: Callable[[int, int], T], ranges: Sequence[tuple[int, int]],
             _in_worker.active = False
 
     pool = _executor()
+    # Each worker runs in a copy of the caller's context, so a scoped engine
+    # choice (engine.use) holds inside the chunks too; one copy per worker,
+    # since a context cannot be entered by two threads at once.
     with _blas.limit(limits=1, user_api="blas"):
-        futures = [pool.submit(work, j) for j in range(workers)]
+        futures = [pool.submit(contextvars.copy_context().run, work, j) for j in range(workers)]
         return [future.result() for future in futures]
+
+
+def summed_in_order(per_worker: list[list[T]]) -> T:
+    """The sum of map_chunks's results: chunks within a worker, then workers, always in that order.
+
+    Floating-point addition is not associative; a fixed order makes a
+    reduction over chunks reproducible bit for bit for a thread count.
+    """
+    return sum(sum(partials) for partials in per_worker)
+
+
+def chunk_size(n: int, bytes_per_image: int, threads: int = 1, target_bytes: int | None = None) -> int:
+    """Images per chunk: about target_bytes (tuning.CHUNK_BYTES) of scratch, and work for every thread.
+
+    `threads` is how many workers will take the chunks; with more than one,
+    chunks shrink so that each worker gets at least one (if that leaves
+    each at least tuning.MIN_PARALLEL_BYTES).
+    """
+    size = (tuning.CHUNK_BYTES if target_bytes is None else target_bytes) // max(1, bytes_per_image)
+    if threads > 1:
+        per_worker = -(-n // threads)
+        if per_worker * bytes_per_image >= tuning.MIN_PARALLEL_BYTES:
+            size = min(size, per_worker)
+    return max(1, min(n, size))
+
+
+def chunk_ranges(n: int, chunk: int) -> list[tuple[int, int]]:
+    """Split n images into consecutive [start, stop) chunks of `chunk` images."""
+    return [(start, min(n, start + chunk)) for start in range(0, n, chunk)]
+
+
+def blocks_for_threads(n: int, nbytes: int, multiple: int = 1) -> list[tuple[int, int]]:
+    """[0, n) in one block per thread (block sizes multiples of `multiple`) when nbytes is worth sharing.
+
+    For passes that stream an array through memory: below
+    tuning.PARALLEL_BYTES_PER_THREAD per thread, one block.
+    """
+    threads = num_threads()
+    if threads < 2 or nbytes < threads * tuning.PARALLEL_BYTES_PER_THREAD:
+        return [(0, n)]
+    step = -(-(n // multiple) // threads) * multiple
+    return [(start, min(n, start + step)) for start in range(0, n, step)]

@@ -36,7 +36,7 @@ additions and scalings only, done a few images at a time so they stay in
 cache, split over the cores, while the GEMMs use BLAS's own threads.
 
 Backward: the input gradient of a 3x3 stride-1 convolution is itself one
-(see conv.conv_input_grad), so it comes through forward(). The weight
+(see im2col.conv_input_grad), so it comes through forward(). The weight
 gradient follows from y being linear in U:
 
     dU[xi,nu] (C, F) = V[xi,nu]^T @ dM[xi,nu],   dM = A dy A^T per m x m block of dout,   dg = G^T dU G
@@ -62,29 +62,12 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import windows as win
-from . import workspace
-from .parallel import map_chunks, per_thread
-
-# Images per chunk: about this much transformed data (V or M), measured to
-# keep the transforms in cache while the GEMMs stay large.
-CHUNK_BYTES = 8 << 20
-
-# Which layers go through which tiling, measured on 2 cores (BENCHMARKS.md).
-# With 128 channels in and out F(2x2)'s saved multiplications outweigh its
-# transforms' memory traffic (the GEMMs' share of the time grows with the
-# channels). F(4x4) saves more but its transforms take ~130 NumPy passes a
-# chunk, so it also needs enough work per pass: channels x output pixels of
-# at least 8192 (128 channels at 8x8 and 64 at 16x16 pay; 64 at 8x8 and 256
-# at 4x4 measured slower than im2col or F(2x2)).
-MIN_CHANNELS = 128
-MIN_CHANNELS_4X4 = 64
-MIN_CHANNEL_PIXELS_4X4 = 8192
-# Output sizes that are not a multiple of m compute whole tiles past the
-# edge: 3x3 outputs in F(2x2) take 4x4, 78% more work, which costs more than
-# Winograd saves; 7x7 (31% more) still pays.
-MAX_TILE_WASTE = 1.35
-ENABLED = True  # False: every convolution goes through im2col (to compare)
+from . import scratch
+from . import tuning
+from .choice import chosen
+from .geometry import WindowGeometry
+from .layout import CHANNELS_LAST
+from .threads import chunk_ranges, map_chunks, per_thread
 
 
 class Tiling(NamedTuple):
@@ -102,30 +85,74 @@ class Tiling(NamedTuple):
     def alpha(self) -> int:
         return self.m + 2
 
+    # The matrix form, one tile at a time: the twin the unrolled transforms
+    # below are tested against (as the _naive ops are for the fast ones).
 
-def tile_size(geom: win.WindowGeometry, groups: int, channels: int, filters: int) -> int:
+    def input_transform_by_matrix(self, xp: np.ndarray, tiles: tuple[int, int]) -> np.ndarray:
+        """V (a*a, n, th, tw, C): B^T d B for every a x a tile d of xp (n, >= m*th + 2, >= m*tw + 2, C)."""
+        (th, tw), a, m = tiles, self.alpha, self.m
+        n, C = xp.shape[0], xp.shape[3]
+        V = np.empty((a, a, n, th, tw, C), xp.dtype)
+        for i in range(th):
+            for j in range(tw):
+                d = xp[:, m * i:m * i + a, m * j:m * j + a, :]  # (n, a, a, C)
+                V[:, :, :, i, j] = np.einsum("xu,nuvc,yv->xync", self.B_T, d, self.B_T)
+        return V.reshape(a * a, n, th, tw, C)
+
+    def output_transform_by_matrix(self, M: np.ndarray) -> np.ndarray:
+        """out (n, m*th, m*tw, F): A^T t A for every a x a tile t of M (a*a, n, th, tw, F)."""
+        a, m = self.alpha, self.m
+        _, n, th, tw, F = M.shape
+        tiles = M.reshape(a, a, n, th, tw, F)
+        out = np.empty((n, m * th, m * tw, F), M.dtype)
+        for i in range(th):
+            for j in range(tw):
+                out[:, m * i:m * i + m, m * j:m * j + m] = np.einsum(
+                    "px,xynf,qy->npqf", self.A_T, tiles[:, :, :, i, j], self.A_T)
+        return out
+
+    def output_grad_transform_by_matrix(self, dy: np.ndarray) -> np.ndarray:
+        """dM (a*a, n, th, tw, F): A b A^T for every m x m block b of dy (n, m*th, m*tw, F)."""
+        a, m = self.alpha, self.m
+        n, F = dy.shape[0], dy.shape[3]
+        th, tw = dy.shape[1] // m, dy.shape[2] // m
+        dM = np.empty((a, a, n, th, tw, F), dy.dtype)
+        for i in range(th):
+            for j in range(tw):
+                block = dy[:, m * i:m * i + m, m * j:m * j + m]  # (n, m, m, F)
+                dM[:, :, :, i, j] = np.einsum("px,npqf,qy->xynf", self.A_T, block, self.A_T)
+        return dM.reshape(a * a, n, th, tw, F)
+
+
+def tile_size(geom: WindowGeometry, groups: int, channels: int, filters: int) -> int:
     """m of the tiling a channels-last convolution goes through, 0 for im2col.
 
-    Winograd needs 3x3, stride 1, no dilation and one group; F(4x4) then
-    takes layers of MIN_CHANNELS_4X4 channels in and out and enough output
-    pixels (MIN_CHANNEL_PIXELS_4X4), F(2x2) those of MIN_CHANNELS, each only
-    if its tiles cover the output without much waste.
+    Winograd needs 3x3, stride 1, no dilation and one group. Under the
+    engine choice "auto" (engine.use), F(4x4) then takes layers with
+    tuning.WINOGRAD_4X4_MIN_CHANNELS channels in and out and enough output
+    pixels, F(2x2) those of WINOGRAD_2X2_MIN_CHANNELS, each only if its
+    tiles cover the output without much waste; "winograd2" and "winograd4"
+    take every such layer, "im2col" none.
     """
-    if not (ENABLED and geom.kernel == (3, 3) and geom.stride == (1, 1) and geom.dilation == (1, 1)
-            and groups == 1):
+    engine = chosen()
+    if not (engine != "im2col" and geom.kernel == (3, 3) and geom.stride == (1, 1)
+            and geom.dilation == (1, 1) and groups == 1):
         return 0
+    if engine != "auto":
+        return int(engine[-1])
     OH, OW = geom.out_hw
     narrowest = min(channels, filters)
-    candidates = ((4, narrowest >= MIN_CHANNELS_4X4 and narrowest * OH * OW >= MIN_CHANNEL_PIXELS_4X4),
-                  (2, narrowest >= MIN_CHANNELS))
+    candidates = ((4, narrowest >= tuning.WINOGRAD_4X4_MIN_CHANNELS
+                   and narrowest * OH * OW >= tuning.WINOGRAD_4X4_MIN_CHANNEL_PIXELS),
+                  (2, narrowest >= tuning.WINOGRAD_2X2_MIN_CHANNELS))
     for m, enough in candidates:
         th, tw = _tiles(geom, m)
-        if enough and m * m * th * tw <= MAX_TILE_WASTE * OH * OW:
+        if enough and m * m * th * tw <= tuning.WINOGRAD_MAX_TILE_WASTE * OH * OW:
             return m
     return 0
 
 
-def applies(geom: win.WindowGeometry, groups: int, channels: int, filters: int) -> bool:
+def applies(geom: WindowGeometry, groups: int, channels: int, filters: int) -> bool:
     """Whether a channels-last convolution goes through Winograd at all."""
     return tile_size(geom, groups, channels, filters) > 0
 
@@ -158,7 +185,7 @@ def input_transform_2x2(xp: np.ndarray, tiles: tuple[int, int], V: np.ndarray) -
     th, tw = tiles
     n, C = xp.shape[0], xp.shape[3]
     d = [xp[:, r:r + 2 * th:2, :2 * tw + 2] for r in range(4)]  # row r of every tile
-    rows = workspace.shared_scratch("winograd rows", (4, n, th, 2 * tw + 2, C), xp.dtype)
+    rows = scratch.shared_scratch("winograd rows", (4, n, th, 2 * tw + 2, C), xp.dtype)
     np.subtract(d[0], d[2], out=rows[0])
     np.add(d[1], d[2], out=rows[1])
     np.subtract(d[2], d[1], out=rows[2])
@@ -176,7 +203,7 @@ def output_transform_2x2(M: np.ndarray, out: np.ndarray) -> None:
 
     M: (16, n, th, tw, F); out: (n, 2*th, 2*tw, F). Rows (A^T m) first, then columns.
     """
-    s = workspace.shared_scratch("winograd sums", (2, 4) + M.shape[1:], M.dtype)
+    s = scratch.shared_scratch("winograd sums", (2, 4) + M.shape[1:], M.dtype)
     for nu in range(4):
         np.add(M[nu], M[4 + nu], out=s[0, nu])
         np.add(s[0, nu], M[8 + nu], out=s[0, nu])
@@ -196,7 +223,7 @@ def output_grad_transform_2x2(dy: np.ndarray, dM: np.ndarray) -> None:
     dy: (n, 2*th, 2*tw, F); dM: (16, n, th, tw, F). A = [[1, 0], [1, 1], [1, -1], [0, -1]].
     """
     n, H2, W2, F = dy.shape
-    rows = workspace.shared_scratch("winograd rows", (4, n, H2 // 2, W2, F), dy.dtype)
+    rows = scratch.shared_scratch("winograd rows", (4, n, H2 // 2, W2, F), dy.dtype)
     top, bottom = dy[:, 0::2], dy[:, 1::2]
     rows[0] = top
     np.add(top, bottom, out=rows[1])
@@ -285,9 +312,9 @@ def input_transform_4x4(xp: np.ndarray, tiles: tuple[int, int], V: np.ndarray) -
     n, C = xp.shape[0], xp.shape[3]
     width = 4 * tw + 2
     d = [xp[:, r:r + 4 * th:4, :width] for r in range(6)]  # row r of every tile
-    rows = workspace.shared_scratch("winograd rows", (6, n, th, width, C), xp.dtype)
-    _apply_B_T(d, rows, workspace.shared_scratch("winograd row sums", (2, n, th, width, C), xp.dtype))
-    tmp = workspace.shared_scratch("winograd column sums", (2, n, th, tw, C), xp.dtype)
+    rows = scratch.shared_scratch("winograd rows", (6, n, th, width, C), xp.dtype)
+    _apply_B_T(d, rows, scratch.shared_scratch("winograd row sums", (2, n, th, width, C), xp.dtype))
+    tmp = scratch.shared_scratch("winograd column sums", (2, n, th, tw, C), xp.dtype)
     for xi in range(6):
         e = [rows[xi][:, :, k:k + 4 * tw:4] for k in range(6)]  # column k of every tile
         _apply_B_T(e, V[6 * xi:6 * xi + 6], tmp)
@@ -299,9 +326,9 @@ def output_transform_4x4(M: np.ndarray, out: np.ndarray) -> None:
     M: (36, n, th, tw, F); out: (n, 4*th, 4*tw, F). Rows (A^T m) first, then columns.
     """
     by_row = M.reshape((6, 6) + M.shape[1:])  # [xi][nu]
-    s = workspace.shared_scratch("winograd sums", (4,) + by_row.shape[1:], M.dtype)
-    _apply_A_T(by_row, s, workspace.shared_scratch("winograd row sums", (2,) + by_row.shape[1:], M.dtype))
-    tmp = workspace.shared_scratch("winograd column sums", (2,) + M.shape[1:], M.dtype)
+    s = scratch.shared_scratch("winograd sums", (4,) + by_row.shape[1:], M.dtype)
+    _apply_A_T(by_row, s, scratch.shared_scratch("winograd row sums", (2,) + by_row.shape[1:], M.dtype))
+    tmp = scratch.shared_scratch("winograd column sums", (2,) + M.shape[1:], M.dtype)
     for a in range(4):
         _apply_A_T(s[a], [out[:, a::4, b::4] for b in range(4)], tmp)
 
@@ -312,10 +339,10 @@ def output_grad_transform_4x4(dy: np.ndarray, dM: np.ndarray) -> None:
     dy: (n, 4*th, 4*tw, F); dM: (36, n, th, tw, F).
     """
     n, H4, W4, F = dy.shape
-    rows = workspace.shared_scratch("winograd rows", (6, n, H4 // 4, W4, F), dy.dtype)
+    rows = scratch.shared_scratch("winograd rows", (6, n, H4 // 4, W4, F), dy.dtype)
     _apply_A([dy[:, a::4] for a in range(4)], rows,
-             workspace.shared_scratch("winograd row sums", (2, n, H4 // 4, W4, F), dy.dtype))
-    tmp = workspace.shared_scratch("winograd column sums", (2, n, H4 // 4, W4 // 4, F), dy.dtype)
+             scratch.shared_scratch("winograd row sums", (2, n, H4 // 4, W4, F), dy.dtype))
+    tmp = scratch.shared_scratch("winograd column sums", (2, n, H4 // 4, W4 // 4, F), dy.dtype)
     for xi in range(6):
         _apply_A([rows[xi][:, :, b::4] for b in range(4)], dM[6 * xi:6 * xi + 6], tmp)
 
@@ -401,12 +428,12 @@ def input_limit(dtype, growth: float, other_max: float) -> float:
 # The engines
 # ---------------------------------------------------------------------------
 
-def _tiles(geom: win.WindowGeometry, m: int) -> tuple[int, int]:
+def _tiles(geom: WindowGeometry, m: int) -> tuple[int, int]:
     OH, OW = geom.out_hw
     return -(-OH // m), -(-OW // m)
 
 
-def _tile_padded(geom: win.WindowGeometry, m: int) -> win.WindowGeometry:
+def _tile_padded(geom: WindowGeometry, m: int) -> WindowGeometry:
     """The geometry with bottom/right padding grown to cover whole tiles (m*t + 2 rows and columns)."""
     (th, tw), (OH, OW) = _tiles(geom, m), geom.out_hw
     top, bottom, left, right = geom.pad
@@ -414,17 +441,18 @@ def _tile_padded(geom: win.WindowGeometry, m: int) -> win.WindowGeometry:
 
 
 def _chunk(N: int, tiling: Tiling, tiles: tuple[int, int], width: int, itemsize: int) -> int:
-    return max(1, min(N, CHUNK_BYTES // (tiling.alpha ** 2 * tiles[0] * tiles[1] * width * itemsize)))
+    """Images per chunk: about tuning.WINOGRAD_CHUNK_BYTES of transformed data (V or M)."""
+    return max(1, min(N, tuning.WINOGRAD_CHUNK_BYTES // (tiling.alpha ** 2 * tiles[0] * tiles[1] * width * itemsize)))
 
 
-def _tiling(geom: win.WindowGeometry, C: int, F: int) -> Tiling:
+def _tiling(geom: WindowGeometry, C: int, F: int) -> Tiling:
     m = tile_size(geom, 1, C, F)
     if not m:
         raise ValueError(f"a convolution with geometry {geom} and {C} -> {F} channels does not go through Winograd")
     return TILINGS[m]
 
 
-def forward(x_l: np.ndarray, w: np.ndarray, geom: win.WindowGeometry, out_l: np.ndarray,
+def forward(x_l: np.ndarray, w: np.ndarray, geom: WindowGeometry, out_l: np.ndarray,
             fallback: Callable[[int, int], None]) -> None:
     """Write the correlation of x_l (N, H, W, C) with w (F, C, 3, 3) into out_l (N, OH, OW, F).
 
@@ -444,16 +472,15 @@ def forward(x_l: np.ndarray, w: np.ndarray, geom: win.WindowGeometry, out_l: np.
     U = weight_transform(w, tiling)
     n_chunk = _chunk(N, tiling, tiles, max(C, F), x_l.dtype.itemsize)
     exact = out_l.shape[1:3] == (m * th, m * tw)
-    for start, stop in win.chunk_ranges(N, n_chunk):
+    for start, stop in chunk_ranges(N, n_chunk):
         n = stop - start
-        xp = win.padded_chunk(x_l[start:stop], padded,
-                              True, win.new_pad_buffer(n_chunk, C, padded, True, x_l.dtype))
+        xp = CHANNELS_LAST.padded(x_l[start:stop], padded, CHANNELS_LAST.pad_buffer(n_chunk, C, padded, x_l.dtype))
         if not within(xp, limit):  # checked while the chunk is in cache
             fallback(start, stop)
             continue
-        V = workspace.shared_scratch("winograd V", (aa, n_chunk, th, tw, C), x_l.dtype)[:, :n]
+        V = scratch.shared_scratch("winograd V", (aa, n_chunk, th, tw, C), x_l.dtype)[:, :n]
         map_chunks(lambda a, b: tiling.input_transform(xp[a:b], tiles, V[:, a:b]), per_thread(0, n))
-        M = workspace.shared_scratch("winograd M", (aa, n_chunk * th * tw, F), x_l.dtype)[:, :n * th * tw]
+        M = scratch.shared_scratch("winograd M", (aa, n_chunk * th * tw, F), x_l.dtype)[:, :n * th * tw]
         np.matmul(V.reshape(aa, -1, C), U, out=M)
         M = M.reshape(aa, n, th, tw, F)
         target = out_l[start:stop] if exact else np.empty((n, m * th, m * tw, F), x_l.dtype)
@@ -462,7 +489,7 @@ def forward(x_l: np.ndarray, w: np.ndarray, geom: win.WindowGeometry, out_l: np.
             out_l[start:stop] = target[:, :out_l.shape[1], :out_l.shape[2]]
 
 
-def weight_grad(x_l: np.ndarray, dout_l: np.ndarray, geom: win.WindowGeometry, w_shape,
+def weight_grad(x_l: np.ndarray, dout_l: np.ndarray, geom: WindowGeometry, w_shape,
                 fallback: Callable[[int, int], np.ndarray]) -> np.ndarray:
     """dw (F, C, 3, 3) from x_l (N, H, W, C) and dout_l (N, OH, OW, F).
 
@@ -480,10 +507,9 @@ def weight_grad(x_l: np.ndarray, dout_l: np.ndarray, geom: win.WindowGeometry, w
     (OH, OW), exact = geom.out_hw, geom.out_hw == (m * th, m * tw)
     n_chunk = _chunk(N, tiling, tiles, max(C, F), x_l.dtype.itemsize)
     dU = np.zeros((aa, C, F), x_l.dtype)
-    for start, stop in win.chunk_ranges(N, n_chunk):
+    for start, stop in chunk_ranges(N, n_chunk):
         n = stop - start
-        xp = win.padded_chunk(x_l[start:stop], padded,
-                              True, win.new_pad_buffer(n_chunk, C, padded, True, x_l.dtype))
+        xp = CHANNELS_LAST.padded(x_l[start:stop], padded, CHANNELS_LAST.pad_buffer(n_chunk, C, padded, x_l.dtype))
         if not max_abs(xp) * max_abs(dout_l[start:stop]) <= limit:  # False for NaN
             part = fallback(start, stop)
             direct = part if direct is None else direct + part
@@ -491,11 +517,11 @@ def weight_grad(x_l: np.ndarray, dout_l: np.ndarray, geom: win.WindowGeometry, w
         if exact:
             dy = dout_l[start:stop]
         else:  # whole tiles: the outputs past the edge get zero gradient
-            dy = workspace.scratch("winograd dy", (n_chunk, m * th, m * tw, F), x_l.dtype,
+            dy = scratch.scratch("winograd dy", (n_chunk, m * th, m * tw, F), x_l.dtype,
                                    zeroed_key=(OH, OW))[:n]
             dy[:, :OH, :OW] = dout_l[start:stop]
-        V = workspace.shared_scratch("winograd V", (aa, n_chunk, th, tw, C), x_l.dtype)[:, :n]
-        dM = workspace.shared_scratch("winograd M", (aa, n_chunk, th, tw, F), x_l.dtype)[:, :n]
+        V = scratch.shared_scratch("winograd V", (aa, n_chunk, th, tw, C), x_l.dtype)[:, :n]
+        dM = scratch.shared_scratch("winograd M", (aa, n_chunk, th, tw, F), x_l.dtype)[:, :n]
 
         def transforms(a, b):
             tiling.input_transform(xp[a:b], tiles, V[:, a:b])
