@@ -73,6 +73,38 @@ def test_transforms_match_their_matrices(tiling):
 
 
 @pytest.mark.parametrize("tiling", TILINGS, ids=lambda t: f"F({t.m}x{t.m})")
+def test_unrolled_transforms_match_their_matrix_twins_everywhere(tiling):
+    """Every tile, image and channel of the unrolled passes against the tile-by-tile matrix form."""
+    rng = np.random.default_rng(11)
+    a, m = tiling.alpha, tiling.m
+    xp = rng.standard_normal((2, 3 * m + 3, 2 * m + 2, 4))  # 3 x 2 tiles, and a row the tiles do not reach
+    V = np.empty((a * a, 2, 3, 2, 4))
+    tiling.input_transform(xp, (3, 2), V)
+    assert_close(V, tiling.input_transform_by_matrix(xp, (3, 2)), rtol=1e-13, atol=1e-13)
+    M = rng.standard_normal((a * a, 2, 3, 2, 5))
+    out = np.empty((2, 3 * m, 2 * m, 5))
+    tiling.output_transform(M, out)
+    assert_close(out, tiling.output_transform_by_matrix(M), rtol=1e-13, atol=1e-13)
+    dy = rng.standard_normal((2, 3 * m, 2 * m, 5))
+    dM = np.empty((a * a, 2, 3, 2, 5))
+    tiling.output_grad_transform(dy, dM)
+    assert_close(dM, tiling.output_grad_transform_by_matrix(dy), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("tiling", TILINGS, ids=lambda t: f"F({t.m}x{t.m})")
+def test_matrix_twins_compose_to_the_correlation(tiling):
+    """output(U * input) by the twins is the 3x3 correlation of a whole padded image: they are the maths."""
+    rng = np.random.default_rng(12)
+    m = tiling.m
+    xp, g = rng.standard_normal((1, 2 * m + 2, 2 * m + 2, 1)), rng.standard_normal((3, 3))
+    V = tiling.input_transform_by_matrix(xp, (2, 2))
+    U = winograd.weight_transform(g[None, None], tiling)  # (a*a, 1, 1)
+    y = tiling.output_transform_by_matrix(V * U[:, :, None, None])[0, :, :, 0]
+    direct = np.array([[np.sum(xp[0, i:i + 3, j:j + 3, 0] * g) for j in range(2 * m)] for i in range(2 * m)])
+    assert_close(y, direct, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("tiling", TILINGS, ids=lambda t: f"F({t.m}x{t.m})")
 def test_weight_transform_and_its_adjoint(tiling):
     """<U, dU> = <w, G^T dU G>: weight_grad_from is the transpose of weight_transform."""
     rng = np.random.default_rng(2)
