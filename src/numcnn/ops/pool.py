@@ -374,7 +374,13 @@ def _adaptive_arguments(x, output_size):
 
 
 def adaptive_avg_pool2d_forward(x, output_size):
-    """x (N, C, H, W) -> (N, C, OH, OW), each output the mean of its adaptive window."""
+    """x (N, C, H, W) -> (N, C, OH, OW), each output the mean of its adaptive window.
+
+    Equal windows (OH divides H and OW divides W) are an ordinary average
+    pooling. Uneven ones are separable: the mean over rows r_i and columns
+    c_j is out = R x C^T, with R (OH, H) holding 1/|r_i| on window i's rows
+    and C (OW, W) likewise, two matrix products over the whole batch.
+    """
     x, (OH, OW) = _adaptive_arguments(x, output_size)
     H, W = x.shape[2:]
     if (OH, OW) == (1, 1):
@@ -382,16 +388,38 @@ def adaptive_avg_pool2d_forward(x, output_size):
     elif H % OH == 0 and W % OW == 0:  # equal windows: an ordinary average pooling
         out, inner = avg_pool2d_forward(x, (H // OH, W // OW))
     else:
-        out, inner = adaptive_avg_pool2d_forward_naive(x, (OH, OW))[0], None
+        rows, cols = adaptive_matrix(H, OH, x.dtype), adaptive_matrix(W, OW, x.dtype)
+        out, inner = rows @ (x @ cols.T), None
     return out, AdaptivePoolCache(x.shape, (OH, OW), inner)
 
 
 def adaptive_avg_pool2d_backward(dout, cache: AdaptivePoolCache):
+    """dx (N, C, H, W): each output's dout, divided by its window's size, to every pixel in it (R^T dout C)."""
     if cache.inner is None:
-        return adaptive_avg_pool2d_backward_naive(dout, cache)
+        N, C, H, W = cache.x_shape
+        dout = _check_adaptive_dout(dout, cache)
+        OH, OW = cache.output_size
+        rows, cols = adaptive_matrix(H, OH, dout.dtype), adaptive_matrix(W, OW, dout.dtype)
+        return rows.T @ (dout @ cols)
     if cache.inner.geom is None:
         return global_avg_pool_backward(dout, cache.inner)
     return avg_pool2d_backward(dout, cache.inner)
+
+
+def adaptive_matrix(size: int, out_size: int, dtype) -> np.ndarray:
+    """(out_size, size): row i averages adaptive window i, 1/|window| on its pixels, 0 elsewhere."""
+    weights = np.zeros((out_size, size), dtype)
+    for i, window in enumerate(adaptive_windows(size, out_size)):
+        weights[i, window] = 1.0 / (window.stop - window.start)
+    return weights
+
+
+def _check_adaptive_dout(dout, cache: AdaptivePoolCache) -> np.ndarray:
+    expected = cache.x_shape[:2] + tuple(cache.output_size)
+    dout = batch_array(dout, "dout", ndim=4)
+    if dout.shape != expected:
+        raise ValueError(f"dout must have the forward output's shape {expected}, got {dout.shape}")
+    return dout
 
 
 def adaptive_avg_pool2d_forward_naive(x, output_size):
@@ -408,9 +436,7 @@ def adaptive_avg_pool2d_forward_naive(x, output_size):
 def adaptive_avg_pool2d_backward_naive(dout, cache: AdaptivePoolCache):
     N, C, H, W = cache.x_shape
     OH, OW = cache.output_size
-    dout = batch_array(dout, "dout", ndim=4)
-    if dout.shape != (N, C, OH, OW):
-        raise ValueError(f"dout must have the forward output's shape {(N, C, OH, OW)}, got {dout.shape}")
+    dout = _check_adaptive_dout(dout, cache)
     dx = np.zeros(cache.x_shape, dout.dtype)
     for i, r in enumerate(adaptive_windows(H, OH)):
         for j, c in enumerate(adaptive_windows(W, OW)):
