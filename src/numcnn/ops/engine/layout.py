@@ -52,9 +52,9 @@ def empty_like_layout(x: np.ndarray, shape: tuple[int, int, int, int]) -> np.nda
 def channels_last_copy(x: np.ndarray) -> np.ndarray:
     """x (N, C, H, W) with channels-last memory: a view if it already is, else one copy.
 
-    tuning.TRANSPOSE_BLOCK channels at a time: a slab of each image stays in
-    cache while its pixels are interleaved (2x faster than one transposing
-    copy of the whole array, which strides through memory).
+    tuning.TRANSPOSE_BLOCK channels at a time, so a slab of each image stays
+    in cache while its pixels are interleaved (a whole-array transposing copy
+    strides through memory).
     """
     if x.transpose(0, 2, 3, 1).flags.c_contiguous:
         return x
@@ -141,13 +141,11 @@ class ChannelsLast(Layout):
         return (n, hw[0], hw[1], channels)
 
     def threads(self, w_shape, groups):
-        """Chunk threads for thin layers only; wider ones use BLAS's threads.
+        """Chunk threads for thin layers (< tuning.THIN_LAYER_WEIGHTS per group), else 1 (BLAS's threads).
 
-        Measured on 2 cores (BENCHMARKS.md, "made faster"): chunk threads win
-        for thin layers (16-32 channels), whose time goes to NumPy copies BLAS
-        cannot share out; layers with more weights run up to 2x faster on
-        BLAS's threads, as two single-threaded GEMMs side by side fight over
-        the shared cache.
+        A thin layer's time goes to NumPy copies that BLAS cannot share out;
+        wider layers' single-threaded GEMMs side by side fight over the shared
+        cache (BENCHMARKS.md, "What made it faster").
         """
         thin = math.prod(w_shape) // groups < tuning.THIN_LAYER_WEIGHTS
         return threads.num_threads() if thin else 1
@@ -237,7 +235,7 @@ class ChannelsFirst(Layout):
 
     def threads(self, w_shape, groups):
         """Always split the chunks: their GEMMs are one small product per image, too small for
-        BLAS's threads to share (CS231n's conv 1.4-1.8x faster, a 7x7 stem 1.1-1.6x, depthwise 1.7x)."""
+        BLAS's threads to share (BENCHMARKS.md, "What made it faster")."""
         return threads.num_threads()
 
     def windows(self, xp, geom):

@@ -74,10 +74,9 @@ def _executor() -> ThreadPoolExecutor:
 def warm_up_blas() -> None:
     """One GEMM large enough for BLAS to use its own threads, before any held to one thread.
 
-    Measured with OpenBLAS 0.3.31 (Haswell kernels, AMD EPYC): in a process
-    whose GEMMs have all run single-threaded, a single-threaded sgemm runs
-    at 17 GF/s; once one multi-threaded GEMM has run, at 29-33 GF/s, in any
-    thread, for good. A 256x256x256 product (under a millisecond) is the
+    OpenBLAS 0.3.31 runs single-threaded GEMMs about half as fast in a
+    process where no GEMM has yet run multi-threaded (BENCHMARKS.md, "What
+    made it faster"). A 256x256x256 product (under a millisecond) is the
     smallest that OpenBLAS splits over threads.
     """
     import numpy as np
@@ -91,8 +90,8 @@ def vector_sums(rows, axis: int = 0):
     A product with a ones vector beats NumPy's axis sum when rows are short
     (NumPy's inner loop would run over only a row's 16-64 numbers). One BLAS
     thread, because OpenBLAS threads woken by a call spin for about 0.1 s
-    after it, on the cores numcnn's chunk threads want next: a thin
-    convolution right after a batch norm measured 36 -> 48 ms that way.
+    after it, on the cores numcnn's chunk threads want next (BENCHMARKS.md,
+    "batch norm's sums on one BLAS thread").
     """
     import numpy as np
     ones = np.ones(rows.shape[axis], rows.dtype)
