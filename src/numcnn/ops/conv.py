@@ -31,7 +31,7 @@ import numpy as np
 from ._checks import batch_array, float_array, optional_float_array, positive_int
 from .engine.geometry import WindowGeometry, receptive_field, window_geometry
 from .engine.im2col import bias_grad, conv_input_grad, conv_output, conv_weight_grad
-from .engine import layout
+from .engine.layout import layout_for
 
 
 class Conv2dCache(NamedTuple):
@@ -156,8 +156,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0, dilation=1, groups=1):
     """
     x, w, b, groups = conv2d_arguments(x, w, b, stride, pad, dilation, groups)
     geom = _geometry(x, w, stride, pad, dilation)
-    if layout.layout_for(x.shape[1], groups).channels_last:
-        x = layout.channels_last_copy(x)  # once, for the forward and the weight gradient
+    x = layout_for(x.shape[1], groups).arranged(x)  # once, for the forward and the weight gradient
     out = conv_output(x, w, geom, groups)
     if b is not None:
         out += b[:, None, None]
@@ -172,8 +171,7 @@ def conv2d_backward(dout, cache: Conv2dCache, input_grad: bool = True):
     """
     x, w, b, geom, groups = cache
     dout = _check_dout(dout, x.shape[0], w.shape[0], geom).astype(x.dtype, copy=False)
-    if layout.layout_for(x.shape[1], groups).channels_last:
-        dout = layout.channels_last_copy(dout)  # both engines read dout as (M, F) rows
+    dout = layout_for(x.shape[1], groups).arranged(dout)  # both engines read it in x's layout
     dx = conv_input_grad(dout, w, geom, groups, channels=x.shape[1]) if input_grad else None
     dw = conv_weight_grad(x, dout, geom, groups, w.shape)
     db = bias_grad(dout) if b is not None else None

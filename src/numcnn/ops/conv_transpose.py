@@ -29,7 +29,7 @@ from ._checks import batch_array, int_pair
 from .conv import conv2d_arguments
 from .engine.geometry import WindowGeometry, receptive_field
 from .engine.im2col import bias_grad, conv_input_grad, conv_output, conv_weight_grad
-from .engine import layout
+from .engine.layout import CHANNELS_LAST
 
 
 class ConvTranspose2dCache(NamedTuple):
@@ -161,7 +161,7 @@ def conv_transpose2d_backward(dout, cache: ConvTranspose2dCache):
     """Returns dx (N, C_in, H, W), dw (C_in, F/groups, KH, KW), db (F,) or None."""
     x, w, b, geom, groups = cache
     dout = _check_dout(dout, x.shape[0], w.shape[1] * groups, geom).astype(x.dtype, copy=False)
-    dout = layout.channels_last_copy(dout)
+    dout = CHANNELS_LAST.arranged(dout)
     dx = conv_output(dout, w, geom, groups)
     dw = conv_weight_grad(dout, x, geom, groups, w.shape)
     db = bias_grad(dout) if b is not None else None

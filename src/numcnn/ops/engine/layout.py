@@ -89,6 +89,11 @@ class Layout:
         """Inverse of view: an (N, C, H, W)-shaped view."""
         raise NotImplementedError
 
+    def arranged(self, x: np.ndarray) -> np.ndarray:
+        """x (N, C, H, W) in the memory this layout's engines read: channels-last copied once
+        (channels_last_copy, a view if it already is); channels-first takes any memory."""
+        raise NotImplementedError
+
     def padded_shape(self, n: int, channels: int, hw: tuple[int, int]) -> tuple[int, int, int, int]:
         raise NotImplementedError
 
@@ -136,6 +141,9 @@ class ChannelsLast(Layout):
 
     def nchw(self, a):
         return a.transpose(0, 3, 1, 2)
+
+    def arranged(self, x):
+        return channels_last_copy(x)
 
     def padded_shape(self, n, channels, hw):
         return (n, hw[0], hw[1], channels)
@@ -229,6 +237,9 @@ class ChannelsFirst(Layout):
 
     def nchw(self, a):
         return a
+
+    def arranged(self, x):
+        return x
 
     def padded_shape(self, n, channels, hw):
         return (n, channels, hw[0], hw[1])
