@@ -26,11 +26,21 @@ from .threads import chunk_ranges, chunk_size, map_chunks, summed_in_order, vect
 
 def conv_output(x: np.ndarray, w: np.ndarray, geom: WindowGeometry, groups: int,
                 layout: Layout | None = None, *, with_winograd: bool = True) -> np.ndarray:
-    """x (N, C, H, W) convolved with w (F, C/groups, KH, KW), no bias: out (N, F, OH, OW).
+    """x convolved with w, no bias: out (N, F, OH, OW), its memory channels-last (N, OH, OW, F).
 
-    The result's memory is channels-last (N, OH, OW, F). with_winograd=False
-    keeps to im2col (the direct sum), which Winograd falls back to for
-    inputs beyond its range.
+    Parameters
+    ----------
+    x : (N, C, H, W), any memory layout (channels-last is read without a copy)
+    w : (F, C/groups, KH, KW)
+    geom : the window geometry, geom.in_hw = (H, W)
+    groups : channel groups
+    layout : the patch layout; by default layout_for(C, groups)
+    with_winograd : False keeps to im2col (the direct sum), which Winograd
+        falls back to for inputs beyond its range
+
+    Returns
+    -------
+    out : (N, F, OH, OW) with OH, OW = geom.out_hw
     """
     N, C = x.shape[:2]
     F = w.shape[0]
@@ -60,6 +70,19 @@ def conv_output(x: np.ndarray, w: np.ndarray, geom: WindowGeometry, groups: int,
 def conv_input_grad(dout: np.ndarray, w: np.ndarray, geom: WindowGeometry, groups: int, channels: int,
                     layout: Layout | None = None) -> np.ndarray:
     """dx (N, C, H, W) of a convolution, from dout (N, F, OH, OW) and w (F, C/groups, KH, KW).
+
+    Parameters
+    ----------
+    dout : (N, F, OH, OW), OH, OW = geom.out_hw
+    w : (F, C/groups, KH, KW)
+    geom : the forward's window geometry
+    groups : channel groups
+    channels : C, the forward input's channels
+    layout : the patch layout; by default layout_for(C, groups)
+
+    Returns
+    -------
+    dx : (N, C, H, W), H, W = geom.in_hw, memory in the layout's order
 
     With stride 1 the input gradient is itself a convolution: dout, padded
     by d*(k-1) - p on each side, correlated with the kernel flipped in space
@@ -102,7 +125,21 @@ def _scattered_input_grad(dout, w, geom, groups, channels, layout: Layout) -> np
 
 def conv_weight_grad(x: np.ndarray, dout: np.ndarray, geom: WindowGeometry, groups: int, w_shape,
                      layout: Layout | None = None, *, with_winograd: bool = True) -> np.ndarray:
-    """dw (F, C/groups, KH, KW) of a convolution, from x (N, C, H, W) and dout (N, F, OH, OW)."""
+    """dw of a convolution, from x and dout.
+
+    Parameters
+    ----------
+    x : (N, C, H, W), the forward's input
+    dout : (N, F, OH, OW), OH, OW = geom.out_hw
+    geom : the forward's window geometry
+    groups : channel groups
+    w_shape : (F, C/groups, KH, KW)
+    layout, with_winograd : as for conv_output
+
+    Returns
+    -------
+    dw : (F, C/groups, KH, KW), contiguous
+    """
     N, C = x.shape[:2]
     layout = layout or layout_for(C, groups)
     OH, OW = geom.out_hw

@@ -124,6 +124,22 @@ class Layout:
         """Workers for an engine's chunks, given the layer's weight shape (see subclasses)."""
         raise NotImplementedError
 
+    def add_input_grad(self, dout: np.ndarray, weights: np.ndarray, geom: WindowGeometry, groups: int,
+                       channels: int, n_chunk: int, taps: list[Tap], dx: np.ndarray) -> None:
+        """Add a chunk's input gradient onto dx: patch gradients dout @ weights^T, then col2im.
+
+        Parameters
+        ----------
+        dout : (n, F, OH, OW), a chunk of the upstream gradient
+        weights : input_grad_weights(w, groups) of w (F, C/groups, KH, KW)
+        geom : the forward's window geometry
+        groups, channels : channel groups, and C
+        n_chunk : the engine's chunk size (n <= n_chunk), which sizes the scratch
+        taps : taps_inside(geom)
+        dx : the chunk's zeroed gradient in layout order, (n, H, W, C) or (n, C, H, W)
+        """
+        raise NotImplementedError
+
     def patches(self, x: np.ndarray, geom: WindowGeometry, groups: int, n_chunk: int) -> np.ndarray:
         """im2col of a chunk (layout order) into this thread's scratch, as GEMM operands."""
         n, C = x.shape[0], self.nchw(x).shape[1]

@@ -157,11 +157,20 @@ def summed_in_order(per_worker: list[list[T]]) -> T:
 
 
 def chunk_size(n: int, bytes_per_image: int, threads: int = 1, target_bytes: int | None = None) -> int:
-    """Images per chunk: about target_bytes (tuning.CHUNK_BYTES) of scratch, and work for every thread.
+    """Images per chunk: about target_bytes of scratch, and work for every thread.
 
-    `threads` is how many workers will take the chunks; with more than one,
-    chunks shrink so that each worker gets at least one (if that leaves
-    each at least tuning.MIN_PARALLEL_BYTES).
+    Parameters
+    ----------
+    n : images in the batch
+    bytes_per_image : scratch one image needs (its patch matrix, say)
+    threads : workers that will take the chunks; with more than one, chunks
+        shrink so that each worker gets at least one (if that leaves each at
+        least tuning.MIN_PARALLEL_BYTES)
+    target_bytes : scratch per chunk, tuning.CHUNK_BYTES by default
+
+    Returns
+    -------
+    images per chunk, between 1 and n
     """
     size = (tuning.CHUNK_BYTES if target_bytes is None else target_bytes) // max(1, bytes_per_image)
     if threads > 1:
@@ -177,10 +186,18 @@ def chunk_ranges(n: int, chunk: int) -> list[tuple[int, int]]:
 
 
 def blocks_for_threads(n: int, nbytes: int, multiple: int = 1) -> list[tuple[int, int]]:
-    """[0, n) in one block per thread (block sizes multiples of `multiple`) when nbytes is worth sharing.
+    """[0, n) in one block per thread when an array of nbytes is worth sharing, else one block.
 
-    For passes that stream an array through memory: below
-    tuning.PARALLEL_BYTES_PER_THREAD per thread, one block.
+    Parameters
+    ----------
+    n : rows or images to split
+    nbytes : bytes the pass streams through memory; below
+        tuning.PARALLEL_BYTES_PER_THREAD per thread, one block
+    multiple : every block but the last is a multiple of this many
+
+    Returns
+    -------
+    consecutive [start, stop) ranges covering [0, n)
     """
     threads = num_threads()
     if threads < 2 or nbytes < threads * tuning.PARALLEL_BYTES_PER_THREAD:
