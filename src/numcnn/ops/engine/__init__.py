@@ -7,7 +7,9 @@ here; what makes it fast lives here:
     layout.py     channels-last / channels-first memory: padded chunks, im2col patches, weight and
                   dout matrices, col2im (a Layout object owns each)
     im2col.py     the convolution engines: output, input gradient, weight gradient, bias gradient
-    winograd.py   F(2x2, 3x3) and F(4x4, 3x3) for 3x3 stride-1 layers, with their matrix twins
+    winograd.py   F(2x2, 3x3) and F(4x4, 3x3) for 3x3 stride-1 layers: which layers, the safe
+                  range, the engines
+    winograd_tiles.py  the tiles' matrices and unrolled transforms, with their matrix twins
     choice.py     which engine runs, in a scope: `with engine.use("im2col"): ...`
     threads.py    chunks of images over the cores, chunk sizes, the ordered reduction
     scratch.py    per-thread scratch buffers reused across calls
