@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from helpers import F, assert_close, channels_last, requires_torch, to_torch
 from numcnn.gradcheck import check_op
-from numcnn.ops import windows
+from numcnn.ops.engine import geometry, tuning
 from numcnn.ops.conv import (conv2d_backward, conv2d_backward_naive, conv2d_forward,
                              conv2d_forward_naive)
 
@@ -26,7 +26,7 @@ def conv_case(draw, channels_per_group=st.integers(1, 3), max_size=8):
     N = draw(st.integers(1, 3))
     H, W = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
     try:
-        windows.window_geometry((H, W), kernel, stride, pad, dilation)
+        geometry.window_geometry((H, W), kernel, stride, pad, dilation)
     except ValueError:
         assume(False)
     seed = draw(st.integers(0, 2**16))
@@ -80,7 +80,7 @@ def test_many_chunks_match_one_chunk(monkeypatch, channels, stride):
     b = rng.standard_normal(4)
     params = dict(stride=stride, pad=1)
     fast_one_chunk, naive, _ = _backward_both(x, w, b, params, np.random.default_rng(2))
-    monkeypatch.setattr(windows, "CHUNK_BYTES", 1)  # one image per chunk
+    monkeypatch.setattr(tuning, "CHUNK_BYTES", 1)  # one image per chunk
     fast_many, _, _ = _backward_both(x, w, b, params, np.random.default_rng(2))
     _assert_same(fast_many, fast_one_chunk, rtol=1e-12)
     _assert_same(fast_many, naive)

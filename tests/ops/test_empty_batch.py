@@ -10,7 +10,7 @@ import pytest
 
 from numcnn import ops
 from numcnn.ops.conv import Conv2dCache
-from numcnn.ops.windows import window_geometry
+from numcnn.ops.engine.geometry import window_geometry
 
 rng = np.random.default_rng(0)
 W3 = rng.standard_normal((4, 4, 3, 3))

@@ -5,22 +5,22 @@ import pytest
 
 from helpers import assert_close, channels_last
 from numcnn.ops import conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward
-from numcnn.ops import parallel, windows, workspace
+from numcnn.ops import engine
 
 
 @pytest.fixture
 def tiny_chunks(monkeypatch):
     """Force many chunks and the threaded path even on test-sized arrays."""
-    if parallel.ThreadpoolController is None:
+    if engine.threads.ThreadpoolController is None:
         pytest.skip("threadpoolctl is not installed: the ops run serially (pip install threadpoolctl)")
-    monkeypatch.setattr(windows, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(windows, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(engine.tuning, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(engine.tuning, "MIN_PARALLEL_BYTES", 0)
     yield
-    parallel.set_num_threads(parallel.num_threads())
+    engine.threads.set_num_threads(engine.threads.num_threads())
 
 
 def _run(forward, backward, args, params, threads):
-    parallel.set_num_threads(threads)
+    engine.threads.set_num_threads(threads)
     out, cache = forward(*args, **params)
     dout = np.random.default_rng(1).standard_normal(out.shape)
     return out, backward(dout, cache)
@@ -53,42 +53,42 @@ def test_threads_match_serial_and_repeat_exactly(tiny_chunks, case):
 
 
 def test_without_threadpoolctl_everything_is_serial(monkeypatch):
-    monkeypatch.setattr(parallel, "ThreadpoolController", None)
-    assert parallel.num_threads() == 1
-    calls = parallel.map_chunks(lambda a, b: (a, b), [(0, 1), (1, 2), (2, 3)], threads=4)
+    monkeypatch.setattr(engine.threads, "ThreadpoolController", None)
+    assert engine.threads.num_threads() == 1
+    calls = engine.threads.map_chunks(lambda a, b: (a, b), [(0, 1), (1, 2), (2, 3)], threads=4)
     assert calls == [[(0, 1), (1, 2), (2, 3)]]
 
 
 def test_set_num_threads_checks_its_argument():
     with pytest.raises(ValueError, match="n must be a positive int"):
-        parallel.set_num_threads(0)
+        engine.threads.set_num_threads(0)
 
 
 def test_workspace_reuses_buffers_and_keeps_zeroed_borders():
-    workspace.clear()
-    a = workspace.scratch("test", (3, 4), np.float32, zeroed_key=(1, 1))
+    engine.scratch.clear()
+    a = engine.scratch.scratch("test", (3, 4), np.float32, zeroed_key=(1, 1))
     assert not a.any()
     a[1:2, 1:3] = 7.0  # an interior write, as padded_chunk does
-    b = workspace.scratch("test", (3, 4), np.float32, zeroed_key=(1, 1))
+    b = engine.scratch.scratch("test", (3, 4), np.float32, zeroed_key=(1, 1))
     assert b is a
-    c = workspace.scratch("test", (3, 4), np.float64)
+    c = engine.scratch.scratch("test", (3, 4), np.float64)
     assert c is not a and c.dtype == np.float64
-    workspace.clear()
+    engine.scratch.clear()
 
 
 def test_shared_scratch_is_one_growing_buffer_per_tag():
     """Layers of different shapes share a tag's buffer; it grows to the largest request."""
-    workspace.clear()
-    small = workspace.shared_scratch("test shared", (2, 3), np.float32)
+    engine.scratch.clear()
+    small = engine.scratch.shared_scratch("test shared", (2, 3), np.float32)
     small[...] = 1.0
-    large = workspace.shared_scratch("test shared", (4, 5), np.float32)
+    large = engine.scratch.shared_scratch("test shared", (4, 5), np.float32)
     assert large.shape == (4, 5) and not np.shares_memory(small, large)  # grown: a new buffer
-    again = workspace.shared_scratch("test shared", (3, 2), np.float32)
+    again = engine.scratch.shared_scratch("test shared", (3, 2), np.float32)
     assert again.shape == (3, 2) and np.shares_memory(again, large)  # smaller: the same memory
-    other = workspace.shared_scratch("another tag", (3, 2), np.float32)
+    other = engine.scratch.shared_scratch("another tag", (3, 2), np.float32)
     assert not np.shares_memory(other, large)
-    assert not np.shares_memory(workspace.shared_scratch("test shared", (3, 2), np.float64), large)
-    workspace.clear()
+    assert not np.shares_memory(engine.scratch.shared_scratch("test shared", (3, 2), np.float64), large)
+    engine.scratch.clear()
 
 
 @pytest.mark.parametrize("shape", [(6, 16, 5, 7), (3, 48, 4, 4), (37, 24)])
@@ -96,7 +96,7 @@ def test_batch_norm_split_over_threads_matches_serial_and_naive(tiny_chunks, mon
     """Row blocks on two threads: same statistics, output and gradients as one pass and the loops."""
     from numcnn.ops import batchnorm, batchnorm_backward, batchnorm_backward_naive, batchnorm_forward
     from numcnn.ops import batchnorm_forward_naive
-    monkeypatch.setattr(batchnorm, "PARALLEL_BYTES_PER_THREAD", 0)
+    monkeypatch.setattr(engine.tuning, "PARALLEL_BYTES_PER_THREAD", 0)
     rng = np.random.default_rng(3)
     x = rng.standard_normal(shape) * 3 + 1
     x = channels_last(x) if x.ndim == 4 else x
@@ -105,7 +105,7 @@ def test_batch_norm_split_over_threads_matches_serial_and_naive(tiny_chunks, mon
     dout = channels_last(rng.standard_normal(shape)) if x.ndim == 4 else rng.standard_normal(shape)
     results = {}
     for threads in (1, 2):
-        parallel.set_num_threads(threads)
+        engine.threads.set_num_threads(threads)
         out, cache, mean, var = batchnorm_forward(x, gamma, beta, *stats, training=True)
         results[threads] = (out, mean, var) + batchnorm_backward(dout, cache)
     assert len(batchnorm._row_blocks(x.size // shape[1], 1, 8 * shape[1])) == 2  # really split
@@ -126,13 +126,13 @@ def test_batch_norm_split_over_threads_matches_serial_and_naive(tiny_chunks, mon
 def test_max_pool_split_over_threads_matches_the_loops_with_ties(tiny_chunks, monkeypatch, params, layout):
     """Images split over two threads: same output and gradient as the loops, ties, NaN and -inf included."""
     from numcnn.ops import pool
-    monkeypatch.setattr(pool, "PARALLEL_BYTES_PER_THREAD", 0)
+    monkeypatch.setattr(engine.tuning, "PARALLEL_BYTES_PER_THREAD", 0)
     rng = np.random.default_rng(4)
     x = rng.integers(-2, 3, size=(5, 3, 7, 8)).astype(float)  # small integers: many ties
     x[0, 0, :3, :3] = np.nan
     x[1, 1] = -np.inf
     x = channels_last(x) if layout == "channels_last" else x
-    parallel.set_num_threads(2)
+    engine.threads.set_num_threads(2)
     assert len(pool._image_blocks(x)) == 2  # really split
     out, cache = pool.max_pool2d_forward(x, **params)
     dout = rng.standard_normal(out.shape)

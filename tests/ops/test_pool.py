@@ -218,3 +218,42 @@ def test_adaptive_avg_pool_matches_torch(x, oh, ow):
     out_t.backward(to_torch(dout))
     assert_close(out, out_t)
     assert_close(adaptive_avg_pool2d_backward(dout, cache), xt.grad)
+
+
+@pytest.mark.parametrize("x_shape, output_size", [((2, 3, 7, 10), (3, 4)), ((1, 2, 5, 5), (5, 2)), ((2, 1, 9, 4), (4, 4))])
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_adaptive_avg_pool_uneven_windows_have_their_own_fast_path(monkeypatch, x_shape, output_size, layout):
+    """Uneven windows used to run the loop version itself, so fast-vs-naive compared it with itself."""
+    from numcnn.ops import pool
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    x = channels_last(x) if layout == "channels_last" else x
+    out_loops, cache_loops = pool.adaptive_avg_pool2d_forward_naive(x, output_size)
+    dout = rng.standard_normal(out_loops.shape).astype(np.float32)
+    dx_loops = pool.adaptive_avg_pool2d_backward_naive(dout, cache_loops)
+
+    def loops_not_allowed(*args):
+        raise AssertionError("the fast path ran the loop version")
+
+    monkeypatch.setattr(pool, "adaptive_avg_pool2d_forward_naive", loops_not_allowed)
+    monkeypatch.setattr(pool, "adaptive_avg_pool2d_backward_naive", loops_not_allowed)
+    out, cache = pool.adaptive_avg_pool2d_forward(x, output_size)
+    dx = pool.adaptive_avg_pool2d_backward(dout, cache)
+    assert out.dtype == dx.dtype == np.float32
+    assert_close(out, out_loops, rtol=1e-6, atol=1e-6, name="out")
+    assert_close(dx, dx_loops, rtol=1e-6, atol=1e-6, name="dx")
+
+
+@requires_torch
+def test_adaptive_avg_pool_uneven_windows_match_torch():
+    from numcnn.ops.pool import adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3, 7, 10))
+    out, cache = adaptive_avg_pool2d_forward(x, (3, 4))
+    assert cache.inner is None  # neither global nor an ordinary pooling: the uneven path
+    dout = rng.standard_normal(out.shape)
+    xt = to_torch(x, True)
+    out_t = F.adaptive_avg_pool2d(xt, (3, 4))
+    out_t.backward(to_torch(dout))
+    assert_close(out, out_t, rtol=1e-12)
+    assert_close(adaptive_avg_pool2d_backward(dout, cache), xt.grad, rtol=1e-12)

@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import F, assert_close, channels_last, requires_torch, to_torch
-from numcnn.ops import conv, windows, winograd
+from numcnn.ops import engine
+from numcnn.ops.engine import geometry, tuning, winograd
 from numcnn.ops.conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_forward_naive
 
 TILINGS = [winograd.F_2X2, winograd.F_4X4]
@@ -27,13 +28,8 @@ def small_layers(m=2):
             return engine(*args)
         return run
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(winograd, "MIN_CHANNELS", 1)
-        patch.setattr(winograd, "MIN_CHANNELS_4X4", 1 if m == 4 else 10**9)
-        patch.setattr(winograd, "MIN_CHANNEL_PIXELS_4X4", 1)
-        patch.setattr(winograd, "MAX_TILE_WASTE", 16.0)
-        patch.setattr(winograd, "CHUNK_BYTES", 1)
-        patch.setattr(conv, "CHANNELS_LAST_MIN", 1)  # Winograd runs on channels-last layers
+    with pytest.MonkeyPatch.context() as patch, engine.use(f"winograd{m}"):  # channels-last, any size
+        patch.setattr(tuning, "WINOGRAD_CHUNK_BYTES", 1)
         for name in calls:
             patch.setattr(winograd, name, counted(name))
         yield calls
@@ -77,6 +73,38 @@ def test_transforms_match_their_matrices(tiling):
 
 
 @pytest.mark.parametrize("tiling", TILINGS, ids=lambda t: f"F({t.m}x{t.m})")
+def test_unrolled_transforms_match_their_matrix_twins_everywhere(tiling):
+    """Every tile, image and channel of the unrolled passes against the tile-by-tile matrix form."""
+    rng = np.random.default_rng(11)
+    a, m = tiling.alpha, tiling.m
+    xp = rng.standard_normal((2, 3 * m + 3, 2 * m + 2, 4))  # 3 x 2 tiles, and a row the tiles do not reach
+    V = np.empty((a * a, 2, 3, 2, 4))
+    tiling.input_transform(xp, (3, 2), V)
+    assert_close(V, tiling.input_transform_by_matrix(xp, (3, 2)), rtol=1e-13, atol=1e-13)
+    M = rng.standard_normal((a * a, 2, 3, 2, 5))
+    out = np.empty((2, 3 * m, 2 * m, 5))
+    tiling.output_transform(M, out)
+    assert_close(out, tiling.output_transform_by_matrix(M), rtol=1e-13, atol=1e-13)
+    dy = rng.standard_normal((2, 3 * m, 2 * m, 5))
+    dM = np.empty((a * a, 2, 3, 2, 5))
+    tiling.output_grad_transform(dy, dM)
+    assert_close(dM, tiling.output_grad_transform_by_matrix(dy), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("tiling", TILINGS, ids=lambda t: f"F({t.m}x{t.m})")
+def test_matrix_twins_compose_to_the_correlation(tiling):
+    """output(U * input) by the twins is the 3x3 correlation of a whole padded image: they are the maths."""
+    rng = np.random.default_rng(12)
+    m = tiling.m
+    xp, g = rng.standard_normal((1, 2 * m + 2, 2 * m + 2, 1)), rng.standard_normal((3, 3))
+    V = tiling.input_transform_by_matrix(xp, (2, 2))
+    U = winograd.weight_transform(g[None, None], tiling)  # (a*a, 1, 1)
+    y = tiling.output_transform_by_matrix(V * U[:, :, None, None])[0, :, :, 0]
+    direct = np.array([[np.sum(xp[0, i:i + 3, j:j + 3, 0] * g) for j in range(2 * m)] for i in range(2 * m)])
+    assert_close(y, direct, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("tiling", TILINGS, ids=lambda t: f"F({t.m}x{t.m})")
 def test_weight_transform_and_its_adjoint(tiling):
     """<U, dU> = <w, G^T dU G>: weight_grad_from is the transpose of weight_transform."""
     rng = np.random.default_rng(2)
@@ -93,7 +121,7 @@ def winograd_case(draw):
     H, W = draw(st.integers(1, 9)), draw(st.integers(1, 9))
     pad = draw(st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2)), st.just("same")))
     try:
-        windows.window_geometry((H, W), (3, 3), 1, pad, 1)
+        geometry.window_geometry((H, W), (3, 3), 1, pad, 1)
     except ValueError:
         pad = 2
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
@@ -126,16 +154,16 @@ def test_convolution_through_winograd_matches_the_loops(m, case):
     (2, 2e-5),  # float32 through the transforms: errors of a few ulps of the sums, like im2col's
     (4, 1e-4),  # F(4x4)'s coefficients (up to 8, and 1/24) amplify rounding about 5x
 ])
-def test_float32_training_sizes_match_torch(monkeypatch, m, tolerance):
+def test_float32_training_sizes_match_torch(m, tolerance):
     """A real layer (128 channels, 16x16, batch 4) in float32, against PyTorch in float64."""
-    monkeypatch.setattr(winograd, "MIN_CHANNELS_4X4", 64 if m == 4 else 10**9)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((4, 128, 16, 16)).astype(np.float32)
     w = (rng.standard_normal((128, 128, 3, 3)) / 34).astype(np.float32)  # outputs of unit scale
-    out, cache = conv2d_forward(channels_last(x), w, None, pad=1)
-    assert winograd.tile_size(cache.geom, 1, 128, 128) == m
-    dout = rng.standard_normal(out.shape).astype(np.float32)
-    dx, dw, _ = conv2d_backward(dout, cache)
+    with engine.use(f"winograd{m}"):
+        out, cache = conv2d_forward(channels_last(x), w, None, pad=1)
+        assert winograd.tile_size(cache.geom, 1, 128, 128) == m
+        dout = rng.standard_normal(out.shape).astype(np.float32)
+        dx, dw, _ = conv2d_backward(dout, cache)
     xt, wt = to_torch(x.astype(np.float64), True), to_torch(w.astype(np.float64), True)
     ref = F.conv2d(xt, wt, padding=1)
     ref.backward(to_torch(dout.astype(np.float64)))
@@ -163,18 +191,18 @@ def test_float32_training_sizes_match_torch(monkeypatch, m, tolerance):
 def test_which_convolutions_go_through_which_tiling(kernel, stride, dilation, groups, channels, out_hw, m):
     span = (dilation * (kernel[0] - 1), dilation * (kernel[1] - 1))
     in_hw = ((out_hw[0] - 1) * stride + span[0] + 1 - 2, (out_hw[1] - 1) * stride + span[1] + 1 - 2)
-    geom = windows.window_geometry(in_hw, kernel, stride, 1, dilation)
+    geom = geometry.window_geometry(in_hw, kernel, stride, 1, dilation)
     assert geom.out_hw == out_hw
     assert winograd.tile_size(geom, groups, channels, channels) == m
     assert winograd.applies(geom, groups, channels, channels) is (m > 0)
 
 
-def test_disabled_gives_the_same_values_through_im2col(monkeypatch):
+def test_disabled_gives_the_same_values_through_im2col():
     rng = np.random.default_rng(4)
     x, w = channels_last(rng.standard_normal((2, 128, 6, 6))), rng.standard_normal((128, 128, 3, 3))
     through = conv2d_forward(x, w, None, pad=1)[0]
-    monkeypatch.setattr(winograd, "ENABLED", False)
-    assert_close(conv2d_forward(x, w, None, pad=1)[0], through, rtol=1e-11)
+    with engine.use("im2col"):
+        assert_close(conv2d_forward(x, w, None, pad=1)[0], through, rtol=1e-11)
 
 
 def _nonfinite(a):
@@ -245,7 +273,7 @@ def test_non_finite_weights_take_the_direct_sum():
 def test_only_chunks_beyond_the_safe_range_take_the_direct_sum():
     """One image per chunk (small_layers): the chunk with a value past the limit, and no other."""
     rng = np.random.default_rng(9)
-    geom = windows.window_geometry((8, 8), (3, 3), 1, 1, 1)
+    geom = geometry.window_geometry((8, 8), (3, 3), 1, 1, 1)
     w = rng.standard_normal((4, 4, 3, 3)).astype(np.float32)
     with small_layers(4):
         tiling = winograd.TILINGS[winograd.tile_size(geom, 1, 4, 4)]

@@ -27,17 +27,19 @@ from collections import defaultdict
 import numpy as np
 
 from .. import ops
-from ..ops import conv, parallel, windows, winograd
+from ..ops.engine import layout, threads, winograd
 from .ops import blas_description
 from .train import RULES, batch, numcnn_model, numcnn_step
 
-# (module, function name, category): the functions whose time is attributed.
+# (module or class, function name, category): the functions whose time is attributed; all public
+# pieces of the engine (numcnn.ops.engine), looked up through their module or Layout class at call time.
 TIMED = [
-    (windows, "padded_chunk", "conv: padding copies"),
-    (windows, "im2col", "conv: im2col copies"),
-    (windows, "col2im", "conv: col2im adds"),
-    (windows, "col2im_taps", "conv: col2im adds"),
-    (conv, "channels_last_copy", "conv: layout copies"),
+    (layout.Layout, "padded", "conv: padding copies"),
+    (layout.ChannelsLast, "im2col", "conv: im2col copies"),
+    (layout.ChannelsFirst, "im2col", "conv: im2col copies"),
+    (layout, "col2im", "conv: col2im adds"),
+    (layout, "col2im_taps", "conv: col2im adds"),
+    (layout, "channels_last_copy", "conv: layout copies"),
     (ops, "conv2d_forward", "conv: the rest"),
     (ops, "conv2d_backward", "conv: the rest"),
     (ops, "batchnorm_forward", "batch norm"),
@@ -80,7 +82,7 @@ class _Clock:
 
 
 class _NumpyWithTimedMatmul:
-    """numpy as the conv engines see it, with matmul timed."""
+    """numpy as the engine's GEMM modules (layout, winograd) see it, with matmul timed."""
 
     def __init__(self, clock):
         self.matmul = clock.wrap(np.matmul, GEMM)
@@ -92,7 +94,7 @@ class _NumpyWithTimedMatmul:
 @contextlib.contextmanager
 def instrumented(clock: _Clock):
     saved = [(module, name, getattr(module, name)) for module, name, _ in TIMED]
-    saved += [(module, "np", module.np) for module in (conv, winograd)]
+    saved += [(module, "np", module.np) for module in (layout, winograd)]
     saved.append((winograd, "TILINGS", winograd.TILINGS))
     try:
         for module, name, category in TIMED:
@@ -101,7 +103,7 @@ def instrumented(clock: _Clock):
             m: tiling._replace(**{f: clock.wrap(getattr(tiling, f), "conv: Winograd transforms")
                                   for f in WINOGRAD_TRANSFORMS})
             for m, tiling in winograd.TILINGS.items()}
-        for module in (conv, winograd):
+        for module in (layout, winograd):
             module.np = _NumpyWithTimedMatmul(clock)
         yield
     finally:
@@ -147,20 +149,20 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args(argv)
-    threads = parallel.num_threads()
+    cores = threads.num_threads()
     print(f"BLAS: {blas_description()}; float32, batch {args.batch_size}; "
-          f"parts on one core, the whole step also on {threads}")
+          f"parts on one core, the whole step also on {cores}")
     for name in args.models:
         everywhere = step_time(name, args.steps, args.batch_size)
-        parallel.warm_up_blas()  # OpenBLAS's single-threaded GEMMs are slow until one threaded GEMM ran
-        parallel.set_num_threads(1)
+        threads.warm_up_blas()  # OpenBLAS's single-threaded GEMMs are slow until one threaded GEMM ran
+        threads.set_num_threads(1)
         try:
-            with parallel.one_blas_thread():
+            with threads.one_blas_thread():
                 parts, total = profile(name, args.steps, args.batch_size)
         finally:
-            parallel.set_num_threads(threads)
+            threads.set_num_threads(cores)
         print(f"\n{name}: {total:.0f} ms per training step on one core; "
-              f"{everywhere:.0f} ms on {threads} ({total / everywhere:.2f}x faster)")
+              f"{everywhere:.0f} ms on {cores} ({total / everywhere:.2f}x faster)")
         for category, ms in sorted(parts.items(), key=lambda item: -item[1]):
             print(f"  {category:<30} {ms:8.1f} ms  {100 * ms / total:5.1f}%")
     return 0

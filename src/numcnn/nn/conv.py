@@ -9,7 +9,7 @@ import numpy as np
 from .. import ops
 from ..ops._checks import float_dtype, int_pair, positive_int
 from ..ops.conv_transpose import check_output_padding
-from ..ops.windows import parse_pad
+from ..ops.engine.geometry import parse_pad
 from . import init
 from .module import Module
 

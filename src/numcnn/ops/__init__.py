@@ -6,6 +6,13 @@ The plain names are the fast (vectorized) versions; <op>_forward_naive and
 <op>_backward_naive are loop versions with the same signatures that read
 like the maths. Images are NCHW; dtype follows the input.
 
+Each op family is one file here (linear, activation, loss, conv,
+conv_transpose, pool, batchnorm, norm, lrn, dropout). How the fast
+versions run (window geometry, im2col and Winograd, memory layouts,
+threads, scratch buffers, tuning constants, the scoped engine choice
+`engine.use`) lives beneath them in numcnn.ops.engine, which never imports
+an op family.
+
 Bad arguments raise ValueError with one line that starts with the
 argument's name. Every numeric hyper-parameter is checked where it enters
 (eps > 0 and finite, probabilities in [0, 1], finite slopes, kernel sizes,

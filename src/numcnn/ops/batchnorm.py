@@ -23,9 +23,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import workspace
-from .parallel import map_chunks, num_threads, vector_sums
 from ._checks import batch_array, optional_float_array, positive_float, probability
+from .engine import scratch, tuning
+from .engine.threads import blocks_for_threads, map_chunks, summed_in_order, vector_sums
 from .norm import (NormCache, affine, check_dout, norm_backward, standardize,
                    standardize_backward_naive, standardize_naive)
 
@@ -75,9 +75,9 @@ def _rows(x: np.ndarray):
 
 
 def _period(M: int, C: int) -> int:
-    """k dividing M with k*C around 1024: the row width of the wide view."""
+    """k dividing M with k*C around tuning.WIDE_ROW_NUMBERS: the row width of the wide view."""
     k = 1
-    while k * C < 1024 and M % (2 * k) == 0:
+    while k * C < tuning.WIDE_ROW_NUMBERS and M % (2 * k) == 0:
         k *= 2
     return k
 
@@ -91,23 +91,15 @@ def _column_sums(rows: np.ndarray) -> np.ndarray:
     return vector_sums(rows, axis=0)
 
 
-# Each of the passes below streams the whole activation through memory once;
-# above this many bytes per thread, splitting the rows over the cores pays.
-PARALLEL_BYTES_PER_THREAD = 1 << 20
-
-
 def _row_blocks(M: int, k: int, itemsize_times_C: int) -> list[tuple[int, int]]:
-    """Row ranges, multiples of the wide view's period k, one per thread when that pays."""
-    threads = num_threads()
-    if threads < 2 or M * itemsize_times_C < threads * PARALLEL_BYTES_PER_THREAD:
-        return [(0, M)]
-    step = -(-(M // k) // threads) * k
-    return [(start, min(M, start + step)) for start in range(0, M, step)]
+    """Row ranges, multiples of the wide view's period k, one per thread when that pays (each pass
+    below streams the whole activation through memory once)."""
+    return blocks_for_threads(M, M * itemsize_times_C, multiple=k)
 
 
 def _summed(task, blocks) -> np.ndarray:
     """Sum of task(start, stop) over row blocks, in block order."""
-    return sum(sum(partials) for partials in map_chunks(task, blocks))
+    return summed_in_order(map_chunks(task, blocks))
 
 
 def _fast_train_forward(x, rows, gamma, beta, eps):
@@ -126,7 +118,7 @@ def _fast_train_forward(x, rows, gamma, beta, eps):
 
     def centre(a, b):
         np.subtract(_wide(rows, a, b, k), tiled_mean, out=_wide(xhat_rows, a, b, k))
-        square = workspace.scratch("batchnorm square", (b - a, C), x.dtype)
+        square = scratch.scratch("batchnorm square", (b - a, C), x.dtype)
         np.square(xhat_rows[a:b], out=square)
         return _column_sums(square)
 
@@ -156,7 +148,7 @@ def _fast_backward(dout, d_rows, cache: NormCache):
     blocks = _row_blocks(M, k, C * dout.itemsize)
 
     def sums(a, b):
-        product = workspace.scratch("batchnorm square", (b - a, C), d_rows.dtype)
+        product = scratch.scratch("batchnorm square", (b - a, C), d_rows.dtype)
         np.multiply(d_rows[a:b], xhat_rows[a:b], out=product)
         return np.stack([_column_sums(d_rows[a:b]), _column_sums(product)])
 
@@ -170,7 +162,7 @@ def _fast_backward(dout, d_rows, cache: NormCache):
 
     def combine(start, stop):
         result = _wide(dx_rows, start, stop, k)
-        product = _wide(workspace.scratch("batchnorm square", (stop - start, C), d_rows.dtype), 0, stop - start, k)
+        product = _wide(scratch.scratch("batchnorm square", (stop - start, C), d_rows.dtype), 0, stop - start, k)
         np.multiply(_wide(d_rows, start, stop, k), tiled_a, out=result)
         np.multiply(_wide(xhat_rows, start, stop, k), tiled_b, out=product)
         np.add(result, product, out=result)

@@ -13,7 +13,7 @@ for input channel c in group g. Shapes, as in PyTorch:
 
 It is exactly the input gradient of an ordinary convolution from F to C_in
 channels with the same kernel, stride, padding and dilation, so the fast
-version reuses conv.py's engines with their roles swapped: forward is that
+version reuses the convolution engines (engine/im2col.py) with their roles swapped: forward is that
 convolution's input gradient, the input gradient is that convolution's
 forward, and the weight gradient is its weight gradient with x and dout
 exchanged.
@@ -25,17 +25,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import windows as win
 from ._checks import batch_array, int_pair
-from .conv import (_receptive_field, bias_grad, channels_last_copy, conv2d_arguments,
-                   conv_input_grad, conv_output, conv_weight_grad)
+from .conv import conv2d_arguments
+from .engine.geometry import WindowGeometry, receptive_field
+from .engine.im2col import bias_grad, conv_input_grad, conv_output, conv_weight_grad
+from .engine.layout import CHANNELS_LAST
 
 
 class ConvTranspose2dCache(NamedTuple):
     x: np.ndarray
     w: np.ndarray
     b: np.ndarray | None
-    geom: win.WindowGeometry  # of the convolution this one transposes
+    geom: WindowGeometry  # of the convolution this one transposes
     groups: int
 
 
@@ -53,7 +54,7 @@ def check_output_padding(output_padding, stride, dilation) -> tuple[int, int]:
     return output_padding
 
 
-def transposed_geometry(x_hw, kernel, stride, pad, output_padding, dilation) -> win.WindowGeometry:
+def transposed_geometry(x_hw, kernel, stride, pad, output_padding, dilation) -> WindowGeometry:
     """The geometry of the ordinary convolution that maps the output back to x.
 
     Its input is the transposed convolution's output (OH, OW) and its output
@@ -75,7 +76,7 @@ def transposed_geometry(x_hw, kernel, stride, pad, output_padding, dilation) -> 
             f"the output size {out_hw} is below 1 for input {tuple(x_hw)}, kernel {kernel}, "
             f"stride {stride}, pad {pad}, dilation {dilation}; reduce pad"
         )
-    return win.WindowGeometry(in_hw=out_hw, out_hw=tuple(x_hw), kernel=kernel, stride=stride,
+    return WindowGeometry(in_hw=out_hw, out_hw=tuple(x_hw), kernel=kernel, stride=stride,
                               dilation=dilation, pad=(pad[0], pad[0], pad[1], pad[1]))
 
 
@@ -111,7 +112,7 @@ def conv_transpose2d_forward_naive(x, w, b, stride=1, pad=0, output_padding=0, d
             filters = slice(g * filters_per_group, (g + 1) * filters_per_group)
             for i in range(H):
                 for j in range(W):
-                    rows, cols = _receptive_field(geom, i, j)
+                    rows, cols = receptive_field(geom, i, j)
                     outp[n, filters, rows, cols] += x[n, c, i, j] * w[c]
     out = outp[:, :, top:top + OH, left:left + OW]
     if b is not None:
@@ -135,7 +136,7 @@ def conv_transpose2d_backward_naive(dout, cache: ConvTranspose2dCache):
             filters = slice(g * filters_per_group, (g + 1) * filters_per_group)
             for i in range(H):
                 for j in range(W):
-                    rows, cols = _receptive_field(geom, i, j)
+                    rows, cols = receptive_field(geom, i, j)
                     footprint = doutp[n, filters, rows, cols]
                     dx[n, c, i, j] = np.sum(footprint * w[c])
                     dw[c] += x[n, c, i, j] * footprint
@@ -144,7 +145,7 @@ def conv_transpose2d_backward_naive(dout, cache: ConvTranspose2dCache):
 
 
 # ---------------------------------------------------------------------------
-# The fast version: conv.py's engines with roles swapped.
+# The fast version: the convolution engines with roles swapped.
 # ---------------------------------------------------------------------------
 
 def conv_transpose2d_forward(x, w, b, stride=1, pad=0, output_padding=0, dilation=1, groups=1):
@@ -160,7 +161,7 @@ def conv_transpose2d_backward(dout, cache: ConvTranspose2dCache):
     """Returns dx (N, C_in, H, W), dw (C_in, F/groups, KH, KW), db (F,) or None."""
     x, w, b, geom, groups = cache
     dout = _check_dout(dout, x.shape[0], w.shape[1] * groups, geom).astype(x.dtype, copy=False)
-    dout = channels_last_copy(dout)
+    dout = CHANNELS_LAST.arranged(dout)
     dx = conv_output(dout, w, geom, groups)
     dw = conv_weight_grad(dout, x, geom, groups, w.shape)
     db = bias_grad(dout) if b is not None else None

@@ -25,15 +25,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import windows as win
 from ._checks import batch_array, int_pair
-from .parallel import map_chunks, num_threads, per_thread
+from .engine.geometry import WindowGeometry, parse_pad, receptive_field, tap_slices, window_geometry
+from .engine.layout import empty_like_layout
+from .engine.threads import blocks_for_threads, map_chunks
 
 
 class PoolCache(NamedTuple):
     x: np.ndarray
     out: np.ndarray
-    geom: win.WindowGeometry
+    geom: WindowGeometry
     count: np.ndarray | int  # avg pooling's divisor; unused by max pooling
 
 
@@ -43,7 +44,7 @@ def check_pool_arguments(kernel_size, stride=None, pad=0, dilation=1, pad_name: 
     kernel = int_pair(kernel_size, "kernel_size", minimum=1)
     stride = kernel if stride is None else int_pair(stride, "stride", minimum=1)
     dilation = int_pair(dilation, "dilation", minimum=1)
-    _check_pad_fits(win.parse_pad(pad, kernel, stride, dilation, pad_name), kernel, pad_name)
+    _check_pad_fits(parse_pad(pad, kernel, stride, dilation, pad_name), kernel, pad_name)
 
 
 def _check_pad_fits(pad, kernel, pad_name: str = "pad") -> None:
@@ -56,37 +57,31 @@ def _check_pad_fits(pad, kernel, pad_name: str = "pad") -> None:
         )
 
 
-def pool_geometry(x, kernel_size, stride, pad, dilation=1) -> win.WindowGeometry:
+def pool_geometry(x, kernel_size, stride, pad, dilation=1) -> WindowGeometry:
     """Validate pooling hyper-parameters, as PyTorch does, and size the output."""
     if stride is None:
         stride = kernel_size
-    geom = win.window_geometry(x.shape[2:], kernel_size, stride, pad, dilation,
+    geom = window_geometry(x.shape[2:], kernel_size, stride, pad, dilation,
                                kernel_name="kernel_size")
     _check_pad_fits(geom.pad, geom.kernel)
     return geom
 
 
-def _pad(x: np.ndarray, geom: win.WindowGeometry, value: float) -> np.ndarray:
+def _pad(x: np.ndarray, geom: WindowGeometry, value: float) -> np.ndarray:
     """x padded with `value`, in x's memory layout (np.pad would make it NCHW)."""
     if not any(geom.pad):
         return x
     Hp, Wp = geom.padded_hw
-    xp = win.empty_like_layout(x, x.shape[:2] + (Hp, Wp))
+    xp = empty_like_layout(x, x.shape[:2] + (Hp, Wp))
     xp.fill(value)
     _crop(xp, geom)[...] = x
     return xp
 
 
-def _crop(xp: np.ndarray, geom: win.WindowGeometry) -> np.ndarray:
+def _crop(xp: np.ndarray, geom: WindowGeometry) -> np.ndarray:
     top, _, left, _ = geom.pad
     H, W = geom.in_hw
     return xp[:, :, top:top + H, left:left + W]
-
-
-def _taps(geom: win.WindowGeometry):
-    """Kernel taps (rows, cols) in raster order: the order that settles ties."""
-    KH, KW = geom.kernel
-    return [win.window_slice(geom, kh, kw) for kh in range(KH) for kw in range(KW)]
 
 
 def _check_dout(dout, out):
@@ -96,27 +91,25 @@ def _check_dout(dout, out):
     return dout
 
 
-def _avg_count(geom: win.WindowGeometry, count_include_pad: bool, dtype):
+def _avg_count(geom: WindowGeometry, count_include_pad: bool, dtype):
     """Divisor of each window: KH*KW, or (OH, OW) counts of unpadded pixels."""
     KH, KW = geom.kernel
     if count_include_pad or not any(geom.pad):
         return KH * KW
     ones = _pad(np.ones((1, 1) + geom.in_hw, dtype), geom, 0.0)
-    return sum(ones[0, 0, rows, cols] for rows, cols in _taps(geom))
+    return sum(ones[0, 0, rows, cols] for rows, cols in tap_slices(geom))
 
 
 # ---------------------------------------------------------------------------
 # Loop versions
 # ---------------------------------------------------------------------------
 
-def _windows_naive(geom: win.WindowGeometry):
+def _windows_naive(geom: WindowGeometry):
     """Every output pixel (i, j) with the padded rows and columns it reads."""
-    (OH, OW), (KH, KW) = geom.out_hw, geom.kernel
-    (sh, sw), (dh, dw) = geom.stride, geom.dilation
+    OH, OW = geom.out_hw
     for i in range(OH):
         for j in range(OW):
-            yield i, j, (slice(i * sh, i * sh + dh * (KH - 1) + 1, dh),
-                         slice(j * sw, j * sw + dw * (KW - 1) + 1, dw))
+            yield i, j, receptive_field(geom, i, j)
 
 
 def max_pool2d_forward_naive(x, kernel_size, stride=None, pad=0, dilation=1):
@@ -222,11 +215,11 @@ def max_pool2d_forward(x, kernel_size, stride=None, pad=0, dilation=1):
     """
     x = batch_array(x, "x", ndim=4)
     geom = pool_geometry(x, kernel_size, stride, pad, dilation)
-    out = win.empty_like_layout(x, x.shape[:2] + geom.out_hw)  # keeps x's memory layout
+    out = empty_like_layout(x, x.shape[:2] + geom.out_hw)  # keeps x's memory layout
 
     def images(a, b):
         xp = _pad(x[a:b], geom, -np.inf)
-        taps = _taps(geom)
+        taps = tap_slices(geom)
         rows, cols = taps[0]
         np.copyto(out[a:b], xp[:, :, rows, cols])
         for rows, cols in taps[1:]:
@@ -245,7 +238,7 @@ def max_pool2d_backward(dout, cache: PoolCache):
     """
     x, out, geom, _ = cache
     dout = _check_dout(dout, out)
-    dx = win.empty_like_layout(x, x.shape)
+    dx = empty_like_layout(x, x.shape)
     if not any(geom.pad) and not _tiles_exactly(geom):  # gradients land in dx itself, not all of it
         dx.fill(0)
     map_chunks(lambda a, b: _max_pool_backward(x[a:b], out[a:b], dout[a:b], geom, dx[a:b]),
@@ -253,7 +246,7 @@ def max_pool2d_backward(dout, cache: PoolCache):
     return dx
 
 
-def _tiles_exactly(geom: win.WindowGeometry) -> bool:
+def _tiles_exactly(geom: WindowGeometry) -> bool:
     """Whether the windows cover every input pixel exactly once."""
     (KH, KW), (sh, sw), (OH, OW) = geom.kernel, geom.stride, geom.out_hw
     return geom.dilation == (1, 1) and (KH, KW) == (sh, sw) and geom.in_hw == (OH * sh, OW * sw)
@@ -276,7 +269,7 @@ def _max_pool_backward(x, out, dout, geom, dx) -> None:
     unclaimed = np.empty_like(out)  # dout in out's layout (dout from a flatten is NCHW whatever out is)
     np.copyto(unclaimed, dout)
     hit = np.empty_like(out, dtype=bool)
-    taps = _taps(geom)
+    taps = tap_slices(geom)
     for k, (rows, cols) in enumerate(taps):
         np.equal(xp[:, :, rows, cols], out, out=hit)  # NaN windows never match: see below
         inside = _inside(geom, rows, cols)
@@ -299,19 +292,13 @@ def _max_pool_backward(x, out, dout, geom, dx) -> None:
         dx[...] = _crop(dxp, geom)
 
 
-# Pooling streams its input through memory a few times per tap; above this
-# many bytes per thread, splitting the images over the cores pays.
-PARALLEL_BYTES_PER_THREAD = 1 << 20
-
-
 def _image_blocks(x: np.ndarray) -> list[tuple[int, int]]:
-    """Image ranges, one per thread when the batch is big enough to share."""
-    if x.nbytes < num_threads() * PARALLEL_BYTES_PER_THREAD:
-        return [(0, x.shape[0])]
-    return per_thread(0, x.shape[0])
+    """Image ranges, one per thread when the batch is big enough to share (pooling streams x a few
+    times per tap)."""
+    return blocks_for_threads(x.shape[0], x.nbytes)
 
 
-def _inside(geom: win.WindowGeometry, rows: slice, cols: slice):
+def _inside(geom: WindowGeometry, rows: slice, cols: slice):
     """(OH, OW) mask of the outputs whose tap (rows, cols) reads a real pixel; None if all do."""
     (H, W), (top, _, left, _) = geom.in_hw, geom.pad
     row_index = np.arange(rows.start, rows.stop, rows.step)[:geom.out_hw[0]]
@@ -328,7 +315,7 @@ def avg_pool2d_forward(x, kernel_size, stride=None, pad=0, count_include_pad=Tru
     x = batch_array(x, "x", ndim=4)
     geom = pool_geometry(x, kernel_size, stride, pad)
     xp = _pad(x, geom, 0.0)
-    taps = _taps(geom)
+    taps = tap_slices(geom)
     rows, cols = taps[0]
     out = xp[:, :, rows, cols].copy(order="K")
     for rows, cols in taps[1:]:
@@ -344,7 +331,7 @@ def avg_pool2d_backward(dout, cache: PoolCache):
     dout = _check_dout(dout, out)
     share = dout / count
     dxp = np.zeros_like(_pad(x, geom, 0.0))
-    for rows, cols in _taps(geom):
+    for rows, cols in tap_slices(geom):
         dxp[:, :, rows, cols] += share
     return _crop(dxp, geom)
 
@@ -387,7 +374,13 @@ def _adaptive_arguments(x, output_size):
 
 
 def adaptive_avg_pool2d_forward(x, output_size):
-    """x (N, C, H, W) -> (N, C, OH, OW), each output the mean of its adaptive window."""
+    """x (N, C, H, W) -> (N, C, OH, OW), each output the mean of its adaptive window.
+
+    Equal windows (OH divides H and OW divides W) are an ordinary average
+    pooling. Uneven ones are separable: the mean over rows r_i and columns
+    c_j is out = R x C^T, with R (OH, H) holding 1/|r_i| on window i's rows
+    and C (OW, W) likewise, two matrix products over the whole batch.
+    """
     x, (OH, OW) = _adaptive_arguments(x, output_size)
     H, W = x.shape[2:]
     if (OH, OW) == (1, 1):
@@ -395,16 +388,38 @@ def adaptive_avg_pool2d_forward(x, output_size):
     elif H % OH == 0 and W % OW == 0:  # equal windows: an ordinary average pooling
         out, inner = avg_pool2d_forward(x, (H // OH, W // OW))
     else:
-        out, inner = adaptive_avg_pool2d_forward_naive(x, (OH, OW))[0], None
+        rows, cols = adaptive_matrix(H, OH, x.dtype), adaptive_matrix(W, OW, x.dtype)
+        out, inner = rows @ (x @ cols.T), None
     return out, AdaptivePoolCache(x.shape, (OH, OW), inner)
 
 
 def adaptive_avg_pool2d_backward(dout, cache: AdaptivePoolCache):
+    """dx (N, C, H, W): each output's dout, divided by its window's size, to every pixel in it (R^T dout C)."""
     if cache.inner is None:
-        return adaptive_avg_pool2d_backward_naive(dout, cache)
+        N, C, H, W = cache.x_shape
+        dout = _check_adaptive_dout(dout, cache)
+        OH, OW = cache.output_size
+        rows, cols = adaptive_matrix(H, OH, dout.dtype), adaptive_matrix(W, OW, dout.dtype)
+        return rows.T @ (dout @ cols)
     if cache.inner.geom is None:
         return global_avg_pool_backward(dout, cache.inner)
     return avg_pool2d_backward(dout, cache.inner)
+
+
+def adaptive_matrix(size: int, out_size: int, dtype) -> np.ndarray:
+    """(out_size, size): row i averages adaptive window i, 1/|window| on its pixels, 0 elsewhere."""
+    weights = np.zeros((out_size, size), dtype)
+    for i, window in enumerate(adaptive_windows(size, out_size)):
+        weights[i, window] = 1.0 / (window.stop - window.start)
+    return weights
+
+
+def _check_adaptive_dout(dout, cache: AdaptivePoolCache) -> np.ndarray:
+    expected = cache.x_shape[:2] + tuple(cache.output_size)
+    dout = batch_array(dout, "dout", ndim=4)
+    if dout.shape != expected:
+        raise ValueError(f"dout must have the forward output's shape {expected}, got {dout.shape}")
+    return dout
 
 
 def adaptive_avg_pool2d_forward_naive(x, output_size):
@@ -421,9 +436,7 @@ def adaptive_avg_pool2d_forward_naive(x, output_size):
 def adaptive_avg_pool2d_backward_naive(dout, cache: AdaptivePoolCache):
     N, C, H, W = cache.x_shape
     OH, OW = cache.output_size
-    dout = batch_array(dout, "dout", ndim=4)
-    if dout.shape != (N, C, OH, OW):
-        raise ValueError(f"dout must have the forward output's shape {(N, C, OH, OW)}, got {dout.shape}")
+    dout = _check_adaptive_dout(dout, cache)
     dx = np.zeros(cache.x_shape, dout.dtype)
     for i, r in enumerate(adaptive_windows(H, OH)):
         for j, c in enumerate(adaptive_windows(W, OW)):

@@ -342,8 +342,8 @@ def run_worker(study_name: str, storage: str, base: dict, space: dict, trials: i
             threadpool_limits(threads, "blas")
         except ImportError:
             pass
-        from ..ops import parallel
-        parallel.set_num_threads(threads)
+        from ..ops import engine
+        engine.set_num_threads(threads)
     optuna = _optuna()
     import numpy as np
 

@@ -18,9 +18,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-# Enough for the distinct layer shapes of the networks numcnn trains, small
-# enough that a sweep over many shapes cannot hoard memory.
-MAX_BYTES = 256 << 20
+from . import tuning
 
 _local = threading.local()
 
@@ -72,7 +70,7 @@ def shared_scratch(tag: str, shape: tuple[int, ...], dtype) -> np.ndarray:
 
 def _evict(cache: OrderedDict, incoming: int) -> None:
     total = sum(b.nbytes for b in cache.values()) + incoming
-    while cache and total > MAX_BYTES:
+    while cache and total > tuning.SCRATCH_MAX_BYTES:
         _, oldest = cache.popitem(last=False)
         total -= oldest.nbytes
 

@@ -1,4 +1,4 @@
-"""Run an op's chunks of images on several threads.
+"""Threads: run an op's chunks of images on several cores, and size the chunks.
 
 NumPy releases the GIL inside copies, ufunc loops and BLAS calls, so the
 chunks of a convolution (im2col copy, GEMM, col2im adds) can run on several
@@ -22,6 +22,7 @@ The number of threads is NUMCNN_NUM_THREADS, or the number of cores up to
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,8 @@ try:
     from threadpoolctl import ThreadpoolController
 except ImportError:  # optional: without it, chunks run serially
     ThreadpoolController = None
+
+from . import tuning
 
 T = TypeVar("T")
 
@@ -71,10 +74,9 @@ def _executor() -> ThreadPoolExecutor:
 def warm_up_blas() -> None:
     """One GEMM large enough for BLAS to use its own threads, before any held to one thread.
 
-    Measured with OpenBLAS 0.3.31 (Haswell kernels, AMD EPYC): in a process
-    whose GEMMs have all run single-threaded, a single-threaded sgemm runs
-    at 17 GF/s; once one multi-threaded GEMM has run, at 29-33 GF/s, in any
-    thread, for good. A 256x256x256 product (under a millisecond) is the
+    OpenBLAS 0.3.31 runs single-threaded GEMMs about half as fast in a
+    process where no GEMM has yet run multi-threaded (BENCHMARKS.md, "What
+    made it faster"). A 256x256x256 product (under a millisecond) is the
     smallest that OpenBLAS splits over threads.
     """
     import numpy as np
@@ -88,8 +90,8 @@ def vector_sums(rows, axis: int = 0):
     A product with a ones vector beats NumPy's axis sum when rows are short
     (NumPy's inner loop would run over only a row's 16-64 numbers). One BLAS
     thread, because OpenBLAS threads woken by a call spin for about 0.1 s
-    after it, on the cores numcnn's chunk threads want next: a thin
-    convolution right after a batch norm measured 36 -> 48 ms that way.
+    after it, on the cores numcnn's chunk threads want next (BENCHMARKS.md,
+    "batch norm's sums on one BLAS thread").
     """
     import numpy as np
     ones = np.ones(rows.shape[axis], rows.dtype)
@@ -137,6 +139,68 @@ def map_chunks(task: Callable[[int, int], T], ranges: Sequence[tuple[int, int]],
             _in_worker.active = False
 
     pool = _executor()
+    # Each worker runs in a copy of the caller's context, so a scoped engine
+    # choice (engine.use) holds inside the chunks too; one copy per worker,
+    # since a context cannot be entered by two threads at once.
     with _blas.limit(limits=1, user_api="blas"):
-        futures = [pool.submit(work, j) for j in range(workers)]
+        futures = [pool.submit(contextvars.copy_context().run, work, j) for j in range(workers)]
         return [future.result() for future in futures]
+
+
+def summed_in_order(per_worker: list[list[T]]) -> T:
+    """The sum of map_chunks's results: chunks within a worker, then workers, always in that order.
+
+    Floating-point addition is not associative; a fixed order makes a
+    reduction over chunks reproducible bit for bit for a thread count.
+    """
+    return sum(sum(partials) for partials in per_worker)
+
+
+def chunk_size(n: int, bytes_per_image: int, threads: int = 1, target_bytes: int | None = None) -> int:
+    """Images per chunk: about target_bytes of scratch, and work for every thread.
+
+    Parameters
+    ----------
+    n : images in the batch
+    bytes_per_image : scratch one image needs (its patch matrix, say)
+    threads : workers that will take the chunks; with more than one, chunks
+        shrink so that each worker gets at least one (if that leaves each at
+        least tuning.MIN_PARALLEL_BYTES)
+    target_bytes : scratch per chunk, tuning.CHUNK_BYTES by default
+
+    Returns
+    -------
+    images per chunk, between 1 and n
+    """
+    size = (tuning.CHUNK_BYTES if target_bytes is None else target_bytes) // max(1, bytes_per_image)
+    if threads > 1:
+        per_worker = -(-n // threads)
+        if per_worker * bytes_per_image >= tuning.MIN_PARALLEL_BYTES:
+            size = min(size, per_worker)
+    return max(1, min(n, size))
+
+
+def chunk_ranges(n: int, chunk: int) -> list[tuple[int, int]]:
+    """Split n images into consecutive [start, stop) chunks of `chunk` images."""
+    return [(start, min(n, start + chunk)) for start in range(0, n, chunk)]
+
+
+def blocks_for_threads(n: int, nbytes: int, multiple: int = 1) -> list[tuple[int, int]]:
+    """[0, n) in one block per thread when an array of nbytes is worth sharing, else one block.
+
+    Parameters
+    ----------
+    n : rows or images to split
+    nbytes : bytes the pass streams through memory; below
+        tuning.PARALLEL_BYTES_PER_THREAD per thread, one block
+    multiple : every block but the last is a multiple of this many
+
+    Returns
+    -------
+    consecutive [start, stop) ranges covering [0, n)
+    """
+    threads = num_threads()
+    if threads < 2 or nbytes < threads * tuning.PARALLEL_BYTES_PER_THREAD:
+        return [(0, n)]
+    step = -(-(n // multiple) // threads) * multiple
+    return [(start, min(n, start + step)) for start in range(0, n, step)]

@@ -1,0 +1,46 @@
+"""Which convolution engine runs: chosen in a scope, never by a module global.
+
+    with engine.use("im2col"):        # every convolution in this block (and this thread) via im2col
+        out, cache = conv2d_forward(x, w, b, pad=1)
+
+The choices:
+
+    "auto"       Winograd where it was measured to pay (tuning.WINOGRAD_*), else im2col (the default)
+    "im2col"     the direct sum as GEMMs over im2col patches, always
+    "winograd2"  F(2x2, 3x3) for every 3x3 / stride 1 / dilation 1 / one-group layer, whatever its size
+    "winograd4"  F(4x4, 3x3) likewise
+
+Every choice computes the same values up to rounding; the forced ones
+exist to compare engines (tests, benchmarks). The choice lives in a
+contextvars.ContextVar: it is local to the thread (and asyncio task) that
+set it, is restored when the block exits, and is carried into the engine's
+own worker threads (threads.map_chunks runs each in a copy of the caller's
+context).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from typing import Iterator
+
+ENGINES = ("auto", "im2col", "winograd2", "winograd4")
+
+_chosen: contextvars.ContextVar[str] = contextvars.ContextVar("numcnn_engine", default="auto")
+
+
+def chosen() -> str:
+    """The engine chosen for the current context ("auto" unless inside engine.use)."""
+    return _chosen.get()
+
+
+@contextlib.contextmanager
+def use(name: str) -> Iterator[str]:
+    """Run the block's convolutions through engine `name` (one of ENGINES); yields the name."""
+    if name not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {name!r}")
+    token = _chosen.set(name)
+    try:
+        yield name
+    finally:
+        _chosen.reset(token)

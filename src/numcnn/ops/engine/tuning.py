@@ -1,0 +1,47 @@
+"""Every speed constant of the engine, one line each, with where it was measured.
+
+Sections named "BENCHMARKS.md: ..." are in the repository's BENCHMARKS.md;
+"first build" is its paragraph "Kept from the first build" (a 2 MB-L2 /
+36 MB-L3 Xeon), "made faster" its table "What made it faster on this
+machine" (2 cores of an AMD EPYC). None of these changes a result: they
+choose chunk sizes, threads and algorithms, never values. Tests shrink
+some of them (monkeypatching this module) to force many chunks on tiny
+arrays; the engine reads them at call time, as `tuning.NAME`.
+"""
+
+# -- chunks of images ----------------------------------------------------------
+# im2col patch matrix per chunk: larger chunks fall out of cache, smaller ones starve the GEMM (first build).
+CHUNK_BYTES = 4 << 20
+# Winograd's transformed data (V or M) per chunk: twice im2col's, because the transforms are ~130 cheap
+# NumPy passes that need long rows, while the GEMMs they feed are 16-36 per chunk (made faster: Winograd rows).
+WINOGRAD_CHUNK_BYTES = 8 << 20
+# Below this much patch matrix per thread, handing chunks to threads costs more than it saves (first build).
+MIN_PARALLEL_BYTES = 256 << 10
+# Passes that stream an activation through memory (pooling, batch norm) split it over the cores above this
+# many bytes per thread (made faster: max pooling, batch norm's passes).
+PARALLEL_BYTES_PER_THREAD = 1 << 20
+
+# -- layouts and threads -------------------------------------------------------
+# Channels per group from which patches are channels-last rows; below, rows of OW pixels copy faster (first build).
+CHANNELS_LAST_MIN = 16
+# Channels interleaved per pass when an NCHW input is made channels-last (made faster: NCHW inputs interleaved).
+TRANSPOSE_BLOCK = 16
+# Weights per group below which a layer splits its chunks over threads instead of using BLAS's (made faster:
+# chunk threads only for thin layers).
+THIN_LAYER_WEIGHTS = 10_000
+# Row width (numbers) of the wide view batch norm runs its elementwise passes on (made faster: batch norm's sums).
+WIDE_ROW_NUMBERS = 1024
+
+# -- Winograd: which 3x3 stride-1 layers go through which tiling (made faster: Winograd F(2x2), F(4x4)) -----
+# F(2x2, 3x3) from this many channels in and out.
+WINOGRAD_2X2_MIN_CHANNELS = 128
+# F(4x4, 3x3) from this many channels in and out ...
+WINOGRAD_4X4_MIN_CHANNELS = 64
+# ... and channels x output pixels of at least this (64 at 8x8 and 256 at 4x4 measured slower).
+WINOGRAD_4X4_MIN_CHANNEL_PIXELS = 8192
+# Whole tiles computed per output at most: 3x3 outputs in F(2x2) (1.78x) lose, 7x7 (1.31x) still pays.
+WINOGRAD_MAX_TILE_WASTE = 1.35
+
+# -- scratch buffers -----------------------------------------------------------
+# Scratch kept per thread: the distinct layer shapes of numcnn's networks, not a sweep's hoard (first build).
+SCRATCH_MAX_BYTES = 256 << 20
