@@ -15,6 +15,7 @@ checkpoint) print one line saying what to do and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -51,11 +52,11 @@ def _add_train(commands):
     p.add_argument("--optimizer", default="adam", choices=list(UPDATE_RULES), metavar="RULE",
                    help=f"one of: {', '.join(UPDATE_RULES)} (default adam)")
     p.add_argument("--lr", type=float, help="learning rate (default depends on the optimizer)")
-    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--momentum", type=float, help="for sgd_momentum and nesterov (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 on weights; decoupled for adamw")
     p.add_argument("--schedule", default="none", choices=SCHEDULES)
-    p.add_argument("--lr-decay", type=float, default=0.95, help="per-epoch factor for --schedule step")
-    p.add_argument("--warmup", type=float, default=1.0, help="warm-up epochs for --schedule warmup")
+    p.add_argument("--lr-decay", type=float, help="per-epoch factor for --schedule step (default 0.95)")
+    p.add_argument("--warmup", type=float, help="warm-up epochs for --schedule warmup (default 1)")
     p.add_argument("--augment", default="none", choices=AUGMENTS,
                    help="standard: random crop, plus flips for natural images")
     p.add_argument("--label-smoothing", type=float, default=0.0)
@@ -72,10 +73,12 @@ def _add_train(commands):
     p.add_argument("--whiten", action="store_true",
                    help="initialise the first conv as a patch-whitening filter bank and freeze it (airbench)")
     p.add_argument("--grad-clip", type=float, help="clip the global gradient norm")
-    p.add_argument("--hidden", type=_hidden, default=(100, 100), help="hidden sizes for fc/twolayer/threelayer")
+    p.add_argument("--hidden", type=_hidden,
+                   help="hidden sizes: fc's layers (default 100,100); one size for twolayer, threelayer (default 100)")
     p.add_argument("--norm", choices=("batchnorm", "layernorm"), help="normalization for fc")
     p.add_argument("--dropout", type=float, default=0.0, help="drop probability for fc")
-    p.add_argument("--width", type=int, help="channels of smallcnn and of vgg's first block; filters of threelayer")
+    p.add_argument("--width", type=int, help="channels of a convolutional model's first layer or stage (the rest "
+                                             "keep the model's ratios); filters of threelayer")
     p.add_argument("--val-size", type=float, default=0.1, help="validation fraction (or count) of the training set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="run folder (default runs/DATASET-MODEL-TIME)")
@@ -138,9 +141,10 @@ def _add_evaluate(commands):
     p = commands.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix of a checkpoint")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--dataset", nargs="+", metavar=("NAME", "PATH"), help="default: the checkpoint's")
-    p.add_argument("--data-dir", type=Path)
+    p.add_argument("--data-dir", type=Path, help="where the dataset's files are now (default: the checkpoint's)")
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
-    p.add_argument("--tta", default="none", choices=("none", "flip", "flip-translate"))
+    p.add_argument("--tta", choices=("none", "flip", "flip-translate"),
+                   help="test-time augmentation (default: the run's, as training reported it)")
     p.add_argument("--confusion", type=Path, help="also write the confusion matrix as a PNG")
     p.set_defaults(run=_evaluate)
 
@@ -150,7 +154,8 @@ def _evaluate(args) -> int:
     from .run import evaluate
     dataset, path = _dataset_argument(args.dataset) if args.dataset else (None, None)
     result = evaluate(args.checkpoint, dataset, path, args.data_dir, args.split, args.tta)
-    print(f"{args.checkpoint}: {result['split']} accuracy {result['accuracy']:.4f} on {result['samples']} images")
+    print(f"{args.checkpoint}: {result['split']} accuracy {result['accuracy']:.4f} on {result['samples']} images"
+          + ("" if result["tta"] == "none" else f" (TTA: {result['tta']})"))
     width = max(len(c) for c in result["classes"])
     print("per-class accuracy:")
     for name, accuracy in result["per_class"].items():
@@ -344,6 +349,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt as error:
         print(f"\nnumcnn {args.command}: interrupted. {error}", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`numcnn evaluate ... | head`): stop quietly, as Unix tools do.
+        # Python flushes stdout again at exit; point it at /dev/null so that flush cannot fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a tool killed by it
 
 
 if __name__ == "__main__":

@@ -16,7 +16,10 @@ arguments and defaults are kept; the rest are numcnn's:
     schedule        callable (fractional epoch) -> learning-rate multiplier (numcnn.schedules)
     grad_clip       clip the global gradient norm to this value
     callbacks       objects with on_step_end(solver) / on_epoch_end(solver), or epoch-end callables;
-                    setting solver.stop_training = True ends training
+                    setting solver.stop_training = True ends training. A callback with
+                    state_dict() / load_state_dict(state) has its state checkpointed (Lookahead,
+                    EMA); one with swap(model) (EMA) swaps its weights in for every evaluation,
+                    so that best_val_acc, best_params and best.npz are those weights'.
     early_stopping  stop after this many epochs without a better validation accuracy
     time_budget     stop after this many seconds of training
     checkpoint_dir  write last.npz every epoch (and on Ctrl-C) and best.npz, atomically
@@ -35,6 +38,7 @@ the step; the last good checkpoint and best_params are kept.
 from __future__ import annotations
 
 import copy
+import contextlib
 import fnmatch
 import json
 import math
@@ -148,6 +152,9 @@ class Solver:
             config["learning_rate"] = config.get("learning_rate", self._base_learning_rate) * factor
         self.stop_training = False
         self.elapsed = 0.0
+        self.step_seconds = 0.0  # time inside training steps only (no evaluation, checkpoints, logs)
+        self._last_learning_rate = None
+        self._best_unsaved = False
         self._step_in_epoch = 0
         self._permutation = None
         self._epochs_without_improvement = 0
@@ -158,7 +165,7 @@ class Solver:
         return {
             "run": {key: getattr(self, key) for key in RUN_IDENTITY},
             "epoch": self.epoch, "step": self.step, "step_in_epoch": self._step_in_epoch,
-            "permutation": self._permutation, "elapsed": self.elapsed,
+            "permutation": self._permutation, "elapsed": self.elapsed, "step_seconds": self.step_seconds,
             "best_val_acc": self.best_val_acc, "best_params": self.best_params, "best_buffers": self.best_buffers,
             "loss_history": np.asarray(self.loss_history, dtype=np.float64),
             "train_acc_history": list(map(float, self.train_acc_history)),
@@ -168,7 +175,21 @@ class Solver:
             "rng": self.rng.bit_generator.state,
             "random_states": capture_random_states(self.model),
             "metadata": self.metadata or {},
+            "callbacks": [{"type": type(c).__name__, "state": c.state_dict()} for c in self._stateful_callbacks()],
         }
+
+    def _stateful_callbacks(self) -> list:
+        return [c for c in self.callbacks if hasattr(c, "state_dict") and hasattr(c, "load_state_dict")]
+
+    def _load_callback_states(self, saved: list) -> None:
+        """Give each stateful callback its saved state; refuse if the run's callbacks differ."""
+        own = self._stateful_callbacks()
+        if [entry["type"] for entry in saved] != [type(c).__name__ for c in own]:
+            raise CheckpointError("the checkpoint's stateful callbacks ("
+                                  + (", ".join(entry["type"] for entry in saved) or "none") + ") differ from this run's ("
+                                  + (", ".join(type(c).__name__ for c in own) or "none") + ")")
+        for callback, entry in zip(own, saved):
+            callback.load_state_dict(entry["state"])
 
     def _check_same_run(self, state: dict) -> None:
         saved_run = state.get("run", {})
@@ -184,6 +205,7 @@ class Solver:
         self._step_in_epoch = int(state["step_in_epoch"])
         self._permutation = state["permutation"]
         self.elapsed = float(state["elapsed"])
+        self.step_seconds = float(state.get("step_seconds", 0.0))
         self.best_val_acc = float(state["best_val_acc"])
         self.best_params, self.best_buffers = dict(state["best_params"]), dict(state["best_buffers"])
         self.loss_history = list(np.asarray(state["loss_history"]).tolist())
@@ -193,6 +215,8 @@ class Solver:
         self._epochs_without_improvement = int(state["epochs_without_improvement"])
         self.rng.bit_generator.state = state["rng"]
         restore_random_states(self.model, state["random_states"])
+        if "callbacks" in state:  # checkpoints from before callbacks had state have none
+            self._load_callback_states(state["callbacks"])
 
     def save(self, path) -> Path:
         """Write the model and this solver's state to `path` (atomically)."""
@@ -275,7 +299,23 @@ class Solver:
         predictions = [np.argmax(self.model.loss(X[i:i + batch_size]), axis=1) for i in range(0, N, batch_size)]
         return float(np.mean(np.concatenate(predictions) == y)) if N else 0.0
 
+    @contextlib.contextmanager
+    def evaluation_weights(self):
+        """The weights that are evaluated and kept as best: an averaging callback's (EMA) swapped in, if any."""
+        swappers = [c for c in self.callbacks if hasattr(c, "swap")]
+        for callback in swappers:
+            callback.swap(self.model)
+        try:
+            yield
+        finally:
+            for callback in reversed(swappers):
+                callback.swap(self.model)
+
     def _evaluate(self) -> None:
+        with self.evaluation_weights():
+            self._evaluate_weights()
+
+    def _evaluate_weights(self) -> None:
         """Record train and validation accuracy; remember the best parameters."""
         train_acc = self.check_accuracy(self.X_train, self.y_train, num_samples=self.num_train_samples)
         val_acc = self.check_accuracy(self.X_val, self.y_val, num_samples=self.num_val_samples)
@@ -286,6 +326,7 @@ class Solver:
             self.best_params = {k: np.array(v, copy=True) for k, v in self.model.params.items()}
             buffers = getattr(self.model, "buffers", None)
             self.best_buffers = {k: np.array(v, copy=True) for k, v in buffers.items()} if buffers is not None else {}
+            self._best_unsaved = True
             self._epochs_without_improvement = 0
         else:
             self._epochs_without_improvement += 1
@@ -306,16 +347,15 @@ class Solver:
                     epoch_losses, epoch_started = [], time.perf_counter()
                 if bar is None:
                     bar = progress_bar(per_epoch, f"epoch {self.epoch + 1}/{self.num_epochs}",
-                                       self.progress if self.progress is not None else (None if self.verbose else False))
-                    bar.update(self._step_in_epoch)
+                                       self.progress if self.progress is not None else (None if self.verbose else False),
+                                       initial=self._step_in_epoch)
                 step_started = time.perf_counter()
                 self._step()
+                step_time = time.perf_counter() - step_started
+                self.step_seconds += step_time
+                self._last_learning_rate = self._current_learning_rate()  # before lr_decay moves it
                 epoch_losses.append(self.loss_history[-1])
                 bar.update()
-                bar.set_postfix(loss=f"{np.mean(epoch_losses[-20:]):.4f}",
-                                val_acc=f"{self.val_acc_history[-1]:.3f}" if self.val_acc_history else "-",
-                                lr=f"{self._current_learning_rate():.2e}",
-                                img_s=f"{self.batch_size / max(time.perf_counter() - step_started, 1e-9):.0f}")
                 t = self.step - 1
                 if self.verbose and t % self.print_every == 0:
                     bar.write(f"(Iteration {t + 1} / {total}) loss: {self.loss_history[-1]:f}")
@@ -325,15 +365,18 @@ class Solver:
                     self._step_in_epoch = 0
                     for config in self.optim_configs.values():
                         config["learning_rate"] = config.get("learning_rate", self._base_learning_rate) * self.lr_decay
+                self.elapsed = time.perf_counter() - started
+                for callback in self.callbacks:  # before evaluating: an average includes this step
+                    if hasattr(callback, "on_step_end"):
+                        callback.on_step_end(self)
                 if t == 0 or self.step == total or epoch_end:
                     self._evaluate()
                     if self.verbose:
                         bar.write(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {self.train_acc_history[-1]:f}; "
                                   f"val_acc: {self.val_acc_history[-1]:f}")
-                self.elapsed = time.perf_counter() - started
-                for callback in self.callbacks:
-                    if hasattr(callback, "on_step_end"):
-                        callback.on_step_end(self)
+                bar.set_postfix(loss=f"{np.mean(epoch_losses[-20:]):.4f}",
+                                val_acc=f"{self.val_acc_history[-1]:.3f}" if self.val_acc_history else "-",
+                                lr=f"{self._last_learning_rate:.2e}", img_s=f"{self.batch_size / max(step_time, 1e-9):.0f}")
                 if epoch_end:
                     bar.close()
                     bar = None
@@ -352,10 +395,7 @@ class Solver:
             if bar is not None:
                 bar.close()
         if self.restore_best and self.best_params:
-            for key, value in self.best_params.items():
-                self.model.params[key] = value
-            for key, value in self.best_buffers.items():
-                self.model.buffers[key] = value
+            self._put(self.best_params, self.best_buffers)
 
     def _current_learning_rate(self) -> float:
         """The learning rate of the latest update, read from a parameter that is trained at the
@@ -369,8 +409,8 @@ class Solver:
         if self.early_stopping is not None and self._epochs_without_improvement >= self.early_stopping:
             self.stop_training = True
         self._save_progress()
-        if self.checkpoint_dir is not None and self._epochs_without_improvement == 0:
-            self.save(self.checkpoint_dir / "best.npz")
+        if self.checkpoint_dir is not None and self._best_unsaved:  # also a best found before this epoch's end
+            self._save_best(self.checkpoint_dir / "best.npz")
         if self.checkpoint_name:
             self.save(f"{self.checkpoint_name}_epoch_{self.epoch}.npz")
         if self.metrics_log:
@@ -378,13 +418,31 @@ class Solver:
                 "epoch": self.epoch, "step": self.step,
                 "loss": float(np.mean(epoch_losses)) if epoch_losses else None,
                 "train_acc": self.train_acc_history[-1], "val_acc": self.val_acc_history[-1],
-                "best_val_acc": self.best_val_acc, "lr": self._current_learning_rate(),
+                "best_val_acc": self.best_val_acc, "lr": self._last_learning_rate,
                 "seconds": round(self.elapsed, 3),
                 "images_per_sec": round(len(epoch_losses) * self.batch_size / max(seconds, 1e-9), 1),
             })
         for callback in self.callbacks:
             if hasattr(callback, "on_epoch_end"):
                 callback.on_epoch_end(self)
+
+    def _save_best(self, path) -> None:
+        """best_params and best_buffers (an EMA's average, if one is evaluated), with the training state as it is."""
+        state = self.state_dict()
+        live = {k: np.array(v, copy=True) for k, v in self.model.params.items()}
+        live_buffers = {k: np.array(self.model.buffers[k], copy=True) for k in self.best_buffers}
+        self._put(self.best_params, self.best_buffers)
+        try:
+            save_checkpoint(path, self.model, state)
+        finally:
+            self._put(live, live_buffers)
+        self._best_unsaved = False
+
+    def _put(self, params: dict, buffers: dict) -> None:
+        for key, value in params.items():
+            self.model.params[key] = value
+        for key, value in buffers.items():
+            self.model.buffers[key] = value
 
     def _save_progress(self) -> None:
         if self.checkpoint_dir is not None:
