@@ -336,7 +336,9 @@ def main(argv=None) -> int:
         return 2
     from .run import UserError
     try:
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+        return status
     except (UserError, DataError, DatasetNotFound, CheckpointError, FileNotFoundError) as error:
         print(f"numcnn {args.command}: error: {error}", file=sys.stderr)
         return 2
