@@ -180,3 +180,29 @@ def test_schedules():
         assert schedules.from_config(schedules.to_config(schedule)) == schedule
     with pytest.raises(ValueError, match="decay must be 'linear' or 'cosine'"):
         schedules.warmup(1, 2, "step")
+
+
+def test_the_assignments_solver_uses_the_assignments_momentum():
+    """numcnn.compat.cs231n.solver.Solver(update_rule="sgd_momentum") keeps v = mu*v - lr*dw."""
+    from numcnn.compat.cs231n import optim as assignment_optim
+    from numcnn.compat.cs231n.solver import Solver as AssignmentSolver
+    from numcnn.solver import Solver
+
+    class Quadratic:
+        def __init__(self):
+            self.params = {"w": np.ones(3)}
+
+        def loss(self, X, y=None):
+            return np.zeros((len(X), 2)) if y is None else (float(self.params["w"] @ self.params["w"]),
+                                                             {"w": 2 * self.params["w"]})
+
+    data = {"X_train": np.zeros((8, 1)), "y_train": np.zeros(8, int), "X_val": np.zeros((2, 1)),
+            "y_val": np.zeros(2, int)}
+    options = dict(update_rule="sgd_momentum", optim_config={"learning_rate": 0.1}, lr_decay=0.5, batch_size=4,
+                   num_epochs=3, verbose=False, seed=0, restore_best=False)
+    theirs, ours = AssignmentSolver(Quadratic(), data, **options), Solver(Quadratic(), data, **options)
+    assert theirs.update_rule is assignment_optim.sgd_momentum and ours.update_rule is optim.sgd_momentum
+    theirs.train()
+    ours.train()
+    assert "velocity" in theirs.optim_configs["w"] and "momentum_buffer" in ours.optim_configs["w"]
+    assert not np.allclose(theirs.model.params["w"], ours.model.params["w"])  # lr_decay changed the rate

@@ -131,3 +131,48 @@ def test_the_readmes_solver_example_learns_and_writes_best_npz(tmp_path, monkeyp
     solver = names["solver"]
     assert solver.best_val_acc >= 0.9 and solver.val_acc_history[-1] > solver.val_acc_history[0]
     assert (tmp_path / "runs" / "toy" / "best.npz").exists()
+
+
+class Climber:
+    """Class 1 scores a - 0.15, with a rising by the learning rate every step: accuracy on class-1
+    labels is 0 after one step at lr 0.1 and 1 after two."""
+
+    def __init__(self):
+        self.params = {"a": np.zeros(1)}
+
+    def loss(self, X, y=None):
+        scores = np.zeros((len(X), 2))
+        scores[:, 1] = self.params["a"][0] - 0.15
+        return scores if y is None else (1.0, {"a": -np.ones(1)})
+
+
+def test_the_bar_and_the_log_show_each_epochs_own_accuracy_and_learning_rate(monkeypatch, tmp_path):
+    """With a step schedule the log showed the next epoch's rate; the bar the previous evaluation."""
+    import numcnn.solver as solver_module
+    from numcnn.solver import Solver
+    shown = []
+
+    class RecordingBar:
+        def update(self, n=1):
+            pass
+
+        def set_postfix(self, **values):
+            shown.append(values)
+
+        def write(self, message):
+            pass
+
+        def close(self):
+            shown.append("closed")
+
+    monkeypatch.setattr(solver_module, "progress_bar", lambda *args, **kwargs: RecordingBar())
+    ones = np.ones(8, dtype=int)
+    data = {"X_train": np.zeros((8, 1)), "y_train": ones, "X_val": np.zeros((8, 1)), "y_val": ones}
+    solver = Solver(Climber(), data, update_rule="sgd", optim_config={"learning_rate": 0.1}, lr_decay=0.5,
+                    batch_size=4, num_epochs=2, seed=0, verbose=False, metrics_log=tmp_path / "m.jsonl")
+    solver.train()
+    assert solver.val_acc_history == [0.0, 1.0, 1.0]
+    ends = [shown[i - 1] for i, entry in enumerate(shown) if entry == "closed"]
+    assert [(e["val_acc"], e["lr"]) for e in ends] == [("1.000", "1.00e-01"), ("1.000", "5.00e-02")]
+    records = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in records] == [0.1, 0.05]

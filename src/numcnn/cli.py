@@ -123,7 +123,7 @@ def _train(args) -> int:
     print(f"\n{summary['model']} on {summary['dataset']}: best validation accuracy {summary['best_val_acc']:.4f}, "
           f"test accuracy {summary['test_acc']:.4f}{'' if summary['tta'] == 'none' else ' (TTA: ' + summary['tta'] + ')'}")
     print(f"{summary['epochs']} epochs, {summary['steps']} steps, {summary['train_seconds']} s of training "
-          f"({summary['images_per_sec']} images/s), {summary['parameters']:,} parameters")
+          f"({summary['images_per_sec']} images/s in training steps), {summary['parameters']:,} parameters")
     print(f"run folder: {out}  (best.npz, last.npz, metrics.jsonl, " + ", ".join(
         Path(f).name for k, f in summary["files"].items() if k in ("curves", "filters", "confusion")) + ")")
     return 0

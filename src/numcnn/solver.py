@@ -24,7 +24,9 @@ arguments and defaults are kept; the rest are numcnn's:
     time_budget     stop after this many seconds of training
     checkpoint_dir  write last.npz every epoch (and on Ctrl-C) and best.npz, atomically
     resume          continue from checkpoint_dir/last.npz, exactly
-    metrics_log     a JSON-lines file, one line per epoch (default checkpoint_dir/metrics.jsonl)
+    metrics_log     a JSON-lines file, one line per epoch (default checkpoint_dir/metrics.jsonl): loss,
+                    accuracies, the learning rate the epoch ended at, seconds of training so far,
+                    images per second of step time (evaluation and checkpoints excluded)
     progress        show a progress bar (default: when verbose and on a terminal)
     metadata        a JSON-able dict stored in every checkpoint (e.g. how the data was prepared)
     frozen          glob patterns of parameter names never updated (e.g. "*norm*.weight")
@@ -337,14 +339,14 @@ class Solver:
         total = self.num_epochs * per_epoch
         started = time.perf_counter() - self.elapsed
         run_started = time.perf_counter()
-        epoch_losses, epoch_started, bar = [], time.perf_counter(), None
+        epoch_losses, epoch_step_seconds, bar = [], 0.0, None
         self._truncate_metrics_log()  # a fresh run (epoch 0) starts a fresh log
         with _DeferredInterrupt(self):
             while self.step < total and not self.stop_training:
                 if self._step_in_epoch == 0:
                     if self.sampling == "shuffle":
                         self._permutation = self.rng.permutation(len(self.X_train))
-                    epoch_losses, epoch_started = [], time.perf_counter()
+                    epoch_losses, epoch_step_seconds = [], 0.0
                 if bar is None:
                     bar = progress_bar(per_epoch, f"epoch {self.epoch + 1}/{self.num_epochs}",
                                        self.progress if self.progress is not None else (None if self.verbose else False),
@@ -353,6 +355,7 @@ class Solver:
                 self._step()
                 step_time = time.perf_counter() - step_started
                 self.step_seconds += step_time
+                epoch_step_seconds += step_time
                 self._last_learning_rate = self._current_learning_rate()  # before lr_decay moves it
                 epoch_losses.append(self.loss_history[-1])
                 bar.update()
@@ -380,7 +383,7 @@ class Solver:
                 if epoch_end:
                     bar.close()
                     bar = None
-                    self._end_epoch(epoch_losses, time.perf_counter() - epoch_started)
+                    self._end_epoch(epoch_losses, epoch_step_seconds)
                 out_of_time = self.time_budget is not None and time.perf_counter() - run_started > self.time_budget
                 if self._interrupted or (out_of_time and not epoch_end):
                     self._save_progress()
@@ -405,7 +408,9 @@ class Solver:
         config = self.optim_configs[plain[0]] if plain else {}
         return float(config.get("learning_rate", self._base_learning_rate or 0.0))
 
-    def _end_epoch(self, epoch_losses, seconds) -> None:
+    def _end_epoch(self, epoch_losses, step_seconds) -> None:
+        """Checkpoints, then the metrics line: lr is the rate of the epoch's last update (before
+        lr_decay), seconds the run's training time so far, images_per_sec over step time only."""
         if self.early_stopping is not None and self._epochs_without_improvement >= self.early_stopping:
             self.stop_training = True
         self._save_progress()
@@ -420,7 +425,7 @@ class Solver:
                 "train_acc": self.train_acc_history[-1], "val_acc": self.val_acc_history[-1],
                 "best_val_acc": self.best_val_acc, "lr": self._last_learning_rate,
                 "seconds": round(self.elapsed, 3),
-                "images_per_sec": round(len(epoch_losses) * self.batch_size / max(seconds, 1e-9), 1),
+                "images_per_sec": round(len(epoch_losses) * self.batch_size / max(step_seconds, 1e-9), 1),
             })
         for callback in self.callbacks:
             if hasattr(callback, "on_epoch_end"):
