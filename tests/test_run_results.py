@@ -176,3 +176,11 @@ def test_the_bar_and_the_log_show_each_epochs_own_accuracy_and_learning_rate(mon
     assert [(e["val_acc"], e["lr"]) for e in ends] == [("1.000", "1.00e-01"), ("1.000", "5.00e-02")]
     records = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
     assert [r["lr"] for r in records] == [0.1, 0.05]
+
+
+def test_an_ignored_option_is_refused_before_the_run_folder_is_made(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--model", "twolayer", "--width", "4", "--out", "r"]) == 2
+    assert capsys.readouterr().err.strip() == ("numcnn train: error: --width applies to convolutional models; "
+                                               "twolayer's layers are sized by --hidden")
+    assert not (tmp_path / "r").exists()

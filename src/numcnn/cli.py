@@ -107,9 +107,10 @@ def _check_numbers(args) -> None:
 
 
 def _train(args) -> int:
-    from .run import UserError, train
+    from .run import UserError, refuse_ignored_options, train
     args.dataset, args.path = _dataset_argument(args.dataset)
     _check_numbers(args)
+    refuse_ignored_options(args)  # before the run folder is made
     if args.val_size >= 1:
         args.val_size = int(args.val_size)
     if args.resume and args.out is None:

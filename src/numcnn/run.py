@@ -3,8 +3,9 @@
     load the dataset -> split off validation -> normalize (training statistics)
     -> build the model -> Solver -> test accuracy -> pictures and a summary
 
-Everything a later evaluation needs (dataset, normalization, split) is
-stored in the checkpoint's metadata, so a checkpoint alone can be evaluated.
+Everything a later evaluation needs (dataset and its absolute path,
+normalization, split, test-time augmentation) is stored in the checkpoint's
+metadata, so a checkpoint alone can be evaluated, from any folder.
 """
 
 from __future__ import annotations
@@ -360,11 +361,17 @@ SUMMARY_KEYS = {  # what each figure of summary.json measures
 }
 
 
+def refuse_ignored_options(args) -> None:
+    """One line (UserError) for an option the run would not act on, decided from the arguments
+    alone; --freeze, --freeze-bn-weight and --whiten are checked on the built model (make_solver)."""
+    refuse_ignored_training_options(args)
+    _refuse_model_options(args.model, args.hidden, args.norm, args.dropout, args.width)
+
+
 def train(args, out: Path) -> dict:
     """Train as the parsed arguments say, writing the run folder; returns the summary (SUMMARY_KEYS)."""
     started = time.perf_counter()
-    refuse_ignored_training_options(args)
-    _refuse_model_options(args.model, args.hidden, args.norm, args.dropout, args.width)
+    refuse_ignored_options(args)
     nn.manual_seed(args.seed)
     np.random.seed(args.seed)
     raw = load_raw(args.dataset, args.path, args.data_dir, args.download)
