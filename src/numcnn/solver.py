@@ -15,7 +15,8 @@ arguments and defaults are kept; the rest are numcnn's:
     augment         callable (X_batch, rng) -> X_batch applied to each training batch
     schedule        callable (fractional epoch) -> learning-rate multiplier (numcnn.schedules)
     grad_clip       clip the global gradient norm to this value
-    callbacks       objects with on_step_end(solver) / on_epoch_end(solver), or epoch-end callables;
+    callbacks       objects with on_step_end(solver) (after each update, before that step's
+                    evaluation) / on_epoch_end(solver), or epoch-end callables;
                     setting solver.stop_training = True ends training. A callback with
                     state_dict() / load_state_dict(state) has its state checkpointed (Lookahead,
                     EMA); one with swap(model) (EMA) swaps its weights in for every evaluation,
