@@ -11,8 +11,10 @@ DW = np.linspace(-0.6, 0.4, num=N * D).reshape(N, D)
 
 
 def test_sgd_momentum_reproduces_the_assignment():
+    """The assignment's form lives in numcnn.compat.cs231n; numcnn.optim's is PyTorch's."""
+    from numcnn.compat.cs231n.optim import sgd_momentum
     v = np.linspace(0.6, 0.9, num=N * D).reshape(N, D)
-    next_w, config = optim.sgd_momentum(W, DW, {"learning_rate": 1e-3, "velocity": v})
+    next_w, config = sgd_momentum(W, DW, {"learning_rate": 1e-3, "velocity": v})
     expected_next_w = np.asarray([
         [0.1406, 0.20738947, 0.27417895, 0.34096842, 0.40775789],
         [0.47454737, 0.54133684, 0.60812632, 0.67491579, 0.74170526],
@@ -100,6 +102,46 @@ def test_twenty_steps_match_torch_optim(case):
     np.testing.assert_allclose(w, tensor.detach().numpy(), rtol=1e-10, atol=1e-13)
 
 
+@requires_torch
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_rules_match_torch_sgd_while_the_learning_rate_changes(nesterov):
+    """A warm-up then decay, set on both every step: numcnn's rule must follow torch.optim.SGD."""
+    rule = optim.nesterov if nesterov else optim.sgd_momentum
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((3, 4))
+    tensor = torch.tensor(w.copy(), requires_grad=True)
+    optimizer = torch.optim.SGD([tensor], lr=0.0, momentum=0.9, nesterov=nesterov, weight_decay=1e-3)
+    config = {"momentum": 0.9, "weight_decay": 1e-3}
+    schedule = schedules.warmup(10, 30, "cosine")
+    for step in range(30):
+        lr = 0.2 * schedule(step)
+        config["learning_rate"] = lr
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        dw = rng.standard_normal(w.shape)
+        w, config = rule(w, dw, config)
+        tensor.grad = torch.tensor(dw)
+        optimizer.step()
+    np.testing.assert_allclose(w, tensor.detach().numpy(), rtol=1e-10, atol=1e-13)
+
+
+def test_the_assignments_momentum_differs_once_the_learning_rate_changes():
+    """Equal at a constant rate; the assignment's velocity keeps old learning rates, PyTorch's buffer does not."""
+    from numcnn.compat.cs231n.optim import sgd_momentum as assignment_momentum
+    rng = np.random.default_rng(2)
+    gradients = [rng.standard_normal(4) for _ in range(4)]
+    ours, theirs = np.ones(4), np.ones(4)
+    ours_config, theirs_config = {"learning_rate": 0.1}, {"learning_rate": 0.1}
+    for step, dw in enumerate(gradients):
+        if step == 2:
+            ours_config["learning_rate"] = theirs_config["learning_rate"] = 0.01
+        ours, ours_config = optim.sgd_momentum(ours, dw, ours_config)
+        theirs, theirs_config = assignment_momentum(theirs, dw, theirs_config)
+        if step < 2:
+            np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    assert np.abs(ours - theirs).max() > 1e-2
+
+
 def test_decoupled_weight_decay_shrinks_before_the_step_and_inputs_stay():
     w, dw = np.ones(3), np.zeros(3)
     before = w.copy()
@@ -138,3 +180,29 @@ def test_schedules():
         assert schedules.from_config(schedules.to_config(schedule)) == schedule
     with pytest.raises(ValueError, match="decay must be 'linear' or 'cosine'"):
         schedules.warmup(1, 2, "step")
+
+
+def test_the_assignments_solver_uses_the_assignments_momentum():
+    """numcnn.compat.cs231n.solver.Solver(update_rule="sgd_momentum") keeps v = mu*v - lr*dw."""
+    from numcnn.compat.cs231n import optim as assignment_optim
+    from numcnn.compat.cs231n.solver import Solver as AssignmentSolver
+    from numcnn.solver import Solver
+
+    class Quadratic:
+        def __init__(self):
+            self.params = {"w": np.ones(3)}
+
+        def loss(self, X, y=None):
+            return np.zeros((len(X), 2)) if y is None else (float(self.params["w"] @ self.params["w"]),
+                                                             {"w": 2 * self.params["w"]})
+
+    data = {"X_train": np.zeros((8, 1)), "y_train": np.zeros(8, int), "X_val": np.zeros((2, 1)),
+            "y_val": np.zeros(2, int)}
+    options = dict(update_rule="sgd_momentum", optim_config={"learning_rate": 0.1}, lr_decay=0.5, batch_size=4,
+                   num_epochs=3, verbose=False, seed=0, restore_best=False)
+    theirs, ours = AssignmentSolver(Quadratic(), data, **options), Solver(Quadratic(), data, **options)
+    assert theirs.update_rule is assignment_optim.sgd_momentum and ours.update_rule is optim.sgd_momentum
+    theirs.train()
+    ours.train()
+    assert "velocity" in theirs.optim_configs["w"] and "momentum_buffer" in ours.optim_configs["w"]
+    assert not np.allclose(theirs.model.params["w"], ours.model.params["w"])  # lr_decay changed the rate

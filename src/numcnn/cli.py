@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -55,11 +56,11 @@ def _add_train(commands):
     p.add_argument("--optimizer", default="adam", choices=list(UPDATE_RULES), metavar="RULE",
                    help=f"one of: {', '.join(UPDATE_RULES)} (default adam)")
     p.add_argument("--lr", type=float, help="learning rate (default depends on the optimizer)")
-    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--momentum", type=float, help="for sgd_momentum and nesterov (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 on weights; decoupled for adamw")
     p.add_argument("--schedule", default="none", choices=SCHEDULES)
-    p.add_argument("--lr-decay", type=float, default=0.95, help="per-epoch factor for --schedule step")
-    p.add_argument("--warmup", type=float, default=1.0, help="warm-up epochs for --schedule warmup")
+    p.add_argument("--lr-decay", type=float, help="per-epoch factor for --schedule step (default 0.95)")
+    p.add_argument("--warmup", type=float, help="warm-up epochs for --schedule warmup (default 1)")
     p.add_argument("--augment", default="none", choices=AUGMENTS,
                    help="standard: random crop, plus flips for natural images")
     p.add_argument("--label-smoothing", type=float, default=0.0)
@@ -76,10 +77,12 @@ def _add_train(commands):
     p.add_argument("--whiten", action="store_true",
                    help="initialise the first conv as a patch-whitening filter bank and freeze it (airbench)")
     p.add_argument("--grad-clip", type=float, help="clip the global gradient norm")
-    p.add_argument("--hidden", type=_hidden, default=(100, 100), help="hidden sizes for fc/twolayer/threelayer")
+    p.add_argument("--hidden", type=_hidden,
+                   help="hidden sizes: fc's layers (default 100,100); one size for twolayer, threelayer (default 100)")
     p.add_argument("--norm", choices=("batchnorm", "layernorm"), help="normalization for fc")
     p.add_argument("--dropout", type=float, default=0.0, help="drop probability for fc")
-    p.add_argument("--width", type=int, help="channels of smallcnn and of vgg's first block; filters of threelayer")
+    p.add_argument("--width", type=int, help="channels of a convolutional model's first layer or stage (the rest "
+                                             "keep the model's ratios); filters of threelayer")
     p.add_argument("--val-size", type=float, default=0.1, help="validation fraction (or count) of the training set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="run folder (default runs/DATASET-MODEL-TIME)")
@@ -126,9 +129,10 @@ def _check_ranges(checks: dict, val_size: float) -> None:
 
 
 def _train(args) -> int:
-    from .run import UserError, check_resume_options, check_run_folder, train
+    from .run import UserError, check_resume_options, check_run_folder, refuse_ignored_options, train
     args.dataset, args.path = _dataset_argument(args.dataset)
     _check_numbers(args)
+    refuse_ignored_options(args)  # before the run folder is made
     if args.val_size >= 1:
         args.val_size = int(args.val_size)
     if args.resume and args.out is None:
@@ -149,7 +153,7 @@ def _train(args) -> int:
     print(f"\n{summary['model']} on {summary['dataset']}: best validation accuracy {summary['best_val_acc']:.4f}, "
           f"test accuracy {summary['test_acc']:.4f}{'' if summary['tta'] == 'none' else ' (TTA: ' + summary['tta'] + ')'}")
     print(f"{summary['epochs']} epochs, {summary['steps']} steps, {summary['train_seconds']} s of training "
-          f"({summary['images_per_sec']} images/s), {summary['parameters']:,} parameters")
+          f"({summary['images_per_sec']} images/s in training steps), {summary['parameters']:,} parameters")
     print(f"run folder: {out}  (best.npz, last.npz, metrics.jsonl, " + ", ".join(
         Path(f).name for k, f in summary["files"].items() if k in ("curves", "filters", "confusion")) + ")")
     return 0
@@ -167,9 +171,10 @@ def _add_evaluate(commands):
     p = commands.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix of a checkpoint")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--dataset", nargs="+", metavar=("NAME", "PATH"), help="default: the checkpoint's")
-    p.add_argument("--data-dir", type=Path)
+    p.add_argument("--data-dir", type=Path, help="where the dataset's files are now (default: the checkpoint's)")
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
-    p.add_argument("--tta", default="none", choices=("none", "flip", "flip-translate"))
+    p.add_argument("--tta", choices=("none", "flip", "flip-translate"),
+                   help="test-time augmentation (default: the run's, as training reported it)")
     p.add_argument("--confusion", type=Path, help="also write the confusion matrix as a PNG")
     p.set_defaults(run=_evaluate)
 
@@ -181,7 +186,8 @@ def _evaluate(args) -> int:
     if args.confusion:
         _check_output_file("--confusion", args.confusion)
     result = evaluate(args.checkpoint, dataset, path, args.data_dir, args.split, args.tta)
-    print(f"{args.checkpoint}: {result['split']} accuracy {result['accuracy']:.4f} on {result['samples']} images")
+    print(f"{args.checkpoint}: {result['split']} accuracy {result['accuracy']:.4f} on {result['samples']} images"
+          + ("" if result["tta"] == "none" else f" (TTA: {result['tta']})"))
     width = max(len(c) for c in result["classes"])
     print("per-class accuracy:")
     for name, accuracy in result["per_class"].items():
@@ -377,7 +383,9 @@ def main(argv=None) -> int:
         return 2
     from .run import UserError
     try:
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+        return status
     except (UserError, DataError, DatasetNotFound, CheckpointError, WriteError, FileNotFoundError) as error:
         print(f"numcnn {args.command}: error: {error}", file=sys.stderr)
         return 2
@@ -388,6 +396,12 @@ def main(argv=None) -> int:
         print(f"numcnn {args.command}: error: out of memory ({error or 'MemoryError'}): choose a smaller "
               f"model, --width, --hidden or --batch-size", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # an OSError, so before the handler below
+        # the reader went away (`numcnn evaluate ... | head`): stop quietly, as Unix tools do.
+        # Python flushes stdout again at exit; point it at /dev/null so that flush cannot fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a tool killed by it
     except OSError as error:  # a full disk, a folder we may not write: one line, the last checkpoint is kept
         print(f"numcnn {args.command}: error: {_os_error_line(error)}", file=sys.stderr)
         return 2

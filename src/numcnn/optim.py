@@ -3,11 +3,12 @@
 Each rule reads its hyper-parameters from `config` (filling in defaults on
 the first call) and keeps its state there too (velocity, cache, m, v, t),
 so a Solver holds one config per parameter. Defaults and key names are
-the assignment's; nesterov, adagrad and adamw follow torch.optim. Where the
-two definitions coincide the rules reproduce torch.optim step for step.
+the assignment's; sgd_momentum, nesterov, adagrad and adamw follow
+torch.optim's definitions, and every rule reproduces torch.optim step for
+step, also when the learning rate changes between steps (a schedule).
 
     sgd            w -= lr * dw
-    sgd_momentum   v = mu*v - lr*dw;            w += v            (= torch SGD(momentum=mu))
+    sgd_momentum   b = mu*b + dw;               w -= lr*b           (torch SGD(momentum=mu))
     nesterov       b = mu*b + dw;               w -= lr*(dw + mu*b) (torch SGD(nesterov=True))
     rmsprop        c = rho*c + (1-rho)*dw^2;    w -= lr*dw/(sqrt(c) + eps)
     adagrad        s += dw^2;                   w -= lr*dw/(sqrt(s) + eps)
@@ -18,6 +19,12 @@ two definitions coincide the rules reproduce torch.optim step for step.
 The SGD family also takes 'weight_decay' (PyTorch's coupled L2: dw += wd*w)
 and 'decoupled_weight_decay' (w *= 1 - lr*wd before the step, as SGDW).
 Updates return new arrays of w's dtype; the inputs are not modified.
+
+CS231n's own momentum rule, v = mu*v - lr*dw; w += v, folds the learning
+rate into the velocity: it equals PyTorch's (v = -lr*b) only while lr stays
+constant, and drifts from it under a schedule, because the velocity keeps
+old steps at the learning rates they were taken with. The assignment's form
+is numcnn.compat.cs231n.optim.sgd_momentum.
 """
 
 from __future__ import annotations
@@ -49,13 +56,18 @@ def sgd(w, dw, config=None):
 
 
 def sgd_momentum(w, dw, config=None):
-    """SGD with momentum. config: learning_rate (1e-2), momentum (0.9), velocity (zeros)."""
+    """SGD with momentum, PyTorch's form: b = mu*b + dw; w -= lr*b.
+
+    config: learning_rate (1e-2), momentum (0.9), momentum_buffer b (dw at the
+    first step, as torch.optim.SGD). The buffer is in gradient units, so a
+    new learning rate applies to the whole step at once.
+    """
     config = _setup(config, {"learning_rate": 1e-2, "momentum": 0.9})
     w, dw = _sgd_weight_decay(w, dw, config)
-    v = config.get("velocity", np.zeros_like(w))
-    v = config["momentum"] * v - config["learning_rate"] * dw
-    config["velocity"] = v
-    return (w + v).astype(w.dtype, copy=False), config
+    buffer = config.get("momentum_buffer")
+    buffer = dw.copy() if buffer is None else config["momentum"] * buffer + dw
+    config["momentum_buffer"] = buffer
+    return (w - config["learning_rate"] * buffer).astype(w.dtype, copy=False), config
 
 
 def nesterov(w, dw, config=None):

@@ -27,9 +27,11 @@ class QuietBar:
 
 
 class TqdmBar:
-    def __init__(self, total: int, description: str):
+    def __init__(self, total: int, description: str, initial: int = 0):
         from tqdm import tqdm
-        self._bar = tqdm(total=total, desc=description, leave=True, dynamic_ncols=True, file=sys.stderr)
+        # initial: steps done before (a resumed epoch), counted without entering the rate and ETA
+        self._bar = tqdm(total=total, desc=description, leave=True, dynamic_ncols=True, file=sys.stderr,
+                         initial=initial)
 
     def update(self, n: int = 1) -> None:
         self._bar.update(n)
@@ -52,10 +54,10 @@ def tqdm_available() -> bool:
     return True
 
 
-def progress_bar(total: int, description: str, enabled: bool | None = None):
-    """A bar over `total` steps; enabled=None shows it only on a terminal."""
+def progress_bar(total: int, description: str, enabled: bool | None = None, initial: int = 0):
+    """A bar over `total` steps, `initial` of them already done; enabled=None shows it only on a terminal."""
     if enabled is None:
         enabled = sys.stderr.isatty()
     if enabled and tqdm_available():
-        return TqdmBar(total, description)
+        return TqdmBar(total, description, initial)
     return QuietBar()

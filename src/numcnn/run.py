@@ -3,8 +3,9 @@
     load the dataset -> split off validation -> normalize (training statistics)
     -> build the model -> Solver -> test accuracy -> pictures and a summary
 
-Everything a later evaluation needs (dataset, normalization, split) is
-stored in the checkpoint's metadata, so a checkpoint alone can be evaluated.
+Everything a later evaluation needs (dataset and its absolute path,
+normalization, split, test-time augmentation) is stored in the checkpoint's
+metadata, so a checkpoint alone can be evaluated, from any folder.
 """
 
 from __future__ import annotations
@@ -126,34 +127,71 @@ def make_augment(kind: str, dataset: str, input_shape):
     return data.Compose(chosen[kind])
 
 
+FC_MODELS = ("fc", "twolayer")  # sized by --hidden, not --width
+MOMENTUM_RULES = ("sgd_momentum", "nesterov")
+SGD_RULES = ("sgd",) + MOMENTUM_RULES
+
+
+def _refuse_model_options(name: str, hidden, norm, dropout, width) -> None:
+    """One line for a model option this model would not act on."""
+    if hidden is not None and name not in ASSIGNMENT_MODELS:
+        raise UserError(f"--hidden applies to {', '.join(ASSIGNMENT_MODELS)}; {name} has no hidden layers to size")
+    if hidden is not None and name != "fc" and len(hidden) != 1:
+        raise UserError(f"--hidden: {name} has one hidden layer; give one size, got {','.join(map(str, hidden))}")
+    if norm is not None and name != "fc":
+        raise UserError(f"--norm applies to fc only; {name} has no normalization to choose")
+    if dropout and name != "fc":
+        raise UserError(f"--dropout applies to fc only; {name} has no dropout layers")
+    if width is not None and name in FC_MODELS:
+        raise UserError(f"--width applies to convolutional models; {name}'s layers are sized by --hidden")
+
+
 def build_model(name: str, input_shape, num_classes: int, weight_decay: float = 0.0, label_smoothing: float = 0.0,
-                hidden=(100, 100), norm=None, dropout=0.0, width=None):
-    """A model with the Solver protocol; weight_decay is its L2 term (0.5 * reg * sum(W**2))."""
+                hidden=None, norm=None, dropout=0.0, width=None):
+    """A model with the Solver protocol; weight_decay is its L2 term (0.5 * reg * sum(W**2)).
+
+    hidden (fc: sizes, default 100,100; twolayer, threelayer: one size, default 100), norm and
+    dropout (fc), and width (the first layer's channels; the others keep the model's ratios)
+    are refused with a UserError for a model they would not change.
+    """
+    if name not in model_names():
+        raise UserError(f"unknown model {name!r}; choose from {', '.join(model_names())}")
+    _refuse_model_options(name, hidden, norm, dropout, width)
     C, H, W = input_shape
+    smoothing = {"label_smoothing": label_smoothing}
     if name == "threelayer":
         return models.ThreeLayerConvNet(input_dim=(C, H, W), num_filters=width or 32, filter_size=7 if H >= 16 else 3,
-                                        hidden_dim=hidden[0], num_classes=num_classes, weight_scale=1e-2,
-                                        reg=weight_decay)
+                                        hidden_dim=(hidden or (100,))[0], num_classes=num_classes, weight_scale=1e-2,
+                                        reg=weight_decay, **smoothing)
     if name == "fc":
-        return models.FullyConnectedNet(list(hidden), input_dim=C * H * W, num_classes=num_classes,
+        return models.FullyConnectedNet(list(hidden or (100, 100)), input_dim=C * H * W, num_classes=num_classes,
                                         dropout_keep_ratio=1.0 - dropout, normalization=norm, reg=weight_decay,
-                                        weight_scale=np.sqrt(2.0 / (C * H * W)))
+                                        weight_scale=np.sqrt(2.0 / (C * H * W)), **smoothing)
     if name == "twolayer":
-        return models.TwoLayerNet(input_dim=C * H * W, hidden_dim=hidden[0], num_classes=num_classes,
-                                  weight_scale=1e-2, reg=weight_decay)
-    if name not in models.available():
-        raise UserError(f"unknown model {name!r}; choose from {', '.join(model_names())}")
+        return models.TwoLayerNet(input_dim=C * H * W, hidden_dim=(hidden or (100,))[0], num_classes=num_classes,
+                                  weight_scale=1e-2, reg=weight_decay, **smoothing)
+    return models.Classifier(models.build(name, num_classes, **_network_arguments(name, C, H, W, width)),
+                             reg=weight_decay, **smoothing)
+
+
+def _network_arguments(name: str, C: int, H: int, W: int, width) -> dict:
+    """models.build's keyword arguments for a Module network on (C, H, W) images, --width applied."""
     kwargs = {"in_channels": C}
     if name == "smallcnn":
         kwargs["second_pool"] = H >= 16
-        if width:
-            kwargs["width"] = width
     if name in ("vgg", "vgg11"):
         kwargs["image_size"] = (H, W)
-        if name == "vgg" and width:  # channels double from block to block
-            kwargs["arch"] = [(1, width), (1, 2 * width), (1, 4 * width)]
-    return models.Classifier(models.build(name, num_classes, **kwargs), reg=weight_decay,
-                             label_smoothing=label_smoothing)
+    if width is None:
+        return kwargs
+    if name.startswith("resnet") and name != "resnet18":  # He et al.'s CIFAR stages: w, 2w, 4w
+        kwargs["widths"] = (width, 2 * width, 4 * width)
+    elif name == "airbench":  # airbench's groups: 64, 256, 256
+        kwargs["widths"] = (width, 4 * width, 4 * width)
+    elif name == "vgg":  # channels double from block to block
+        kwargs["arch"] = [(1, width), (1, 2 * width), (1, 4 * width)]
+    else:  # smallcnn, vgg11, resnet18 take width themselves
+        kwargs["width"] = width
+    return kwargs
 
 
 def make_schedule(name: str, epochs: int, warmup: float = 1.0):
@@ -183,6 +221,9 @@ def _named_first_conv(model):
 
 
 def _batchnorm_weights(model) -> list[str]:
+    """Names of the batch-norm scales: a Module network's BatchNorm weights, fc's gamma1, gamma2, ..."""
+    if getattr(model, "normalization", None) == "batchnorm":  # FullyConnectedNet(normalization="batchnorm")
+        return [name for name in model.params if name.startswith("gamma")]
     net = getattr(model, "net", None)
     return [f"{name}.weight" for name, module in (net.named_modules() if net is not None else [])
             if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and "weight" in module.params]
@@ -202,21 +243,65 @@ def whiten_first_conv(model, X, samples: int = 5000) -> str:
     return f"{name}.weight"
 
 
-def first_layer_weights(model):
-    """The first layer's weights as filters (F, C, KH, KW), for pictures."""
+def first_layer_weights(model, input_shape=None):
+    """The first layer's weights as images (F, C, KH, KW), for pictures, or None.
+
+    A convolution's filters as they are; a fully connected first layer W1 (C*H*W, F) as
+    one (C, H, W) image per hidden unit, as the CS231n notebooks show them. Without
+    input_shape, square one-channel (or three-channel) inputs are assumed.
+    """
     params = model.params
     if "W1" in params:  # the assignment's models
         W1 = np.asarray(params["W1"])
         if W1.ndim == 4:
             return W1
-        side = int(round(np.sqrt(W1.shape[0])))
-        channels = W1.shape[0] // (side * side) if side else 1
-        return W1.T.reshape(-1, channels, side, side) if channels * side * side == W1.shape[0] else None
+        shape = tuple(input_shape) if input_shape is not None else _square_image_shape(W1.shape[0])
+        if shape is None or int(np.prod(shape)) != W1.shape[0]:
+            return None
+        return W1.T.reshape(-1, *shape)
     for name in params:
         value = np.asarray(params[name])
         if value.ndim == 4:
             return value
     return None
+
+
+def _square_image_shape(features: int):
+    """(C, S, S) with C 1 or 3 and C*S*S == features, or None."""
+    for channels in (1, 3):
+        side = int(round(np.sqrt(features / channels)))
+        if channels * side * side == features:
+            return channels, side, side
+    return None
+
+
+def _or(value, default):
+    return default if value is None else value
+
+
+def refuse_ignored_training_options(args) -> None:
+    """One line for an option that the chosen update rule, schedule or dataset would ignore."""
+    if args.decoupled and args.optimizer not in SGD_RULES:
+        raise UserError(f"--decoupled applies to {', '.join(SGD_RULES)}; {args.optimizer} "
+                        + ("always decouples its weight decay" if args.optimizer == "adamw" else "takes --weight-decay as L2"))
+    if args.momentum is not None and args.optimizer not in MOMENTUM_RULES:
+        raise UserError(f"--momentum applies to {' and '.join(MOMENTUM_RULES)}; {args.optimizer} has no momentum term")
+    if args.lr_decay is not None and args.schedule != "step":
+        raise UserError(f"--lr-decay applies to --schedule step; the {args.schedule!r} schedule does not use it")
+    if args.warmup is not None and args.schedule != "warmup":
+        raise UserError(f"--warmup applies to --schedule warmup; the {args.schedule!r} schedule has no warm-up")
+    if args.data_dir is not None and args.dataset in ("digits", "folder"):
+        raise UserError(f"--data-dir applies to mnist, fashion and cifar10; {args.dataset} "
+                        + ("is bundled" if args.dataset == "digits" else "reads the PATH after its name"))
+    if getattr(args, "download", False) and args.dataset in ("digits", "folder"):
+        raise UserError(f"--download applies to mnist, fashion and cifar10; {args.dataset} has nothing to fetch")
+    if getattr(args, "image_size", None) is not None and args.dataset != "folder":
+        raise UserError(f"--image-size applies to --dataset folder PATH (your own images), not {args.dataset}")
+
+
+def _resolved(path) -> str | None:
+    """An absolute path, so that a checkpoint's data is found from any working folder."""
+    return str(Path(path).expanduser().resolve()) if path else None
 
 
 def make_solver(args, prepared: Prepared, out: Path | None = None, callbacks=()):
@@ -227,14 +312,15 @@ def make_solver(args, prepared: Prepared, out: Path | None = None, callbacks=())
     optimizer = args.optimizer
     if optimizer not in UPDATE_RULES:
         raise UserError(f"unknown optimizer {optimizer!r}; choose from {', '.join(UPDATE_RULES)}")
+    refuse_ignored_training_options(args)
     lr = args.lr if args.lr is not None else DEFAULT_LR[optimizer]
     config = {"learning_rate": lr}
     reg = args.weight_decay
     if optimizer == "adamw":
         config["weight_decay"], reg = args.weight_decay, 0.0
-    if optimizer in ("sgd_momentum", "nesterov"):
-        config["momentum"] = args.momentum
-    if args.decoupled and optimizer in ("sgd", "sgd_momentum", "nesterov"):
+    if optimizer in MOMENTUM_RULES:
+        config["momentum"] = 0.9 if args.momentum is None else args.momentum
+    if args.decoupled:
         config["decoupled_weight_decay"], reg = args.weight_decay, 0.0
     try:
         model = build_model(args.model, prepared.input_shape, len(prepared.classes), reg, args.label_smoothing,
@@ -249,10 +335,18 @@ def make_solver(args, prepared: Prepared, out: Path | None = None, callbacks=())
         raise UserError(f"model {args.model} cannot take the {args.dataset} images, {prepared.input_shape} "
                         f"({error}); choose a model for images of this size") from None
     frozen = list(args.freeze)
+    for pattern in frozen:
+        if not any(fnmatch.fnmatch(name, pattern) for name in model.params):
+            raise UserError(f"--freeze {pattern!r} matches no parameter of {args.model}; its parameters are "
+                            f"{', '.join(list(model.params)[:6])}, ...")
     if args.whiten:
         frozen.append(whiten_first_conv(model, prepared.X_train))
     if args.freeze_bn_weight:
-        frozen += _batchnorm_weights(model)
+        scales = _batchnorm_weights(model)
+        if not scales:
+            raise UserError(f"--freeze-bn-weight: {args.model} has no batch norm"
+                            + (" (fc has it with --norm batchnorm)" if args.model == "fc" else ""))
+        frozen += scales
     if frozen and hasattr(model, "regularized"):
         # L2 on weights that never move is a constant in the loss (whitening filters: about 2.3)
         model.regularized = [n for n in model.regularized if not any(fnmatch.fnmatch(n, f) for f in frozen)]
@@ -260,21 +354,21 @@ def make_solver(args, prepared: Prepared, out: Path | None = None, callbacks=())
     ema = EMA(args.ema) if args.ema else None
     callbacks += [ema] if ema else []
     steps_per_epoch = max(len(prepared.X_train) // args.batch_size, 1)
-    metadata = {"dataset": args.dataset, "path": str(args.path) if args.path else None,
-                "data_dir": str(args.data_dir) if args.data_dir else None, "val_size": args.val_size,
+    metadata = {"dataset": args.dataset, "path": _resolved(args.path), "data_dir": _resolved(args.data_dir),
+                "val_size": args.val_size, "tta": args.tta,
                 "seed": args.seed, "mean": prepared.mean.tolist(), "std": prepared.std.tolist(),
                 "classes": prepared.classes, "model": args.model, "image_size": getattr(args, "image_size", None),
                 "options": run_options(args), "epochs": args.epochs, "time_budget": args.time_budget}
     solver = Solver(model, {"X_train": prepared.X_train, "y_train": prepared.y_train,
                             "X_val": prepared.X_val, "y_val": prepared.y_val},
                     update_rule=optimizer, optim_config=config, batch_size=args.batch_size,
-                    num_epochs=args.epochs, lr_decay=args.lr_decay if args.schedule == "step" else 1.0,
-                    schedule=make_schedule(args.schedule, args.epochs, args.warmup),
+                    num_epochs=args.epochs, lr_decay=_or(args.lr_decay, 0.95) if args.schedule == "step" else 1.0,
+                    schedule=make_schedule(args.schedule, args.epochs, _or(args.warmup, 1.0)),
                     augment=make_augment(args.augment, args.dataset, prepared.input_shape),
                     num_train_samples=1000, num_val_samples=None, print_every=steps_per_epoch,
                     seed=args.seed, checkpoint_dir=out, resume=args.resume, time_budget=args.time_budget,
                     grad_clip=args.grad_clip, verbose=not args.quiet, metadata=metadata, frozen=frozen,
-                    callbacks=callbacks, restore_best=ema is None)
+                    callbacks=callbacks)
     return solver, ema
 
 
@@ -342,53 +436,80 @@ def run_files_in(out: Path) -> list[str]:
     return found + sorted(p.name for name in RUN_FOLDER_FILES for p in out.glob(f".{name}.*.tmp"))
 
 
+SUMMARY_KEYS = {  # what each figure of summary.json measures
+    "best_val_acc": "the best validation accuracy of the evaluated weights (with --ema, the averaged ones)",
+    "test_acc": "test accuracy of the checkpoint the summary names (the best evaluated weights), with its TTA",
+    "train_seconds": "wall-clock seconds inside Solver.train, over every session of the run (resumes included)",
+    "step_seconds": "seconds inside training steps only (forward, backward, update), over every session",
+    "session_seconds": "wall-clock seconds of this command, end to end (data, training, testing, pictures)",
+    "total_seconds": "train_seconds of earlier sessions plus session_seconds: the run's whole cost",
+    "images_per_sec": "training images per second of step time: steps * batch_size / step_seconds",
+}
+
+
+def refuse_ignored_options(args) -> None:
+    """One line (UserError) for an option the run would not act on, decided from the arguments
+    alone; --freeze, --freeze-bn-weight and --whiten are checked on the built model (make_solver)."""
+    refuse_ignored_training_options(args)
+    _refuse_model_options(args.model, args.hidden, args.norm, args.dropout, args.width)
+
+
 def train(args, out: Path) -> dict:
-    """Train as the parsed arguments say, writing the run folder; returns the summary."""
+    """Train as the parsed arguments say, writing the run folder; returns the summary (SUMMARY_KEYS)."""
     started = time.perf_counter()
+    refuse_ignored_options(args)
     nn.manual_seed(args.seed)
     np.random.seed(args.seed)
     raw = load_raw(args.dataset, args.path, args.data_dir, args.download, getattr(args, "image_size", None))
     prepared = prepare(raw, args.val_size, seed=args.seed)
-    solver, ema = make_solver(args, prepared, out)
+    solver, _ = make_solver(args, prepared, out)
     model = solver.model
-    solver.train()
-    if ema is not None:  # the averaged weights are the result
-        ema.apply(model)
-        solver.save(out / "final.npz")
+    earlier_sessions = solver.elapsed  # training seconds of the sessions a resume continues
+    solver.train()  # ends with the best evaluated weights, which best.npz holds
     scores = predict(model, prepared.X_test, tta=args.tta)
     test_pred = scores.argmax(axis=1)
     test_acc = float(np.mean(test_pred == prepared.y_test))
     counts = viz.confusion_matrix(prepared.y_test, test_pred, len(prepared.classes))
     pictures = {"curves": out / "curves.png", "filters": out / "filters.png", "confusion": out / "confusion.png"}
     viz.plot_history(solver, pictures["curves"])
-    weights = first_layer_weights(model)
+    weights = first_layer_weights(model, prepared.input_shape)
     if weights is not None:
         viz.plot_filters(weights, pictures["filters"])
     else:
         del pictures["filters"]
     viz.plot_confusion_matrix(counts, prepared.classes, pictures["confusion"])
-    seconds = time.perf_counter() - started
+    session = time.perf_counter() - started
     summary = {
         "model": args.model, "dataset": args.dataset, "epochs": solver.epoch, "steps": solver.step,
         "best_val_acc": solver.best_val_acc, "test_acc": test_acc, "tta": args.tta,
-        "train_seconds": round(solver.elapsed, 1), "total_seconds": round(seconds, 1),
-        "images_per_sec": round(solver.step * args.batch_size / max(solver.elapsed, 1e-9), 1),
+        "train_seconds": round(solver.elapsed, 1), "step_seconds": round(solver.step_seconds, 1),
+        "session_seconds": round(session, 1), "total_seconds": round(earlier_sessions + session, 1),
+        "images_per_sec": round(solver.step * args.batch_size / max(solver.step_seconds, 1e-9), 1),
         "parameters": int(sum(np.asarray(v).size for v in model.params.values())),
         "files": {k: str(v) for k, v in {**pictures, "checkpoint": out / "best.npz",
                                           "metrics": out / "metrics.jsonl"}.items()},
+        "keys": SUMMARY_KEYS,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
-def evaluate(checkpoint_path, dataset=None, path=None, data_dir=None, split="test", tta="none") -> dict:
-    """Accuracy, per-class accuracy and confusion matrix of a checkpoint on a dataset split."""
+def evaluate(checkpoint_path, dataset=None, path=None, data_dir=None, split="test", tta=None) -> dict:
+    """Accuracy, per-class accuracy and confusion matrix of a checkpoint on a dataset split.
+
+    dataset, path and data_dir default to the checkpoint's (data_dir or path given here
+    override where its files are); tta=None uses the run's test-time augmentation.
+    """
     checkpoint = load_checkpoint(checkpoint_path)
     meta = checkpoint.state.get("metadata") or {}
     dataset = dataset or meta.get("dataset")
     if dataset is None:
         raise UserError(f"{checkpoint_path}: the checkpoint does not say its dataset; pass --dataset")
     model = models.load_model(checkpoint)
+    if tta is None:
+        tta = meta.get("tta", "none")
+    if dataset == "folder" and data_dir and not path:  # a folder dataset's files are its path
+        path, data_dir = data_dir, None
     raw = load_raw(dataset, path or meta.get("path"), data_dir or meta.get("data_dir"),
                    image_size=meta.get("image_size") if dataset == "folder" else None)  # as it was trained
     try:
@@ -401,6 +522,6 @@ def evaluate(checkpoint_path, dataset=None, path=None, data_dir=None, split="tes
     predicted = predict(model, X, tta=tta).argmax(axis=1)
     counts = viz.confusion_matrix(y, predicted, len(prepared.classes))
     per_class = counts.diagonal() / np.maximum(counts.sum(axis=1), 1)
-    return {"split": split, "accuracy": float(np.mean(predicted == y)), "samples": int(len(y)),
+    return {"split": split, "accuracy": float(np.mean(predicted == y)), "samples": int(len(y)), "tta": tta,
             "per_class": dict(zip(prepared.classes, per_class.round(4).tolist())),
             "confusion": counts.tolist(), "classes": prepared.classes}

@@ -15,14 +15,20 @@ arguments and defaults are kept; the rest are numcnn's:
     augment         callable (X_batch, rng) -> X_batch applied to each training batch
     schedule        callable (fractional epoch) -> learning-rate multiplier (numcnn.schedules)
     grad_clip       clip the global gradient norm to this value
-    callbacks       objects with on_step_end(solver) / on_epoch_end(solver), or epoch-end callables;
-                    setting solver.stop_training = True ends training
+    callbacks       objects with on_step_end(solver) (after each update, before that step's
+                    evaluation) / on_epoch_end(solver), or epoch-end callables;
+                    setting solver.stop_training = True ends training. A callback with
+                    state_dict() / load_state_dict(state) has its state checkpointed (Lookahead,
+                    EMA); one with swap(model) (EMA) swaps its weights in for every evaluation,
+                    so that best_val_acc, best_params and best.npz are those weights'.
     early_stopping  stop after this many epochs without a better validation accuracy
     time_budget     stop after this many seconds of training
     checkpoint_dir  write last.npz every epoch (and where a run stops inside one) and best.npz,
                     atomically; the folder is repaired on resume after any kill (see train)
     resume          continue from checkpoint_dir/last.npz, exactly
-    metrics_log     a JSON-lines file, one line per epoch (default checkpoint_dir/metrics.jsonl)
+    metrics_log     a JSON-lines file, one line per epoch (default checkpoint_dir/metrics.jsonl): loss,
+                    accuracies, the learning rate the epoch ended at, seconds of training so far,
+                    images per second of step time (evaluation and checkpoints excluded)
     progress        show a progress bar (default: when verbose and on a terminal)
     metadata        a JSON-able dict stored in every checkpoint (e.g. how the data was prepared)
     frozen          glob patterns of parameter names never updated (e.g. "*norm*.weight")
@@ -39,6 +45,7 @@ Every numeric keyword is checked when the Solver is built (a ValueError names it
 from __future__ import annotations
 
 import copy
+import contextlib
 import fnmatch
 import json
 import math
@@ -157,6 +164,8 @@ class Solver:
             config["learning_rate"] = config.get("learning_rate", self._base_learning_rate) * factor
         self.stop_training = False
         self.elapsed = 0.0
+        self.step_seconds = 0.0  # time inside training steps only (no evaluation, checkpoints, logs)
+        self._last_learning_rate = None
         self._step_in_epoch = 0
         self._permutation = None
         self._epochs_without_improvement = 0
@@ -171,7 +180,7 @@ class Solver:
         return {
             "run": {key: getattr(self, key) for key in RUN_IDENTITY},
             "epoch": self.epoch, "step": self.step, "step_in_epoch": self._step_in_epoch,
-            "permutation": self._permutation, "elapsed": self.elapsed,
+            "permutation": self._permutation, "elapsed": self.elapsed, "step_seconds": self.step_seconds,
             "best_val_acc": self.best_val_acc, "best_params": self.best_params, "best_buffers": self.best_buffers,
             "loss_history": np.asarray(self.loss_history, dtype=np.float64),
             "train_acc_history": list(map(float, self.train_acc_history)),
@@ -182,7 +191,21 @@ class Solver:
             "rng": self.rng.bit_generator.state,
             "random_states": capture_random_states(self.model),
             "metadata": self.metadata or {},
+            "callbacks": [{"type": type(c).__name__, "state": c.state_dict()} for c in self._stateful_callbacks()],
         }
+
+    def _stateful_callbacks(self) -> list:
+        return [c for c in self.callbacks if hasattr(c, "state_dict") and hasattr(c, "load_state_dict")]
+
+    def _load_callback_states(self, saved: list) -> None:
+        """Give each stateful callback its saved state; refuse if the run's callbacks differ."""
+        own = self._stateful_callbacks()
+        if [entry["type"] for entry in saved] != [type(c).__name__ for c in own]:
+            raise CheckpointError("the checkpoint's stateful callbacks ("
+                                  + (", ".join(entry["type"] for entry in saved) or "none") + ") differ from this run's ("
+                                  + (", ".join(type(c).__name__ for c in own) or "none") + ")")
+        for callback, entry in zip(own, saved):
+            callback.load_state_dict(entry["state"])
 
     def _check_same_run(self, state: dict) -> None:
         saved_run = state.get("run", {})
@@ -198,6 +221,7 @@ class Solver:
         self._step_in_epoch = int(state["step_in_epoch"])
         self._permutation = state["permutation"]
         self.elapsed = float(state["elapsed"])
+        self.step_seconds = float(state.get("step_seconds", 0.0))
         self.best_val_acc = float(state["best_val_acc"])
         self.best_params, self.best_buffers = dict(state["best_params"]), dict(state["best_buffers"])
         self.loss_history = list(np.asarray(state["loss_history"]).tolist())
@@ -211,6 +235,8 @@ class Solver:
         self._resumed = True  # train() makes the run folder agree with this state
         self.rng.bit_generator.state = state["rng"]
         restore_random_states(self.model, state["random_states"])
+        if "callbacks" in state:  # checkpoints from before callbacks had state have none
+            self._load_callback_states(state["callbacks"])
 
     def save(self, path) -> Path:
         """Write the model and this solver's state to `path` (atomically)."""
@@ -294,7 +320,23 @@ class Solver:
         predictions = [np.argmax(self.model.loss(X[i:i + batch_size]), axis=1) for i in range(0, N, batch_size)]
         return float(np.mean(np.concatenate(predictions) == y)) if N else 0.0
 
+    @contextlib.contextmanager
+    def evaluation_weights(self):
+        """The weights that are evaluated and kept as best: an averaging callback's (EMA) swapped in, if any."""
+        swappers = [c for c in self.callbacks if hasattr(c, "swap")]
+        for callback in swappers:
+            callback.swap(self.model)
+        try:
+            yield
+        finally:
+            for callback in reversed(swappers):
+                callback.swap(self.model)
+
     def _evaluate(self) -> None:
+        with self.evaluation_weights():
+            self._evaluate_weights()
+
+    def _evaluate_weights(self) -> None:
         """Record train and validation accuracy; remember the best parameters."""
         train_acc = self.check_accuracy(self.X_train, self.y_train, num_samples=self.num_train_samples)
         val_acc = self.check_accuracy(self.X_val, self.y_val, num_samples=self.num_val_samples)
@@ -321,26 +363,26 @@ class Solver:
         total = self.num_epochs * per_epoch
         started = time.perf_counter() - self.elapsed
         run_started = time.perf_counter()
-        session_steps, epoch_started, bar = 0, time.perf_counter(), None
+        session_steps, epoch_step_seconds, bar = 0, 0.0, None
         self._prepare_run_folder()
         with _DeferredInterrupt(self):
             while self.step < total and not self.stop_training:
                 if self._step_in_epoch == 0:
                     if self.sampling == "shuffle":
                         self._permutation = self.rng.permutation(len(self.X_train))
-                    session_steps, epoch_started = 0, time.perf_counter()
+                    session_steps, epoch_step_seconds = 0, 0.0
                 if bar is None:
                     bar = progress_bar(per_epoch, f"epoch {self.epoch + 1}/{self.num_epochs}",
-                                       self.progress if self.progress is not None else (None if self.verbose else False))
-                    bar.update(self._step_in_epoch)
+                                       self.progress if self.progress is not None else (None if self.verbose else False),
+                                       initial=self._step_in_epoch)
                 step_started = time.perf_counter()
                 self._step()
+                step_time = time.perf_counter() - step_started
+                self.step_seconds += step_time
+                epoch_step_seconds += step_time
                 session_steps += 1
+                self._last_learning_rate = self._current_learning_rate()  # before lr_decay moves it
                 bar.update()
-                bar.set_postfix(loss=f"{np.mean(self.loss_history[-min(20, self._step_in_epoch):]):.4f}",
-                                val_acc=f"{self.val_acc_history[-1]:.3f}" if self.val_acc_history else "-",
-                                lr=f"{self._current_learning_rate():.2e}",
-                                img_s=f"{self.batch_size / max(time.perf_counter() - step_started, 1e-9):.0f}")
                 t = self.step - 1
                 if self.verbose and t % self.print_every == 0:
                     bar.write(f"(Iteration {t + 1} / {total}) loss: {self.loss_history[-1]:f}")
@@ -350,26 +392,29 @@ class Solver:
                     self._step_in_epoch = 0
                     for config in self.optim_configs.values():
                         config["learning_rate"] = config.get("learning_rate", self._base_learning_rate) * self.lr_decay
+                self.elapsed = time.perf_counter() - started
+                for callback in self.callbacks:  # before evaluating: an average includes this step
+                    if hasattr(callback, "on_step_end"):
+                        callback.on_step_end(self)
                 evaluated = t == 0 or self.step == total or epoch_end
                 if evaluated:
                     self._evaluate()
                     if self.verbose:
                         bar.write(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {self.train_acc_history[-1]:f}; "
                                   f"val_acc: {self.val_acc_history[-1]:f}")
-                self.elapsed = time.perf_counter() - started
-                for callback in self.callbacks:
-                    if hasattr(callback, "on_step_end"):
-                        callback.on_step_end(self)
+                bar.set_postfix(loss=f"{np.mean(self.loss_history[-20:]):.4f}",
+                                val_acc=f"{self.val_acc_history[-1]:.3f}" if self.val_acc_history else "-",
+                                lr=f"{self._last_learning_rate:.2e}", img_s=f"{self.batch_size / max(step_time, 1e-9):.0f}")
                 if epoch_end:
                     bar.close()
                     bar = None
-                    self._end_epoch(session_steps, time.perf_counter() - epoch_started)
+                    self._end_epoch(session_steps, epoch_step_seconds)
                 out_of_time = self.time_budget is not None and time.perf_counter() - run_started > self.time_budget
                 if (self._interrupted or out_of_time or self.stop_training) and not epoch_end:
                     if bar is not None:
                         bar.close()
                         bar = None
-                    self._stop_mid_epoch(evaluated, session_steps, time.perf_counter() - epoch_started)
+                    self._stop_mid_epoch(evaluated, session_steps, epoch_step_seconds)
                 if self._interrupted:
                     raise KeyboardInterrupt(f"training interrupted at step {self.step}"
                                             + (f"; state saved to {self.checkpoint_dir / 'last.npz'}"
@@ -382,10 +427,7 @@ class Solver:
                 bar.close()
         self._save_best()  # e.g. a first evaluation that no later one beat
         if self.restore_best and self.best_params:
-            for key, value in self.best_params.items():
-                self.model.params[key] = value
-            for key, value in self.best_buffers.items():
-                self.model.buffers[key] = value
+            self._put(self.best_params, self.best_buffers)
 
     def _current_learning_rate(self) -> float:
         """The learning rate of the latest update, read from a parameter that is trained at the
@@ -395,18 +437,20 @@ class Solver:
         config = self.optim_configs[plain[0]] if plain else {}
         return float(config.get("learning_rate", self._base_learning_rate or 0.0))
 
-    def _epoch_record(self, epoch, steps: int, session_steps: int, seconds: float) -> dict:
+    def _epoch_record(self, epoch, steps: int, session_steps: int, step_seconds: float) -> dict:
         """One metrics line: the mean loss over the epoch's `steps` latest updates (all of them,
-        including those before a resume: loss_history is in the checkpoint)."""
+        including those before a resume: loss_history is in the checkpoint); lr is the rate of the
+        latest update (before lr_decay), seconds the run's training time so far, images_per_sec this
+        session's steps over their step time only (evaluation and checkpoints excluded)."""
         losses = self.loss_history[len(self.loss_history) - steps:] if steps else []
         return {"epoch": epoch, "step": self.step,
                 "loss": float(np.mean(losses)) if losses else None,
                 "train_acc": self.train_acc_history[-1], "val_acc": self.val_acc_history[-1],
-                "best_val_acc": self.best_val_acc, "lr": self._current_learning_rate(),
+                "best_val_acc": self.best_val_acc, "lr": self._last_learning_rate,
                 "seconds": round(self.elapsed, 3),
-                "images_per_sec": round(session_steps * self.batch_size / max(seconds, 1e-9), 1)}
+                "images_per_sec": round(session_steps * self.batch_size / max(step_seconds, 1e-9), 1)}
 
-    def _end_epoch(self, session_steps, seconds) -> None:
+    def _end_epoch(self, session_steps: int, step_seconds: float) -> None:
         """Log the epoch, then publish last.npz (which holds the log's lines), then best.npz.
 
         A kill between any two of these writes is repaired on resume: the log is rewritten from
@@ -414,7 +458,7 @@ class Solver:
         """
         if self.early_stopping is not None and self._epochs_without_improvement >= self.early_stopping:
             self.stop_training = True
-        record = self._epoch_record(self.epoch, self._batches_per_epoch(), session_steps, seconds)
+        record = self._epoch_record(self.epoch, self._batches_per_epoch(), session_steps, step_seconds)
         self._metrics_records.append(record)
         if self.metrics_log:
             self._log_metrics(record)
@@ -426,7 +470,7 @@ class Solver:
             if hasattr(callback, "on_epoch_end"):
                 callback.on_epoch_end(self)
 
-    def _stop_mid_epoch(self, evaluated: bool, session_steps: int, seconds: float) -> None:
+    def _stop_mid_epoch(self, evaluated: bool, session_steps: int, step_seconds: float) -> None:
         """Save the state to resume from, then evaluate and log the partial epoch trained so far.
 
         last.npz is written first, so a resumed run never sees the extra evaluation (it may draw
@@ -440,9 +484,16 @@ class Solver:
             print(f"(Stopped at step {self.step}, epoch {epoch} / {self.num_epochs}) train acc: "
                   f"{self.train_acc_history[-1]:f}; val_acc: {self.val_acc_history[-1]:f}", flush=True)
         if self.metrics_log:
-            self._log_metrics({**self._epoch_record(epoch, self._step_in_epoch, session_steps, seconds),
+            self._log_metrics({**self._epoch_record(epoch, self._step_in_epoch, session_steps, step_seconds),
                                "partial": True})
         self._save_best()
+
+    def _put(self, params: dict, buffers: dict) -> None:
+        """Set these parameters and buffers (name -> array) on the model."""
+        for key, value in params.items():
+            self.model.params[key] = value
+        for key, value in buffers.items():
+            self.model.buffers[key] = value
 
     def _save_progress(self) -> None:
         if self.checkpoint_dir is not None:
@@ -453,20 +504,14 @@ class Solver:
         if self.checkpoint_dir is None or not self.best_params or (self._best_saved_step == self._best_step
                                                                   and not force):
             return
-        buffers = getattr(self.model, "buffers", None)
+        buffers = getattr(self.model, "buffers", None) or {}
         current = {k: self.model.params[k] for k in self.best_params}
-        current_buffers = {k: buffers[k] for k in self.best_buffers} if buffers is not None else {}
-        try:  # the model holds the best arrays while it is saved
-            for key, value in self.best_params.items():
-                self.model.params[key] = value
-            for key, value in self.best_buffers.items():
-                buffers[key] = value
+        current_buffers = {k: buffers[k] for k in self.best_buffers}
+        self._put(self.best_params, self.best_buffers)  # the model holds the best arrays while it is saved
+        try:
             self.save(self.checkpoint_dir / "best.npz")
         finally:
-            for key, value in current.items():
-                self.model.params[key] = value
-            for key, value in current_buffers.items():
-                buffers[key] = value
+            self._put(current, current_buffers)
         self._best_saved_step = self._best_step
 
     def _log_metrics(self, record: dict) -> None:

@@ -3,7 +3,11 @@
     Lookahead(k, alpha)      every k steps the weights move a fraction alpha from a slow copy
                              towards the fast ones, and training continues from there
     EMA(decay)               an exponential moving average of the weights, swapped in for
-                             evaluation and at the end
+                             every evaluation: best_val_acc, best_params and best.npz are
+                             the averaged weights'
+
+Both keep their state in state_dict() / load_state_dict(), which the
+Solver stores in its checkpoints, so a resumed run continues exactly.
     patch_whitening(w, X)    first-layer filters that whiten image patches (airbench)
     tta_scores(model, X)     class scores averaged over flipped and translated copies
 
@@ -40,6 +44,14 @@ class Lookahead(Callback):
             slow += self.alpha * (params[name] - slow)
             params[name] = slow.astype(params[name].dtype, copy=True)
 
+    def state_dict(self) -> dict:
+        """The slow weights (none before the first step)."""
+        return {"slow": self.slow}
+
+    def load_state_dict(self, state: dict) -> None:
+        slow = state.get("slow")
+        self.slow = None if slow is None else {name: np.array(value, copy=True) for name, value in slow.items()}
+
 
 class EMA(Callback):
     """An exponential moving average of the parameters (and running statistics).
@@ -48,7 +60,8 @@ class EMA(Callback):
     d = min(decay, (1 + n) / (10 + n)) after n updates: early on, the average
     follows the weights closely instead of remembering the random start.
     swap() exchanges the averaged and the live weights (to evaluate the
-    average, then swap back); apply() makes the average the model's.
+    average, then swap back; the Solver does so for every evaluation);
+    apply() makes the average the model's.
     """
 
     def __init__(self, decay: float = 0.999, every: int = 1):
@@ -84,8 +97,19 @@ class EMA(Callback):
             self.average[name] *= decay
             self.average[name] += (1.0 - decay) * value
 
+    def state_dict(self) -> dict:
+        """The average (none before the first step) and the number of updates, which sets the decay."""
+        return {"average": self.average, "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        average = state.get("average")
+        self.average = None if average is None else {k: np.array(v, dtype=np.float64) for k, v in average.items()}
+        self.updates = int(state["updates"])
+
     def swap(self, model) -> None:
         """Exchange the live weights with the averaged ones (call twice to undo)."""
+        if self.average is None:  # nothing averaged yet: the live weights are the average
+            return
         for name, value in self._state(model).items():
             averaged = self.average[name].astype(np.asarray(value).dtype)
             self.average[name] = np.array(value, dtype=np.float64)

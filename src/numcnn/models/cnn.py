@@ -5,7 +5,8 @@
 The convolution keeps the spatial size (stride 1, pad (filter_size - 1) / 2),
 so the pooled map has num_filters * H/2 * W/2 features. Parameters W1
 (F, C, fs, fs), b1, W2 (F*H/2*W/2, hidden), b2, W3 (hidden, classes), b3,
-drawn from np.random in that order as in the assignment.
+drawn from np.random in that order as in the assignment. label_smoothing
+(numcnn's, 0 by default) is ops.softmax_loss's.
 """
 
 from __future__ import annotations
@@ -14,22 +15,24 @@ import numpy as np
 
 from .. import ops
 from . import cs231n_layers as L
+from .fc_net import smoothing_config
 from .serialization import ParamsState
 
 
 class ThreeLayerConvNet(ParamsState):
     def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=7, hidden_dim=100,
-                 num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float32):
+                 num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float32, label_smoothing=0.0):
         C, H, W = input_dim
         if filter_size % 2 == 0:
             raise ValueError(f"filter_size must be odd to keep the spatial size, got {filter_size}")
         if H % 2 or W % 2:
             raise ValueError(f"input_dim's height and width must be even for the 2x2 pooling, got {input_dim}")
         self.reg = reg
+        self.label_smoothing = label_smoothing
         self.dtype = dtype
         self.config = dict(input_dim=tuple(input_dim), num_filters=num_filters, filter_size=filter_size,
                            hidden_dim=hidden_dim, num_classes=num_classes, weight_scale=weight_scale,
-                           reg=reg, dtype=np.dtype(dtype).name)
+                           reg=reg, dtype=np.dtype(dtype).name, **smoothing_config(label_smoothing))
         self.params = {
             "W1": weight_scale * np.random.randn(num_filters, C, filter_size, filter_size),
             "b1": np.zeros(num_filters),
@@ -52,7 +55,7 @@ class ThreeLayerConvNet(ParamsState):
         scores, cache3 = ops.linear_forward(hidden, W3, b3)
         if y is None:
             return scores
-        loss, dscores = ops.softmax_loss(scores, y)
+        loss, dscores = ops.softmax_loss(scores, y, label_smoothing=self.label_smoothing)
         loss += 0.5 * self.reg * sum(np.sum(W * W) for W in (W1, W2, W3))
         grads = {}
         dhidden, grads["W3"], grads["b3"] = ops.linear_backward(dscores, cache3)

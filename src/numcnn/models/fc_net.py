@@ -2,7 +2,9 @@
 
 Both follow the Solver protocol: `params` (name -> array), and `loss(X, y=None)`
 that returns class scores when y is None, else (loss, grads) with the L2
-term 0.5 * reg * sum(W**2) over the weight matrices only. Weights are drawn
+term 0.5 * reg * sum(W**2) over the weight matrices only. label_smoothing
+(numcnn's, 0 by default) mixes the one-hot targets with the uniform
+distribution, as in ops.softmax_loss. Weights are drawn
 from np.random in the assignment's order (W1, W2, ...), so a seeded run
 matches the assignment's.
 """
@@ -16,13 +18,21 @@ from . import cs231n_layers as L
 from .serialization import ParamsState
 
 
+def smoothing_config(label_smoothing: float) -> dict:
+    """The label_smoothing entry of an assignment model's config: none at 0, so that the
+    configs (and checkpoints) of models without it stay the assignment's."""
+    return {"label_smoothing": label_smoothing} if label_smoothing else {}
+
+
 class TwoLayerNet(ParamsState):
     """affine - relu - affine - softmax. Parameters W1 (D, H), b1, W2 (H, C), b2."""
 
-    def __init__(self, input_dim=3 * 32 * 32, hidden_dim=100, num_classes=10, weight_scale=1e-3, reg=0.0):
+    def __init__(self, input_dim=3 * 32 * 32, hidden_dim=100, num_classes=10, weight_scale=1e-3, reg=0.0,
+                 label_smoothing=0.0):
         self.reg = reg
+        self.label_smoothing = label_smoothing
         self.config = dict(input_dim=input_dim, hidden_dim=hidden_dim, num_classes=num_classes,
-                           weight_scale=weight_scale, reg=reg)
+                           weight_scale=weight_scale, reg=reg, **smoothing_config(label_smoothing))
         self.params = {
             "W1": weight_scale * np.random.randn(input_dim, hidden_dim),
             "b1": np.zeros(hidden_dim),
@@ -35,7 +45,7 @@ class TwoLayerNet(ParamsState):
         scores, scores_cache = ops.linear_forward(hidden, self.params["W2"], self.params["b2"])
         if y is None:
             return scores
-        loss, dscores = ops.softmax_loss(scores, y)
+        loss, dscores = ops.softmax_loss(scores, y, label_smoothing=self.label_smoothing)
         loss += 0.5 * self.reg * (np.sum(self.params["W1"] ** 2) + np.sum(self.params["W2"] ** 2))
         dhidden, dW2, db2 = ops.linear_backward(dscores, scores_cache)
         _, dW1, db1 = L.affine_relu_backward(dhidden, hidden_cache)
@@ -54,13 +64,15 @@ class FullyConnectedNet(ParamsState):
     """
 
     def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout_keep_ratio=1,
-                 normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None):
+                 normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None, label_smoothing=0.0):
         if normalization not in (None, "batchnorm", "layernorm"):
             raise ValueError(f"normalization must be None, 'batchnorm' or 'layernorm', got {normalization!r}")
         self.config = dict(hidden_dims=list(hidden_dims), input_dim=input_dim, num_classes=num_classes,
                            dropout_keep_ratio=dropout_keep_ratio, normalization=normalization, reg=reg,
-                           weight_scale=weight_scale, dtype=np.dtype(dtype).name, seed=seed)
+                           weight_scale=weight_scale, dtype=np.dtype(dtype).name, seed=seed,
+                           **smoothing_config(label_smoothing))
         self.normalization = normalization
+        self.label_smoothing = label_smoothing
         self.use_dropout = dropout_keep_ratio != 1
         self.reg = reg
         self.num_layers = 1 + len(hidden_dims)
@@ -104,7 +116,7 @@ class FullyConnectedNet(ParamsState):
                                                   self.params[f"b{self.num_layers}"])
         if mode == "test":
             return scores
-        loss, dscores = ops.softmax_loss(scores, y)
+        loss, dscores = ops.softmax_loss(scores, y, label_smoothing=self.label_smoothing)
         grads = {}
         dhidden, grads[f"W{self.num_layers}"], grads[f"b{self.num_layers}"] = ops.linear_backward(dscores, scores_cache)
         for i in range(self.num_layers - 1, 0, -1):

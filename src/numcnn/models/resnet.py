@@ -51,18 +51,23 @@ def resnet_cifar(depth: int, num_classes: int = 10, in_channels: int = 3, widths
     ]))
 
 
-def resnet18_d2l(num_classes: int = 10, in_channels: int = 3, *, dtype=np.float32, rng=None) -> nn.Sequential:
-    """d2l's ResNet-18 (made for 96x96 inputs; runs on 32x32 too, ending at 1x1)."""
+def resnet18_d2l(num_classes: int = 10, in_channels: int = 3, width: int = 64, *, dtype=np.float32,
+                 rng=None) -> nn.Sequential:
+    """d2l's ResNet-18 (made for 96x96 inputs; runs on 32x32 too, ending at 1x1).
+
+    width: the stem's channels (64); the stages have width, 2, 4 and 8 times width.
+    """
     kw = dict(dtype=dtype, rng=rng)
     block = dict(bias=True, shortcut_norm=False, **kw)
+    w = width
     return nn.Sequential(OrderedDict([
-        ("b1", nn.Sequential(nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, **kw),
-                             nn.BatchNorm2d(64, dtype=dtype), nn.ReLU(), nn.MaxPool2d(3, 2, 1))),
-        ("b2", _stage(64, 64, 2, 1, **block)),
-        ("b3", _stage(64, 128, 2, 2, **block)),
-        ("b4", _stage(128, 256, 2, 2, **block)),
-        ("b5", _stage(256, 512, 2, 2, **block)),
+        ("b1", nn.Sequential(nn.Conv2d(in_channels, w, 7, stride=2, padding=3, **kw),
+                             nn.BatchNorm2d(w, dtype=dtype), nn.ReLU(), nn.MaxPool2d(3, 2, 1))),
+        ("b2", _stage(w, w, 2, 1, **block)),
+        ("b3", _stage(w, 2 * w, 2, 2, **block)),
+        ("b4", _stage(2 * w, 4 * w, 2, 2, **block)),
+        ("b5", _stage(4 * w, 8 * w, 2, 2, **block)),
         ("pool", nn.AdaptiveAvgPool2d((1, 1))),
         ("flatten", nn.Flatten()),
-        ("fc", nn.Linear(512, num_classes, **kw)),
+        ("fc", nn.Linear(8 * w, num_classes, **kw)),
     ]))

@@ -62,7 +62,11 @@ def vgg(num_classes: int = 10, in_channels: int = 3, arch=SMALL, image_size=(32,
     return nn.Sequential(layers)
 
 
-def vgg11(num_classes: int = 10, in_channels: int = 3, image_size=(32, 32), *, dtype=np.float32,
-          rng=None) -> nn.Sequential:
-    """d2l's VGG-11 with batch norm: five blocks, two 4096-wide hidden layers with dropout 0.5."""
-    return vgg(num_classes, in_channels, VGG11, image_size, hidden=(4096, 4096), dropout=0.5, dtype=dtype, rng=rng)
+def vgg11(num_classes: int = 10, in_channels: int = 3, image_size=(32, 32), width: int = 64, *,
+          dtype=np.float32, rng=None) -> nn.Sequential:
+    """d2l's VGG-11 with batch norm: five blocks, two 4096-wide hidden layers with dropout 0.5.
+
+    width: the first block's channels (64); the others keep VGG11's ratios (2, 4, 8, 8 times width).
+    """
+    arch = [(n, c * width // 64) for n, c in VGG11]
+    return vgg(num_classes, in_channels, arch, image_size, hidden=(4096, 4096), dropout=0.5, dtype=dtype, rng=rng)
