@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import ops
-from ..ops._checks import float_dtype, int_pair, positive_int
+from ..checks import float_dtype, int_pair, positive_int
 from ..ops.conv_transpose import check_output_padding
 from ..ops.windows import parse_pad
 from . import init

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import ops
-from ..ops._checks import finite_float, float_array, float_dtype, integer, positive_int
+from ..checks import finite_float, float_array, float_dtype, integer, positive_int
 from . import init
 from .module import Module
 

@@ -21,7 +21,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..ops._checks import float_dtype
+from ..checks import float_dtype
 
 
 class Module(ABC):

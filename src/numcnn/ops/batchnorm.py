@@ -25,8 +25,8 @@ import numpy as np
 
 from . import workspace
 from .parallel import map_chunks, num_threads, vector_sums
-from ._checks import batch_array, optional_float_array, positive_float, probability
-from .norm import (NormCache, affine, check_dout, norm_backward, standardize,
+from ..checks import batch_array, optional_float_array, positive_float, probability, upstream_gradient
+from .norm import (NormCache, affine, norm_backward, standardize,
                    standardize_backward_naive, standardize_naive)
 
 
@@ -267,7 +267,7 @@ def batchnorm_forward_naive(x, gamma, beta, running_mean, running_var, training,
 def batchnorm_backward_naive(dout, cache: NaiveBatchNormCache):
     """Per feature: through the standardization graph, or a plain scale in eval mode."""
     xhat, inv_std, gamma, batch_statistics = cache
-    dout = check_dout(dout, xhat.shape)
+    dout = upstream_gradient(dout, "dout", xhat.shape)
     D = xhat.shape[1]
     dx = np.zeros_like(xhat)
     for d in range(D):

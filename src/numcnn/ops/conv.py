@@ -31,7 +31,7 @@ import numpy as np
 
 from . import windows as win
 from . import winograd
-from ._checks import batch_array, float_array, optional_float_array, positive_int
+from ..checks import batch_array, float_array, optional_float_array, positive_int, upstream_gradient
 from .parallel import map_chunks, num_threads, vector_sums
 
 # Below this many channels per group a channels-last patch copy moves too few
@@ -149,11 +149,7 @@ def _receptive_field(geom: win.WindowGeometry, i: int, j: int) -> tuple[slice, s
 
 
 def _check_dout(dout, N, F, geom):
-    dout = batch_array(dout, "dout", ndim=4)
-    expected = (N, F, *geom.out_hw)
-    if dout.shape != expected:
-        raise ValueError(f"dout must have the forward output's shape {expected}, got {dout.shape}")
-    return dout
+    return upstream_gradient(dout, "dout", (N, F, *geom.out_hw), ndim=4)
 
 
 # ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import windows as win
-from ._checks import batch_array, int_pair
+from ..checks import batch_array, int_pair, upstream_gradient
 from .conv import (_receptive_field, bias_grad, channels_last_copy, conv2d_arguments,
                    conv_input_grad, conv_output, conv_weight_grad)
 
@@ -86,11 +86,7 @@ def _arguments(x, w, b, stride, pad, output_padding, dilation, groups):
 
 
 def _check_dout(dout, N, F, geom):
-    dout = batch_array(dout, "dout", ndim=4)
-    expected = (N, F, *geom.in_hw)
-    if dout.shape != expected:
-        raise ValueError(f"dout must have the forward output's shape {expected}, got {dout.shape}")
-    return dout
+    return upstream_gradient(dout, "dout", (N, F, *geom.in_hw), ndim=4)
 
 
 # ---------------------------------------------------------------------------

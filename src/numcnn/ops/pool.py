@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import windows as win
-from ._checks import batch_array, int_pair
+from ..checks import batch_array, int_pair, upstream_gradient
 from .parallel import map_chunks, num_threads, per_thread
 
 
@@ -90,10 +90,7 @@ def _taps(geom: win.WindowGeometry):
 
 
 def _check_dout(dout, out):
-    dout = batch_array(dout, "dout", ndim=out.ndim)
-    if dout.shape != out.shape:
-        raise ValueError(f"dout must have the forward output's shape {out.shape}, got {dout.shape}")
-    return dout
+    return upstream_gradient(dout, "dout", out.shape, ndim=out.ndim)
 
 
 def _avg_count(geom: win.WindowGeometry, count_include_pad: bool, dtype):
@@ -421,9 +418,7 @@ def adaptive_avg_pool2d_forward_naive(x, output_size):
 def adaptive_avg_pool2d_backward_naive(dout, cache: AdaptivePoolCache):
     N, C, H, W = cache.x_shape
     OH, OW = cache.output_size
-    dout = batch_array(dout, "dout", ndim=4)
-    if dout.shape != (N, C, OH, OW):
-        raise ValueError(f"dout must have the forward output's shape {(N, C, OH, OW)}, got {dout.shape}")
+    dout = upstream_gradient(dout, "dout", (N, C, OH, OW), ndim=4)
     dx = np.zeros(cache.x_shape, dout.dtype)
     for i, r in enumerate(adaptive_windows(H, OH)):
         for j, c in enumerate(adaptive_windows(W, OW)):

@@ -38,7 +38,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import workspace
-from ._checks import int_pair
+from ..checks import int_pair
 
 # About 4 MB of patch matrix per chunk: measured on a 2 MB-L2 / 36 MB-L3
 # Xeon, larger chunks fall out of cache and smaller ones starve the GEMM.
