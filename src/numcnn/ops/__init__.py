@@ -19,6 +19,17 @@ samples); an empty batch in a CNN is almost always a slicing mistake, and
 an error at the op that received it is easier to trace than a NaN.
 """
 
+# the caches, NamedTuples a forward returns and its backward takes (for type hints and adapters)
+from .activation import ActivationCache
+from .batchnorm import NaiveBatchNormCache
+from .conv import Conv2dCache
+from .conv_transpose import ConvTranspose2dCache
+from .dropout import DropoutCache
+from .linear import LinearCache
+from .lrn import LRNCache
+from .norm import NaiveNormCache, NormCache
+from .pool import AdaptivePoolCache, PoolCache
+
 from .activation import (leaky_relu_backward, leaky_relu_backward_naive, leaky_relu_forward,
                          leaky_relu_forward_naive, relu_backward, relu_backward_naive, relu_forward,
                          relu_forward_naive)
@@ -42,6 +53,6 @@ from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_backward_na
                    global_avg_pool_forward, global_avg_pool_forward_naive, max_pool2d_backward,
                    max_pool2d_backward_naive, max_pool2d_forward, max_pool2d_forward_naive)
 
-__all__ = [name for name in dir() if name.endswith(("_forward", "_backward", "_naive", "_loss"))] + [
+__all__ = [name for name in dir() if name.endswith(("_forward", "_backward", "_naive", "_loss", "Cache"))] + [
     "log_softmax"
 ]
