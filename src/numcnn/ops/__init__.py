@@ -17,6 +17,10 @@ zero-size axis) raises "x is an empty batch (shape (0, ...)); ...".
 PyTorch would return empty outputs and NaN losses (a mean over no
 samples); an empty batch in a CNN is almost always a slicing mistake, and
 an error at the op that received it is easier to trace than a NaN.
+
+Layer: the heart, imported by nn/, models/ and the side rooms. May import
+numpy, numcnn.checks and its own engine modules (windows, Winograd, threads,
+scratch buffers) only; never nn, models or anything above them.
 """
 
 # the caches, NamedTuples a forward returns and its backward takes (for type hints and adapters)
