@@ -13,14 +13,17 @@ io/, gradcheck/). The rule, read from the source with ast (nothing is imported):
 - A private import is allowed only inside the package that defines the name:
   `from .conv import _helper` inside ops/ is fine, `from ..ops._checks import
   ...` inside nn/ is not, nor is `from .viz import _figure` in demos.py.
-- A private module belongs to its directory's `__init__.py`: only
-  numcnn/__init__.py may import a top-level numcnn/_private.py, and only
-  ops/__init__.py an ops/_private.py. (numcnn.blas_env, which
-  numcnn/__init__.py imports first, is public: bench/ prints its description.)
+- A private module belongs to the package of its directory: ops/_private.py
+  to every module of ops/ (not of ops/engine/), and a top-level
+  numcnn/_private.py to numcnn/__init__.py alone, since each top-level module
+  is a package of its own. (numcnn.blas_env, which numcnn/__init__.py imports
+  first, is public: bench/ prints its description.)
 - Dunder names (`__version__`) are not private.
 
 Each offence is reported as `file:line: what it imports (defined in which package)`,
 so that the fix (make the name public, or move the code) is one look away.
+A second test reports `from numcnn... import name` lines whose module or name
+no longer exists (a module moved, an import left behind at a merge).
 """
 
 from __future__ import annotations
@@ -149,17 +152,56 @@ def offences() -> list[str]:
     return report
 
 
-def unresolved_imports() -> list[str]:
-    """numcnn modules that a `from numcnn... import` names but that do not exist (a module moved, an import left behind)."""
+def _module_path(dotted: str) -> Path:
+    relative = SOURCE_ROOT / Path(*dotted.split("."))
+    return relative / "__init__.py" if _is_package(dotted) else relative.with_suffix(".py")
+
+
+def _top_level_names(dotted: str) -> set[str] | None:
+    """Names a module binds at its top level (if/try bodies included); None if it may bind any (star, __getattr__)."""
+    names: set[str] = set()
+    statements = list(ast.parse(_module_path(dotted).read_text(encoding="utf-8")).body)
+    while statements:
+        node = statements.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                names.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            statements.extend(ast.iter_child_nodes(node))
+    return None if "__getattr__" in names else names
+
+
+def unresolved_in(path: Path, source: str | None = None) -> list[str]:
+    """`from numcnn... import name` in one file where the module or the name does not exist."""
+    text = path.read_text(encoding="utf-8") if source is None else source
     report = []
-    for path in sorted(PACKAGE_ROOT.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                source = _resolve(node, path)
-                if source.split(".")[0] == "numcnn" and not _is_module(source):
-                    report.append(f"{path.relative_to(SOURCE_ROOT)}:{node.lineno}: no module {source}")
+    for node in ast.walk(ast.parse(text, filename=str(path))):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        module, where = _resolve(node, path), f"{path.relative_to(SOURCE_ROOT)}:{node.lineno}"
+        if module.split(".")[0] != "numcnn":
+            continue
+        if not _is_module(module):
+            report.append(f"{where}: no module {module}")
+            continue
+        defined = _top_level_names(module)
+        for alias in node.names:
+            if (defined is not None and alias.name != "*" and alias.name not in defined
+                    and not _is_module(f"{module}.{alias.name}")):
+                report.append(f"{where}: {module} has no {alias.name}")
     return report
+
+
+def unresolved_imports() -> list[str]:
+    """Every file's unresolved numcnn imports (a module moved or renamed, an import left behind)."""
+    return [line for path in sorted(PACKAGE_ROOT.rglob("*.py")) for line in unresolved_in(path)]
 
 
 def test_no_module_imports_an_underscored_name_from_another_package():
@@ -167,9 +209,9 @@ def test_no_module_imports_an_underscored_name_from_another_package():
     assert not found, "private names imported across packages:\n" + "\n".join(found)
 
 
-def test_every_numcnn_import_names_an_existing_module():
+def test_every_numcnn_import_names_an_existing_module_and_name():
     found = unresolved_imports()
-    assert not found, "imports of numcnn modules that do not exist:\n" + "\n".join(found)
+    assert not found, "imports of numcnn modules or names that do not exist:\n" + "\n".join(found)
 
 
 CASES = {
@@ -192,3 +234,15 @@ def test_the_rule_flags_cross_package_private_imports_only(relative, case):
     path = SOURCE_ROOT / relative  # a real file's place decides its package; its text is replaced
     found = [dotted for _, dotted, owner in private_imports(path, source) if owner != _package_of(path)]
     assert found == expected
+
+
+UNRESOLVED = {
+    "from ..ops._checks import int_pair\n": ["numcnn/nn/conv.py:1: no module numcnn.ops._checks"],
+    "from ..ops.windows import no_such_name\n": ["numcnn/nn/conv.py:1: numcnn.ops.windows has no no_such_name"],
+    "from ..ops import conv, DropoutCache, relu_forward\nfrom ..checks import int_pair\n": [],
+}
+
+
+@pytest.mark.parametrize("source", UNRESOLVED)
+def test_an_import_of_a_moved_module_or_name_is_reported(source):
+    assert unresolved_in(PACKAGE_ROOT / "nn" / "conv.py", source) == UNRESOLVED[source]
