@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-REPORT = ("import os, numcnn; from numcnn._blas_env import thread_timeout_description; "
+REPORT = ("import os, numcnn; from numcnn.blas_env import thread_timeout_description; "
           "print(os.environ['OPENBLAS_THREAD_TIMEOUT']); print(thread_timeout_description())")
 
 

@@ -8,7 +8,7 @@ a loop version that reads like the maths and a fast vectorized one.
     numcnn.gradcheck  numerical gradients and checks
 """
 
-from . import _blas_env  # noqa: F401  (first: it sets a default NumPy's OpenBLAS reads on import)
+from . import blas_env  # noqa: F401  (first: it sets a default NumPy's OpenBLAS reads on import)
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import ops
-from .viz import _figure, _finish
+from .viz import finish_figure, new_figure
 
 IMAGE_SIZE = 200
 
@@ -72,7 +72,7 @@ def convolution_demo(path=None):
     """The 2 x 3 figure; returns (figure, conv output)."""
     photos = bundled_photos()
     out = convolve_photos(photos)
-    figure = _figure(9, 6)
+    figure = new_figure(9, 6)
     for row, photo in enumerate(photos):
         for col, (image, title) in enumerate(((photo, "Original image"), (_normalized(out[row, 0]), "Grayscale"),
                                               (_normalized(out[row, 1]), "Edges"))):
@@ -81,7 +81,7 @@ def convolution_demo(path=None):
             axes.axis("off")
             if row == 0:
                 axes.set_title(title)
-    _finish(figure, path)
+    finish_figure(figure, path)
     return figure, out
 
 
@@ -127,7 +127,7 @@ def vision_demo(image_path=None, path=None):
         (np.clip(vision.fft_filter(gray, 0.05, "lowpass", "gaussian"), 0, 1), "low-pass (FFT, 0.05 cycles/px)"),
         (vision.fft_filter(gray, 0.05, "highpass", "gaussian") + 0.5, "high-pass (FFT) + 0.5"),
     ]
-    figure = _figure(12, 10)
+    figure = new_figure(12, 10)
     for index, (image, title) in enumerate(panels):
         axes = figure.add_subplot(3, 3, index + 1)
         axes.imshow(np.clip(image, 0, 1) if image.dtype != np.uint8 else image,
@@ -137,5 +137,5 @@ def vision_demo(image_path=None, path=None):
         if title.startswith("DoG"):
             for row, col, sigma in keypoints:
                 axes.add_patch(Circle((col, row), np.sqrt(2) * sigma, fill=False, color="yellow", linewidth=0.6))
-    _finish(figure, path)
+    finish_figure(figure, path)
     return figure, keypoints

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
+    """A matplotlib Figure of width x height inches (100 dpi, constrained layout), without pyplot."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -22,7 +23,8 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def _finish(figure, path):
+def finish_figure(figure, path):
+    """Write figure as a PNG at path (parent folders made) when path is not None; return figure."""
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path)
@@ -89,9 +91,9 @@ def plot_filters(weights, path=None, title: str = "first-layer filters"):
     if weights.ndim != 4:
         raise ValueError(f"weights must have shape (F, C, KH, KW), got {weights.shape}")
     images = weights.transpose(0, 2, 3, 1) if weights.shape[1] == 3 else weights.mean(axis=1)[..., None]
-    figure = _figure(5, 5)
+    figure = new_figure(5, 5)
     _show(figure.add_subplot(1, 1, 1), visualize_grid(images), title)
-    return _finish(figure, path)
+    return finish_figure(figure, path)
 
 
 def _history(history):
@@ -110,7 +112,7 @@ def plot_history(history, path=None):
     history: a Solver, a list of metrics records, or the path of a metrics.jsonl.
     """
     losses, train_acc, val_acc = _history(history)
-    figure = _figure(8, 9)
+    figure = new_figure(8, 9)
     panels = figure.subplots(3, 1)
     panels[0].plot(losses, "o", markersize=2 if len(losses) > 100 else 4)
     panels[0].set(title="Training loss", xlabel="Iteration" if hasattr(history, "loss_history") else "Epoch")
@@ -120,7 +122,7 @@ def plot_history(history, path=None):
     panels[2].set(title="Validation accuracy", xlabel="Epoch")
     for panel in panels:
         panel.grid(alpha=0.3)
-    return _finish(figure, path)
+    return finish_figure(figure, path)
 
 
 def feature_maps(net, image) -> list[tuple[str, np.ndarray]]:
@@ -145,7 +147,7 @@ def plot_feature_maps(net, image, path=None, channels: int = 8):
     maps = feature_maps(net, image)
     if not maps:
         raise ValueError("the network has no stage with (N, C, H, W) output to show")
-    figure = _figure(1.4 * channels, 1.5 * len(maps) + 0.5)
+    figure = new_figure(1.4 * channels, 1.5 * len(maps) + 0.5)
     grid = figure.subplots(len(maps), channels, squeeze=False)
     for row, (name, activations) in enumerate(maps):
         for col in range(channels):
@@ -154,7 +156,7 @@ def plot_feature_maps(net, image, path=None, channels: int = 8):
             if col < len(activations):
                 axes.imshow(activations[col], cmap="viridis", interpolation="nearest")
         grid[row, 0].set_title(name, loc="left", fontsize=8)
-    return _finish(figure, path)
+    return finish_figure(figure, path)
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
@@ -170,7 +172,7 @@ def plot_confusion_matrix(counts, classes=None, path=None, normalize: bool = Tru
     k = counts.shape[0]
     classes = list(classes) if classes is not None else [str(i) for i in range(k)]
     shown = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) if normalize else counts
-    figure = _figure(1.0 + 0.55 * k, 0.8 + 0.5 * k)
+    figure = new_figure(1.0 + 0.55 * k, 0.8 + 0.5 * k)
     axes = figure.add_subplot(1, 1, 1)
     image = axes.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
     axes.set_xticks(range(k), classes, rotation=45, ha="right")
@@ -182,4 +184,4 @@ def plot_confusion_matrix(counts, classes=None, path=None, normalize: bool = Tru
             axes.text(j, i, value, ha="center", va="center", fontsize=7,
                       color="white" if shown[i, j] > 0.6 * shown.max() else "black")
     figure.colorbar(image, ax=axes, shrink=0.8)
-    return _finish(figure, path)
+    return finish_figure(figure, path)

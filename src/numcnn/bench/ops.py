@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from .. import ops
-from .._blas_env import thread_timeout_description
+from ..blas_env import thread_timeout_description
 
 
 @dataclass

@@ -37,10 +37,12 @@ def _rows_to_images(rows: np.ndarray) -> np.ndarray:
     return rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
 
 
-def _read_python_batch(path: Path, content: bytes | None = None):
+def read_python_batch(path: Path, content: bytes | None = None):
     """One python-release batch: a dict with b"data", uint8 (N, 3072), and b"labels", N ints 0..9.
 
     content: the file's bytes (read from `path` if None; an archive's member names it `path`).
+    Returns images uint8 (N, 32, 32, 3) and labels int64 (N,); a file that is not such a batch
+    raises DataError (DatasetNotFound if it is missing), naming the file.
     """
     if content is None:
         if not path.is_file():
@@ -78,7 +80,7 @@ def _python_labels(labels, path) -> np.ndarray:
 
 
 def _read_binary_batch(path: Path, content: bytes | None = None):
-    """Records of a label byte and 3072 pixel bytes (content as in _read_python_batch)."""
+    """Records of a label byte and 3072 pixel bytes (content as in read_python_batch)."""
     if content is None:
         if not path.is_file():
             raise DatasetNotFound(f"{path}: missing CIFAR-10 batch file")
@@ -171,8 +173,8 @@ def _official_release_files(path: Path):
 def _from_python(folder: Path, files: dict | None = None):
     """The python release in `folder`, or in `files` ({name: bytes}, from an archive; folder names them)."""
     read = _reader(folder, files)
-    parts = [_read_python_batch(folder / f"data_batch_{i}", read(f"data_batch_{i}")) for i in range(1, 6)]
-    X_test, y_test = _read_python_batch(folder / "test_batch", read("test_batch"))
+    parts = [read_python_batch(folder / f"data_batch_{i}", read(f"data_batch_{i}")) for i in range(1, 6)]
+    X_test, y_test = read_python_batch(folder / "test_batch", read("test_batch"))
     X_train, y_train = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     meta = read("batches.meta")
     classes = _python_class_names(folder / "batches.meta", meta) if meta is not None else list(CLASSES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops._checks import positive_int
+from ..checks import positive_int
 
 
 def train_val_split(X, y, val_size, seed: int = 0, stratify: bool = True):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops._checks import float_array, int_pair, probability
+from ..checks import float_array, int_pair, probability
 
 
 def _rng(rng):

@@ -4,6 +4,9 @@ CS231n protocol models (params + loss(X, y=None)): TwoLayerNet,
 FullyConnectedNet, ThreeLayerConvNet, and Classifier(net) for any Module.
 
 Module networks by name: build("resnet20", num_classes=10) and available().
+
+Layer: above nn. May import numpy, numcnn.checks, ops, nn and checkpoint
+(load_model); never the Solver, data, sweep or the CLI.
 """
 
 from __future__ import annotations

@@ -23,8 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..ops.dropout import DropoutCache
-from ..ops.norm import NormCache
+from ..ops import DropoutCache, NormCache
 
 
 # -- batch norm with bn_param -------------------------------------------------

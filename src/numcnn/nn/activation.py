@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import ops
-from ..ops._checks import finite_float
+from ..checks import finite_float
 from .module import Module
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 
 import numpy as np
 
 from .. import ops
-from ..ops._checks import float_dtype, int_pair, positive_int
+from ..checks import float_dtype, int_pair, positive_int
 from ..ops.conv_transpose import check_output_padding
 from ..ops.engine.geometry import parse_pad
 from . import init
@@ -29,7 +30,54 @@ def _check_padding_mode(padding_mode):
         raise ValueError(f"padding_mode must be 'zeros' (the only mode numcnn implements), got {padding_mode!r}")
 
 
-class Conv2d(Module):
+class _ConvNd(Module):
+    """What Conv2d and ConvTranspose2d share, as torch.nn.modules.conv._ConvNd does.
+
+    The checks of channels, kernel, stride, dilation, padding and dtype; the
+    weight and bias with PyTorch's initialisation; and the backward, which
+    sets the gradients in the parameters' dtype. transposed=False: weight
+    (out, in/groups, KH, KW); True: weight (in, out/groups, KH, KW). Either
+    way PyTorch's fan_in is weight.shape[1] * KH * KW: kaiming_uniform(a=sqrt(5))
+    for the weight, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, transposed: bool,
+                 output_padding, groups, bias: bool, padding_mode, dtype, rng: np.random.Generator | None):
+        super().__init__()
+        self.in_channels, self.out_channels, self.groups = _check_channels(in_channels, out_channels, groups)
+        dtype = float_dtype(dtype)
+        _check_padding_mode(padding_mode)
+        self.kernel_size = int_pair(kernel_size, "kernel_size", minimum=1)
+        self.stride = int_pair(stride, "stride", minimum=1)
+        self.dilation = int_pair(dilation, "dilation", minimum=1)
+        if transposed:
+            self.padding = int_pair(padding, "padding", minimum=0)
+        else:  # also 'same' or 'valid', as in PyTorch ('same' needs stride 1)
+            self.padding = padding if isinstance(padding, str) else int_pair(padding, "padding", minimum=0)
+            parse_pad(padding, self.kernel_size, self.stride, self.dilation, "padding")
+        if transposed:
+            self.output_padding = check_output_padding(output_padding, self.stride, self.dilation)
+        in_channels, out_channels, groups = self.in_channels, self.out_channels, self.groups
+        channels = (in_channels, out_channels // groups) if transposed else (out_channels, in_channels // groups)
+        self._init_parameters(channels + self.kernel_size, bias, dtype, init.generator(rng))
+
+    def _init_parameters(self, shape: tuple[int, int, int, int], bias: bool, dtype, rng) -> None:
+        fan_in = shape[1] * shape[2] * shape[3]
+        self.params["weight"] = init.kaiming_uniform(shape, fan_in, rng, dtype)
+        if bias:
+            self.params["bias"] = init.uniform((self.out_channels,), 1.0 / math.sqrt(fan_in), rng, dtype)
+
+    @abstractmethod
+    def _op_backward(self, dout, cache):
+        """dx, dw, db: the op's backward for this module's cache."""
+
+    def backward(self, dout):
+        dx, dw, db = self._op_backward(dout, self._recall())
+        self._set_grads(weight=dw, bias=db)
+        return dx
+
+
+class Conv2d(_ConvNd):
     """2-D convolution. weight (out, in/groups, KH, KW), bias (out,).
 
     x (N, in_channels, H, W) -> (N, out_channels, OH, OW). padding may be an
@@ -39,22 +87,9 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", *, dtype=np.float32,
                  rng: np.random.Generator | None = None):
-        super().__init__()
-        self.in_channels, self.out_channels, self.groups = _check_channels(in_channels, out_channels, groups)
-        dtype = float_dtype(dtype)
-        _check_padding_mode(padding_mode)
-        self.kernel_size = int_pair(kernel_size, "kernel_size", minimum=1)
-        self.stride = int_pair(stride, "stride", minimum=1)
-        self.dilation = int_pair(dilation, "dilation", minimum=1)
-        self.padding = padding if isinstance(padding, str) else int_pair(padding, "padding", minimum=0)
-        parse_pad(padding, self.kernel_size, self.stride, self.dilation, "padding")  # 'same' needs stride 1
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups,
+                         bias, padding_mode, dtype, rng)
         self.input_grad = True  # False: backward returns None instead of dx (a network's first layer)
-        rng = init.generator(rng)
-        fan_in = (in_channels // groups) * self.kernel_size[0] * self.kernel_size[1]
-        shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.params["weight"] = init.kaiming_uniform(shape, fan_in, rng, dtype)
-        if bias:
-            self.params["bias"] = init.uniform((out_channels,), 1.0 / math.sqrt(fan_in), rng, dtype)
 
     def forward(self, x):
         out, cache = ops.conv2d_forward(x, self.params["weight"], self.params.get("bias"), self.stride,
@@ -62,12 +97,8 @@ class Conv2d(Module):
         self._remember(cache)
         return out
 
-    def backward(self, dout):
-        dx, dw, db = ops.conv2d_backward(dout, self._recall(), input_grad=self.input_grad)
-        self.grads = {"weight": dw.astype(self.params["weight"].dtype, copy=False)}
-        if db is not None:
-            self.grads["bias"] = db.astype(self.params["bias"].dtype, copy=False)
-        return dx
+    def _op_backward(self, dout, cache):
+        return ops.conv2d_backward(dout, cache, input_grad=self.input_grad)
 
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -79,7 +110,7 @@ class Conv2d(Module):
         return text + ("" if "bias" in self.params else ", bias=False")
 
 
-class ConvTranspose2d(Module):
+class ConvTranspose2d(_ConvNd):
     """Transposed 2-D convolution. weight (in, out/groups, KH, KW), bias (out,), as PyTorch.
 
     x (N, in_channels, H, W) -> (N, out_channels, OH, OW) with
@@ -89,22 +120,8 @@ class ConvTranspose2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
                  groups=1, bias=True, dilation=1, padding_mode="zeros", *, dtype=np.float32,
                  rng: np.random.Generator | None = None):
-        super().__init__()
-        self.in_channels, self.out_channels, self.groups = _check_channels(in_channels, out_channels, groups)
-        dtype = float_dtype(dtype)
-        _check_padding_mode(padding_mode)
-        self.kernel_size = int_pair(kernel_size, "kernel_size", minimum=1)
-        self.stride = int_pair(stride, "stride", minimum=1)
-        self.padding = int_pair(padding, "padding", minimum=0)
-        self.dilation = int_pair(dilation, "dilation", minimum=1)
-        self.output_padding = check_output_padding(output_padding, self.stride, self.dilation)
-        rng = init.generator(rng)
-        # PyTorch computes fan_in from weight.size(1): out_channels/groups * KH * KW
-        fan_in = (out_channels // groups) * self.kernel_size[0] * self.kernel_size[1]
-        shape = (in_channels, out_channels // groups) + self.kernel_size
-        self.params["weight"] = init.kaiming_uniform(shape, fan_in, rng, dtype)
-        if bias:
-            self.params["bias"] = init.uniform((out_channels,), 1.0 / math.sqrt(fan_in), rng, dtype)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, True, output_padding,
+                         groups, bias, padding_mode, dtype, rng)
 
     def forward(self, x):
         out, cache = ops.conv_transpose2d_forward(x, self.params["weight"], self.params.get("bias"),
@@ -113,12 +130,8 @@ class ConvTranspose2d(Module):
         self._remember(cache)
         return out
 
-    def backward(self, dout):
-        dx, dw, db = ops.conv_transpose2d_backward(dout, self._recall())
-        self.grads = {"weight": dw.astype(self.params["weight"].dtype, copy=False)}
-        if db is not None:
-            self.grads["bias"] = db.astype(self.params["bias"].dtype, copy=False)
-        return dx
+    def _op_backward(self, dout, cache):
+        return ops.conv_transpose2d_backward(dout, cache)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..ops._checks import probability
+from ..checks import probability
 from . import init
 from .module import Module
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import ops
-from ..ops._checks import finite_float, float_array, float_dtype, integer, positive_int
+from ..checks import finite_float, float_array, float_dtype, integer, positive_int
 from . import init
 from .module import Module
 
@@ -43,9 +43,7 @@ class Linear(Module):
     def backward(self, dout):
         cache, x_shape = self._recall()
         drows, dw, db = ops.linear_backward(np.asarray(dout).reshape(-1, self.out_features), cache)
-        self.grads = {"weight": dw.T.astype(self.params["weight"].dtype)}
-        if db is not None:
-            self.grads["bias"] = db.astype(self.params["bias"].dtype)
+        self._set_grads(weight=dw.T, bias=db)  # dw is (in, out), a fresh array: its transpose is no alias
         return drows.reshape(x_shape)
 
     def extra_repr(self):

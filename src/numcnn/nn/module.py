@@ -21,7 +21,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..ops._checks import float_dtype
+from ..checks import float_dtype
 
 
 class Module(ABC):
@@ -91,6 +91,17 @@ class Module(ABC):
         self._cache_fresh = False
         cache, self._cache = self._cache, None  # release the memory
         return cache
+
+    def _set_grads(self, **grads: np.ndarray | None) -> None:
+        """self.grads = {name: grad} for this module's own parameters, each cast to its parameter's dtype.
+
+        The ops compute in the input's dtype, so float64 data through float32
+        parameters gives float64 gradients; the optimizer must get the
+        parameter's. A None gradient, or one for a parameter the module was
+        built without (a norm's bias with bias=False), is dropped.
+        """
+        self.grads = {name: grad.astype(self.params[name].dtype, copy=False)
+                      for name, grad in grads.items() if grad is not None and name in self.params}
 
     # -- modes ---------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..ops._checks import (finite_float, float_array, float_dtype, nonnegative_float, positive_float, positive_int,
+from ..checks import (finite_float, float_array, float_dtype, nonnegative_float, positive_float, positive_int,
                            probability)
 from .module import Module
 
@@ -33,13 +33,6 @@ class _Affine(Module):
             self.params["weight"] = np.ones(shape, dtype)
             if bias:
                 self.params["bias"] = np.zeros(shape, dtype)
-
-    def _set_grads(self, dgamma, dbeta):
-        self.grads = {}
-        if "weight" in self.params:
-            self.grads["weight"] = dgamma.astype(self.params["weight"].dtype, copy=False)
-        if "bias" in self.params:
-            self.grads["bias"] = dbeta.astype(self.params["bias"].dtype, copy=False)
 
 
 class _BatchNorm(_Affine):
@@ -90,7 +83,7 @@ class _BatchNorm(_Affine):
     def backward(self, dout):
         cache, shape = self._recall()
         dx, dgamma, dbeta = ops.batchnorm_backward(np.asarray(dout).reshape(cache.input_shape), cache)
-        self._set_grads(dgamma, dbeta)
+        self._set_grads(weight=dgamma, bias=dbeta)
         return dx.reshape(shape)
 
     def extra_repr(self):
@@ -136,7 +129,7 @@ class LayerNorm(_Affine):
     def backward(self, dout):
         cache, shape = self._recall()
         dx, dgamma, dbeta = ops.layernorm_backward(np.asarray(dout).reshape(cache.input_shape), cache)
-        self._set_grads(dgamma, dbeta)
+        self._set_grads(weight=dgamma, bias=dbeta)
         return dx.reshape(shape)
 
     def extra_repr(self):
@@ -164,7 +157,7 @@ class GroupNorm(_Affine):
 
     def backward(self, dout):
         dx, dgamma, dbeta = ops.groupnorm_backward(dout, self._recall())
-        self._set_grads(dgamma, dbeta)
+        self._set_grads(weight=dgamma, bias=dbeta)
         return dx
 
     def extra_repr(self):
@@ -222,7 +215,7 @@ class InstanceNorm2d(_Affine):
         kind, cache = self._recall()
         backward = ops.batchnorm_backward if kind == "running" else ops.instancenorm_backward
         dx, dgamma, dbeta = backward(dout, cache)
-        self._set_grads(dgamma, dbeta)
+        self._set_grads(weight=dgamma, bias=dbeta)
         return dx
 
     def extra_repr(self):

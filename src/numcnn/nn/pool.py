@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import ops
-from ..ops._checks import int_pair
+from ..checks import int_pair
 from ..ops.pool import check_pool_arguments
 from .module import Module
 

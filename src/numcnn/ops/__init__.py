@@ -24,7 +24,22 @@ zero-size axis) raises "x is an empty batch (shape (0, ...)); ...".
 PyTorch would return empty outputs and NaN losses (a mean over no
 samples); an empty batch in a CNN is almost always a slicing mistake, and
 an error at the op that received it is easier to trace than a NaN.
+
+Layer: the heart, imported by nn/, models/ and the side rooms. May import
+numpy, numcnn.checks and its own engine modules (windows, Winograd, threads,
+scratch buffers) only; never nn, models or anything above them.
 """
+
+# the caches, NamedTuples a forward returns and its backward takes (for type hints and adapters)
+from .activation import ActivationCache
+from .batchnorm import NaiveBatchNormCache
+from .conv import Conv2dCache
+from .conv_transpose import ConvTranspose2dCache
+from .dropout import DropoutCache
+from .linear import LinearCache
+from .lrn import LRNCache
+from .norm import NaiveNormCache, NormCache
+from .pool import AdaptivePoolCache, PoolCache
 
 from .activation import (leaky_relu_backward, leaky_relu_backward_naive, leaky_relu_forward,
                          leaky_relu_forward_naive, relu_backward, relu_backward_naive, relu_forward,
@@ -49,6 +64,6 @@ from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_backward_na
                    global_avg_pool_forward, global_avg_pool_forward_naive, max_pool2d_backward,
                    max_pool2d_backward_naive, max_pool2d_forward, max_pool2d_forward_naive)
 
-__all__ = [name for name in dir() if name.endswith(("_forward", "_backward", "_naive", "_loss"))] + [
+__all__ = [name for name in dir() if name.endswith(("_forward", "_backward", "_naive", "_loss", "Cache"))] + [
     "log_softmax"
 ]

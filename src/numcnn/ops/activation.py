@@ -13,19 +13,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import batch_array, finite_float
+from ..checks import batch_array, finite_float, upstream_gradient
 
 
 class ActivationCache(NamedTuple):
     positive: np.ndarray  # where x > 0
     negative_slope: float
-
-
-def _check_dout(dout, cache):
-    dout = batch_array(dout, "dout")
-    if dout.shape != cache.positive.shape:
-        raise ValueError(f"dout must have the forward output's shape {cache.positive.shape}, got {dout.shape}")
-    return dout
 
 
 def relu_forward(x):
@@ -35,7 +28,7 @@ def relu_forward(x):
 
 
 def relu_backward(dout, cache: ActivationCache):
-    dout = _check_dout(dout, cache)
+    dout = upstream_gradient(dout, "dout", cache.positive.shape)
     return dout * cache.positive
 
 
@@ -48,7 +41,7 @@ def leaky_relu_forward(x, negative_slope=0.01):
 
 
 def leaky_relu_backward(dout, cache: ActivationCache):
-    dout = _check_dout(dout, cache)
+    dout = upstream_gradient(dout, "dout", cache.positive.shape)
     return np.where(cache.positive, dout, dout * dout.dtype.type(cache.negative_slope))
 
 
@@ -71,7 +64,7 @@ def leaky_relu_forward_naive(x, negative_slope=0.01):
 
 
 def leaky_relu_backward_naive(dout, cache: ActivationCache):
-    dout = _check_dout(dout, cache)
+    dout = upstream_gradient(dout, "dout", cache.positive.shape)
     dx = np.zeros_like(dout)
     for index in np.ndindex(dout.shape):
         dx[index] = dout[index] if cache.positive[index] else cache.negative_slope * dout[index]

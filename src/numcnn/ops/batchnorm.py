@@ -23,10 +23,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import batch_array, optional_float_array, positive_float, probability
+from ..checks import batch_array, optional_float_array, positive_float, probability, upstream_gradient
 from .engine import scratch, tuning
 from .engine.threads import blocks_for_threads, map_chunks, summed_in_order, vector_sums
-from .norm import (NormCache, affine, check_dout, norm_backward, standardize,
+from .norm import (NormCache, affine, norm_backward, standardize,
                    standardize_backward_naive, standardize_naive)
 
 
@@ -259,7 +259,7 @@ def batchnorm_forward_naive(x, gamma, beta, running_mean, running_var, training,
 def batchnorm_backward_naive(dout, cache: NaiveBatchNormCache):
     """Per feature: through the standardization graph, or a plain scale in eval mode."""
     xhat, inv_std, gamma, batch_statistics = cache
-    dout = check_dout(dout, xhat.shape)
+    dout = upstream_gradient(dout, "dout", xhat.shape)
     D = xhat.shape[1]
     dx = np.zeros_like(xhat)
     for d in range(D):

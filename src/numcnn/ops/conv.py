@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import batch_array, float_array, optional_float_array, positive_int
+from ..checks import batch_array, float_array, optional_float_array, positive_int, upstream_gradient
 from .engine.geometry import WindowGeometry, receptive_field, window_geometry
 from .engine.im2col import bias_grad, conv_input_grad, conv_output, conv_weight_grad
 from .engine.layout import layout_for
@@ -137,11 +137,7 @@ def conv2d_backward_naive(dout, cache: Conv2dCache):
 
 
 def _check_dout(dout, N, F, geom):
-    dout = batch_array(dout, "dout", ndim=4)
-    expected = (N, F, *geom.out_hw)
-    if dout.shape != expected:
-        raise ValueError(f"dout must have the forward output's shape {expected}, got {dout.shape}")
-    return dout
+    return upstream_gradient(dout, "dout", (N, F, *geom.out_hw), ndim=4)
 
 
 # ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import batch_array, int_pair
+from ..checks import batch_array, int_pair, upstream_gradient
 from .conv import conv2d_arguments
 from .engine.geometry import WindowGeometry, receptive_field
 from .engine.im2col import bias_grad, conv_input_grad, conv_output, conv_weight_grad
@@ -87,11 +87,7 @@ def _arguments(x, w, b, stride, pad, output_padding, dilation, groups):
 
 
 def _check_dout(dout, N, F, geom):
-    dout = batch_array(dout, "dout", ndim=4)
-    expected = (N, F, *geom.in_hw)
-    if dout.shape != expected:
-        raise ValueError(f"dout must have the forward output's shape {expected}, got {dout.shape}")
-    return dout
+    return upstream_gradient(dout, "dout", (N, F, *geom.in_hw), ndim=4)
 
 
 # ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import batch_array, float_array, optional_float_array
+from ..checks import batch_array, float_array, optional_float_array, upstream_gradient
 
 
 class LinearCache(NamedTuple):
@@ -39,13 +39,6 @@ def _arguments(x, w, b):
     return x, w, None if b is None else b.astype(x.dtype, copy=False)
 
 
-def _check_dout(dout, N, M):
-    dout = batch_array(dout, "dout", ndim=2)
-    if dout.shape != (N, M):
-        raise ValueError(f"dout must have the forward output's shape {(N, M)}, got {dout.shape}")
-    return dout
-
-
 def linear_forward(x, w, b):
     """x (N, d1, ..., dk), w (D, M), b (M,) or None -> out (N, M)."""
     x, w, b = _arguments(x, w, b)
@@ -58,7 +51,7 @@ def linear_forward(x, w, b):
 def linear_backward(dout, cache: LinearCache):
     """Returns dx (like x), dw (D, M), db (M,) or None."""
     x, w, b = cache
-    dout = _check_dout(dout, x.shape[0], w.shape[1])
+    dout = upstream_gradient(dout, "dout", (x.shape[0], w.shape[1]), ndim=2)
     dx = (dout @ w.T).reshape(x.shape)
     dw = x.reshape(x.shape[0], -1).T @ dout
     db = dout.sum(axis=0) if b is not None else None
@@ -79,7 +72,7 @@ def linear_forward_naive(x, w, b):
 
 def linear_backward_naive(dout, cache: LinearCache):
     x, w, b = cache
-    dout = _check_dout(dout, x.shape[0], w.shape[1])
+    dout = upstream_gradient(dout, "dout", (x.shape[0], w.shape[1]), ndim=2)
     rows = x.reshape(x.shape[0], -1)
     N, (D, M) = rows.shape[0], w.shape
     drows, dw = np.zeros_like(rows), np.zeros_like(w)

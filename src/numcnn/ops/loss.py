@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import batch_array, labels, probability
+from ..checks import batch_array, labels, probability
 
 
 def _arguments(scores, y, label_smoothing=0.0):

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import batch_array, finite_float, nonnegative_float, positive_float, positive_int
+from ..checks import batch_array, finite_float, nonnegative_float, positive_float, positive_int, upstream_gradient
 
 
 class LRNCache(NamedTuple):
@@ -66,7 +66,7 @@ def local_response_norm_forward(x, size, alpha=1e-4, beta=0.75, k=1.0):
 def local_response_norm_backward(dout, cache: LRNCache):
     """Returns dx (like x)."""
     x, d, size, alpha, beta = cache
-    dout = _check_dout(dout, x)
+    dout = upstream_gradient(dout, "dout", x.shape)
     through_windows = _channel_window_sum(dout * x * d ** (-beta - 1), (size - 1) // 2, size // 2)
     return dout * d ** -beta - (2 * alpha * beta / size) * x * through_windows
 
@@ -83,7 +83,7 @@ def local_response_norm_forward_naive(x, size, alpha=1e-4, beta=0.75, k=1.0):
 
 def local_response_norm_backward_naive(dout, cache: LRNCache):
     x, d, size, alpha, beta = cache
-    dout = _check_dout(dout, x)
+    dout = upstream_gradient(dout, "dout", x.shape)
     C = x.shape[1]
     dx = np.zeros_like(x)
     for c in range(C):
@@ -93,10 +93,3 @@ def local_response_norm_backward_naive(dout, cache: LRNCache):
             dd_dxc = alpha * 2 * x[:, c] / size
             dx[:, c] += dout[:, j] * x[:, j] * -beta * d[:, j] ** (-beta - 1) * dd_dxc
     return dx
-
-
-def _check_dout(dout, x):
-    dout = batch_array(dout, "dout")
-    if dout.shape != x.shape:
-        raise ValueError(f"dout must have the forward output's shape {x.shape}, got {dout.shape}")
-    return dout

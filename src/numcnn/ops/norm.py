@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import batch_array, optional_float_array, positive_float, positive_int
+from ..checks import batch_array, optional_float_array, positive_float, positive_int, upstream_gradient
 
 
 class NormCache(NamedTuple):
@@ -76,7 +76,7 @@ def affine(xhat, gamma, beta):
 def norm_backward(dout, cache: NormCache, gamma_shape):
     """Shared backward: returns dx, dgamma, dbeta (the last two None without gamma)."""
     xhat, inv_std, axes, gamma, param_axes, input_shape = cache
-    dout = check_dout(dout, input_shape).reshape(xhat.shape)
+    dout = upstream_gradient(dout, "dout", input_shape).reshape(xhat.shape)
     dxhat = dout * gamma if gamma is not None else dout
     if axes is None:  # mean and variance were constants (batch norm in eval mode)
         dx = dxhat * inv_std
@@ -88,14 +88,6 @@ def norm_backward(dout, cache: NormCache, gamma_shape):
     dgamma = np.sum(dout * xhat, axis=param_axes).reshape(gamma_shape)
     dbeta = np.sum(dout, axis=param_axes).reshape(gamma_shape)
     return dx, dgamma, dbeta
-
-
-def check_dout(dout, input_shape) -> np.ndarray:
-    """dout of a norm: a non-empty float array of the forward input's shape."""
-    dout = batch_array(dout, "dout")
-    if dout.shape != tuple(input_shape):
-        raise ValueError(f"dout must have the forward input's shape {tuple(input_shape)}, got {dout.shape}")
-    return dout
 
 
 def standardize_naive(values: np.ndarray, eps: float):
@@ -170,7 +162,7 @@ def layernorm_forward_naive(x, gamma, beta, eps=1e-5):
 
 def layernorm_backward_naive(dout, cache: NaiveNormCache):
     xhat, inv_std, gamma, _ = cache
-    dout = check_dout(dout, xhat.shape)
+    dout = upstream_gradient(dout, "dout", xhat.shape)
     dx = np.zeros_like(xhat)
     for n in range(xhat.shape[0]):
         dxhat = dout[n] * (1 if gamma is None else gamma)
@@ -242,7 +234,7 @@ def groupnorm_forward_naive(x, gamma, beta, num_groups, eps=1e-5):
 
 def groupnorm_backward_naive(dout, cache: NaiveNormCache):
     xhat, inv_std, gamma, num_groups = cache
-    dout = check_dout(dout, xhat.shape)
+    dout = upstream_gradient(dout, "dout", xhat.shape)
     N, C = xhat.shape[:2]
     per_group = C // num_groups
     scale = np.ones(C) if gamma is None else gamma

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import batch_array, int_pair
+from ..checks import batch_array, int_pair, upstream_gradient
 from .engine.geometry import WindowGeometry, parse_pad, receptive_field, tap_slices, window_geometry
 from .engine.layout import empty_like_layout
 from .engine.threads import blocks_for_threads, map_chunks
@@ -85,10 +85,7 @@ def _crop(xp: np.ndarray, geom: WindowGeometry) -> np.ndarray:
 
 
 def _check_dout(dout, out):
-    dout = batch_array(dout, "dout", ndim=out.ndim)
-    if dout.shape != out.shape:
-        raise ValueError(f"dout must have the forward output's shape {out.shape}, got {dout.shape}")
-    return dout
+    return upstream_gradient(dout, "dout", out.shape, ndim=out.ndim)
 
 
 def _avg_count(geom: WindowGeometry, count_include_pad: bool, dtype):
@@ -415,11 +412,7 @@ def adaptive_matrix(size: int, out_size: int, dtype) -> np.ndarray:
 
 
 def _check_adaptive_dout(dout, cache: AdaptivePoolCache) -> np.ndarray:
-    expected = cache.x_shape[:2] + tuple(cache.output_size)
-    dout = batch_array(dout, "dout", ndim=4)
-    if dout.shape != expected:
-        raise ValueError(f"dout must have the forward output's shape {expected}, got {dout.shape}")
-    return dout
+    return upstream_gradient(dout, "dout", cache.x_shape[:2] + tuple(cache.output_size), ndim=4)
 
 
 def adaptive_avg_pool2d_forward_naive(x, output_size):

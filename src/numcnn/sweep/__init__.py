@@ -3,6 +3,10 @@
 One study, shared through a journal file in the run folder (several worker
 processes on this machine) or a database URL such as postgresql://... (any
 number of machines running the same command); see runner.py.
+
+Sits just below the CLI: may import the training code (run, solver, optim),
+models, nn, ops (thread settings) and viz (plots), and Optuna; only the CLI
+imports sweep.
 """
 
 from .report import best_table, command_line, plot_sweep

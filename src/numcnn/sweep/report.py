@@ -63,7 +63,7 @@ def plot_sweep(study, path=None, space: dict | None = None):
     """
     import optuna
 
-    from ..viz import _figure, _finish
+    from ..viz import finish_figure, new_figure
     space = space or {}
     kept = [t for t in study.get_trials(deepcopy=False)
             if t.state == optuna.trial.TrialState.COMPLETE
@@ -73,7 +73,7 @@ def plot_sweep(study, path=None, space: dict | None = None):
     names = sorted({n for t in kept for n in t.params})
     columns = min(3, len(names) + 1)
     rows = math.ceil((len(names) + 1) / columns)
-    figure = _figure(4.2 * columns, 3.4 * rows)
+    figure = new_figure(4.2 * columns, 3.4 * rows)
 
     def scatter(axes, trials, position):
         for state, style in (("COMPLETE", {"label": "complete"}),
@@ -104,4 +104,4 @@ def plot_sweep(study, path=None, space: dict | None = None):
         axes.step(numbers, np.maximum.accumulate(values), where="post", color="tab:orange", label="best so far")
     axes.set(xlabel="trial", ylabel="validation accuracy", title="over trials")
     axes.legend()
-    return _finish(figure, path)
+    return finish_figure(figure, path)

@@ -9,6 +9,9 @@
 
 Images are (H, W) or (H, W, C), uint8 (scaled to [0, 1]) or float; results
 are float64.
+
+Side room: may import numpy and numcnn.ops (the convolution); nothing above
+ops, and nothing in ops, nn or models imports vision.
 """
 
 from .filters import (convolve, correlate, difference_of_gaussians, gaussian_blur, gaussian_kernel,

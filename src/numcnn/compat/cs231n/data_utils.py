@@ -11,15 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from ... import data
-from ...data import DataError, DatasetNotFound, load_cifar10
+from ...data import DataError, DatasetNotFound, load_cifar10, read_python_batch
 from ...data.errors import DAMAGED_FILE_ERRORS, describe
-from ...data.cifar import _read_python_batch
 from ...data.safe_pickle import safe_load
 
 
 def load_CIFAR_batch(filename):
     """One python-release batch: X float (10000, 32, 32, 3), Y (10000,)."""
-    X, Y = _read_python_batch(Path(filename))
+    X, Y = read_python_batch(Path(filename))
     return X.astype("float"), Y
 
 

@@ -18,8 +18,8 @@ here; what makes it fast lives here:
 None of it changes a result beyond rounding: engines, chunk sizes and
 thread counts choose how, never what.
 
-Imports: numpy, threadpoolctl (optional), the validators (numcnn.ops._checks,
-to become numcnn.checks) and each other; never an op family (numcnn.ops.conv,
+Imports: numpy, threadpoolctl (optional), the validators (numcnn.checks)
+and each other; never an op family (numcnn.ops.conv,
 .pool, ...) nor anything above numcnn.ops.
 """
 

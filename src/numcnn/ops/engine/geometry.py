@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .._checks import int_pair
+from ...checks import int_pair
 
 
 class WindowGeometry(NamedTuple):

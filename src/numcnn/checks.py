@@ -1,7 +1,16 @@
-"""Argument checks shared by the ops.
+"""Argument validators that every numcnn package uses (ops, nn, data, ...).
 
-Every check raises ValueError naming the argument, what it got and what it
-needs, so that a mistake in a notebook points at the line that made it.
+One public home for the checks, as scikit-learn's utils/validation.py is for
+its estimators: each function takes the value and the argument's name,
+returns the value converted (an ndarray, an int pair, a float) and raises
+ValueError with one line that names the argument, what it got and what it
+needs, so that a mistake in a notebook points at the line that made it:
+
+    x = batch_array(x, "x", ndim=4)              # float32/float64, N >= 1
+    stride = int_pair(stride, "stride", minimum=1)
+    dout = upstream_gradient(dout, "dout", out.shape)
+
+Imports numpy and the standard library only, so any package may import it.
 """
 
 from __future__ import annotations
@@ -147,9 +156,40 @@ def batch_array(value, name: str, ndim: int | Sequence[int] | None = None) -> np
     return array
 
 
-def same_shape(array: np.ndarray, name: str, shape: tuple[int, ...]) -> None:
-    if array.shape != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, got shape {array.shape}")
+def same_shape(array: np.ndarray, name: str, shape: Sequence[int], whose: str = "") -> np.ndarray:
+    """array, checked to have exactly `shape`; `whose` says where that shape comes from.
+
+    The message is "{name} must have {whose} shape {shape}, got shape {array.shape}",
+    e.g. whose="the forward output's".
+    """
+    expected = tuple(int(size) for size in shape)
+    if array.shape != expected:
+        what = f"{whose} shape" if whose else "shape"
+        raise ValueError(f"{name} must have {what} {expected}, got shape {array.shape}")
+    return array
+
+
+def upstream_gradient(dout, name: str, shape: Sequence[int],
+                      ndim: int | Sequence[int] | None = None) -> np.ndarray:
+    """The gradient a backward pass receives: a batch_array of the forward output's shape.
+
+    Parameters
+    ----------
+    dout : array-like
+        d loss / d out, shape `shape` (the forward output's).
+    name : str
+        The argument's name in messages ("dout").
+    shape : sequence of int
+        The forward output's shape.
+    ndim : int or sequence of int, optional
+        Checked first, with batch_array's message, where the op wants a fixed number of axes.
+
+    Returns
+    -------
+    np.ndarray
+        dout as a float32/float64 array of shape `shape`.
+    """
+    return same_shape(batch_array(dout, name, ndim), name, shape, whose="the forward output's")
 
 
 def labels(y, name: str, num_samples: int, num_classes: int) -> np.ndarray:

@@ -10,6 +10,9 @@ is kept, and it takes effect only when numcnn is imported before NumPy (as
 it is by the `numcnn` command); otherwise export it yourself:
 
     OPENBLAS_THREAD_TIMEOUT=20 python train.py
+
+numcnn/__init__.py imports this module first, for that side effect; it is
+public because bench/ prints thread_timeout_description() in its headers.
 """
 
 import os
@@ -28,4 +31,4 @@ def thread_timeout_description() -> str:
         return f"idle threads spin 2^{user_value} cycles (OPENBLAS_THREAD_TIMEOUT, exported)"
     if numpy_was_loaded:
         return "idle threads spin 2^28 cycles (OpenBLAS's default: NumPy was imported before numcnn)"
-    return f"idle threads spin 2^{THREAD_TIMEOUT} cycles (numcnn's default, see numcnn._blas_env)"
+    return f"idle threads spin 2^{THREAD_TIMEOUT} cycles (numcnn's default, see numcnn.blas_env)"
