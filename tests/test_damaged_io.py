@@ -31,7 +31,8 @@ def test_a_damaged_image_folder_cache_is_rebuilt(tmp_path, damage):
     else:  # a malformed .npy header in a member over 4 KiB: NumPy parses it before zipfile checks the CRC
         data = cache.read_bytes()
         cache.write_bytes(data.replace(b"'descr'", b"'''scr'", 1))  # tokenize.TokenError
-    X2, y2, classes2 = load_image_folder(tmp_path / "images", workers=1)
+    with pytest.warns(UserWarning, match="damaged cache of decoded images"):
+        X2, y2, classes2 = load_image_folder(tmp_path / "images", workers=1)
     np.testing.assert_array_equal(X2, X)
     np.testing.assert_array_equal(y2, y)
     assert classes2 == classes == ["cats", "dogs"]
