@@ -12,8 +12,8 @@ import pytest
 from numcnn import data
 from numcnn.checkpoint import CheckpointError, load_checkpoint
 from numcnn.cli import build_parser
-from numcnn.run import make_solver, prepare
-from numcnn.solver import Callback
+from numcnn.train.run import make_solver, prepare
+from numcnn.train.solver import Callback
 
 EVERYTHING = ["--optimizer", "nesterov", "--momentum", "0.8", "--lr", "0.05", "--weight-decay", "5e-4", "--decoupled",
               "--schedule", "warmup", "--warmup", "0.5", "--augment", "standard", "--label-smoothing", "0.1",

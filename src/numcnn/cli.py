@@ -24,7 +24,7 @@ from pathlib import Path
 from .atomic import WriteError
 from .checkpoint import CheckpointError
 from .data import DataError, DatasetNotFound
-from .solver import TrainingDiverged
+from .train.solver import TrainingDiverged
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -38,8 +38,8 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 
 def _add_train(commands):
-    from .run import AUGMENTS, DATASETS, SCHEDULES, TTA, model_names
-    from .optim import UPDATE_RULES
+    from .train.run import AUGMENTS, DATASETS, SCHEDULES, TTA, model_names
+    from .train.optim import UPDATE_RULES
     p = commands.add_parser("train", help="train a network and write a run folder",
                             description="Train a network; writes checkpoints, metrics.jsonl, curves, filters and "
                                         "a confusion matrix into the run folder.")
@@ -120,7 +120,7 @@ def _check_numbers(args) -> None:
 
 def _check_ranges(checks: dict, val_size: float) -> None:
     """Raise UserError for the first option whose value fails its test, and for a bad --val-size."""
-    from .run import UserError
+    from .train.run import UserError
     for option, (value, test, expected) in checks.items():
         if value is not None and not test(value):
             raise UserError(f"{option} must be {expected}, got {value}")
@@ -129,7 +129,7 @@ def _check_ranges(checks: dict, val_size: float) -> None:
 
 
 def _train(args) -> int:
-    from .run import UserError, check_resume_options, check_run_folder, refuse_ignored_options, train
+    from .train.run import UserError, check_resume_options, check_run_folder, refuse_ignored_options, train
     args.dataset, args.path = _dataset_argument(args.dataset)
     _check_numbers(args)
     refuse_ignored_options(args)  # before the run folder is made
@@ -161,7 +161,7 @@ def _train(args) -> int:
 
 def _dataset_argument(tokens):
     """--dataset NAME [PATH] -> (name, path or None); only 'folder' takes (and needs) a path."""
-    from .run import UserError
+    from .train.run import UserError
     if len(tokens) > 2 or (len(tokens) == 2 and tokens[0] != "folder"):
         raise UserError(f"--dataset takes a name, or 'folder PATH'; got {' '.join(tokens)!r}")
     return tokens[0], (Path(tokens[1]) if len(tokens) == 2 else None)
@@ -181,7 +181,7 @@ def _add_evaluate(commands):
 
 def _evaluate(args) -> int:
     from . import viz
-    from .run import evaluate
+    from .train.run import evaluate
     dataset, path = _dataset_argument(args.dataset) if args.dataset else (None, None)
     if args.confusion:
         _check_output_file("--confusion", args.confusion)
@@ -202,7 +202,7 @@ def _evaluate(args) -> int:
 
 def _check_output_file(option: str, path: Path) -> None:
     """Refuse, before any work, an output file that is a folder or lies under a file."""
-    from .run import UserError
+    from .train.run import UserError
     if path.is_dir():
         raise UserError(f"{option} {path} is a folder: give a file name such as {path / 'out.png'}")
     for parent in path.parents:
@@ -218,7 +218,7 @@ def _add_gradcheck(commands):
 
 def _gradcheck(args) -> int:
     from .gradcheck_suite import THRESHOLD, run
-    from .run import UserError
+    from .train.run import UserError
     try:
         results = run(args.ops)
     except ValueError as error:
@@ -232,8 +232,8 @@ def _gradcheck(args) -> int:
 
 
 def _add_sweep(commands):
-    from .optim import UPDATE_RULES
-    from .run import AUGMENTS, SCHEDULES, model_names
+    from .train.optim import UPDATE_RULES
+    from .train.run import AUGMENTS, SCHEDULES, model_names
     p = commands.add_parser("sweep", help="search hyper-parameters with Optuna, on one machine or many",
                             description="Each trial is a training run whose validation accuracy Optuna sees "
                                         "after every epoch (and may prune). The study lives in a journal file in "
@@ -269,7 +269,7 @@ def _sweep(args) -> int:
     import json
 
     from . import sweep
-    from .run import UserError
+    from .train.run import UserError
     dataset, path = _dataset_argument(args.dataset)
     if args.trials < 1 or args.workers < 1:
         raise UserError(f"--trials and --workers must be at least 1, got {args.trials} and {args.workers}")
@@ -381,7 +381,7 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    from .run import UserError
+    from .train.run import UserError
     try:
         status = args.run(args)
         sys.stdout.flush()  # here, where a closed pipe is caught, not at exit

@@ -291,7 +291,7 @@ def _objective(base: dict, space: dict, prepared, trials: int, quiet: _QuietSurp
     import numpy as np
 
     from .. import nn
-    from ..run import make_solver
+    from ..train.run import make_solver
     from .space import as_train_arguments, suggest
 
     def objective(trial):
@@ -348,7 +348,7 @@ def run_worker(study_name: str, storage: str, base: dict, space: dict, trials: i
     import numpy as np
 
     from .. import nn
-    from ..run import load_raw, prepare
+    from ..train.run import load_raw, prepare
     nn.manual_seed(base["seed"])
     np.random.seed(base["seed"])
     prepared = prepare(load_raw(base["dataset"], base["path"], base["data_dir"], base["download"]),

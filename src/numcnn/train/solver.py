@@ -13,7 +13,7 @@ arguments and defaults are kept; the rest are numcnn's:
     sampling        'shuffle': epochs are shuffled passes without replacement (default);
                     'replacement': the assignment's np.random.choice batches
     augment         callable (X_batch, rng) -> X_batch applied to each training batch
-    schedule        callable (fractional epoch) -> learning-rate multiplier (numcnn.schedules)
+    schedule        callable (fractional epoch) -> learning-rate multiplier (numcnn.train.schedules)
     grad_clip       clip the global gradient norm to this value
     callbacks       objects with on_step_end(solver) (after each update, before that step's
                     evaluation) / on_epoch_end(solver), or epoch-end callables;
@@ -59,9 +59,9 @@ from pathlib import Path
 import numpy as np
 
 from . import optim
-from .atomic import remove_stale_temporaries, write_atomically
-from .checkpoint import CheckpointError, load_checkpoint, restore_model, save_checkpoint
-from .nn.diagnose import explain_nonfinite
+from ..atomic import remove_stale_temporaries, write_atomically
+from ..checkpoint import CheckpointError, load_checkpoint, restore_model, save_checkpoint
+from ..nn.diagnose import explain_nonfinite
 from .progress import progress_bar
 from .random_state import capture_random_states, restore_random_states
 

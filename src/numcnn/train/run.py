@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, models, nn, schedules, viz
-from .checkpoint import load_checkpoint
+from .. import data, models, nn, viz
+from . import schedules
+from ..checkpoint import load_checkpoint
 from .optim import UPDATE_RULES
 from .solver import RUN_FOLDER_FILES, Solver
 from .tricks import EMA, Lookahead, patch_whitening, tta_scores
