@@ -14,7 +14,7 @@ import pytest
 
 from numcnn import models
 from numcnn.checkpoint import load_checkpoint, save_checkpoint
-from numcnn.cli import build_parser, main
+from numcnn.cli import build_parser, main, train_config
 from numcnn.train.run import evaluate, first_layer_weights, train
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -24,7 +24,7 @@ def _train(argv, out):
     args = build_parser().parse_args(["train", *argv, "--quiet"])
     args.dataset, args.path = "digits", None
     out.mkdir(parents=True, exist_ok=True)
-    return train(args, out)
+    return train(train_config(args), out)
 
 
 @pytest.fixture(scope="module")

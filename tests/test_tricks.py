@@ -118,7 +118,7 @@ def test_whitening_the_first_conv_of_airbench_and_freezing_it():
 
 def test_frozen_weights_leave_the_l2_term():
     """numcnn train --whiten: the frozen whitening filters add no constant to the reported loss."""
-    from numcnn.cli import build_parser
+    from numcnn.cli import build_parser, train_config
     from numcnn.train.run import Prepared, make_solver
     args = build_parser().parse_args(["train", "--model", "airbench", "--whiten", "--freeze-bn-weight",
                                       "--weight-decay", "5e-4", "--quiet", "--epochs", "1"])
@@ -128,6 +128,6 @@ def test_frozen_weights_leave_the_l2_term():
     y = np.arange(24) % 10
     prepared = Prepared(X, y, X[:4], y[:4], X[:4], y[:4], [str(c) for c in range(10)], np.zeros(3), np.ones(3))
     nn.manual_seed(0)
-    solver, _ = make_solver(args, prepared)
+    solver, _ = make_solver(train_config(args), prepared)
     assert "whiten.weight" in solver.frozen and "whiten.weight" not in solver.model.regularized
     assert "group1.conv1.weight" in solver.model.regularized
