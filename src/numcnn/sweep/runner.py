@@ -286,7 +286,7 @@ def surplus_kept_quiet():
         optimize_logger.removeFilter(quiet)
 
 
-def _train_config(base: dict, values: dict | None = None):
+def trial_config(base: dict, values: dict | None = None):
     """The TrainConfig of a trial: the sweep's fixed options (base also holds the sweep's own
     settings, such as its pruner, which are not training options) under the trial's values."""
     from ..train.config import TrainConfig
@@ -306,7 +306,7 @@ def _objective(base: dict, space: dict, prepared, trials: int, quiet: _QuietSurp
             trial.set_user_attr("surplus", True)
             quiet.numbers.add(trial.number)
             raise SurplusTrial(f"the study had its {trials} trials when trial {trial.number} started")
-        config = _train_config(base, as_train_arguments(suggest(trial, space)))
+        config = trial_config(base, as_train_arguments(suggest(trial, space)))
         # Seeded as `numcnn train --seed` seeds (prepare_run), for every trial and not once per worker: the
         # best trial's command line then retrains the same weights, whichever trial of its worker it was.
         run = prepare_run(config, out=None, prepared=prepared, callbacks=[_Report(trial)])
@@ -348,7 +348,7 @@ def run_worker(study_name: str, storage: str, base: dict, space: dict, trials: i
         engine.set_num_threads(threads)
     optuna = _optuna()
     from ..train.run import load_data
-    prepared = load_data(_train_config(base))  # once per worker; each trial is seeded by prepare_run
+    prepared = load_data(trial_config(base))  # once per worker; each trial is seeded by prepare_run
     study = load_study(study_name, storage, base["pruner"], seed)
     if taken(study) >= trials:
         return
