@@ -148,7 +148,7 @@ class Climber:
 
 def test_the_bar_and_the_log_show_each_epochs_own_accuracy_and_learning_rate(monkeypatch, tmp_path):
     """With a step schedule the log showed the next epoch's rate; the bar the previous evaluation."""
-    import numcnn.train.solver as solver_module
+    import numcnn.train.callbacks as solver_module
     from numcnn.train.solver import Solver
     shown = []
 

@@ -3,6 +3,7 @@
     config.py        TrainConfig: every `numcnn train` option, typed, with its default and checks
     run.py           prepare_run (a TrainConfig -> data, model and Solver), train, evaluate
     solver.py        Solver: the CS231n loop (keyword arguments and histories kept)
+    solver_options.py  SolverOptions: the Solver's keywords, frozen and checked
     callbacks.py     what the loop does besides training: progress bar, metrics log,
                      checkpoints, early stopping, time budget
     optim.py         update rules next_w, config = rule(w, dw, config), and their defaults
@@ -16,6 +17,8 @@ gradcheck; never cli or sweep, which import it.
 """
 
 from . import optim, schedules
-from .solver import Callback, Solver, TrainingDiverged
+from .callbacks import Callback
+from .config import TrainConfig, UserError
+from .solver import Solver, TrainingDiverged
 
-__all__ = ["Callback", "Solver", "TrainingDiverged", "optim", "schedules"]
+__all__ = ["Callback", "Solver", "TrainingDiverged", "TrainConfig", "UserError", "optim", "schedules"]

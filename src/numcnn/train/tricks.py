@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .solver import Callback
+from .callbacks import Callback
 
 
 class Lookahead(Callback):
