@@ -206,8 +206,8 @@ def _gradcheck(args) -> int:
 
 
 def _add_sweep(commands):
-    from .train.optim import UPDATE_RULES
     from .train.config import AUGMENTS, SCHEDULES, model_names
+    from .train.optim import UPDATE_RULES
     p = commands.add_parser("sweep", help="search hyper-parameters with Optuna, on one machine or many",
                             description="Each trial is a training run whose validation accuracy Optuna sees "
                                         "after every epoch (and may prune). The study lives in a journal file in "

@@ -21,4 +21,4 @@ from .callbacks import Callback
 from .config import TrainConfig, UserError
 from .solver import Solver, TrainingDiverged
 
-__all__ = ["Callback", "Solver", "TrainingDiverged", "TrainConfig", "UserError", "optim", "schedules"]
+__all__ = ["Callback", "Solver", "TrainConfig", "TrainingDiverged", "UserError", "optim", "schedules"]

@@ -35,7 +35,6 @@ import numpy as np
 from ..atomic import remove_stale_temporaries, write_atomically
 from .progress import QuietBar, progress_bar
 
-
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_step_end", "on_evaluate", "on_epoch_end", "on_stop",
          "on_train_end")
 

@@ -20,13 +20,27 @@ from pathlib import Path
 import numpy as np
 
 from .. import data, models, nn, viz
-from . import schedules
-from .config import (AUGMENTS, ASSIGNMENT_MODELS, CHANGEABLE_ON_RESUME, DATASETS, DEFAULT_LR, FC_MODELS,  # noqa: F401
-                     MOMENTUM_RULES, SCHEDULES, TTA, TrainConfig, UserError, model_names, refuse_model_options)
 from ..checkpoint import load_checkpoint
+from . import schedules
+from .config import (  # noqa: F401
+    ASSIGNMENT_MODELS,
+    AUGMENTS,
+    CHANGEABLE_ON_RESUME,
+    DATASETS,
+    DEFAULT_LR,
+    FC_MODELS,
+    MOMENTUM_RULES,
+    SCHEDULES,
+    TTA,
+    TrainConfig,
+    UserError,
+    model_names,
+    refuse_model_options,
+)
 from .optim import UPDATE_RULES
 from .solver import RUN_FOLDER_FILES, Solver
 from .tricks import EMA, Lookahead, patch_whitening, tta_scores
+
 
 @dataclass
 class Prepared:

@@ -55,16 +55,24 @@ from pathlib import Path
 
 import numpy as np
 
-from . import optim
 from ..checkpoint import CheckpointError, load_checkpoint, restore_model, save_checkpoint
 from ..nn.diagnose import explain_nonfinite
-from .callbacks import (HOOKS, Callback, Checkpointing, EarlyStopping, EpochFunction, MetricsLog,
-                        ProgressBar, TimeBudget)
+from . import optim
+from .callbacks import (
+    HOOKS,
+    Callback,
+    Checkpointing,
+    EarlyStopping,
+    EpochFunction,
+    MetricsLog,
+    ProgressBar,
+    TimeBudget,
+)
 from .progress import QuietBar
 from .random_state import capture_random_states, restore_random_states
 from .solver_options import SolverOptions
 
-__all__ = ["Callback", "Solver", "TrainingDiverged", "RUN_FOLDER_FILES"]
+__all__ = ["RUN_FOLDER_FILES", "Callback", "Solver", "TrainingDiverged"]
 
 # The files numcnn writes in a run folder (Solver and `numcnn train`); any of them marks it used
 RUN_FOLDER_FILES = ("last.npz", "best.npz", "final.npz", "metrics.jsonl", "summary.json", "curves.png",

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class SolverOptions:
     lr_scale: dict | None = None
 
     @classmethod
-    def from_keywords(cls, kwargs: dict) -> "SolverOptions":
+    def from_keywords(cls, kwargs: dict) -> SolverOptions:
         """The options of Solver(model, data, **kwargs); an unknown keyword is a ValueError listing them all."""
         names = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(kwargs) - names)
