@@ -107,7 +107,8 @@ def train_config(args):
 
 
 def _train(args) -> int:
-    from .train.run import UserError, check_resume_options, check_run_folder, train
+    from .train.run import train
+    from .train.run_folder import UserError, check_resume_options, check_run_folder
     config = train_config(args)  # every option checked before the run folder is made
     if args.resume and args.out is None:
         raise UserError("--resume needs --out: the run folder to continue")

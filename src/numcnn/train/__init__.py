@@ -2,6 +2,7 @@
 
     config.py        TrainConfig: every `numcnn train` option, typed, with its default and checks
     run.py           prepare_run (a TrainConfig -> data, model and Solver), train, evaluate
+    run_folder.py    refuse a run folder that cannot hold the run (checked before anything is written)
     solver.py        Solver: the CS231n loop (keyword arguments and histories kept)
     solver_options.py  SolverOptions: the Solver's keywords, frozen and checked
     callbacks.py     what the loop does besides training: progress bar, metrics log,
