@@ -195,7 +195,16 @@ def refuse_ignored_training_options(config: TrainConfig) -> None:
 
 
 def refuse_model_options(name: str, hidden, norm, dropout, width) -> None:
-    """One line for a model option this model would not act on."""
+    """One line (UserError) for a model option this model would not act on.
+
+    Parameters
+    ----------
+    name : the model (model_names()).
+    hidden : hidden sizes (fc: any number of layers; twolayer, threelayer: one), or None.
+    norm : fc's normalization, or None.
+    dropout : fc's drop probability (0: none).
+    width : a convolutional model's first-layer channels, or None.
+    """
     if hidden is not None and name not in ASSIGNMENT_MODELS:
         raise UserError(f"--hidden applies to {', '.join(ASSIGNMENT_MODELS)}; {name} has no hidden layers to size")
     if hidden is not None and name != "fc" and len(hidden) != 1:

@@ -39,7 +39,9 @@ A loss that is NaN or infinite stops training with TrainingDiverged, naming
 the step and where the first non-finite value came from (the layer, for a
 module network; the parameter, for a CS231n-style model: see
 nn.explain_nonfinite); the last good checkpoint and best_params are kept.
-Every numeric keyword is checked when the Solver is built (a ValueError names it).
+Every numeric keyword is checked when the Solver is built (a ValueError names it):
+solver.options holds the keywords as given (a frozen SolverOptions); the loop reads
+the solver's attributes (solver.batch_size, ...), which start as those options.
 """
 
 from __future__ import annotations
