@@ -11,8 +11,8 @@ import argparse
 
 import numpy as np
 
-from numcnn import data, models, nn, schedules
-from numcnn.solver import Solver
+from numcnn import data, models, nn
+from numcnn.train import Solver, schedules
 
 
 def main(argv=None):

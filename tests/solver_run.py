@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from numcnn import models, nn
-from numcnn.solver import Callback, Solver
+from numcnn.train.solver import Callback, Solver
 
 
 class Slow(Callback):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from helpers import requires_torch, torch
-from numcnn import optim, schedules
+from numcnn.train import optim, schedules
 from numcnn.gradcheck import rel_error
 
 N, D = 4, 5
@@ -186,7 +186,7 @@ def test_the_assignments_solver_uses_the_assignments_momentum():
     """numcnn.compat.cs231n.solver.Solver(update_rule="sgd_momentum") keeps v = mu*v - lr*dw."""
     from numcnn.compat.cs231n import optim as assignment_optim
     from numcnn.compat.cs231n.solver import Solver as AssignmentSolver
-    from numcnn.solver import Solver
+    from numcnn.train.solver import Solver
 
     class Quadratic:
         def __init__(self):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from numcnn import nn
-from numcnn.cli import build_parser
-from numcnn.run import Prepared, UserError, make_solver, model_names, predict
+from numcnn.cli import build_parser, train_config
+from numcnn.train.run import Prepared, UserError, make_solver, model_names, predict
 
 BIG_IMAGES = ("airbench", "vgg11", "resnet18")  # their pooling needs 32x32 inputs (resnet18: 96x96)
 FC_MODELS = ("fc", "twolayer")
@@ -97,7 +97,7 @@ def _train(argv, prepared):
     args.dataset, args.path = "digits", None
     nn.manual_seed(0)
     np.random.seed(0)
-    solver, _ = make_solver(args, prepared)
+    solver, _ = make_solver(train_config(args), prepared)
     solver.restore_best = False
     solver.train()
     with solver.evaluation_weights():
@@ -150,7 +150,7 @@ def test_options_that_the_rule_schedule_or_dataset_ignores_are_refused(option):
 def test_freeze_bn_weight_freezes_fcs_batch_norm_scales():
     args = build_parser().parse_args(BASE + ["--model", "fc", "--norm", "batchnorm", "--freeze-bn-weight"])
     args.dataset, args.path = "digits", None
-    solver, _ = make_solver(args, _prepared("fc"))
+    solver, _ = make_solver(train_config(args), _prepared("fc"))
     assert sorted(solver.frozen) == ["gamma1", "gamma2"]
 
 
@@ -161,7 +161,7 @@ def test_tta_changes_every_models_test_scores(model):
     args.dataset, args.path = "digits", None
     nn.manual_seed(0)
     np.random.seed(0)
-    solver, _ = make_solver(args, prepared)
+    solver, _ = make_solver(train_config(args), prepared)
     plain = predict(solver.model, prepared.X_test, "none")
     assert not np.allclose(predict(solver.model, prepared.X_test, "flip"), plain)
 

@@ -1,7 +1,7 @@
 import io
 import sys
 
-from numcnn import progress
+from numcnn.train import progress
 
 
 def test_quiet_unless_a_terminal_or_forced(monkeypatch, capsys):
@@ -34,7 +34,7 @@ def test_a_verbose_solver_off_a_terminal_prints_lines_but_no_bar(monkeypatch, ca
     import numpy as np
 
     from numcnn import models
-    from numcnn.solver import Solver
+    from numcnn.train.solver import Solver
     monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal
     rng = np.random.default_rng(0)
     data = dict(X_train=rng.standard_normal((40, 4)), y_train=rng.integers(0, 3, 40),

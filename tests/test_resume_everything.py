@@ -11,9 +11,9 @@ import pytest
 
 from numcnn import data
 from numcnn.checkpoint import CheckpointError, load_checkpoint
-from numcnn.cli import build_parser
-from numcnn.run import make_solver, prepare
-from numcnn.solver import Callback
+from numcnn.cli import build_parser, train_config
+from numcnn.train.run import make_solver, prepare
+from numcnn.train.solver import Callback
 
 EVERYTHING = ["--optimizer", "nesterov", "--momentum", "0.8", "--lr", "0.05", "--weight-decay", "5e-4", "--decoupled",
               "--schedule", "warmup", "--warmup", "0.5", "--augment", "standard", "--label-smoothing", "0.1",
@@ -43,7 +43,7 @@ def _solver(model, out, resume=False, callbacks=()):
     from numcnn import nn
     nn.manual_seed(args.seed)
     prepared = prepare(data.load_digits(), args.val_size, seed=args.seed)
-    solver, _ = make_solver(args, prepared, out, callbacks=callbacks)
+    solver, _ = make_solver(train_config(args), prepared, out, callbacks=callbacks)
     return solver
 
 
@@ -104,4 +104,4 @@ def test_a_checkpoint_with_other_stateful_callbacks_is_refused(tmp_path):
     args.dataset, args.path = "digits", None
     prepared = prepare(data.load_digits(), args.val_size, seed=args.seed)
     with pytest.raises(CheckpointError, match=r"callbacks \(Lookahead, EMA\) differ from this run's \(none\)"):
-        make_solver(args, prepared, tmp_path)
+        make_solver(train_config(args), prepared, tmp_path)

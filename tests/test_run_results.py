@@ -14,8 +14,8 @@ import pytest
 
 from numcnn import models
 from numcnn.checkpoint import load_checkpoint, save_checkpoint
-from numcnn.cli import build_parser, main
-from numcnn.run import evaluate, first_layer_weights, train
+from numcnn.cli import build_parser, main, train_config
+from numcnn.train.run import evaluate, first_layer_weights, train
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -24,7 +24,7 @@ def _train(argv, out):
     args = build_parser().parse_args(["train", *argv, "--quiet"])
     args.dataset, args.path = "digits", None
     out.mkdir(parents=True, exist_ok=True)
-    return train(args, out)
+    return train(train_config(args), out)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_fully_connected_first_layers_are_drawn_as_images():
 def test_a_resumed_epochs_bar_counts_on_from_where_it_was():
     """The bar jumped to 99/351 at '669 it/s, ETA 00:00': the resumed steps entered its rate."""
     import io
-    from numcnn import progress
+    from numcnn.train import progress
     stream = io.StringIO()
     original, sys.stderr = sys.stderr, stream
     try:
@@ -148,8 +148,8 @@ class Climber:
 
 def test_the_bar_and_the_log_show_each_epochs_own_accuracy_and_learning_rate(monkeypatch, tmp_path):
     """With a step schedule the log showed the next epoch's rate; the bar the previous evaluation."""
-    import numcnn.solver as solver_module
-    from numcnn.solver import Solver
+    import numcnn.train.callbacks as solver_module
+    from numcnn.train.solver import Solver
     shown = []
 
     class RecordingBar:

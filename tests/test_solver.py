@@ -11,7 +11,7 @@ import pytest
 
 from numcnn import models
 from numcnn.checkpoint import CheckpointError, load_checkpoint
-from numcnn.solver import Callback, Solver, TrainingDiverged
+from numcnn.train.solver import Callback, Solver, TrainingDiverged
 from solver_run import make_run, outcome
 
 HERE = Path(__file__).parent
@@ -119,7 +119,7 @@ def test_callbacks_and_early_stopping():
 
 def test_the_time_budget_stops_training_on_the_solvers_clock(monkeypatch):
     """A fake clock advancing 10 ms per reading: the budget, not the machine's speed, decides."""
-    import numcnn.solver as solver_module
+    import numcnn.train.solver as solver_module
     readings = iter(range(10 ** 7))
     monkeypatch.setattr(solver_module.time, "perf_counter", lambda: next(readings) * 0.01)
     solver = Solver(Recorder(), _index_data(16), batch_size=8, num_epochs=10 ** 6, seed=0, verbose=False,
@@ -187,14 +187,14 @@ def test_a_fresh_run_in_a_used_folder_starts_a_fresh_metrics_log(tmp_path):
 
 
 def test_lr_decay_and_a_schedule_cannot_both_drive_the_learning_rate(tmp_path):
-    from numcnn import schedules
+    from numcnn.train import schedules
     with pytest.raises(ValueError, match="lr_decay=0.9 and schedule both set the learning rate"):
         make_run(tmp_path, 1, resume=False, schedule=schedules.cosine(1))
 
 
 def test_a_schedule_and_gradient_clipping_drive_the_updates():
     """The learning rate follows the schedule each step; clipping bounds every step's gradient norm."""
-    from numcnn import schedules
+    from numcnn.train import schedules
     model = models.TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3, weight_scale=1.0)
     rng = np.random.default_rng(0)
     data = dict(X_train=rng.standard_normal((40, 4)) * 10, y_train=rng.integers(0, 3, 40),
@@ -219,7 +219,7 @@ def test_a_schedule_and_gradient_clipping_drive_the_updates():
 
 def test_the_logged_learning_rate_is_the_scheduled_one_even_when_the_first_weight_is_frozen(tmp_path):
     """airbench's first parameter is its frozen whitening conv; the log once showed its unused rate."""
-    from numcnn import schedules
+    from numcnn.train import schedules
     model = models.TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3)
     rng = np.random.default_rng(0)
     data = dict(X_train=rng.standard_normal((40, 4)), y_train=rng.integers(0, 3, 40),
@@ -405,7 +405,7 @@ class FakeClock(Callback):
     """A clock that moves one second per step, whatever the machine's speed."""
 
     def __init__(self, monkeypatch):
-        import numcnn.solver as solver_module
+        import numcnn.train.solver as solver_module
         self.now = 0.0
         monkeypatch.setattr(solver_module.time, "perf_counter", lambda: self.now)
 

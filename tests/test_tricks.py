@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from numcnn import models, nn, ops
-from numcnn.solver import Solver
-from numcnn.tricks import EMA, Lookahead, image_patches, patch_whitening, tta_scores
+from numcnn.train.solver import Solver
+from numcnn.train.tricks import EMA, Lookahead, image_patches, patch_whitening, tta_scores
 
 
 class ConstantGradient:
@@ -100,7 +100,7 @@ def test_label_smoothing_through_the_classifier():
 
 
 def test_whitening_the_first_conv_of_airbench_and_freezing_it():
-    from numcnn.run import UserError, whiten_first_conv
+    from numcnn.train.run import UserError, whiten_first_conv
     nn.manual_seed(0)
     model = models.Classifier(models.build("airbench", widths=(8, 8, 8), whiten_width=24))
     X = np.random.default_rng(0).standard_normal((20, 3, 32, 32)).astype(np.float32)
@@ -118,8 +118,8 @@ def test_whitening_the_first_conv_of_airbench_and_freezing_it():
 
 def test_frozen_weights_leave_the_l2_term():
     """numcnn train --whiten: the frozen whitening filters add no constant to the reported loss."""
-    from numcnn.cli import build_parser
-    from numcnn.run import Prepared, make_solver
+    from numcnn.cli import build_parser, train_config
+    from numcnn.train.run import Prepared, make_solver
     args = build_parser().parse_args(["train", "--model", "airbench", "--whiten", "--freeze-bn-weight",
                                       "--weight-decay", "5e-4", "--quiet", "--epochs", "1"])
     args.dataset, args.path = "cifar10", None
@@ -128,6 +128,6 @@ def test_frozen_weights_leave_the_l2_term():
     y = np.arange(24) % 10
     prepared = Prepared(X, y, X[:4], y[:4], X[:4], y[:4], [str(c) for c in range(10)], np.zeros(3), np.ones(3))
     nn.manual_seed(0)
-    solver, _ = make_solver(args, prepared)
+    solver, _ = make_solver(train_config(args), prepared)
     assert "whiten.weight" in solver.frozen and "whiten.weight" not in solver.model.regularized
     assert "group1.conv1.weight" in solver.model.regularized

@@ -15,6 +15,7 @@ checkpoint) print one line saying what to do and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -24,7 +25,7 @@ from pathlib import Path
 from .atomic import WriteError
 from .checkpoint import CheckpointError
 from .data import DataError, DatasetNotFound
-from .solver import TrainingDiverged
+from .train.solver import TrainingDiverged
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -38,8 +39,8 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 
 def _add_train(commands):
-    from .run import AUGMENTS, DATASETS, SCHEDULES, TTA, model_names
-    from .optim import UPDATE_RULES
+    from .train.config import AUGMENTS, DATASETS, SCHEDULES, TTA, model_names
+    from .train.optim import UPDATE_RULES
     p = commands.add_parser("train", help="train a network and write a run folder",
                             description="Train a network; writes checkpoints, metrics.jsonl, curves, filters and "
                                         "a confusion matrix into the run folder.")
@@ -92,59 +93,33 @@ def _add_train(commands):
     p.set_defaults(run=_train)
 
 
-def _check_numbers(args) -> None:
-    """Numeric options a run cannot use, refused with one line naming each before anything is loaded.
+def train_config(args):
+    """The TrainConfig of parsed `numcnn train` arguments (its checks raise UserError, naming the option).
 
-    argparse's float() takes "nan" and "inf": every range check is written so that NaN fails it.
+    --dataset arrives as [NAME] or [folder, PATH]; arguments whose dataset was already split into
+    dataset and path are taken as they are.
     """
-    checks = {  # option: (value, test, what it must be); None values are options left out
-        "--epochs": (args.epochs, lambda v: v > 0, "positive"),
-        "--batch-size": (args.batch_size, lambda v: v > 0, "positive"),
-        "--width": (args.width, lambda v: v > 0, "positive"),
-        "--image-size": (getattr(args, "image_size", None), lambda v: v > 0, "positive"),
-        "--lookahead": (args.lookahead, lambda v: v > 0, "a positive whole number of steps"),
-        "--seed": (args.seed, lambda v: 0 <= v < 2 ** 32, "a whole number from 0 to 2**32 - 1"),
-        "--lr": (args.lr, lambda v: 0 < v < math.inf, "a finite number above 0"),
-        "--lr-decay": (args.lr_decay, lambda v: 0 < v < math.inf, "a finite number above 0 (a factor per epoch)"),
-        "--time-budget": (args.time_budget, lambda v: 0 < v < math.inf, "a finite number of seconds above 0"),
-        "--grad-clip": (args.grad_clip, lambda v: 0 < v < math.inf, "a finite number above 0"),
-        "--warmup": (args.warmup, lambda v: 0 <= v < math.inf, "a finite number of epochs, at least 0"),
-        "--weight-decay": (args.weight_decay, lambda v: 0 <= v < math.inf, "a finite number, at least 0"),
-        "--momentum": (args.momentum, lambda v: 0 <= v < 1, "in [0, 1)"),
-        "--dropout": (args.dropout, lambda v: 0 <= v < 1, "in [0, 1)"),
-        "--label-smoothing": (args.label_smoothing, lambda v: 0 <= v < 1, "in [0, 1)"),
-        "--ema": (args.ema, lambda v: 0 < v < 1, "a decay in (0, 1), such as 0.999"),
-    }
-    _check_ranges(checks, args.val_size)
-
-
-def _check_ranges(checks: dict, val_size: float) -> None:
-    """Raise UserError for the first option whose value fails its test, and for a bad --val-size."""
-    from .run import UserError
-    for option, (value, test, expected) in checks.items():
-        if value is not None and not test(value):
-            raise UserError(f"{option} must be {expected}, got {value}")
-    if not 0 < val_size < 1 and not (val_size >= 1 and float(val_size).is_integer()):
-        raise UserError(f"--val-size is a fraction in (0, 1) or a whole number of images, got {val_size}")
+    from .train.config import TrainConfig
+    options = {name: value for name, value in vars(args).items() if name in TrainConfig.option_names()}
+    if isinstance(args.dataset, list):
+        options["dataset"], options["path"] = _dataset_argument(args.dataset)
+    return TrainConfig(**options)
 
 
 def _train(args) -> int:
-    from .run import UserError, check_resume_options, check_run_folder, refuse_ignored_options, train
-    args.dataset, args.path = _dataset_argument(args.dataset)
-    _check_numbers(args)
-    refuse_ignored_options(args)  # before the run folder is made
-    if args.val_size >= 1:
-        args.val_size = int(args.val_size)
+    from .train.run import train
+    from .train.run_folder import UserError, check_resume_options, check_run_folder
+    config = train_config(args)  # every option checked before the run folder is made
     if args.resume and args.out is None:
         raise UserError("--resume needs --out: the run folder to continue")
-    out = args.out or Path("runs") / f"{args.dataset}-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = args.out or Path("runs") / f"{config.dataset}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     check_run_folder(out, args.resume)
     if args.resume:
-        check_resume_options(out, args)
+        check_resume_options(out, config)
     created = [folder for folder in (out, *out.parents) if not folder.exists()]
     out.mkdir(parents=True, exist_ok=True)
     try:
-        summary = train(args, out)
+        summary = train(config, out)
     except BaseException:
         for folder in created:  # a run refused before it wrote anything leaves no folder behind
             if folder.is_dir() and not any(folder.iterdir()):
@@ -161,7 +136,7 @@ def _train(args) -> int:
 
 def _dataset_argument(tokens):
     """--dataset NAME [PATH] -> (name, path or None); only 'folder' takes (and needs) a path."""
-    from .run import UserError
+    from .train.config import UserError
     if len(tokens) > 2 or (len(tokens) == 2 and tokens[0] != "folder"):
         raise UserError(f"--dataset takes a name, or 'folder PATH'; got {' '.join(tokens)!r}")
     return tokens[0], (Path(tokens[1]) if len(tokens) == 2 else None)
@@ -181,7 +156,7 @@ def _add_evaluate(commands):
 
 def _evaluate(args) -> int:
     from . import viz
-    from .run import evaluate
+    from .train.run import evaluate
     dataset, path = _dataset_argument(args.dataset) if args.dataset else (None, None)
     if args.confusion:
         _check_output_file("--confusion", args.confusion)
@@ -202,7 +177,7 @@ def _evaluate(args) -> int:
 
 def _check_output_file(option: str, path: Path) -> None:
     """Refuse, before any work, an output file that is a folder or lies under a file."""
-    from .run import UserError
+    from .train.config import UserError
     if path.is_dir():
         raise UserError(f"{option} {path} is a folder: give a file name such as {path / 'out.png'}")
     for parent in path.parents:
@@ -218,7 +193,7 @@ def _add_gradcheck(commands):
 
 def _gradcheck(args) -> int:
     from .gradcheck_suite import THRESHOLD, run
-    from .run import UserError
+    from .train.config import UserError
     try:
         results = run(args.ops)
     except ValueError as error:
@@ -232,8 +207,8 @@ def _gradcheck(args) -> int:
 
 
 def _add_sweep(commands):
-    from .optim import UPDATE_RULES
-    from .run import AUGMENTS, SCHEDULES, model_names
+    from .train.config import AUGMENTS, SCHEDULES, model_names
+    from .train.optim import UPDATE_RULES
     p = commands.add_parser("sweep", help="search hyper-parameters with Optuna, on one machine or many",
                             description="Each trial is a training run whose validation accuracy Optuna sees "
                                         "after every epoch (and may prune). The study lives in a journal file in "
@@ -269,13 +244,13 @@ def _sweep(args) -> int:
     import json
 
     from . import sweep
-    from .run import UserError
+    from .train.config import TrainConfig, UserError, check_ranges
     dataset, path = _dataset_argument(args.dataset)
     if args.trials < 1 or args.workers < 1:
         raise UserError(f"--trials and --workers must be at least 1, got {args.trials} and {args.workers}")
     if args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
-    _check_ranges({"--batch-size": (args.batch_size, lambda v: v > 0, "positive"),
+    check_ranges({"--batch-size": (args.batch_size, lambda v: v > 0, "positive"),
                    "--seed": (args.seed, lambda v: 0 <= v < 2 ** 32, "a whole number from 0 to 2**32 - 1"),
                    "--time-budget": (args.time_budget, lambda v: 0 < v < math.inf,
                                      "a finite number of seconds above 0")}, args.val_size)
@@ -283,12 +258,12 @@ def _sweep(args) -> int:
         space = sweep.load_space(args.space, args.model, args.optimizer)
     except ValueError as error:
         raise UserError(str(error)) from None
-    defaults = {k: v for k, v in vars(build_parser().parse_args(["train"])).items() if k not in ("run", "command")}
+    defaults = dataclasses.asdict(TrainConfig())  # `numcnn train`'s options and defaults
     base = dict(defaults, model=args.model, dataset=dataset, path=path, data_dir=args.data_dir,
                 download=args.download, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                 schedule=args.schedule, augment=args.augment,
                 val_size=int(args.val_size) if args.val_size >= 1 else args.val_size,
-                seed=args.seed, quiet=True, resume=False, out=None, pruner=args.pruner)
+                seed=args.seed, quiet=True, resume=False, pruner=args.pruner)
     out = args.out or Path("runs") / f"sweep-{dataset}-{args.model}"
     out.mkdir(parents=True, exist_ok=True)
     storage = args.storage or str(out / "study.journal")
@@ -381,7 +356,7 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    from .run import UserError
+    from .train.config import UserError
     try:
         status = args.run(args)
         sys.stdout.flush()  # here, where a closed pipe is caught, not at exit

@@ -209,7 +209,7 @@ def test_a_time_budget_inside_the_first_epoch_evaluates_what_was_trained(tmp_pat
     both. A clock that moves a second per reading stops the run after a few steps."""
     import itertools
 
-    import numcnn.solver as solver_module
+    import numcnn.train.solver as solver_module
     from numcnn import cli
     ticks = itertools.count()
     monkeypatch.setattr(solver_module.time, "perf_counter", lambda: float(next(ticks)))
@@ -243,7 +243,7 @@ def test_evaluate_confusion_under_a_file_is_one_line(one_epoch, tmp_path):
 
 def test_an_out_folder_that_cannot_be_written_is_refused_before_training(tmp_path, monkeypatch, capsys):
     """os.access is made to deny writing (the tests may run as root, whom chmod does not stop)."""
-    import numcnn.run as run_module
+    import numcnn.train.run_folder as run_module
     from numcnn import cli
     (tmp_path / "locked").mkdir()
     monkeypatch.setattr(run_module.os, "access", lambda path, mode: Path(path) != tmp_path / "locked")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from numcnn import models, nn
-from numcnn.solver import Solver, TrainingDiverged
+from numcnn.train.solver import Solver, TrainingDiverged
 
 # the diverging forwards overflow on purpose
 pytestmark = pytest.mark.filterwarnings("ignore:overflow|invalid value:RuntimeWarning")

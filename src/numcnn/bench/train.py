@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from .. import models, nn
-from ..optim import UPDATE_RULES
+from ..train.optim import UPDATE_RULES
 from .ops import blas_description, settle
 
 RULES = {"threelayer": ("adam", {"learning_rate": 1e-3}), "resnet20": ("nesterov", {"learning_rate": 0.05}),

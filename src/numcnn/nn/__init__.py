@@ -10,7 +10,7 @@ first_nonfinite(net, x) names the first layer whose parameters or output
 are NaN or infinite (the Solver's NaN guard uses it).
 
 Layer: above ops. May import numpy, numcnn.checks, numcnn.ops and
-numcnn.random_state (seeding); never models, the Solver, data or the CLI.
+numcnn.train.random_state (seeding, imported when needed); never models, the Solver, data or the CLI.
 """
 
 from .activation import LeakyReLU, ReLU

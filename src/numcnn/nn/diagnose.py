@@ -53,7 +53,7 @@ def _walk(module: Module, x, name: str):
 
 def _snapshot(net: Module):
     """Everything a forward changes: buffers (running statistics), forward caches, generators."""
-    from ..random_state import capture_random_states  # random_state imports nn: import when needed
+    from ..train.random_state import capture_random_states  # random_state imports nn: import when needed
 
     modules = [(m, {k: np.copy(v) for k, v in m.buffers.items()}, (m._cache, m._cache_fresh, m._ran_forward))
                for m in net.modules()]
@@ -61,7 +61,7 @@ def _snapshot(net: Module):
 
 
 def _restore(net: Module, snapshot) -> None:
-    from ..random_state import restore_random_states
+    from ..train.random_state import restore_random_states
 
     modules, random_states = snapshot
     for module, buffers, (cache, fresh, ran) in modules:

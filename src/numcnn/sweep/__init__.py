@@ -4,7 +4,7 @@ One study, shared through a journal file in the run folder (several worker
 processes on this machine) or a database URL such as postgresql://... (any
 number of machines running the same command); see runner.py.
 
-Sits just below the CLI: may import the training code (run, solver, optim),
+Sits just below the CLI: may import the training code (numcnn.train),
 models, nn, ops (thread settings) and viz (plots), and Optuna; only the CLI
 imports sweep.
 """

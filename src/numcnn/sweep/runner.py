@@ -32,7 +32,6 @@ import multiprocessing
 import os
 import socket
 import time
-from argparse import Namespace
 from pathlib import Path
 
 HEARTBEAT_SECONDS = 5
@@ -287,11 +286,16 @@ def surplus_kept_quiet():
         optimize_logger.removeFilter(quiet)
 
 
-def _objective(base: dict, space: dict, prepared, trials: int, quiet: _QuietSurplus):
-    import numpy as np
+def trial_config(base: dict, values: dict | None = None):
+    """The TrainConfig of a trial: the sweep's fixed options (base also holds the sweep's own
+    settings, such as its pruner, which are not training options) under the trial's values."""
+    from ..train.config import TrainConfig
+    fixed = {name: value for name, value in base.items() if name in TrainConfig.option_names()}
+    return TrainConfig(**{**fixed, **(values or {})})
 
-    from .. import nn
-    from ..run import make_solver
+
+def _objective(base: dict, space: dict, prepared, trials: int, quiet: _QuietSurplus):
+    from ..train.run import prepare_run
     from .space import as_train_arguments, suggest
 
     def objective(trial):
@@ -302,14 +306,12 @@ def _objective(base: dict, space: dict, prepared, trials: int, quiet: _QuietSurp
             trial.set_user_attr("surplus", True)
             quiet.numbers.add(trial.number)
             raise SurplusTrial(f"the study had its {trials} trials when trial {trial.number} started")
-        args = Namespace(**{**base, **as_train_arguments(suggest(trial, space))})
-        # Seeded as `numcnn train --seed` seeds, for every trial and not once per worker: the best
-        # trial's command line then retrains the same weights, whichever trial of its worker it was.
-        nn.manual_seed(base["seed"])
-        np.random.seed(base["seed"])
-        solver, _ = make_solver(args, prepared, out=None, callbacks=[_Report(trial)])
-        solver.train()
-        return solver.best_val_acc
+        config = trial_config(base, as_train_arguments(suggest(trial, space)))
+        # Seeded as `numcnn train --seed` seeds (prepare_run), for every trial and not once per worker: the
+        # best trial's command line then retrains the same weights, whichever trial of its worker it was.
+        run = prepare_run(config, out=None, prepared=prepared, callbacks=[_Report(trial)])
+        run.solver.train()
+        return run.solver.best_val_acc
     return objective
 
 
@@ -345,14 +347,8 @@ def run_worker(study_name: str, storage: str, base: dict, space: dict, trials: i
         from ..ops import engine
         engine.set_num_threads(threads)
     optuna = _optuna()
-    import numpy as np
-
-    from .. import nn
-    from ..run import load_raw, prepare
-    nn.manual_seed(base["seed"])
-    np.random.seed(base["seed"])
-    prepared = prepare(load_raw(base["dataset"], base["path"], base["data_dir"], base["download"]),
-                       base["val_size"], seed=base["seed"])
+    from ..train.run import load_data
+    prepared = load_data(trial_config(base))  # once per worker; each trial is seeded by prepare_run
     study = load_study(study_name, storage, base["pruner"], seed)
     if taken(study) >= trials:
         return

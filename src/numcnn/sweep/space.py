@@ -50,7 +50,7 @@ MODEL_SPACES = {
 
 def default_space(model: str, optimizer: str = "adam") -> dict:
     """The learning rate log-uniform from a tenth to five times the optimizer's default, and the model's options."""
-    from ..run import DEFAULT_LR
+    from ..train.config import DEFAULT_LR
     lr = DEFAULT_LR.get(optimizer, 1e-3)
     return {"lr": {"type": "float", "low": lr / 10, "high": lr * 5, "log": True},
             **MODEL_SPACES.get(model, _NETWORK)}
@@ -120,8 +120,8 @@ def _check_choices(name: str, choices, source: str) -> None:
 
 def _check_value(name: str, value, source: str) -> None:
     """A value `numcnn train` would refuse, refused now rather than in every trial."""
-    from ..optim import UPDATE_RULES
-    from ..run import AUGMENTS, SCHEDULES
+    from ..train.optim import UPDATE_RULES
+    from ..train.config import AUGMENTS, SCHEDULES
     named = {"optimizer": UPDATE_RULES, "schedule": SCHEDULES, "augment": AUGMENTS, "norm": ("batchnorm", "layernorm")}
     if name in named and value not in named[name]:
         raise ValueError(f"{source}: [{name}] {value!r} is not one of {', '.join(named[name])}")

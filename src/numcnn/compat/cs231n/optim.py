@@ -2,13 +2,13 @@
 
 sgd_momentum here is the assignment's: v = mu*v - lr*dw; w += v, with the
 learning rate inside the velocity. It matches torch.optim.SGD only at a
-constant learning rate; numcnn.optim.sgd_momentum is PyTorch's form and
-matches it under any schedule. The other rules are numcnn.optim's.
+constant learning rate; numcnn.train.optim.sgd_momentum is PyTorch's form and
+matches it under any schedule. The other rules are numcnn.train.optim's.
 """
 
 import numpy as np
 
-from ...optim import adagrad, adam, adamw, nesterov, rmsprop, sgd
+from ...train.optim import adagrad, adam, adamw, nesterov, rmsprop, sgd
 
 __all__ = ["sgd", "sgd_momentum", "rmsprop", "adam", "nesterov", "adagrad", "adamw"]
 

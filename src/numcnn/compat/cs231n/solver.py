@@ -5,10 +5,10 @@ Two deliberate differences: epochs are shuffled passes without replacement
 and checkpoint_name writes numcnn's safe .npz checkpoints instead of pickles.
 An update rule named by a string is the assignment's optim.py's, as there
 (sgd_momentum: v = mu*v - lr*dw, which lr_decay then acts on as it does in
-the assignment), not numcnn.optim's PyTorch form.
+the assignment), not numcnn.train.optim's PyTorch form.
 """
 
-from ...solver import Solver as _NumcnnSolver
+from ...train.solver import Solver as _NumcnnSolver
 from . import optim
 
 

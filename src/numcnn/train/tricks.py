@@ -12,7 +12,7 @@ Solver stores in its checkpoints, so a resumed run continues exactly.
     tta_scores(model, X)     class scores averaged over flipped and translated copies
 
 Label smoothing is softmax_loss(..., label_smoothing) (Classifier's
-label_smoothing=), warm-up + decay schedules live in numcnn.schedules,
+label_smoothing=), warm-up + decay schedules live in numcnn.train.schedules,
 Nesterov with decoupled weight decay is optim.nesterov with
 decoupled_weight_decay, and frozen or slower parameters are the Solver's
 frozen= and lr_scale= options.
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .solver import Callback
+from .callbacks import Callback
 
 
 class Lookahead(Callback):

@@ -3,6 +3,10 @@
     load the dataset -> split off validation -> normalize (training statistics)
     -> build the model -> Solver -> test accuracy -> pictures and a summary
 
+    run = prepare_run(TrainConfig(model="fc", epochs=3))   # seeded, data loaded, Solver built
+    run.solver.train()
+    train(config, out)                                     # the whole of `numcnn train`
+
 Everything a later evaluation needs (dataset and its absolute path,
 normalization, split, test-time augmentation) is stored in the checkpoint's
 metadata, so a checkpoint alone can be evaluated, from any folder.
@@ -12,37 +16,33 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import data, models, nn, schedules, viz
-from .checkpoint import load_checkpoint
+from .. import data, models, nn, viz
+from ..checkpoint import load_checkpoint
+from . import schedules
+from .config import (  # noqa: F401
+    ASSIGNMENT_MODELS,
+    AUGMENTS,
+    CHANGEABLE_ON_RESUME,
+    DATASETS,
+    DEFAULT_LR,
+    FC_MODELS,
+    MOMENTUM_RULES,
+    SCHEDULES,
+    TTA,
+    TrainConfig,
+    UserError,
+    model_names,
+    refuse_model_options,
+)
 from .optim import UPDATE_RULES
-from .solver import RUN_FOLDER_FILES, Solver
+from .solver import Solver
 from .tricks import EMA, Lookahead, patch_whitening, tta_scores
-
-DATASETS = ("digits", "mnist", "fashion", "cifar10", "folder")
-ASSIGNMENT_MODELS = ("threelayer", "fc", "twolayer")
-DEFAULT_LR = {"sgd": 0.05, "sgd_momentum": 0.05, "nesterov": 0.05, "rmsprop": 1e-3, "adagrad": 1e-2,
-              "adam": 2e-3, "adamw": 2e-3}
-SCHEDULES = ("none", "step", "cosine", "warmup", "onecycle")
-AUGMENTS = ("none", "crop", "flip", "standard", "cutout")
-TTA = ("none", "flip", "flip-translate")
-# Options a resumed run may change (recorded in its checkpoints); every other one defines the run
-CHANGEABLE_ON_RESUME = ("epochs", "time_budget", "quiet", "tta", "data_dir", "download")
-_NOT_OPTIONS = ("run", "command", "out", "resume")
-
-
-class UserError(ValueError):
-    """A mistake in what was asked for; the CLI prints it without a traceback."""
-
-
-def model_names() -> list[str]:
-    return sorted(set(models.available()) | set(ASSIGNMENT_MODELS))
 
 
 @dataclass
@@ -127,25 +127,6 @@ def make_augment(kind: str, dataset: str, input_shape):
     return data.Compose(chosen[kind])
 
 
-FC_MODELS = ("fc", "twolayer")  # sized by --hidden, not --width
-MOMENTUM_RULES = ("sgd_momentum", "nesterov")
-SGD_RULES = ("sgd",) + MOMENTUM_RULES
-
-
-def _refuse_model_options(name: str, hidden, norm, dropout, width) -> None:
-    """One line for a model option this model would not act on."""
-    if hidden is not None and name not in ASSIGNMENT_MODELS:
-        raise UserError(f"--hidden applies to {', '.join(ASSIGNMENT_MODELS)}; {name} has no hidden layers to size")
-    if hidden is not None and name != "fc" and len(hidden) != 1:
-        raise UserError(f"--hidden: {name} has one hidden layer; give one size, got {','.join(map(str, hidden))}")
-    if norm is not None and name != "fc":
-        raise UserError(f"--norm applies to fc only; {name} has no normalization to choose")
-    if dropout and name != "fc":
-        raise UserError(f"--dropout applies to fc only; {name} has no dropout layers")
-    if width is not None and name in FC_MODELS:
-        raise UserError(f"--width applies to convolutional models; {name}'s layers are sized by --hidden")
-
-
 def build_model(name: str, input_shape, num_classes: int, weight_decay: float = 0.0, label_smoothing: float = 0.0,
                 hidden=None, norm=None, dropout=0.0, width=None):
     """A model with the Solver protocol; weight_decay is its L2 term (0.5 * reg * sum(W**2)).
@@ -156,7 +137,7 @@ def build_model(name: str, input_shape, num_classes: int, weight_decay: float = 
     """
     if name not in model_names():
         raise UserError(f"unknown model {name!r}; choose from {', '.join(model_names())}")
-    _refuse_model_options(name, hidden, norm, dropout, width)
+    refuse_model_options(name, hidden, norm, dropout, width)
     C, H, W = input_shape
     smoothing = {"label_smoothing": label_smoothing}
     if name == "threelayer":
@@ -279,161 +260,81 @@ def _or(value, default):
     return default if value is None else value
 
 
-def refuse_ignored_training_options(args) -> None:
-    """One line for an option that the chosen update rule, schedule or dataset would ignore."""
-    if args.decoupled and args.optimizer not in SGD_RULES:
-        raise UserError(f"--decoupled applies to {', '.join(SGD_RULES)}; {args.optimizer} "
-                        + ("always decouples its weight decay" if args.optimizer == "adamw" else "takes --weight-decay as L2"))
-    if args.momentum is not None and args.optimizer not in MOMENTUM_RULES:
-        raise UserError(f"--momentum applies to {' and '.join(MOMENTUM_RULES)}; {args.optimizer} has no momentum term")
-    if args.lr_decay is not None and args.schedule != "step":
-        raise UserError(f"--lr-decay applies to --schedule step; the {args.schedule!r} schedule does not use it")
-    if args.warmup is not None and args.schedule != "warmup":
-        raise UserError(f"--warmup applies to --schedule warmup; the {args.schedule!r} schedule has no warm-up")
-    if args.data_dir is not None and args.dataset in ("digits", "folder"):
-        raise UserError(f"--data-dir applies to mnist, fashion and cifar10; {args.dataset} "
-                        + ("is bundled" if args.dataset == "digits" else "reads the PATH after its name"))
-    if getattr(args, "download", False) and args.dataset in ("digits", "folder"):
-        raise UserError(f"--download applies to mnist, fashion and cifar10; {args.dataset} has nothing to fetch")
-    if getattr(args, "image_size", None) is not None and args.dataset != "folder":
-        raise UserError(f"--image-size applies to --dataset folder PATH (your own images), not {args.dataset}")
-
-
 def _resolved(path) -> str | None:
     """An absolute path, so that a checkpoint's data is found from any working folder."""
     return str(Path(path).expanduser().resolve()) if path else None
 
 
-def make_solver(args, prepared: Prepared, out: Path | None = None, callbacks=()):
-    """The model and its Solver as the arguments say, on prepared data; returns (solver, ema or None).
+def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None, callbacks=()):
+    """The model and its Solver as the config says, on prepared data; returns (solver, ema or None).
 
-    out=None trains without checkpoints (as a sweep's trials do).
+    Parameters
+    ----------
+    config : the run's options (checked when it was built).
+    prepared : the normalized splits, X_*: (N, C, H, W).
+    out : the run folder for checkpoints and metrics.jsonl; None trains without them (a sweep's trials).
+    callbacks : Solver callbacks run before the Lookahead and EMA ones the config asks for.
     """
-    optimizer = args.optimizer
+    optimizer = config.optimizer
     if optimizer not in UPDATE_RULES:
         raise UserError(f"unknown optimizer {optimizer!r}; choose from {', '.join(UPDATE_RULES)}")
-    refuse_ignored_training_options(args)
-    lr = args.lr if args.lr is not None else DEFAULT_LR[optimizer]
-    config = {"learning_rate": lr}
-    reg = args.weight_decay
+    lr = config.lr if config.lr is not None else DEFAULT_LR[optimizer]
+    optim_config = {"learning_rate": lr}
+    reg = config.weight_decay
     if optimizer == "adamw":
-        config["weight_decay"], reg = args.weight_decay, 0.0
+        optim_config["weight_decay"], reg = config.weight_decay, 0.0
     if optimizer in MOMENTUM_RULES:
-        config["momentum"] = 0.9 if args.momentum is None else args.momentum
-    if args.decoupled:
-        config["decoupled_weight_decay"], reg = args.weight_decay, 0.0
+        optim_config["momentum"] = 0.9 if config.momentum is None else config.momentum
+    if config.decoupled:
+        optim_config["decoupled_weight_decay"], reg = config.weight_decay, 0.0
     try:
-        model = build_model(args.model, prepared.input_shape, len(prepared.classes), reg, args.label_smoothing,
-                            args.hidden, args.norm, args.dropout, args.width)
+        model = build_model(config.model, prepared.input_shape, len(prepared.classes), reg, config.label_smoothing,
+                            config.hidden, config.norm, config.dropout, config.width)
         model.loss(prepared.X_train[:2])
     except UserError:
         raise
     except MemoryError as error:
-        raise UserError(f"model {args.model} does not fit in memory ({error}): choose a smaller --width or "
+        raise UserError(f"model {config.model} does not fit in memory ({error}): choose a smaller --width or "
                         f"--hidden") from None
     except ValueError as error:
-        raise UserError(f"model {args.model} cannot take the {args.dataset} images, {prepared.input_shape} "
+        raise UserError(f"model {config.model} cannot take the {config.dataset} images, {prepared.input_shape} "
                         f"({error}); choose a model for images of this size") from None
-    frozen = list(args.freeze)
+    frozen = list(config.freeze)
     for pattern in frozen:
         if not any(fnmatch.fnmatch(name, pattern) for name in model.params):
-            raise UserError(f"--freeze {pattern!r} matches no parameter of {args.model}; its parameters are "
+            raise UserError(f"--freeze {pattern!r} matches no parameter of {config.model}; its parameters are "
                             f"{', '.join(list(model.params)[:6])}, ...")
-    if args.whiten:
+    if config.whiten:
         frozen.append(whiten_first_conv(model, prepared.X_train))
-    if args.freeze_bn_weight:
+    if config.freeze_bn_weight:
         scales = _batchnorm_weights(model)
         if not scales:
-            raise UserError(f"--freeze-bn-weight: {args.model} has no batch norm"
-                            + (" (fc has it with --norm batchnorm)" if args.model == "fc" else ""))
+            raise UserError(f"--freeze-bn-weight: {config.model} has no batch norm"
+                            + (" (fc has it with --norm batchnorm)" if config.model == "fc" else ""))
         frozen += scales
     if frozen and hasattr(model, "regularized"):
         # L2 on weights that never move is a constant in the loss (whitening filters: about 2.3)
         model.regularized = [n for n in model.regularized if not any(fnmatch.fnmatch(n, f) for f in frozen)]
-    callbacks = list(callbacks) + ([Lookahead(args.lookahead)] if args.lookahead else [])
-    ema = EMA(args.ema) if args.ema else None
+    callbacks = list(callbacks) + ([Lookahead(config.lookahead)] if config.lookahead else [])
+    ema = EMA(config.ema) if config.ema else None
     callbacks += [ema] if ema else []
-    steps_per_epoch = max(len(prepared.X_train) // args.batch_size, 1)
-    metadata = {"dataset": args.dataset, "path": _resolved(args.path), "data_dir": _resolved(args.data_dir),
-                "val_size": args.val_size, "tta": args.tta,
-                "seed": args.seed, "mean": prepared.mean.tolist(), "std": prepared.std.tolist(),
-                "classes": prepared.classes, "model": args.model, "image_size": getattr(args, "image_size", None),
-                "options": run_options(args), "epochs": args.epochs, "time_budget": args.time_budget}
+    steps_per_epoch = max(len(prepared.X_train) // config.batch_size, 1)
+    metadata = {"dataset": config.dataset, "path": _resolved(config.path), "data_dir": _resolved(config.data_dir),
+                "val_size": config.val_size, "tta": config.tta,
+                "seed": config.seed, "mean": prepared.mean.tolist(), "std": prepared.std.tolist(),
+                "classes": prepared.classes, "model": config.model, "image_size": config.image_size,
+                "options": config.options(), "epochs": config.epochs, "time_budget": config.time_budget}
     solver = Solver(model, {"X_train": prepared.X_train, "y_train": prepared.y_train,
                             "X_val": prepared.X_val, "y_val": prepared.y_val},
-                    update_rule=optimizer, optim_config=config, batch_size=args.batch_size,
-                    num_epochs=args.epochs, lr_decay=_or(args.lr_decay, 0.95) if args.schedule == "step" else 1.0,
-                    schedule=make_schedule(args.schedule, args.epochs, _or(args.warmup, 1.0)),
-                    augment=make_augment(args.augment, args.dataset, prepared.input_shape),
+                    update_rule=optimizer, optim_config=optim_config, batch_size=config.batch_size,
+                    num_epochs=config.epochs, lr_decay=_or(config.lr_decay, 0.95) if config.schedule == "step" else 1.0,
+                    schedule=make_schedule(config.schedule, config.epochs, _or(config.warmup, 1.0)),
+                    augment=make_augment(config.augment, config.dataset, prepared.input_shape),
                     num_train_samples=1000, num_val_samples=None, print_every=steps_per_epoch,
-                    seed=args.seed, checkpoint_dir=out, resume=args.resume, time_budget=args.time_budget,
-                    grad_clip=args.grad_clip, verbose=not args.quiet, metadata=metadata, frozen=frozen,
+                    seed=config.seed, checkpoint_dir=out, resume=config.resume, time_budget=config.time_budget,
+                    grad_clip=config.grad_clip, verbose=not config.quiet, metadata=metadata, frozen=frozen,
                     callbacks=callbacks)
     return solver, ema
-
-
-def run_options(args) -> dict:
-    """The options that define a run, as JSON values: a resumed run must repeat each of them."""
-    chosen = {k: v for k, v in sorted(vars(args).items()) if k not in CHANGEABLE_ON_RESUME + _NOT_OPTIONS}
-    return json.loads(json.dumps(chosen, default=str))
-
-
-def _option_name(key: str) -> str:
-    return "--dataset folder PATH" if key == "path" else "--" + key.replace("_", "-")
-
-
-def _shown(value) -> str:
-    """An option's value as it is typed: 64, 512,256, none; (default) for one left out."""
-    if value is None:
-        return "(default)"
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
-
-
-def check_resume_options(out: Path, args) -> None:
-    """Refuse to resume the run in `out` with options that define another run, naming each one.
-
-    Another --seed or --val-size changes the split (validation images would leak into training);
-    another --lr or schedule would be ignored by the restored optimizer state. Checked before
-    anything is written. Checkpoints from before the options were recorded are compared on what
-    their metadata holds (dataset, model, seed, validation split).
-    """
-    last = out / "last.npz"
-    if not last.exists():
-        return
-    meta = load_checkpoint(last).state.get("metadata") or {}
-    saved = meta.get("options") or {k: meta[k] for k in ("dataset", "model", "seed", "val_size") if k in meta}
-    current = run_options(args)
-    differences = [f"{_option_name(k)} {_shown(saved[k])} there, {_shown(current[k])} here"
-                   for k in saved if k in current and saved[k] != current[k]]
-    if differences:
-        raise UserError(f"{out} is a run with other options ({'; '.join(differences)}): resume it with its own "
-                        f"options (only {', '.join(_option_name(k) for k in CHANGEABLE_ON_RESUME)} may change), "
-                        f"or start a new run with another --out")
-
-
-def check_run_folder(out: Path, resume: bool) -> None:
-    """Refuse an --out that is a file, lies under one, cannot be written, or holds another run."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file, not a folder: choose a folder for the run")
-    for parent in out.parents:
-        if parent.exists() and not parent.is_dir():
-            raise UserError(f"--out {out}: {parent} is a file, not a folder: choose a folder for the run")
-    existing = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"--out {out}: cannot write in {existing} (permission denied): "
-                        f"choose a folder you can write to")
-    used = run_files_in(out)
-    if used and not resume:
-        raise UserError(f"{out} already holds a run ({used[0]}): pass --resume to continue it, "
-                        f"or choose another --out")
-
-
-def run_files_in(out: Path) -> list[str]:
-    """The files numcnn writes that `out` holds (temporary ones of interrupted writes included)."""
-    if not out.is_dir():
-        return []
-    found = [name for name in RUN_FOLDER_FILES if (out / name).exists()]
-    return found + sorted(p.name for name in RUN_FOLDER_FILES for p in out.glob(f".{name}.*.tmp"))
 
 
 SUMMARY_KEYS = {  # what each figure of summary.json measures
@@ -447,26 +348,59 @@ SUMMARY_KEYS = {  # what each figure of summary.json measures
 }
 
 
-def refuse_ignored_options(args) -> None:
-    """One line (UserError) for an option the run would not act on, decided from the arguments
-    alone; --freeze, --freeze-bn-weight and --whiten are checked on the built model (make_solver)."""
-    refuse_ignored_training_options(args)
-    _refuse_model_options(args.model, args.hidden, args.norm, args.dropout, args.width)
+def seed_everything(seed: int) -> None:
+    """Seed numcnn's initializers (nn.manual_seed) and NumPy's global generator, as `numcnn train --seed` does."""
+    nn.manual_seed(seed)
+    np.random.seed(seed)
 
 
-def train(args, out: Path) -> dict:
-    """Train as the parsed arguments say, writing the run folder; returns the summary (SUMMARY_KEYS)."""
+def load_data(config: TrainConfig) -> Prepared:
+    """The config's dataset, split and normalized (no global random state is drawn from)."""
+    raw = load_raw(config.dataset, config.path, config.data_dir, config.download, config.image_size)
+    return prepare(raw, config.val_size, seed=config.seed)
+
+
+@dataclass
+class Run:
+    """A run ready to train: its options, data, Solver and (with --ema) the averaging callback."""
+    config: TrainConfig
+    prepared: Prepared
+    solver: Solver
+    ema: EMA | None
+
+
+def prepare_run(config: TrainConfig, out: Path | None = None, prepared: Prepared | None = None,
+                callbacks=()) -> Run:
+    """Seed, load the data (unless given) and build the model and its Solver, as `numcnn train` does.
+
+    Parameters
+    ----------
+    config : the run's options.
+    out : the run folder (checkpoints, metrics.jsonl); None trains without one. A resumed run
+        (config.resume) continues from out/last.npz.
+    prepared : data already loaded for this config (a sweep's worker loads it once for all trials).
+    callbacks : extra Solver callbacks (a sweep's pruning report).
+
+    Returns
+    -------
+    Run : run.solver.train() trains it.
+    """
+    seed_everything(config.seed)
+    if prepared is None:
+        prepared = load_data(config)
+    solver, ema = make_solver(config, prepared, out, callbacks=callbacks)
+    return Run(config, prepared, solver, ema)
+
+
+def train(config: TrainConfig, out: Path) -> dict:
+    """Train as the config says, writing the run folder `out`; returns the summary (SUMMARY_KEYS)."""
     started = time.perf_counter()
-    refuse_ignored_options(args)
-    nn.manual_seed(args.seed)
-    np.random.seed(args.seed)
-    raw = load_raw(args.dataset, args.path, args.data_dir, args.download, getattr(args, "image_size", None))
-    prepared = prepare(raw, args.val_size, seed=args.seed)
-    solver, _ = make_solver(args, prepared, out)
+    run = prepare_run(config, out)
+    prepared, solver = run.prepared, run.solver
     model = solver.model
     earlier_sessions = solver.elapsed  # training seconds of the sessions a resume continues
     solver.train()  # ends with the best evaluated weights, which best.npz holds
-    scores = predict(model, prepared.X_test, tta=args.tta)
+    scores = predict(model, prepared.X_test, tta=config.tta)
     test_pred = scores.argmax(axis=1)
     test_acc = float(np.mean(test_pred == prepared.y_test))
     counts = viz.confusion_matrix(prepared.y_test, test_pred, len(prepared.classes))
@@ -480,11 +414,11 @@ def train(args, out: Path) -> dict:
     viz.plot_confusion_matrix(counts, prepared.classes, pictures["confusion"])
     session = time.perf_counter() - started
     summary = {
-        "model": args.model, "dataset": args.dataset, "epochs": solver.epoch, "steps": solver.step,
-        "best_val_acc": solver.best_val_acc, "test_acc": test_acc, "tta": args.tta,
+        "model": config.model, "dataset": config.dataset, "epochs": solver.epoch, "steps": solver.step,
+        "best_val_acc": solver.best_val_acc, "test_acc": test_acc, "tta": config.tta,
         "train_seconds": round(solver.elapsed, 1), "step_seconds": round(solver.step_seconds, 1),
         "session_seconds": round(session, 1), "total_seconds": round(earlier_sessions + session, 1),
-        "images_per_sec": round(solver.step * args.batch_size / max(solver.step_seconds, 1e-9), 1),
+        "images_per_sec": round(solver.step * config.batch_size / max(solver.step_seconds, 1e-9), 1),
         "parameters": int(sum(np.asarray(v).size for v in model.params.values())),
         "files": {k: str(v) for k, v in {**pictures, "checkpoint": out / "best.npz",
                                           "metrics": out / "metrics.jsonl"}.items()},

@@ -31,6 +31,17 @@ from __future__ import annotations
 
 import numpy as np
 
+# The hyper-parameters each rule fills in when its config leaves them out (adamw also takes adam's)
+DEFAULTS = {
+    "sgd": {"learning_rate": 1e-2},
+    "sgd_momentum": {"learning_rate": 1e-2, "momentum": 0.9},
+    "nesterov": {"learning_rate": 1e-2, "momentum": 0.9},
+    "rmsprop": {"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-8},
+    "adagrad": {"learning_rate": 1e-2, "epsilon": 1e-10},
+    "adam": {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
+    "adamw": {"learning_rate": 1e-3, "weight_decay": 1e-2},
+}
+
 
 def _setup(config, defaults):
     config = {} if config is None else config
@@ -50,7 +61,7 @@ def _sgd_weight_decay(w, dw, config):
 
 def sgd(w, dw, config=None):
     """Vanilla stochastic gradient descent. config: learning_rate (1e-2)."""
-    config = _setup(config, {"learning_rate": 1e-2})
+    config = _setup(config, DEFAULTS["sgd"])
     w, dw = _sgd_weight_decay(w, dw, config)
     return (w - config["learning_rate"] * dw).astype(w.dtype, copy=False), config
 
@@ -62,7 +73,7 @@ def sgd_momentum(w, dw, config=None):
     first step, as torch.optim.SGD). The buffer is in gradient units, so a
     new learning rate applies to the whole step at once.
     """
-    config = _setup(config, {"learning_rate": 1e-2, "momentum": 0.9})
+    config = _setup(config, DEFAULTS["sgd_momentum"])
     w, dw = _sgd_weight_decay(w, dw, config)
     buffer = config.get("momentum_buffer")
     buffer = dw.copy() if buffer is None else config["momentum"] * buffer + dw
@@ -76,7 +87,7 @@ def nesterov(w, dw, config=None):
     It equals the look-ahead form of CS231n's notes (v = mu*v - lr*dw;
     w += -mu*v_prev + (1 + mu)*v) with v = -lr * velocity.
     """
-    config = _setup(config, {"learning_rate": 1e-2, "momentum": 0.9})
+    config = _setup(config, DEFAULTS["nesterov"])
     w, dw = _sgd_weight_decay(w, dw, config)
     buffer = config.get("velocity")
     buffer = dw.copy() if buffer is None else config["momentum"] * buffer + dw
@@ -87,7 +98,7 @@ def nesterov(w, dw, config=None):
 
 def rmsprop(w, dw, config=None):
     """RMSProp. config: learning_rate (1e-2), decay_rate (0.99), epsilon (1e-8), cache (zeros)."""
-    config = _setup(config, {"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-8})
+    config = _setup(config, DEFAULTS["rmsprop"])
     cache = config.get("cache", np.zeros_like(w))
     cache = config["decay_rate"] * cache + (1 - config["decay_rate"]) * dw * dw
     config["cache"] = cache
@@ -97,7 +108,7 @@ def rmsprop(w, dw, config=None):
 
 def adagrad(w, dw, config=None):
     """Adagrad (torch.optim's defaults). config: learning_rate (1e-2), epsilon (1e-10), sum (zeros)."""
-    config = _setup(config, {"learning_rate": 1e-2, "epsilon": 1e-10})
+    config = _setup(config, DEFAULTS["adagrad"])
     total = config.get("sum", np.zeros_like(w)) + dw * dw
     config["sum"] = total
     next_w = w - config["learning_rate"] * dw / (np.sqrt(total) + config["epsilon"])
@@ -110,7 +121,7 @@ def adam(w, dw, config=None):
     config: learning_rate (1e-3), beta1 (0.9), beta2 (0.999), epsilon (1e-8),
     m, v (zeros), t (0).
     """
-    config = _setup(config, {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "t": 0})
+    config = _setup(config, {**DEFAULTS["adam"], "t": 0})
     b1, b2 = config["beta1"], config["beta2"]
     config["t"] += 1
     m = b1 * config.get("m", np.zeros_like(w)) + (1 - b1) * dw
@@ -124,7 +135,7 @@ def adam(w, dw, config=None):
 
 def adamw(w, dw, config=None):
     """Adam with decoupled weight decay (torch.optim.AdamW). config: adam's plus weight_decay (1e-2)."""
-    config = _setup(config, {"learning_rate": 1e-3, "weight_decay": 1e-2})
+    config = _setup(config, DEFAULTS["adamw"])
     shrunk = w * (1 - config["learning_rate"] * config["weight_decay"])
     return adam(shrunk.astype(w.dtype, copy=False), dw, config)
 

@@ -1,0 +1,25 @@
+"""numcnn.train: what a training run is, and the loop that runs it.
+
+    config.py        TrainConfig: every `numcnn train` option, typed, with its default and checks
+    run.py           prepare_run (a TrainConfig -> data, model and Solver), train, evaluate
+    run_folder.py    refuse a run folder that cannot hold the run (checked before anything is written)
+    solver.py        Solver: the CS231n loop (keyword arguments and histories kept)
+    solver_options.py  SolverOptions: the Solver's keywords, frozen and checked
+    callbacks.py     what the loop does besides training: progress bar, metrics log,
+                     checkpoints, early stopping, time budget
+    optim.py         update rules next_w, config = rule(w, dw, config), and their defaults
+    schedules.py     learning-rate multipliers per fractional epoch
+    tricks.py        Lookahead, EMA, patch whitening, test-time augmentation
+    progress.py      the progress bar (tqdm on a terminal, quiet otherwise)
+    random_state.py  capture and restore every generator a model draws from
+
+May import models, nn, ops, data, io (checkpoint, atomic writes), checks, viz and
+gradcheck; never cli or sweep, which import it.
+"""
+
+from . import optim, schedules
+from .callbacks import Callback
+from .config import TrainConfig, UserError
+from .solver import Solver, TrainingDiverged
+
+__all__ = ["Callback", "Solver", "TrainConfig", "TrainingDiverged", "UserError", "optim", "schedules"]
