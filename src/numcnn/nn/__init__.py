@@ -9,8 +9,11 @@ cache of its last forward for one backward:
 first_nonfinite(net, x) names the first layer whose parameters or output
 are NaN or infinite (the Solver's NaN guard uses it).
 
-Layer: above ops. May import numpy, numcnn.checks, numcnn.ops and
-numcnn.train.random_state (seeding, imported when needed); never models, the Solver, data or the CLI.
+random_state captures and restores every generator a network draws from
+(NumPy's global one, nn's default one, any a module holds), for exact resume.
+
+Layer: above ops. May import numpy, numcnn.checks and numcnn.ops; never models,
+train, data or the CLI.
 """
 
 from .activation import LeakyReLU, ReLU

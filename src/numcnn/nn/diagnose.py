@@ -15,6 +15,7 @@ import numpy as np
 
 from .container import Residual, Sequential
 from .module import Module
+from .random_state import capture_random_states, restore_random_states
 
 
 def _finite(a) -> bool:
@@ -53,7 +54,6 @@ def _walk(module: Module, x, name: str):
 
 def _snapshot(net: Module):
     """Everything a forward changes: buffers (running statistics), forward caches, generators."""
-    from ..train.random_state import capture_random_states  # random_state imports nn: import when needed
 
     modules = [(m, {k: np.copy(v) for k, v in m.buffers.items()}, (m._cache, m._cache_fresh, m._ran_forward))
                for m in net.modules()]
@@ -61,7 +61,6 @@ def _snapshot(net: Module):
 
 
 def _restore(net: Module, snapshot) -> None:
-    from ..train.random_state import restore_random_states
 
     modules, random_states = snapshot
     for module, buffers, (cache, fresh, ran) in modules:

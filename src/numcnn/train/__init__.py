@@ -11,7 +11,6 @@
     schedules.py     learning-rate multipliers per fractional epoch
     tricks.py        Lookahead, EMA, patch whitening, test-time augmentation
     progress.py      the progress bar (tqdm on a terminal, quiet otherwise)
-    random_state.py  capture and restore every generator a model draws from
 
 May import models, nn, ops, data, io (checkpoint, atomic writes), checks, viz and
 gradcheck; never cli or sweep, which import it.

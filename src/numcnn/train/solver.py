@@ -71,7 +71,7 @@ from .callbacks import (
     TimeBudget,
 )
 from .progress import QuietBar
-from .random_state import capture_random_states, restore_random_states
+from ..nn.random_state import capture_random_states, restore_random_states
 from .solver_options import SolverOptions
 
 __all__ = ["RUN_FOLDER_FILES", "Callback", "Solver", "TrainingDiverged"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn import init
+from . import init
 
 
 def _modules(model):
