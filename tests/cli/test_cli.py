@@ -223,6 +223,7 @@ def test_a_time_budget_inside_the_first_epoch_evaluates_what_was_trained(tmp_pat
     assert record["partial"] is True and 0 < record["step"] == summary["steps"] < 80  # of 80 an epoch
     assert summary["best_val_acc"] == record["best_val_acc"] == record["val_acc"]  # the partial epoch's
     assert summary["test_acc"] > 0.5  # trained, not the weights after step 1 (about 0.1)
+    assert summary["epochs"] == round(summary["steps"] / 80, 3) == record["epoch"]  # a fraction, not 0
 
 
 def test_evaluate_on_a_folder_too_small_to_split_says_so(one_epoch, tmp_path):

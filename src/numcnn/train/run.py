@@ -338,6 +338,7 @@ def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None
 
 
 SUMMARY_KEYS = {  # what each figure of summary.json measures
+    "epochs": "epochs trained: steps / steps per epoch, a fraction where a stop came inside an epoch",
     "best_val_acc": "the best validation accuracy of the evaluated weights (with --ema, the averaged ones)",
     "test_acc": "test accuracy of the checkpoint the summary names (the best evaluated weights), with its TTA",
     "train_seconds": "wall-clock seconds inside Solver.train, over every session of the run (resumes included)",
@@ -414,7 +415,8 @@ def train(config: TrainConfig, out: Path) -> dict:
     viz.plot_confusion_matrix(counts, prepared.classes, pictures["confusion"])
     session = time.perf_counter() - started
     summary = {
-        "model": config.model, "dataset": config.dataset, "epochs": solver.epoch, "steps": solver.step,
+        "model": config.model, "dataset": config.dataset,
+        "epochs": round(solver.step / solver.batches_per_epoch, 3), "steps": solver.step,
         "best_val_acc": solver.best_val_acc, "test_acc": test_acc, "tta": config.tta,
         "train_seconds": round(solver.elapsed, 1), "step_seconds": round(solver.step_seconds, 1),
         "session_seconds": round(session, 1), "total_seconds": round(earlier_sessions + session, 1),
