@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from numcnn import models, nn
-from numcnn.atomic import WriteError
-from numcnn.checkpoint import CheckpointError, load_checkpoint, restore_model, save_checkpoint
+from numcnn.io import WriteError
+from numcnn.io import CheckpointError, load_checkpoint, restore_model, save_checkpoint
 
 
 def _classifier(seed=0, width=4):

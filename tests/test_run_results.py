@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from numcnn import models
-from numcnn.checkpoint import load_checkpoint, save_checkpoint
+from numcnn.io import load_checkpoint, save_checkpoint
 from numcnn.cli import build_parser, main
 from numcnn.run import evaluate, first_layer_weights, train
 

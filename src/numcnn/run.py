@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data, models, nn, schedules, viz
-from .checkpoint import load_checkpoint
+from .io import load_checkpoint
 from .optim import UPDATE_RULES
 from .solver import RUN_FOLDER_FILES, Solver
 from .tricks import EMA, Lookahead, patch_whitening, tta_scores

@@ -59,8 +59,8 @@ from pathlib import Path
 import numpy as np
 
 from . import optim
-from .atomic import remove_stale_temporaries, write_atomically
-from .checkpoint import CheckpointError, load_checkpoint, restore_model, save_checkpoint
+from .io import remove_stale_temporaries, write_atomically
+from .io import CheckpointError, load_checkpoint, restore_model, save_checkpoint
 from .nn.diagnose import explain_nonfinite
 from .progress import progress_bar
 from .random_state import capture_random_states, restore_random_states

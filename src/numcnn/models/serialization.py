@@ -1,9 +1,11 @@
 """How numcnn's models describe themselves to checkpoints, and rebuild from them.
 
-spec() is the class and constructor arguments (JSON-able); state_arrays()
-every array that defines the model's state, by name; load_state_arrays()
-puts them back. load_model(path) rebuilds a checkpoint's model with its
-weights.
+The assignment's models (ParamsState) and networks of numcnn.nn modules
+register here (numcnn.models.registry); Classifier registers in its own
+file. spec() is the class and constructor arguments (JSON-able);
+state_arrays() every array that defines the model's state, by name;
+load_state_arrays() puts them back. load_model(path) rebuilds a
+checkpoint's model with its weights.
 
 A network of numcnn.nn modules is saved as its module tree,
 
@@ -28,7 +30,9 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import nn
-from ..checkpoint import Checkpoint, CheckpointError, load_checkpoint, restore_model
+from ..io import Checkpoint, CheckpointError, load_checkpoint, restore_model
+from .registry import (available, build, build_spec_of, record_build_spec, register_rebuilder, register_serializer,
+                       rebuilder_for)
 
 MAX_DEPTH = 32
 MAX_MODULES = 10_000
@@ -36,7 +40,7 @@ MAX_LIST = 64                 # e.g. vgg's arch, hidden widths, kernel sizes
 SMALL_INT = 1 << 16           # any int a spec may hold even when the file holds few arrays
 DTYPES = ("float16", "float32", "float64")
 _HOW_TO_RESTORE = ("build the model yourself, then load the weights with "
-                   "numcnn.checkpoint.restore_model(numcnn.checkpoint.load_checkpoint(path), model)")
+                   "numcnn.io.restore_model(numcnn.io.load_checkpoint(path), model)")
 
 
 class ParamsState:
@@ -301,31 +305,38 @@ def build_from_spec(spec: dict, path="checkpoint", budget: int | None = None):
 
 
 def _build(spec: dict, path, budget: int):
-    kind, config, tree = spec.get("type"), spec.get("config"), spec.get("modules")
-    if kind in ("Classifier", "Module") and tree is not None:
+    kind = spec.get("type")
+    rebuild = rebuilder_for(kind)
+    if rebuild is None:
+        if spec.get("config") is None:
+            raise not_recorded(path, kind)
+        raise CheckpointError(f"{path}: cannot rebuild a {_short(kind)} from a checkpoint; {_HOW_TO_RESTORE}")
+    return rebuild(spec, path, budget)
+
+
+def not_recorded(path, kind) -> CheckpointError:
+    """The error for a spec that does not say how to build its model."""
+    return CheckpointError(f"{path}: the checkpoint does not record how to build its {kind} (it holds a "
+                           f"module that is not one of numcnn.nn's, or was written before numcnn saved "
+                           f"module trees); {_HOW_TO_RESTORE}")
+
+
+def rebuild_network(spec: dict, path, budget: int) -> nn.Module:
+    """The network a "Module" (or "Classifier") spec holds: from its module tree, else by its build() name."""
+    config, tree = spec.get("config"), spec.get("modules")
+    if tree is not None:
         net = _Builder(budget).build(tree)
         build_spec = (config or {}).get("net")
         if build_spec is not None:
-            net.build_spec = build_spec
-        return net if kind == "Module" else _classifier(net, config)
-    if config is None or (kind in ("Classifier", "Module") and config.get("net") is None):
-        raise CheckpointError(f"{path}: the checkpoint does not record how to build its {kind} (it holds a "
-                              f"module that is not one of numcnn.nn's, or was written before numcnn saved "
-                              f"module trees); {_HOW_TO_RESTORE}")
-    if kind in ("Classifier", "Module"):  # written before module trees were saved: rebuild by name
-        net = _build_by_name(dict(config["net"]), budget)
-        return net if kind == "Module" else _classifier(net, config)
-    return _build_assignment_model(kind, dict(config), path, budget)
-
-
-def _classifier(net, config: dict):
-    from . import Classifier
-    return Classifier(net, **{k: v for k, v in (config or {}).items() if k != "net"})
+            record_build_spec(net, build_spec)
+        return net
+    if config is None or config.get("net") is None:
+        raise not_recorded(path, spec.get("type"))
+    return _build_by_name(dict(config["net"]), budget)  # written before module trees were saved
 
 
 def _build_by_name(build_spec: dict, budget: int):
-    """models.build() again from a build_spec, its weights drawn within the budget."""
-    from . import available, build
+    """models.build() again from a build spec, its weights drawn within the budget."""
     name, num_classes = build_spec.pop("name", None), build_spec.pop("num_classes", None)
     if name not in available():
         raise ValueError(f"unknown model {_short(name)}")
@@ -336,21 +347,22 @@ def _build_by_name(build_spec: dict, budget: int):
     return build(name, limits.value(num_classes, "num_classes"), rng=limits.rng, **kwargs)
 
 
-def _build_assignment_model(kind, config: dict, path, budget: int):
-    """TwoLayerNet, FullyConnectedNet or ThreeLayerConvNet, after checking the size its config asks for."""
-    from . import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
-    classes = {"ThreeLayerConvNet": ThreeLayerConvNet, "FullyConnectedNet": FullyConnectedNet,
-               "TwoLayerNet": TwoLayerNet}
-    if kind not in classes:
-        raise CheckpointError(f"{path}: cannot rebuild a {_short(kind)} from a checkpoint; {_HOW_TO_RESTORE}")
-    if "dtype" in config:
-        config["dtype"] = _float_dtype(config["dtype"])
-    if isinstance(config.get("input_dim"), list):
-        config["input_dim"] = tuple(config["input_dim"])
-    weights = _assignment_weights(kind, config)
-    if weights > budget:
-        raise _OverBudget(f"its config asks for {weights:,} weights, the file holds {budget:,} numbers")
-    return classes[kind](**config)
+def assignment_rebuilder(cls):
+    """rebuild(spec, path, budget) for TwoLayerNet, FullyConnectedNet or ThreeLayerConvNet: the
+    size its config asks for is checked against the budget before anything is drawn."""
+    def rebuild(spec: dict, path, budget: int):
+        if spec.get("config") is None:
+            raise not_recorded(path, spec.get("type"))
+        config = dict(spec["config"])
+        if "dtype" in config:
+            config["dtype"] = _float_dtype(config["dtype"])
+        if isinstance(config.get("input_dim"), list):
+            config["input_dim"] = tuple(config["input_dim"])
+        weights = _assignment_weights(cls.__name__, config)
+        if weights > budget:
+            raise _OverBudget(f"its config asks for {weights:,} weights, the file holds {budget:,} numbers")
+        return cls(**config)
+    return rebuild
 
 
 def _assignment_weights(kind: str, config: dict) -> int:
@@ -388,10 +400,22 @@ def load_model(path_or_checkpoint):
     Works for numcnn's models and for any network made of numcnn.nn's
     modules (saved directly or inside a Classifier); for anything else,
     build the model yourself and call
-    numcnn.checkpoint.restore_model(load_checkpoint(path), model).
+    numcnn.io.restore_model(load_checkpoint(path), model).
     """
     checkpoint = path_or_checkpoint if isinstance(path_or_checkpoint, Checkpoint) else load_checkpoint(path_or_checkpoint)
     budget = sum(int(a.size) for a in checkpoint.model_arrays.values())
     model = build_from_spec(checkpoint.model_spec, checkpoint.path, budget)
     restore_model(checkpoint, model)
     return model
+
+
+def module_spec(net: nn.Module) -> dict:
+    """A bare network's spec: its module tree, and its build() arguments when build() made it."""
+    return {"type": "Module", "config": {"net": build_spec_of(net)}, "modules": module_tree(net)}
+
+
+register_serializer(ParamsState, spec=ParamsState.spec, arrays=ParamsState.state_arrays,
+                    load_arrays=ParamsState.load_state_arrays)
+register_serializer(nn.Module, spec=module_spec, arrays=lambda net: dict(net.state_dict()),
+                    load_arrays=lambda net, arrays: net.load_state_dict(arrays))
+register_rebuilder("Module", rebuild_network)
