@@ -13,9 +13,31 @@ the codec numcnn.models registers (use_model_codec).
 """
 
 from .atomic import WriteError, remove_stale_temporaries, write_atomically
-from .checkpoint import (FORMAT, FORMAT_VERSION, Checkpoint, CheckpointError, ModelCodec, load_checkpoint,
-                         restore_model, save_checkpoint, use_model_codec, write_checkpoint)
+from .checkpoint import (
+                         FORMAT,
+                         FORMAT_VERSION,
+                         Checkpoint,
+                         CheckpointError,
+                         ModelCodec,
+                         load_checkpoint,
+                         restore_model,
+                         save_checkpoint,
+                         use_model_codec,
+                         write_checkpoint,
+)
 
-__all__ = ["Checkpoint", "CheckpointError", "FORMAT", "FORMAT_VERSION", "ModelCodec", "WriteError",
-           "load_checkpoint", "remove_stale_temporaries", "restore_model", "save_checkpoint",
-           "use_model_codec", "write_atomically", "write_checkpoint"]
+__all__ = [
+                         "FORMAT",
+                         "FORMAT_VERSION",
+                         "Checkpoint",
+                         "CheckpointError",
+                         "ModelCodec",
+                         "WriteError",
+                         "load_checkpoint",
+                         "remove_stale_temporaries",
+                         "restore_model",
+                         "save_checkpoint",
+                         "use_model_codec",
+                         "write_atomically",
+                         "write_checkpoint",
+]

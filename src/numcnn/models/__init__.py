@@ -20,8 +20,15 @@ from .airbench import airbench
 from .classifier import Classifier
 from .cnn import ThreeLayerConvNet
 from .fc_net import FullyConnectedNet, TwoLayerNet
-from .registry import (available, build, build_spec_of, rebuild, register, register_rebuilder,
-                       register_serializer)
+from .registry import (
+                       available,
+                       build,
+                       build_spec_of,
+                       rebuild,
+                       register,
+                       register_rebuilder,
+                       register_serializer,
+)
 from .resnet import resnet18_d2l, resnet_cifar
 from .serialization import build_from_spec, load_model
 from .small import small_cnn

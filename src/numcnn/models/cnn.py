@@ -16,8 +16,8 @@ import numpy as np
 from .. import ops
 from . import cs231n_layers as L
 from .fc_net import smoothing_config
+from .params_state import ParamsState, assignment_rebuilder
 from .registry import register_rebuilder
-from .serialization import ParamsState, assignment_rebuilder
 
 
 class ThreeLayerConvNet(ParamsState):

@@ -15,8 +15,8 @@ import numpy as np
 
 from .. import ops
 from . import cs231n_layers as L
+from .params_state import ParamsState, assignment_rebuilder
 from .registry import register_rebuilder
-from .serialization import ParamsState, assignment_rebuilder
 
 
 def smoothing_config(label_smoothing: float) -> dict:

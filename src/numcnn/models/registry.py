@@ -20,8 +20,9 @@ dict. This module gives numcnn.io its model codec when it is imported.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -1,8 +1,8 @@
 """How numcnn's models describe themselves to checkpoints, and rebuild from them.
 
-The assignment's models (ParamsState) and networks of numcnn.nn modules
-register here (numcnn.models.registry); Classifier registers in its own
-file. spec() is the class and constructor arguments (JSON-able);
+Networks of numcnn.nn modules register here (numcnn.models.registry);
+the assignment's models (params_state.py) and Classifier register in
+their own files. spec() is the class and constructor arguments (JSON-able);
 state_arrays() every array that defines the model's state, by name;
 load_state_arrays() puts them back. load_model(path) rebuilds a
 checkpoint's model with its weights.
@@ -31,8 +31,15 @@ import numpy as np
 
 from .. import nn
 from ..io import Checkpoint, CheckpointError, load_checkpoint, restore_model
-from .registry import (available, build, build_spec_of, record_build_spec, register_rebuilder, register_serializer,
-                       rebuilder_for)
+from .registry import (
+    available,
+    build,
+    build_spec_of,
+    rebuilder_for,
+    record_build_spec,
+    register_rebuilder,
+    register_serializer,
+)
 
 MAX_DEPTH = 32
 MAX_MODULES = 10_000
@@ -41,30 +48,6 @@ SMALL_INT = 1 << 16           # any int a spec may hold even when the file holds
 DTYPES = ("float16", "float32", "float64")
 _HOW_TO_RESTORE = ("build the model yourself, then load the weights with "
                    "numcnn.io.restore_model(numcnn.io.load_checkpoint(path), model)")
-
-
-class ParamsState:
-    """The protocol for the assignment's models: params, plus FullyConnectedNet's bn_params."""
-
-    def spec(self) -> dict:
-        return {"type": type(self).__name__, "config": self.config}
-
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        arrays = {f"params.{k}": np.asarray(v) for k, v in self.params.items()}
-        for i, bn_param in enumerate(getattr(self, "bn_params", [])):
-            for key in ("running_mean", "running_var"):
-                if key in bn_param:
-                    arrays[f"bn_params.{i}.{key}"] = np.asarray(bn_param[key])
-        return arrays
-
-    def load_state_arrays(self, arrays: dict) -> None:
-        for key, value in arrays.items():
-            kind, rest = key.split(".", 1)
-            if kind == "params":
-                self.params[rest] = value.astype(self.params[rest].dtype, copy=True)
-            else:
-                index, name = rest.split(".")
-                self.bn_params[int(index)][name] = value.copy()
 
 
 # -- the module tree ------------------------------------------------------------------
@@ -347,53 +330,6 @@ def _build_by_name(build_spec: dict, budget: int):
     return build(name, limits.value(num_classes, "num_classes"), rng=limits.rng, **kwargs)
 
 
-def assignment_rebuilder(cls):
-    """rebuild(spec, path, budget) for TwoLayerNet, FullyConnectedNet or ThreeLayerConvNet: the
-    size its config asks for is checked against the budget before anything is drawn."""
-    def rebuild(spec: dict, path, budget: int):
-        if spec.get("config") is None:
-            raise not_recorded(path, spec.get("type"))
-        config = dict(spec["config"])
-        if "dtype" in config:
-            config["dtype"] = _float_dtype(config["dtype"])
-        if isinstance(config.get("input_dim"), list):
-            config["input_dim"] = tuple(config["input_dim"])
-        weights = _assignment_weights(cls.__name__, config)
-        if weights > budget:
-            raise _OverBudget(f"its config asks for {weights:,} weights, the file holds {budget:,} numbers")
-        return cls(**config)
-    return rebuild
-
-
-def _assignment_weights(kind: str, config: dict) -> int:
-    """How many weights an assignment model's constructor draws (its weight matrices' sizes)."""
-    def positive(name, value):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {_short(value)}")
-        return value
-
-    classes = positive("num_classes", config.get("num_classes", 10))
-    if kind == "TwoLayerNet":
-        dims = [positive("input_dim", config.get("input_dim", 3 * 32 * 32)),
-                positive("hidden_dim", config.get("hidden_dim", 100)), classes]
-    elif kind == "FullyConnectedNet":
-        hidden = config.get("hidden_dims")
-        if not isinstance(hidden, list) or len(hidden) > MAX_LIST:
-            raise ValueError(f"hidden_dims must be a list of at most {MAX_LIST} ints, got {_short(hidden)}")
-        dims = [positive("input_dim", config.get("input_dim", 3 * 32 * 32)),
-                *(positive("hidden_dims", h) for h in hidden), classes]
-    else:
-        shape = config.get("input_dim", (3, 32, 32))
-        if not isinstance(shape, tuple) or len(shape) != 3:
-            raise ValueError(f"input_dim must be (C, H, W), got {_short(shape)}")
-        C, H, W = (positive("input_dim", v) for v in shape)
-        F = positive("num_filters", config.get("num_filters", 32))
-        size = positive("filter_size", config.get("filter_size", 7))
-        hidden = positive("hidden_dim", config.get("hidden_dim", 100))
-        return F * C * size * size + F * (H // 2) * (W // 2) * hidden + hidden * classes
-    return sum(a * b for a, b in zip(dims, dims[1:]))
-
-
 def load_model(path_or_checkpoint):
     """Rebuild the model a checkpoint holds and load its weights.
 
@@ -414,8 +350,6 @@ def module_spec(net: nn.Module) -> dict:
     return {"type": "Module", "config": {"net": build_spec_of(net)}, "modules": module_tree(net)}
 
 
-register_serializer(ParamsState, spec=ParamsState.spec, arrays=ParamsState.state_arrays,
-                    load_arrays=ParamsState.load_state_arrays)
 register_serializer(nn.Module, spec=module_spec, arrays=lambda net: dict(net.state_dict()),
                     load_arrays=lambda net, arrays: net.load_state_dict(arrays))
 register_rebuilder("Module", rebuild_network)
