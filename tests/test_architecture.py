@@ -224,7 +224,7 @@ CASES = {
     "numcnn/ops/conv_transpose.py": ("from .conv import _receptive_field\n", []),
     "numcnn/__init__.py": ("from . import _env\n", []),
     "numcnn/cli.py": ("import numcnn._env\n", ["numcnn._env"]),
-    "numcnn/gradcheck.py": ("from .ops import conv\nconv.__name__\ngeometry._replace()\n", []),
+    "numcnn/gradcheck/numerical.py": ("from .ops import conv\nconv.__name__\ngeometry._replace()\n", []),
 }
 
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from numcnn import cli
-from numcnn.atomic import WriteError, remove_stale_temporaries, write_atomically
+from numcnn.io import WriteError, remove_stale_temporaries, write_atomically
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_the_cli_prints_a_write_error_as_one_line_and_exits_2(monkeypatch, capsy
 
 _KILLED_MID_WRITE = """
 import os, signal, sys
-from numcnn.atomic import write_atomically
+from numcnn.io import write_atomically
 def write(f):
     f.write(b"x" * 4096); f.flush()
     os.kill(os.getpid(), signal.SIGKILL)

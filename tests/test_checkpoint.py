@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 
 from numcnn import models, nn
-from numcnn.atomic import WriteError
-from numcnn.checkpoint import CheckpointError, load_checkpoint, restore_model, save_checkpoint
+from numcnn.io import (
+    CheckpointError,
+    WriteError,
+    load_checkpoint,
+    restore_model,
+    save_checkpoint,
+)
 
 
 def _classifier(seed=0, width=4):
@@ -275,3 +280,43 @@ def test_checkpoints_get_the_permissions_the_umask_allows(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def numcnn_imports(package_dir):
+    """Every numcnn module (or name) the files of numcnn/<package> import, relative imports resolved."""
+    import ast
+    from pathlib import Path
+    package = ["numcnn", Path(package_dir).name]
+    found = set()
+    for path in Path(package_dir).glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = ".".join(package[:len(package) + 1 - node.level] if node.level else [])
+                module = ".".join(p for p in (base, node.module) if p)
+                if node.module is None:  # from .. import ops
+                    found.update(f"{module}.{alias.name}" for alias in node.names)
+                elif module.startswith("numcnn"):
+                    found.add(module)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names if alias.name.startswith("numcnn"))
+    return found
+
+
+def test_io_imports_numpy_checks_and_the_standard_library_only():
+    """The file format knows nothing of models: numcnn.models registers the codec it uses."""
+    from pathlib import Path
+
+    import numcnn.io
+    imported = numcnn_imports(Path(numcnn.io.__file__).parent)
+    assert imported <= {"numcnn.io", "numcnn.io.atomic", "numcnn.io.checkpoint", "numcnn.checks"}, imported
+
+
+def test_write_checkpoint_stores_a_spec_and_arrays_it_never_reads(tmp_path):
+    from numcnn.io import write_checkpoint
+    spec = {"type": "Anything", "config": {"width": 3}, "modules": None}
+    write_checkpoint(tmp_path / "c.npz", spec, {"w": np.arange(6.0).reshape(2, 3)}, {"epoch": 1})
+    checkpoint = load_checkpoint(tmp_path / "c.npz")
+    assert checkpoint.model_spec == spec and checkpoint.state == {"epoch": 1}
+    np.testing.assert_array_equal(checkpoint.model_arrays["w"], np.arange(6.0).reshape(2, 3))
+    with pytest.raises(CheckpointError, match="cannot rebuild a 'Anything'"):
+        models.load_model(tmp_path / "c.npz")

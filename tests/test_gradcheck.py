@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from numcnn.gradcheck import (check_loss, check_op, eval_numerical_gradient,
-                              eval_numerical_gradient_array, grad_check_sparse, rel_error)
+from numcnn.gradcheck import (
+    check_loss,
+    check_op,
+    eval_numerical_gradient,
+    eval_numerical_gradient_array,
+    grad_check_sparse,
+    rel_error,
+)
 from numcnn.ops import relu_forward, softmax_loss
 
 
@@ -71,3 +77,21 @@ def test_check_loss_catches_a_wrong_gradient():
     scores, y = np.random.default_rng(0).standard_normal((5, 3)), np.arange(5) % 3
     assert check_loss(softmax_loss, scores, y) < 1e-7
     assert check_loss(lambda s, t: (softmax_loss(s, t)[0], 2 * softmax_loss(s, t)[1]), scores, y) > 0.1
+
+
+def test_gradcheck_imports_ops_nn_checks_and_numpy_only():
+    """A side room: numerical gradients need the ops and modules they check, nothing above them."""
+    from pathlib import Path
+
+    from test_checkpoint import numcnn_imports
+
+    import numcnn.gradcheck
+    imported = numcnn_imports(Path(numcnn.gradcheck.__file__).parent)
+    allowed = ("numcnn.gradcheck", "numcnn.ops", "numcnn.nn", "numcnn.checks")
+    assert imported and all(name.startswith(allowed) for name in imported), imported
+
+
+def test_the_suite_runs_from_the_package():
+    from numcnn.gradcheck import suite
+    results = suite.run(["relu"])
+    assert [r.op for r in results] == ["relu"] and all(r.passed for r in results)

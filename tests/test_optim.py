@@ -176,8 +176,6 @@ def test_schedules():
     assert schedules.warmup(2, 10, "cosine")(6) == pytest.approx(0.5)
     cycle = schedules.one_cycle(8, peak=0.25, start=0.2, final=0.0)
     assert cycle(0) == 0.2 and cycle(2) == 1.0 and cycle(5) == pytest.approx(0.5) and cycle(8) == 0.0
-    for schedule in (cos, warm, cycle, schedules.step_decay(0.9)):
-        assert schedules.from_config(schedules.to_config(schedule)) == schedule
     with pytest.raises(ValueError, match="decay must be 'linear' or 'cosine'"):
         schedules.warmup(1, 2, "step")
 

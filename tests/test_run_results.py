@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from numcnn import models
-from numcnn.checkpoint import load_checkpoint, save_checkpoint
+from numcnn.io import load_checkpoint, save_checkpoint
 from numcnn.cli import build_parser, main, train_config
 from numcnn.train.run import evaluate, first_layer_weights, train
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from numcnn import models
-from numcnn.checkpoint import CheckpointError, load_checkpoint
+from numcnn.io import CheckpointError, load_checkpoint
 from numcnn.train.solver import Callback, Solver, TrainingDiverged
 from solver_run import make_run, outcome
 

@@ -6,6 +6,8 @@ a loop version that reads like the maths and a fast vectorized one.
 
     numcnn.ops        the pure forward/backward functions
     numcnn.gradcheck  numerical gradients and checks
+    numcnn.io         checkpoints and atomic writes
+    numcnn.models     the models, and how each is saved and rebuilt
 """
 
 from . import blas_env  # noqa: F401  (first: it sets a default NumPy's OpenBLAS reads on import)
@@ -13,6 +15,7 @@ from . import blas_env  # noqa: F401  (first: it sets a default NumPy's OpenBLAS
 from importlib.metadata import PackageNotFoundError, version
 
 from . import gradcheck, ops
+from . import models  # noqa: F401  (registers the model codec numcnn.io's checkpoints use)
 
 try:
     __version__ = version("numcnn")

@@ -22,8 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from .atomic import WriteError
-from .checkpoint import CheckpointError
+from .io import WriteError
+from .io import CheckpointError
 from .data import DataError, DatasetNotFound
 from .train.solver import TrainingDiverged
 
@@ -192,7 +192,7 @@ def _add_gradcheck(commands):
 
 
 def _gradcheck(args) -> int:
-    from .gradcheck_suite import THRESHOLD, run
+    from .gradcheck.suite import THRESHOLD, run
     from .train.config import UserError
     try:
         results = run(args.ops)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from numcnn import demos, ops
-from numcnn.checkpoint import load_checkpoint
+from numcnn.io import load_checkpoint
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -258,7 +258,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(one_epoch, tmp_pa
     """Once, three chained OSError tracebacks. Every atomic write now fails as on a full disk."""
     import errno
 
-    import numcnn.checkpoint as checkpoint_module
+    import numcnn.io.checkpoint as checkpoint_module
     from numcnn import cli
     run = _copy_run(one_epoch, tmp_path)
     last = (run / "last.npz").read_bytes()
@@ -280,7 +280,8 @@ def test_gradcheck_prints_a_table_and_passes(tmp_path):
 
 
 def test_gradcheck_exits_1_on_a_failing_op(monkeypatch, capsys):
-    from numcnn import cli, gradcheck_suite
+    from numcnn import cli
+    from numcnn.gradcheck import suite as gradcheck_suite
     monkeypatch.setattr(gradcheck_suite, "THRESHOLD", 0.0)  # nothing can pass
     assert cli.main(["gradcheck", "relu"]) == 1
     assert "FAIL" in capsys.readouterr().out

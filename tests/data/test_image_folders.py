@@ -238,7 +238,7 @@ def test_the_cli_trains_and_evaluates_photos_of_mixed_sizes_with_image_size(tmp_
     evaluated = _cli("evaluate", checkpoint)
     assert evaluated.returncode == 0, evaluated.stderr[-800:]  # the checkpoint says image_size 8, so the photos fit
     assert "test accuracy" in evaluated.stdout and "on 4 images" in evaluated.stdout
-    from numcnn.checkpoint import load_checkpoint
+    from numcnn.io import load_checkpoint
     assert load_checkpoint(checkpoint).state["metadata"]["image_size"] == 8
 
 

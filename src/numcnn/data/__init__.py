@@ -12,7 +12,7 @@ Loaders return uint8 images (N, H, W, C), int64 labels and class names:
 to_float_nchw turns them into the (N, C, H, W) floats the networks take.
 
 Side room: may import numpy, the standard library, numcnn.checks and
-numcnn.atomic (writes into the cache folder); Pillow and scikit-learn when
+numcnn.io (atomic writes into the cache folder); Pillow and scikit-learn when
 installed. Never ops, nn, models or the training code.
 """
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_atomically
+from ..io import write_atomically
 from .errors import DAMAGED_FILE_ERRORS, DataError, DatasetNotFound, data_dir, describe
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}

@@ -20,7 +20,8 @@ import numpy as np
 
 from .. import ops
 from ..nn import Conv2d, ConvTranspose2d, Linear, Module, Sequential
-from .serialization import module_tree
+from .registry import build_spec_of, register_rebuilder, register_serializer
+from .serialization import module_tree, rebuild_network
 
 
 class ParameterView(MutableMapping):
@@ -96,7 +97,7 @@ class Classifier:
             raise ValueError("label_smoothing applies to the softmax loss only")
         self.net, self.reg, self.loss_name, self.label_smoothing = net, reg, loss, label_smoothing
         self.config = dict(reg=reg, loss=loss, label_smoothing=label_smoothing,
-                           net=getattr(net, "build_spec", None))
+                           net=build_spec_of(net))
         self.params = ParameterView(net, "params")
         self.buffers = ParameterView(net, "buffers")
         self.regularized = regularized_names(net)
@@ -147,3 +148,14 @@ class Classifier:
 
     def __repr__(self) -> str:
         return f"Classifier(reg={self.reg}, loss={self.loss_name!r})\n{self.net!r}"
+
+
+def _rebuild(spec: dict, path, budget: int) -> Classifier:
+    """A Classifier spec's model: its network (module tree or build() name), then the loss settings."""
+    net = rebuild_network(spec, path, budget)
+    return Classifier(net, **{k: v for k, v in (spec.get("config") or {}).items() if k != "net"})
+
+
+register_serializer(Classifier, spec=Classifier.spec, arrays=Classifier.state_arrays,
+                    load_arrays=Classifier.load_state_arrays)
+register_rebuilder("Classifier", _rebuild)

@@ -16,7 +16,8 @@ import numpy as np
 from .. import ops
 from . import cs231n_layers as L
 from .fc_net import smoothing_config
-from .serialization import ParamsState
+from .params_state import ParamsState, assignment_rebuilder
+from .registry import register_rebuilder
 
 
 class ThreeLayerConvNet(ParamsState):
@@ -65,3 +66,6 @@ class ThreeLayerConvNet(ParamsState):
         for key in ("W1", "W2", "W3"):
             grads[key] = grads[key] + self.reg * self.params[key]
         return loss, grads
+
+
+register_rebuilder("ThreeLayerConvNet", assignment_rebuilder(ThreeLayerConvNet))

@@ -15,7 +15,8 @@ import numpy as np
 
 from .. import ops
 from . import cs231n_layers as L
-from .serialization import ParamsState
+from .params_state import ParamsState, assignment_rebuilder
+from .registry import register_rebuilder
 
 
 def smoothing_config(label_smoothing: float) -> dict:
@@ -155,3 +156,7 @@ class FullyConnectedNet(ParamsState):
         else:
             dx, grads[f"W{i}"], grads[f"b{i}"] = L.affine_relu_backward(dout, cache)
         return dx
+
+
+register_rebuilder("TwoLayerNet", assignment_rebuilder(TwoLayerNet))
+register_rebuilder("FullyConnectedNet", assignment_rebuilder(FullyConnectedNet))

@@ -1,9 +1,11 @@
 """How numcnn's models describe themselves to checkpoints, and rebuild from them.
 
-spec() is the class and constructor arguments (JSON-able); state_arrays()
-every array that defines the model's state, by name; load_state_arrays()
-puts them back. load_model(path) rebuilds a checkpoint's model with its
-weights.
+Networks of numcnn.nn modules register here (numcnn.models.registry);
+the assignment's models (params_state.py) and Classifier register in
+their own files. spec() is the class and constructor arguments (JSON-able);
+state_arrays() every array that defines the model's state, by name;
+load_state_arrays() puts them back. load_model(path) rebuilds a
+checkpoint's model with its weights.
 
 A network of numcnn.nn modules is saved as its module tree,
 
@@ -28,7 +30,16 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import nn
-from ..checkpoint import Checkpoint, CheckpointError, load_checkpoint, restore_model
+from ..io import Checkpoint, CheckpointError, load_checkpoint, restore_model
+from .registry import (
+    available,
+    build,
+    build_spec_of,
+    rebuilder_for,
+    record_build_spec,
+    register_rebuilder,
+    register_serializer,
+)
 
 MAX_DEPTH = 32
 MAX_MODULES = 10_000
@@ -36,31 +47,7 @@ MAX_LIST = 64                 # e.g. vgg's arch, hidden widths, kernel sizes
 SMALL_INT = 1 << 16           # any int a spec may hold even when the file holds few arrays
 DTYPES = ("float16", "float32", "float64")
 _HOW_TO_RESTORE = ("build the model yourself, then load the weights with "
-                   "numcnn.checkpoint.restore_model(numcnn.checkpoint.load_checkpoint(path), model)")
-
-
-class ParamsState:
-    """The protocol for the assignment's models: params, plus FullyConnectedNet's bn_params."""
-
-    def spec(self) -> dict:
-        return {"type": type(self).__name__, "config": self.config}
-
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        arrays = {f"params.{k}": np.asarray(v) for k, v in self.params.items()}
-        for i, bn_param in enumerate(getattr(self, "bn_params", [])):
-            for key in ("running_mean", "running_var"):
-                if key in bn_param:
-                    arrays[f"bn_params.{i}.{key}"] = np.asarray(bn_param[key])
-        return arrays
-
-    def load_state_arrays(self, arrays: dict) -> None:
-        for key, value in arrays.items():
-            kind, rest = key.split(".", 1)
-            if kind == "params":
-                self.params[rest] = value.astype(self.params[rest].dtype, copy=True)
-            else:
-                index, name = rest.split(".")
-                self.bn_params[int(index)][name] = value.copy()
+                   "numcnn.io.restore_model(numcnn.io.load_checkpoint(path), model)")
 
 
 # -- the module tree ------------------------------------------------------------------
@@ -301,31 +288,38 @@ def build_from_spec(spec: dict, path="checkpoint", budget: int | None = None):
 
 
 def _build(spec: dict, path, budget: int):
-    kind, config, tree = spec.get("type"), spec.get("config"), spec.get("modules")
-    if kind in ("Classifier", "Module") and tree is not None:
+    kind = spec.get("type")
+    rebuild = rebuilder_for(kind)
+    if rebuild is None:
+        if spec.get("config") is None:
+            raise not_recorded(path, kind)
+        raise CheckpointError(f"{path}: cannot rebuild a {_short(kind)} from a checkpoint; {_HOW_TO_RESTORE}")
+    return rebuild(spec, path, budget)
+
+
+def not_recorded(path, kind) -> CheckpointError:
+    """The error for a spec that does not say how to build its model."""
+    return CheckpointError(f"{path}: the checkpoint does not record how to build its {kind} (it holds a "
+                           f"module that is not one of numcnn.nn's, or was written before numcnn saved "
+                           f"module trees); {_HOW_TO_RESTORE}")
+
+
+def rebuild_network(spec: dict, path, budget: int) -> nn.Module:
+    """The network a "Module" (or "Classifier") spec holds: from its module tree, else by its build() name."""
+    config, tree = spec.get("config"), spec.get("modules")
+    if tree is not None:
         net = _Builder(budget).build(tree)
         build_spec = (config or {}).get("net")
         if build_spec is not None:
-            net.build_spec = build_spec
-        return net if kind == "Module" else _classifier(net, config)
-    if config is None or (kind in ("Classifier", "Module") and config.get("net") is None):
-        raise CheckpointError(f"{path}: the checkpoint does not record how to build its {kind} (it holds a "
-                              f"module that is not one of numcnn.nn's, or was written before numcnn saved "
-                              f"module trees); {_HOW_TO_RESTORE}")
-    if kind in ("Classifier", "Module"):  # written before module trees were saved: rebuild by name
-        net = _build_by_name(dict(config["net"]), budget)
-        return net if kind == "Module" else _classifier(net, config)
-    return _build_assignment_model(kind, dict(config), path, budget)
-
-
-def _classifier(net, config: dict):
-    from . import Classifier
-    return Classifier(net, **{k: v for k, v in (config or {}).items() if k != "net"})
+            record_build_spec(net, build_spec)
+        return net
+    if config is None or config.get("net") is None:
+        raise not_recorded(path, spec.get("type"))
+    return _build_by_name(dict(config["net"]), budget)  # written before module trees were saved
 
 
 def _build_by_name(build_spec: dict, budget: int):
-    """models.build() again from a build_spec, its weights drawn within the budget."""
-    from . import available, build
+    """models.build() again from a build spec, its weights drawn within the budget."""
     name, num_classes = build_spec.pop("name", None), build_spec.pop("num_classes", None)
     if name not in available():
         raise ValueError(f"unknown model {_short(name)}")
@@ -336,62 +330,26 @@ def _build_by_name(build_spec: dict, budget: int):
     return build(name, limits.value(num_classes, "num_classes"), rng=limits.rng, **kwargs)
 
 
-def _build_assignment_model(kind, config: dict, path, budget: int):
-    """TwoLayerNet, FullyConnectedNet or ThreeLayerConvNet, after checking the size its config asks for."""
-    from . import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
-    classes = {"ThreeLayerConvNet": ThreeLayerConvNet, "FullyConnectedNet": FullyConnectedNet,
-               "TwoLayerNet": TwoLayerNet}
-    if kind not in classes:
-        raise CheckpointError(f"{path}: cannot rebuild a {_short(kind)} from a checkpoint; {_HOW_TO_RESTORE}")
-    if "dtype" in config:
-        config["dtype"] = _float_dtype(config["dtype"])
-    if isinstance(config.get("input_dim"), list):
-        config["input_dim"] = tuple(config["input_dim"])
-    weights = _assignment_weights(kind, config)
-    if weights > budget:
-        raise _OverBudget(f"its config asks for {weights:,} weights, the file holds {budget:,} numbers")
-    return classes[kind](**config)
-
-
-def _assignment_weights(kind: str, config: dict) -> int:
-    """How many weights an assignment model's constructor draws (its weight matrices' sizes)."""
-    def positive(name, value):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {_short(value)}")
-        return value
-
-    classes = positive("num_classes", config.get("num_classes", 10))
-    if kind == "TwoLayerNet":
-        dims = [positive("input_dim", config.get("input_dim", 3 * 32 * 32)),
-                positive("hidden_dim", config.get("hidden_dim", 100)), classes]
-    elif kind == "FullyConnectedNet":
-        hidden = config.get("hidden_dims")
-        if not isinstance(hidden, list) or len(hidden) > MAX_LIST:
-            raise ValueError(f"hidden_dims must be a list of at most {MAX_LIST} ints, got {_short(hidden)}")
-        dims = [positive("input_dim", config.get("input_dim", 3 * 32 * 32)),
-                *(positive("hidden_dims", h) for h in hidden), classes]
-    else:
-        shape = config.get("input_dim", (3, 32, 32))
-        if not isinstance(shape, tuple) or len(shape) != 3:
-            raise ValueError(f"input_dim must be (C, H, W), got {_short(shape)}")
-        C, H, W = (positive("input_dim", v) for v in shape)
-        F = positive("num_filters", config.get("num_filters", 32))
-        size = positive("filter_size", config.get("filter_size", 7))
-        hidden = positive("hidden_dim", config.get("hidden_dim", 100))
-        return F * C * size * size + F * (H // 2) * (W // 2) * hidden + hidden * classes
-    return sum(a * b for a, b in zip(dims, dims[1:]))
-
-
 def load_model(path_or_checkpoint):
     """Rebuild the model a checkpoint holds and load its weights.
 
     Works for numcnn's models and for any network made of numcnn.nn's
     modules (saved directly or inside a Classifier); for anything else,
     build the model yourself and call
-    numcnn.checkpoint.restore_model(load_checkpoint(path), model).
+    numcnn.io.restore_model(load_checkpoint(path), model).
     """
     checkpoint = path_or_checkpoint if isinstance(path_or_checkpoint, Checkpoint) else load_checkpoint(path_or_checkpoint)
     budget = sum(int(a.size) for a in checkpoint.model_arrays.values())
     model = build_from_spec(checkpoint.model_spec, checkpoint.path, budget)
     restore_model(checkpoint, model)
     return model
+
+
+def module_spec(net: nn.Module) -> dict:
+    """A bare network's spec: its module tree, and its build() arguments when build() made it."""
+    return {"type": "Module", "config": {"net": build_spec_of(net)}, "modules": module_tree(net)}
+
+
+register_serializer(nn.Module, spec=module_spec, arrays=lambda net: dict(net.state_dict()),
+                    load_arrays=lambda net, arrays: net.load_state_dict(arrays))
+register_rebuilder("Module", rebuild_network)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import remove_stale_temporaries, write_atomically
+from ..io import remove_stale_temporaries, write_atomically
 from .progress import QuietBar, progress_bar
 
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_step_end", "on_evaluate", "on_epoch_end", "on_stop",

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import data, models, nn, viz
-from ..checkpoint import load_checkpoint
+from ..io import load_checkpoint
 from . import schedules
 from .config import (  # noqa: F401
     ASSIGNMENT_MODELS,

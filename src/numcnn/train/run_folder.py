@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..checkpoint import load_checkpoint
+from ..io import load_checkpoint
 from .config import CHANGEABLE_ON_RESUME, TrainConfig, UserError
 from .solver import RUN_FOLDER_FILES
 

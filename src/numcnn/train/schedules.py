@@ -8,13 +8,15 @@ and returns the factor the base learning rate is multiplied by:
     warmup(warm, total, 'linear')    0 -> 1 over `warm` epochs, then linear (or cosine) to `final`
     one_cycle(total, peak=0.25)      start -> 1 at peak*total, then down to `final` (Smith's 1cycle)
 
-They are plain dataclasses, so a Solver checkpoint can store and rebuild them.
+They are plain frozen dataclasses: compared by value and printed with their
+settings. Checkpoints do not store them: a resumed Solver is given its
+schedule again, as it is given its model and data.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -91,19 +93,3 @@ def warmup(warm: float, total: float, decay: str = "linear", final: float = 0.0)
 
 def one_cycle(total: float, peak: float = 0.25, start: float = 0.1, final: float = 0.0) -> OneCycle:
     return OneCycle(total, peak, start, final)
-
-
-SCHEDULES = {"step": StepDecay, "cosine": Cosine, "warmup": Warmup, "one_cycle": OneCycle}
-
-
-def to_config(schedule) -> dict | None:
-    """A JSON-able description of a schedule (None if it is not one of these)."""
-    for name, cls in SCHEDULES.items():
-        if type(schedule) is cls:
-            return {"name": name, **asdict(schedule)}
-    return None
-
-
-def from_config(config: dict):
-    config = dict(config)
-    return SCHEDULES[config.pop("name")](**config)

@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import CheckpointError, load_checkpoint, restore_model, save_checkpoint
+from ..io import CheckpointError, load_checkpoint, restore_model, save_checkpoint
 from ..nn.diagnose import explain_nonfinite
 from . import optim
 from .callbacks import (

@@ -4,9 +4,10 @@ A checkpoint is one NumPy .npz file (read with allow_pickle=False): the
 arrays (parameters, running statistics, optimizer state, best parameters,
 random-generator state) plus a JSON header holding everything else, where
 each array appears as {"__array__": key}. The header records the format
-version and how to rebuild the model (its class and constructor
-arguments; for a network of numcnn.nn modules, its module tree), so
-numcnn.models.load_model rebuilds it.
+version and the model's spec, a JSON object this file stores without
+reading it: numcnn.models writes there how to rebuild the model (its class
+and constructor arguments; for a network of numcnn.nn modules, its module
+tree), and numcnn.models.load_model rebuilds it.
 
 Writes are atomic: the file is written to a temporary name in the same
 folder, flushed to disk (fsync) and renamed over the old one, so killing the
@@ -26,11 +27,11 @@ import math
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from .atomic import write_atomically
-from .nn.module import Module
 
 FORMAT = "numcnn-checkpoint"
 FORMAT_VERSION = 1
@@ -56,38 +57,38 @@ class Checkpoint:
     version: int = FORMAT_VERSION
 
 
-# -- the model protocol ------------------------------------------------------------
-# A model describes itself with spec() (class and constructor arguments,
-# JSON-able) and state_arrays() / load_state_arrays(arrays); numcnn's models
-# all do. A bare numcnn.nn network is saved as its module tree and state
-# dict. Any other object with a `params` dict is saved by its params.
+# -- the model codec ----------------------------------------------------------------
+# This file knows arrays and JSON, not models. How a model object becomes a
+# spec and named arrays, and takes arrays back, is registered by
+# numcnn.models (numcnn.models.registry), which numcnn's __init__ imports, so
+# it is in place before any checkpoint is written or restored.
 
-def model_spec(model) -> dict:
-    if hasattr(model, "spec"):
-        return model.spec()
-    if isinstance(model, Module):
-        from .models.serialization import module_tree
-        return {"type": "Module", "config": {"net": getattr(model, "build_spec", None)},
-                "modules": module_tree(model)}
-    return {"type": type(model).__name__, "config": getattr(model, "config", None)}
+class ModelCodec(Protocol):
+    """How model objects become a checkpoint's (spec, arrays) and take their arrays back."""
 
+    def spec(self, model) -> dict:
+        """{"type": str, "config": dict | None, "modules": dict | None}, JSON-able."""
 
-def model_arrays(model) -> dict[str, np.ndarray]:
-    if hasattr(model, "state_arrays"):
-        return model.state_arrays()
-    if isinstance(model, Module):
-        return dict(model.state_dict())
-    return {f"params.{k}": np.asarray(v) for k, v in model.params.items()}
+    def arrays(self, model) -> dict[str, np.ndarray]:
+        """Every array that defines the model's state, by name."""
+
+    def load_arrays(self, model, arrays: dict[str, np.ndarray]) -> None:
+        """Put arrays (already checked to have the model's names and shapes) into the model."""
 
 
-def _load_arrays(model, arrays: dict) -> None:
-    if hasattr(model, "load_state_arrays"):
-        model.load_state_arrays(arrays)
-    elif isinstance(model, Module):
-        model.load_state_dict(arrays)
-    else:
-        for key, value in arrays.items():
-            model.params[key.split(".", 1)[1]] = value.copy()
+_codec: ModelCodec | None = None
+
+
+def use_model_codec(codec: ModelCodec) -> None:
+    """Make save_checkpoint and restore_model describe models with `codec` (numcnn.models calls this)."""
+    global _codec
+    _codec = codec
+
+
+def _model_codec() -> ModelCodec:
+    if _codec is None:
+        raise RuntimeError("no model codec is registered: import numcnn.models first")
+    return _codec
 
 
 # -- packing nested state into JSON + arrays --------------------------------------
@@ -118,15 +119,35 @@ def _unpack(value, arrays: dict):
 # -- writing and reading -------------------------------------------------------------
 
 def save_checkpoint(path, model, solver_state: dict | None = None) -> Path:
-    """Write the model and the training state to `path` atomically; returns the path."""
+    """Write the model and the training state to `path` atomically; returns the path.
+
+    The model is described by the registered codec (numcnn.models: its
+    models, any network of numcnn.nn modules, any object with a `params`
+    dict); write_checkpoint takes a spec and arrays directly.
+    """
+    codec = _model_codec()
+    return write_checkpoint(path, codec.spec(model), codec.arrays(model), solver_state)
+
+
+def write_checkpoint(path, model_spec: dict, model_arrays: dict[str, np.ndarray],
+                     solver_state: dict | None = None) -> Path:
+    """Write a checkpoint from plain data, atomically; returns the path.
+
+    Parameters
+    ----------
+    path : where the .npz file goes (its folder must exist).
+    model_spec : JSON-able {"type": str, "config": dict | None, "modules": dict | None}.
+    model_arrays : name -> array of real numbers (the model's weights and statistics).
+    solver_state : nested dicts, lists, scalars and arrays; arrays are stored beside the header.
+    """
     path = Path(path)
     arrays: dict[str, np.ndarray] = {}
-    for key, value in model_arrays(model).items():
+    for key, value in model_arrays.items():
         arrays[f"model/{key}"] = value
     header = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
-        "model": model_spec(model),
+        "model": model_spec,
         "model_arrays": sorted(k[len("model/"):] for k in arrays),
         "state": _pack(solver_state or {}, "state", arrays),
     }
@@ -318,20 +339,21 @@ def restore_model(checkpoint: Checkpoint, model) -> None:
     Everything is checked (class, constructor arguments, array names and
     shapes) before anything is changed.
     """
-    spec = _jsonable(model_spec(model))
+    codec = _model_codec()
+    spec = _jsonable(codec.spec(model))
     saved = checkpoint.model_spec
     if saved.get("type") != spec["type"] or (
             saved.get("config") is not None and spec["config"] is not None and saved["config"] != spec["config"]):
         raise CheckpointError(f"{checkpoint.path}: it holds a {saved.get('type')} {saved.get('config')}, "
                               f"not this {spec['type']} {spec['config']}")
-    own, arrays = model_arrays(model), checkpoint.model_arrays
+    own, arrays = codec.arrays(model), checkpoint.model_arrays
     missing, unexpected = sorted(set(own) - set(arrays)), sorted(set(arrays) - set(own))
     wrong = [f"{k} {arrays[k].shape} (model: {own[k].shape})"
              for k in own if k in arrays and arrays[k].shape != own[k].shape]
     if missing or unexpected or wrong:
         raise CheckpointError(f"{checkpoint.path}: its arrays do not fit this model: missing {missing[:5]}, "
                               f"unexpected {unexpected[:5]}, wrong shapes {wrong[:5]}")
-    _load_arrays(model, arrays)
+    codec.load_arrays(model, arrays)
 
 
 def _jsonable(value):

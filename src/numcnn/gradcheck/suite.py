@@ -11,8 +11,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import ops
-from .gradcheck import check_loss, check_op
+from .. import ops
+from .numerical import check_loss, check_op
 
 THRESHOLD = 1e-5  # a wrong gradient is off by 1e-2 or more; round-off stays below 1e-7
 
