@@ -4,8 +4,6 @@ import runpy
 import sys
 from pathlib import Path
 
-import pytest
-
 from helpers import requires_torch
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -83,9 +83,8 @@ def test_gradcheck_imports_ops_nn_checks_and_numpy_only():
     """A side room: numerical gradients need the ops and modules they check, nothing above them."""
     from pathlib import Path
 
-    from test_checkpoint import numcnn_imports
-
     import numcnn.gradcheck
+    from test_checkpoint import numcnn_imports
     imported = numcnn_imports(Path(numcnn.gradcheck.__file__).parent)
     allowed = ("numcnn.gradcheck", "numcnn.ops", "numcnn.nn", "numcnn.checks")
     assert imported and all(name.startswith(allowed) for name in imported), imported

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from helpers import requires_torch, torch
-from numcnn.train import optim, schedules
 from numcnn.gradcheck import rel_error
+from numcnn.train import optim, schedules
 
 N, D = 4, 5
 W = np.linspace(-0.4, 0.6, num=N * D).reshape(N, D)

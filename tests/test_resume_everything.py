@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from numcnn import data
-from numcnn.io import CheckpointError, load_checkpoint
 from numcnn.cli import build_parser, train_config
+from numcnn.io import CheckpointError, load_checkpoint
 from numcnn.train.run import make_solver, prepare
 from numcnn.train.solver import Callback
 

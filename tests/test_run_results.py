@@ -2,7 +2,6 @@
 names gives the summary's figures, from any folder, with the run's test-time augmentation."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -13,8 +12,8 @@ import numpy as np
 import pytest
 
 from numcnn import models
-from numcnn.io import load_checkpoint, save_checkpoint
 from numcnn.cli import build_parser, main, train_config
+from numcnn.io import load_checkpoint, save_checkpoint
 from numcnn.train.run import evaluate, first_layer_weights, train
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -110,6 +109,7 @@ def test_fully_connected_first_layers_are_drawn_as_images():
 def test_a_resumed_epochs_bar_counts_on_from_where_it_was():
     """The bar jumped to 99/351 at '669 it/s, ETA 00:00': the resumed steps entered its rate."""
     import io
+
     from numcnn.train import progress
     stream = io.StringIO()
     original, sys.stderr = sys.stderr, stream

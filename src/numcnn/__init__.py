@@ -10,12 +10,14 @@ a loop version that reads like the maths and a fast vectorized one.
     numcnn.models     the models, and how each is saved and rebuilt
 """
 
-from . import blas_env  # noqa: F401  (first: it sets a default NumPy's OpenBLAS reads on import)
-
 from importlib.metadata import PackageNotFoundError, version
 
-from . import gradcheck, ops
-from . import models  # noqa: F401  (registers the model codec numcnn.io's checkpoints use)
+from . import (
+    blas_env,  # noqa: F401  (first: it sets a default NumPy's OpenBLAS reads on import)
+    gradcheck,
+    models,  # noqa: F401  (registers the model codec numcnn.io's checkpoints use)
+    ops,
+)
 
 try:
     __version__ = version("numcnn")

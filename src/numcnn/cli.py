@@ -22,9 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from .io import WriteError
-from .io import CheckpointError
 from .data import DataError, DatasetNotFound
+from .io import CheckpointError, WriteError
 from .train.solver import TrainingDiverged
 
 

@@ -12,8 +12,6 @@ photos, shown as the notebook's 2 x 3 figure: originals, grayscale, edges.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from . import ops

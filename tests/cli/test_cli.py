@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numcnn import demos, ops
+from numcnn import demos
 from numcnn.io import load_checkpoint
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -63,7 +63,7 @@ def test_resume_continues_a_run_folder(tmp_path):
     assert first.returncode == 0, first.stderr
     second = numcnn("train", "--epochs", "3", "--out", "r", "--resume", "--quiet", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
-    epochs = [json.loads(l)["epoch"] for l in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    epochs = [json.loads(line)["epoch"] for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
     again = numcnn("train", "--epochs", "1", "--out", "r", "--quiet", cwd=tmp_path)
     assert again.returncode == 2 and "r already holds a run (last.npz): pass --resume" in again.stderr
@@ -162,7 +162,7 @@ def _copy_run(one_epoch, tmp_path) -> Path:
 def test_a_refused_run_folder_is_left_as_it_was(one_epoch, tmp_path, args, message):
     """--out at a file or under one, and --resume with options that define another run (once
     accepted: another --seed or --val-size leaked validation images into training, --lr was ignored)."""
-    run = _copy_run(one_epoch, tmp_path)
+    _copy_run(one_epoch, tmp_path)
     before = _snapshot(tmp_path)
     result = numcnn("train", "--width", "4", "--quiet", *args, cwd=tmp_path)
     assert result.returncode == 2 and message in result.stderr
@@ -177,7 +177,7 @@ def test_resume_accepts_and_records_the_options_that_may_change(one_epoch, tmp_p
     assert result.returncode == 0, result.stderr
     meta = load_checkpoint(run / "last.npz").state["metadata"]
     assert (meta["epochs"], meta["time_budget"], meta["options"]["width"]) == (2, 300.0, 4)
-    assert [json.loads(l)["epoch"] for l in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
 
 
 @pytest.mark.parametrize("name", ["best.npz", "metrics.jsonl", "summary.json", ".last.npz.abc123.tmp"])
@@ -219,7 +219,7 @@ def test_a_time_budget_inside_the_first_epoch_evaluates_what_was_trained(tmp_pat
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     for name in summary["files"].values():
         assert Path(name).exists(), name
-    (record,) = [json.loads(l) for l in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    (record,) = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert record["partial"] is True and 0 < record["step"] == summary["steps"] < 80  # of 80 an epoch
     assert summary["best_val_acc"] == record["best_val_acc"] == record["val_acc"]  # the partial epoch's
     assert summary["test_acc"] > 0.5  # trained, not the weights after step 1 (about 0.1)

@@ -7,13 +7,23 @@ import pytest
 
 import numcnn.compat.cs231n as cs231n
 from numcnn.compat.cs231n.classifiers.cnn import ThreeLayerConvNet
-from numcnn.compat.cs231n.fast_layers import (conv_backward_fast, conv_forward_fast, max_pool_backward_fast,
-                                              max_pool_forward_fast)
+from numcnn.compat.cs231n.fast_layers import (
+    conv_backward_fast,
+    conv_forward_fast,
+    max_pool_backward_fast,
+    max_pool_forward_fast,
+)
 from numcnn.compat.cs231n.gradient_check import eval_numerical_gradient_array, rel_error
-from numcnn.compat.cs231n.layer_utils import (affine_bn_relu_backward, affine_bn_relu_forward,
-                                              conv_bn_relu_backward, conv_bn_relu_forward,
-                                              conv_relu_backward, conv_relu_forward, conv_relu_pool_backward,
-                                              conv_relu_pool_forward)
+from numcnn.compat.cs231n.layer_utils import (
+    affine_bn_relu_backward,
+    affine_bn_relu_forward,
+    conv_bn_relu_backward,
+    conv_bn_relu_forward,
+    conv_relu_backward,
+    conv_relu_forward,
+    conv_relu_pool_backward,
+    conv_relu_pool_forward,
+)
 from numcnn.compat.cs231n.layers import *  # noqa: F403 - as the notebooks import it
 
 SIGNATURES = {
@@ -88,6 +98,7 @@ def test_get_cifar10_data_is_float64_as_in_the_assignment(tmp_path):
     from pathlib import Path
     sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
     from fake_data import cifar_arrays, write_cifar_python
+
     from numcnn.compat.cs231n.data_utils import get_CIFAR10_data
     write_cifar_python(tmp_path, cifar_arrays())
     data = get_CIFAR10_data(num_training=20, num_validation=5, num_test=4, root=tmp_path)
@@ -104,7 +115,7 @@ def test_tiny_imagenet_layout_is_read(tmp_path):
     (tmp_path / "wnids.txt").write_text("\n".join(wnids) + "\n")
     (tmp_path / "words.txt").write_text("n01\tgoldfish, Carassius auratus\nn02\ttench\nn99\tunused\n")
     pixels = {}
-    for k, wnid in enumerate(wnids):
+    for wnid in wnids:
         folder = tmp_path / "train" / wnid / "images"
         folder.mkdir(parents=True)
         names = [f"{wnid}_{i}.png" for i in range(3)]

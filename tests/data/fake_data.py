@@ -1,7 +1,6 @@
 """Small files in every real format, made by the tests themselves."""
 
 import gzip
-import io
 import pickle
 import tarfile
 from pathlib import Path

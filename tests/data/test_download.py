@@ -7,8 +7,8 @@ import threading
 
 import numpy as np
 import pytest
-
 from fake_data import cifar_arrays, tar_folder, write_cifar_python
+
 from numcnn.data import DataError, DatasetNotFound, download, load_cifar10
 from numcnn.data import cifar as cifar_module
 from numcnn.data.download import safe_extract
@@ -110,6 +110,7 @@ def test_load_mnist_download_fetches_and_checks_the_four_files(server, tmp_path,
     import gzip
 
     from fake_data import idx_bytes
+
     from numcnn.data import load_mnist
     from numcnn.data import mnist as mnist_module
     base, handler = server
@@ -204,6 +205,7 @@ def test_an_archive_in_the_default_cifar10_folder_is_read_like_root_archive(tmp_
     import os
 
     from fake_data import write_image_folder
+
     from numcnn.compat.cs231n.data_utils import get_CIFAR10_data as assignment_data
     default = tmp_path / "numcnn-data" / "cifar10"  # $NUMCNN_DATA/cifar10 (the autouse fixture's)
     default.mkdir(parents=True)

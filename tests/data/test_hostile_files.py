@@ -7,8 +7,8 @@ import textwrap
 
 import numpy as np
 import pytest
-
 from fake_data import cifar_arrays, write_cifar_python
+
 from numcnn.data import DataError, load_cifar10
 from numcnn.data.safe_pickle import safe_load
 

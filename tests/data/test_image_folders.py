@@ -9,8 +9,8 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from fake_data import write_image_folder
+
 from numcnn.data import DataError, load_image_folder
 from numcnn.data import folder as folder_module
 

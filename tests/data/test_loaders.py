@@ -5,17 +5,31 @@ import zipfile
 
 import numpy as np
 import pytest
+from fake_data import (
+    cifar_arrays,
+    idx_bytes,
+    tar_folder,
+    write_cifar_binary,
+    write_cifar_python,
+    write_image_folder,
+    write_mnist,
+)
 
-from fake_data import (cifar_arrays, idx_bytes, tar_folder, write_cifar_binary, write_cifar_python,
-                       write_image_folder, write_mnist)
-from numcnn.data import (DataError, DatasetNotFound, get_CIFAR10_data, load_cifar10, load_digits,
-                         load_image_folder, load_mnist)
+from numcnn.data import (
+    DataError,
+    DatasetNotFound,
+    get_CIFAR10_data,
+    load_cifar10,
+    load_digits,
+    load_image_folder,
+    load_mnist,
+)
 from numcnn.data import folder as folder_module
 
 
 def _expected_cifar(batches):
     images = [data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1) for data, _ in batches]
-    return np.concatenate(images[:5]), np.concatenate([l for _, l in batches[:5]]), images[5], batches[5][1]
+    return np.concatenate(images[:5]), np.concatenate([labels for _, labels in batches[:5]]), images[5], batches[5][1]
 
 
 @pytest.mark.parametrize("writer", [write_cifar_python, write_cifar_binary])

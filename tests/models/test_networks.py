@@ -3,7 +3,6 @@ import pytest
 
 from helpers import assert_net_matches_torch, requires_torch, torch
 from numcnn import models, nn
-from numcnn.gradcheck import eval_numerical_gradient, rel_error
 from numcnn.models import Classifier
 from training import overfit
 

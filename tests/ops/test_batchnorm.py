@@ -5,8 +5,12 @@ from hypothesis import strategies as st
 
 from helpers import F, assert_close, channels_last, requires_torch, to_torch, torch
 from numcnn.gradcheck import check_op
-from numcnn.ops.batchnorm import (batchnorm_backward, batchnorm_backward_naive, batchnorm_forward,
-                                  batchnorm_forward_naive)
+from numcnn.ops.batchnorm import (
+    batchnorm_backward,
+    batchnorm_backward_naive,
+    batchnorm_forward,
+    batchnorm_forward_naive,
+)
 
 
 @st.composite

@@ -5,15 +5,14 @@ from hypothesis import strategies as st
 
 from helpers import F, assert_close, channels_last, requires_torch, to_torch
 from numcnn.gradcheck import check_op
+from numcnn.ops.conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_forward_naive
 from numcnn.ops.engine import geometry, tuning
-from numcnn.ops.conv import (conv2d_backward, conv2d_backward_naive, conv2d_forward,
-                             conv2d_forward_naive)
 
 pairs = lambda lo, hi: st.one_of(st.integers(lo, hi), st.tuples(st.integers(lo, hi), st.integers(lo, hi)))
 
 
 @st.composite
-def conv_case(draw, channels_per_group=st.integers(1, 3), max_size=8):
+def conv_case(draw, channels_per_group=st.integers(1, 3), max_size=8):  # noqa: B008 (hypothesis's idiom)  # noqa: B008 (hypothesis's idiom)
     """A valid convolution: arrays and hyper-parameters, float64."""
     groups = draw(st.sampled_from([1, 1, 2, 3]))
     C = groups * draw(channels_per_group)

@@ -5,13 +5,17 @@ from hypothesis import strategies as st
 
 from helpers import F, assert_close, channels_last, requires_torch, to_torch
 from numcnn.gradcheck import check_op
-from numcnn.ops.conv_transpose import (conv_transpose2d_backward, conv_transpose2d_backward_naive,
-                                       conv_transpose2d_forward, conv_transpose2d_forward_naive,
-                                       transposed_geometry)
+from numcnn.ops.conv_transpose import (
+    conv_transpose2d_backward,
+    conv_transpose2d_backward_naive,
+    conv_transpose2d_forward,
+    conv_transpose2d_forward_naive,
+    transposed_geometry,
+)
 
 
 @st.composite
-def conv_transpose_case(draw, channels_per_group=st.integers(1, 3), max_size=6):
+def conv_transpose_case(draw, channels_per_group=st.integers(1, 3), max_size=6):  # noqa: B008 (hypothesis's idiom)
     groups = draw(st.sampled_from([1, 1, 2, 3]))
     C = groups * draw(channels_per_group)
     filters_per_group = draw(st.integers(1, 3))

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from numcnn.gradcheck import rel_error
-from tests_reference import CONV_CORRECT_OUT, POOL_CORRECT_OUT
 from numcnn.ops import conv2d_forward, conv2d_forward_naive, max_pool2d_forward, max_pool2d_forward_naive
+from tests_reference import CONV_CORRECT_OUT, POOL_CORRECT_OUT
+
 
 @pytest.mark.parametrize("forward", [conv2d_forward, conv2d_forward_naive])
 def test_conv_forward_reference_output(forward):

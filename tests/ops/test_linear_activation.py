@@ -5,9 +5,16 @@ from hypothesis import strategies as st
 
 from helpers import F, assert_close, requires_torch, to_torch
 from numcnn.gradcheck import check_op
-from numcnn.ops.activation import (leaky_relu_backward, leaky_relu_backward_naive, leaky_relu_forward,
-                                   leaky_relu_forward_naive, relu_backward, relu_backward_naive,
-                                   relu_forward, relu_forward_naive)
+from numcnn.ops.activation import (
+    leaky_relu_backward,
+    leaky_relu_backward_naive,
+    leaky_relu_forward,
+    leaky_relu_forward_naive,
+    relu_backward,
+    relu_backward_naive,
+    relu_forward,
+    relu_forward_naive,
+)
 from numcnn.ops.linear import linear_backward, linear_backward_naive, linear_forward, linear_forward_naive
 
 

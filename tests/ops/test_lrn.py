@@ -5,8 +5,12 @@ from hypothesis import strategies as st
 
 from helpers import F, assert_close, channels_last, requires_torch, to_torch
 from numcnn.gradcheck import check_op
-from numcnn.ops.lrn import (local_response_norm_backward, local_response_norm_backward_naive,
-                            local_response_norm_forward, local_response_norm_forward_naive)
+from numcnn.ops.lrn import (
+    local_response_norm_backward,
+    local_response_norm_backward_naive,
+    local_response_norm_forward,
+    local_response_norm_forward_naive,
+)
 
 
 @st.composite

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from helpers import assert_close, channels_last
-from numcnn.ops import conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward
-from numcnn.ops import engine
+from numcnn.ops import conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward, engine
 
 
 @pytest.fixture
@@ -94,8 +93,13 @@ def test_shared_scratch_is_one_growing_buffer_per_tag():
 @pytest.mark.parametrize("shape", [(6, 16, 5, 7), (3, 48, 4, 4), (37, 24)])
 def test_batch_norm_split_over_threads_matches_serial_and_naive(tiny_chunks, monkeypatch, shape):
     """Row blocks on two threads: same statistics, output and gradients as one pass and the loops."""
-    from numcnn.ops import batchnorm, batchnorm_backward, batchnorm_backward_naive, batchnorm_forward
-    from numcnn.ops import batchnorm_forward_naive
+    from numcnn.ops import (
+        batchnorm,
+        batchnorm_backward,
+        batchnorm_backward_naive,
+        batchnorm_forward,
+        batchnorm_forward_naive,
+    )
     monkeypatch.setattr(engine.tuning, "PARALLEL_BYTES_PER_THREAD", 0)
     rng = np.random.default_rng(3)
     x = rng.standard_normal(shape) * 3 + 1

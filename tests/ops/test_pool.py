@@ -6,11 +6,20 @@ from hypothesis import strategies as st
 from helpers import F, assert_close, channels_last, requires_torch, to_torch
 from numcnn.gradcheck import check_op
 from numcnn.ops import pool
-from numcnn.ops.pool import (avg_pool2d_backward, avg_pool2d_backward_naive, avg_pool2d_forward,
-                             avg_pool2d_forward_naive, global_avg_pool_backward,
-                             global_avg_pool_backward_naive, global_avg_pool_forward,
-                             global_avg_pool_forward_naive, max_pool2d_backward,
-                             max_pool2d_backward_naive, max_pool2d_forward, max_pool2d_forward_naive)
+from numcnn.ops.pool import (
+    avg_pool2d_backward,
+    avg_pool2d_backward_naive,
+    avg_pool2d_forward,
+    avg_pool2d_forward_naive,
+    global_avg_pool_backward,
+    global_avg_pool_backward_naive,
+    global_avg_pool_forward,
+    global_avg_pool_forward_naive,
+    max_pool2d_backward,
+    max_pool2d_backward_naive,
+    max_pool2d_forward,
+    max_pool2d_forward_naive,
+)
 
 
 @st.composite
@@ -196,8 +205,12 @@ def test_bad_arguments_are_named(forward, kwargs, message):
 
 @given(image_batch(max_size=9), st.integers(1, 9), st.integers(1, 9), st.booleans())
 def test_adaptive_avg_pool_fast_matches_naive(x, oh, ow, square):
-    from numcnn.ops.pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_backward_naive,
-                                 adaptive_avg_pool2d_forward, adaptive_avg_pool2d_forward_naive)
+    from numcnn.ops.pool import (
+        adaptive_avg_pool2d_backward,
+        adaptive_avg_pool2d_backward_naive,
+        adaptive_avg_pool2d_forward,
+        adaptive_avg_pool2d_forward_naive,
+    )
     output_size = oh if square else (oh, ow)
     out, cache = adaptive_avg_pool2d_forward(x, output_size)
     out_naive, cache_naive = adaptive_avg_pool2d_forward_naive(x, output_size)

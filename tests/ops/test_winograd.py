@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from helpers import F, assert_close, channels_last, requires_torch, to_torch
 from numcnn.ops import engine
-from numcnn.ops.engine import geometry, tuning, winograd
 from numcnn.ops.conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_forward_naive
+from numcnn.ops.engine import geometry, tuning, winograd
 
 TILINGS = [winograd.F_2X2, winograd.F_4X4]
 

@@ -498,7 +498,7 @@ def test_two_machines_join_one_study_in_postgresql(tmp_path):
     processes = [subprocess.Popen(c, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for c in commands]
     outputs = [p.communicate(timeout=600) for p in processes]
-    for process, (stdout, stderr) in zip(processes, outputs):
+    for process, (_, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr
     trials = trials_of(url, name)
     assert sum(t.state in FINISHED for t in trials) == 4

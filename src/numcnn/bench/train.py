@@ -103,7 +103,7 @@ def throughput(names, steps, batch_size, torch) -> dict:
             contenders["torch"] = (torch_step(twin, name, torch), (Xt, yt))
             contenders["torch_cl"] = (torch_step(torch_twin(name, model, torch), name, torch, True), (Xt, yt))
         times = {key: [] for key in contenders}
-        for key, (step, args) in contenders.items():  # warm-up: kernels chosen, buffers allocated
+        for step, args in contenders.values():  # warm-up: kernels chosen, buffers allocated
             step(*args)
         for _ in range(steps):
             for key, (step, args) in contenders.items():

@@ -24,8 +24,7 @@ from .errors import DataError, DatasetNotFound, data_dir
 from .folder import load_image_folder
 from .loader import DataLoader, train_val_split
 from .mnist import load_mnist, read_idx
-from .transforms import (Compose, Cutout, Normalize, RandomCrop, RandomHorizontalFlip, channel_stats,
-                         to_float_nchw)
+from .transforms import Compose, Cutout, Normalize, RandomCrop, RandomHorizontalFlip, channel_stats, to_float_nchw
 
 __all__ = ["load_cifar10", "read_python_batch", "load_mnist", "load_image_folder", "load_digits",
            "get_CIFAR10_data", "download", "download_and_extract", "DataError", "DatasetNotFound", "data_dir",

@@ -7,7 +7,8 @@ compares every analytic gradient with centred differences.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 

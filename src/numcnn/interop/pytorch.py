@@ -128,6 +128,6 @@ def to_torch(net: nn.Module, dtype=None):
     return twin
 
 
-def state_from_torch(module) -> "OrderedDict[str, np.ndarray]":
+def state_from_torch(module) -> OrderedDict[str, np.ndarray]:
     """A torch module's state dict as NumPy arrays, ready for numcnn's load_state_dict."""
     return OrderedDict((k, v.detach().cpu().numpy()) for k, v in module.state_dict().items())

@@ -14,8 +14,9 @@ import re
 import stat
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
 # tempfile.mkstemp(prefix=".NAME.", suffix=".tmp") names: 8 characters from this alphabet
 _TEMPORARY = re.compile(r"\A\..+\.[a-z0-9_]{8}\.tmp\Z", re.S)

@@ -25,7 +25,6 @@ import numpy as np
 from .. import ops
 from ..ops import DropoutCache, NormCache
 
-
 # -- batch norm with bn_param -------------------------------------------------
 
 def batchnorm_forward(x, gamma, beta, bn_param):

@@ -24,8 +24,7 @@ from .dropout import Dropout
 from .init import manual_seed
 from .linear import Flatten, Identity, Linear, Scale
 from .module import Module
-from .norm import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm,
-                   LocalResponseNorm)
+from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, LocalResponseNorm
 from .pool import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d
 
 __all__ = [

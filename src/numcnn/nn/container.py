@@ -36,7 +36,7 @@ class Sequential(Module):
                 raise ValueError(f"Sequential takes Modules, got {type(module).__name__} at position {name}")
             setattr(self, name, module)
 
-    def append(self, module: Module) -> "Sequential":
+    def append(self, module: Module) -> Sequential:
         setattr(self, str(len(self._children)), module)
         return self
 
@@ -82,7 +82,7 @@ class Residual(Module):
 
     @classmethod
     def block(cls, in_channels: int, out_channels: int, stride: int = 1, bias: bool = False,
-              shortcut_norm: bool = True, *, dtype=np.float32, rng=None) -> "Residual":
+              shortcut_norm: bool = True, *, dtype=np.float32, rng=None) -> Residual:
         """conv3x3(stride)-BN-ReLU-conv3x3-BN, plus a 1x1 conv(-BN) projection when shapes change.
 
         d2l's block is bias=True, shortcut_norm=False; He et al.'s (and

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -48,18 +48,18 @@ class Module(ABC):
             del children[name]
         object.__setattr__(self, name, value)
 
-    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         yield from self._children.items()
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         yield from self._children.values()
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         yield prefix, self
         for name, child in self._children.items():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
             yield module
 
@@ -104,12 +104,12 @@ class Module(ABC):
                       for name, grad in grads.items() if grad is not None and name in self.params}
 
     # -- modes ---------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         for module in self.modules():
             module.training = mode
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     # -- parameters, gradients, state ------------------------------------------
@@ -140,7 +140,7 @@ class Module(ABC):
         for module in self.modules():
             module.grads = {key: np.zeros_like(value) for key, value in module.params.items()}
 
-    def locate(self, dotted_name: str) -> tuple["Module", str]:
+    def locate(self, dotted_name: str) -> tuple[Module, str]:
         """The module owning a dotted parameter or buffer name, and the short key."""
         *path, key = dotted_name.split(".")
         module = self
@@ -152,7 +152,7 @@ class Module(ABC):
             raise KeyError(f"{type(self).__name__} has no parameter or buffer {dotted_name!r}")
         return module, key
 
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Copies of every parameter and buffer, by dotted name, in registration order."""
         state = OrderedDict()
         for prefix, module in self.named_modules():
@@ -189,7 +189,7 @@ class Module(ABC):
             target[key] = value.astype(target[key].dtype, copy=True)
         return missing, unexpected
 
-    def to(self, dtype) -> "Module":
+    def to(self, dtype) -> Module:
         """Cast floating parameters, gradients and buffers (float64 for gradient checks)."""
         dtype = float_dtype(dtype)
         for module in self.modules():

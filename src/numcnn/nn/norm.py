@@ -10,8 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..checks import (finite_float, float_array, float_dtype, nonnegative_float, positive_float, positive_int,
-                           probability)
+from ..checks import (
+    finite_float,
+    float_array,
+    float_dtype,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    probability,
+)
 from .module import Module
 
 

@@ -31,38 +31,78 @@ scratch buffers) only; never nn, models or anything above them.
 """
 
 # the caches, NamedTuples a forward returns and its backward takes (for type hints and adapters)
-from .activation import ActivationCache
-from .batchnorm import NaiveBatchNormCache
-from .conv import Conv2dCache
-from .conv_transpose import ConvTranspose2dCache
-from .dropout import DropoutCache
-from .linear import LinearCache
-from .lrn import LRNCache
-from .norm import NaiveNormCache, NormCache
-from .pool import AdaptivePoolCache, PoolCache
-
-from .activation import (leaky_relu_backward, leaky_relu_backward_naive, leaky_relu_forward,
-                         leaky_relu_forward_naive, relu_backward, relu_backward_naive, relu_forward,
-                         relu_forward_naive)
-from .batchnorm import (batchnorm_backward, batchnorm_backward_naive, batchnorm_forward,
-                        batchnorm_forward_naive)
-from .conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_forward_naive
-from .conv_transpose import (conv_transpose2d_backward, conv_transpose2d_backward_naive,
-                             conv_transpose2d_forward, conv_transpose2d_forward_naive)
-from .dropout import dropout_backward, dropout_backward_naive, dropout_forward, dropout_forward_naive
-from .linear import linear_backward, linear_backward_naive, linear_forward, linear_forward_naive
+from .activation import (
+                         ActivationCache,
+                         leaky_relu_backward,
+                         leaky_relu_backward_naive,
+                         leaky_relu_forward,
+                         leaky_relu_forward_naive,
+                         relu_backward,
+                         relu_backward_naive,
+                         relu_forward,
+                         relu_forward_naive,
+)
+from .batchnorm import (
+                         NaiveBatchNormCache,
+                         batchnorm_backward,
+                         batchnorm_backward_naive,
+                         batchnorm_forward,
+                         batchnorm_forward_naive,
+)
+from .conv import Conv2dCache, conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_forward_naive
+from .conv_transpose import (
+                         ConvTranspose2dCache,
+                         conv_transpose2d_backward,
+                         conv_transpose2d_backward_naive,
+                         conv_transpose2d_forward,
+                         conv_transpose2d_forward_naive,
+)
+from .dropout import DropoutCache, dropout_backward, dropout_backward_naive, dropout_forward, dropout_forward_naive
+from .linear import LinearCache, linear_backward, linear_backward_naive, linear_forward, linear_forward_naive
 from .loss import log_softmax, softmax_loss, softmax_loss_naive, svm_loss, svm_loss_naive
-from .lrn import (local_response_norm_backward, local_response_norm_backward_naive,
-                  local_response_norm_forward, local_response_norm_forward_naive)
-from .norm import (groupnorm_backward, groupnorm_backward_naive, groupnorm_forward,
-                   groupnorm_forward_naive, instancenorm_backward, instancenorm_backward_naive,
-                   instancenorm_forward, instancenorm_forward_naive, layernorm_backward,
-                   layernorm_backward_naive, layernorm_forward, layernorm_forward_naive)
-from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_backward_naive,
-                   adaptive_avg_pool2d_forward, adaptive_avg_pool2d_forward_naive, avg_pool2d_backward, avg_pool2d_backward_naive, avg_pool2d_forward,
-                   avg_pool2d_forward_naive, global_avg_pool_backward, global_avg_pool_backward_naive,
-                   global_avg_pool_forward, global_avg_pool_forward_naive, max_pool2d_backward,
-                   max_pool2d_backward_naive, max_pool2d_forward, max_pool2d_forward_naive)
+from .lrn import (
+                         LRNCache,
+                         local_response_norm_backward,
+                         local_response_norm_backward_naive,
+                         local_response_norm_forward,
+                         local_response_norm_forward_naive,
+)
+from .norm import (
+                         NaiveNormCache,
+                         NormCache,
+                         groupnorm_backward,
+                         groupnorm_backward_naive,
+                         groupnorm_forward,
+                         groupnorm_forward_naive,
+                         instancenorm_backward,
+                         instancenorm_backward_naive,
+                         instancenorm_forward,
+                         instancenorm_forward_naive,
+                         layernorm_backward,
+                         layernorm_backward_naive,
+                         layernorm_forward,
+                         layernorm_forward_naive,
+)
+from .pool import (
+                         AdaptivePoolCache,
+                         PoolCache,
+                         adaptive_avg_pool2d_backward,
+                         adaptive_avg_pool2d_backward_naive,
+                         adaptive_avg_pool2d_forward,
+                         adaptive_avg_pool2d_forward_naive,
+                         avg_pool2d_backward,
+                         avg_pool2d_backward_naive,
+                         avg_pool2d_forward,
+                         avg_pool2d_forward_naive,
+                         global_avg_pool_backward,
+                         global_avg_pool_backward_naive,
+                         global_avg_pool_forward,
+                         global_avg_pool_forward_naive,
+                         max_pool2d_backward,
+                         max_pool2d_backward_naive,
+                         max_pool2d_forward,
+                         max_pool2d_forward_naive,
+)
 
 __all__ = [name for name in dir() if name.endswith(("_forward", "_backward", "_naive", "_loss", "Cache"))] + [
     "log_softmax"

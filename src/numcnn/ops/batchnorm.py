@@ -26,8 +26,7 @@ import numpy as np
 from ..checks import batch_array, optional_float_array, positive_float, probability, upstream_gradient
 from .engine import scratch, tuning
 from .engine.threads import blocks_for_threads, map_chunks, summed_in_order, vector_sums
-from .norm import (NormCache, affine, norm_backward, standardize,
-                   standardize_backward_naive, standardize_naive)
+from .norm import NormCache, affine, norm_backward, standardize, standardize_backward_naive, standardize_naive
 
 
 class NaiveBatchNormCache(NamedTuple):

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..checks import batch_array, int_pair, upstream_gradient
+from ..checks import int_pair, upstream_gradient
 from .conv import conv2d_arguments
 from .engine.geometry import WindowGeometry, receptive_field
 from .engine.im2col import bias_grad, conv_input_grad, conv_output, conv_weight_grad

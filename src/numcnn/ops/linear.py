@@ -74,7 +74,7 @@ def linear_backward_naive(dout, cache: LinearCache):
     x, w, b = cache
     dout = upstream_gradient(dout, "dout", (x.shape[0], w.shape[1]), ndim=2)
     rows = x.reshape(x.shape[0], -1)
-    N, (D, M) = rows.shape[0], w.shape
+    N, M = rows.shape[0], w.shape[1]
     drows, dw = np.zeros_like(rows), np.zeros_like(w)
     for n in range(N):
         for m in range(M):

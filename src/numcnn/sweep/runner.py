@@ -346,7 +346,7 @@ def run_worker(study_name: str, storage: str, base: dict, space: dict, trials: i
             pass
         from ..ops import engine
         engine.set_num_threads(threads)
-    optuna = _optuna()
+    _optuna()  # a missing Optuna is one clear line before any data is loaded
     from ..train.run import load_data
     prepared = load_data(trial_config(base))  # once per worker; each trial is seeded by prepare_run
     study = load_study(study_name, storage, base["pruner"], seed)

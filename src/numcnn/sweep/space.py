@@ -120,8 +120,8 @@ def _check_choices(name: str, choices, source: str) -> None:
 
 def _check_value(name: str, value, source: str) -> None:
     """A value `numcnn train` would refuse, refused now rather than in every trial."""
-    from ..train.optim import UPDATE_RULES
     from ..train.config import AUGMENTS, SCHEDULES
+    from ..train.optim import UPDATE_RULES
     named = {"optimizer": UPDATE_RULES, "schedule": SCHEDULES, "augment": AUGMENTS, "norm": ("batchnorm", "layernorm")}
     if name in named and value not in named[name]:
         raise ValueError(f"{source}: [{name}] {value!r} is not one of {', '.join(named[name])}")

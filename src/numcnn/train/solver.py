@@ -59,6 +59,7 @@ import numpy as np
 
 from ..io import CheckpointError, load_checkpoint, restore_model, save_checkpoint
 from ..nn.diagnose import explain_nonfinite
+from ..nn.random_state import capture_random_states, restore_random_states
 from . import optim
 from .callbacks import (
     HOOKS,
@@ -71,7 +72,6 @@ from .callbacks import (
     TimeBudget,
 )
 from .progress import QuietBar
-from ..nn.random_state import capture_random_states, restore_random_states
 from .solver_options import SolverOptions
 
 __all__ = ["RUN_FOLDER_FILES", "Callback", "Solver", "TrainingDiverged"]

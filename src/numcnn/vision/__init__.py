@@ -14,8 +14,15 @@ Side room: may import numpy and numcnn.ops (the convolution); nothing above
 ops, and nothing in ops, nn or models imports vision.
 """
 
-from .filters import (convolve, correlate, difference_of_gaussians, gaussian_blur, gaussian_kernel,
-                      laplacian_of_gaussian, sobel)
+from .filters import (
+                      convolve,
+                      correlate,
+                      difference_of_gaussians,
+                      gaussian_blur,
+                      gaussian_kernel,
+                      laplacian_of_gaussian,
+                      sobel,
+)
 from .fourier import fft_filter, fft_magnitude
 from .image import as_float_image, gamma_correct, to_grayscale
 from .keypoints import dog_keypoints

@@ -6,11 +6,19 @@ assignment (see numcnn.models.cs231n_layers for their exact semantics).
 """
 
 from ... import ops
-from ...models.cs231n_layers import (batchnorm_backward, batchnorm_backward_alt, batchnorm_forward,
-                                     dropout_backward, dropout_forward, layernorm_backward,
-                                     layernorm_forward, spatial_batchnorm_backward,
-                                     spatial_batchnorm_forward, spatial_groupnorm_backward,
-                                     spatial_groupnorm_forward)
+from ...models.cs231n_layers import (
+    batchnorm_backward,
+    batchnorm_backward_alt,
+    batchnorm_forward,
+    dropout_backward,
+    dropout_forward,
+    layernorm_backward,
+    layernorm_forward,
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
+    spatial_groupnorm_backward,
+    spatial_groupnorm_forward,
+)
 
 affine_forward = ops.linear_forward
 affine_backward = ops.linear_backward

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Iterator
+from collections.abc import Iterator
 
 ENGINES = ("auto", "im2col", "winograd2", "winograd4")
 

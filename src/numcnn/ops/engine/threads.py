@@ -25,8 +25,9 @@ import contextlib
 import contextvars
 import os
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 try:
     from threadpoolctl import ThreadpoolController

@@ -43,7 +43,7 @@ padding) and cropped.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

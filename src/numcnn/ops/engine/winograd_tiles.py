@@ -30,7 +30,8 @@ Layouts: images channels-last, (n, H, W, C); V and M are (a*a, n, th, tw, C).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
