@@ -1,6 +1,6 @@
 """Where a training step spends its time (see numcnn.bench.profile).
 
-    python benchmarks/profile_step.py [--models resnet20 airbench] [--steps 3]
+python benchmarks/profile_step.py [--models resnet20 airbench] [--steps 3]
 """
 
 from numcnn.bench.profile import main

@@ -15,8 +15,8 @@ from numcnn.gradcheck import check_op, rel_error
 
 def main(argv=None) -> None:
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((4, 3, 8, 8))           # 4 RGB images, 8x8
-    y = rng.integers(0, 10, size=4)                  # their labels
+    x = rng.standard_normal((4, 3, 8, 8))  # 4 RGB images, 8x8
+    y = rng.integers(0, 10, size=4)  # their labels
     w1, b1 = 0.1 * rng.standard_normal((6, 3, 3, 3)), np.zeros(6)
     w2, b2 = 0.1 * rng.standard_normal((6 * 4 * 4, 10)), np.zeros(10)
 

@@ -26,7 +26,7 @@ def main(argv=None):
 
     X_train, y_train, X_test, y_test, classes = data.load_cifar10(args.data_dir)
     if args.subset:
-        X_train, y_train = X_train[:args.subset], y_train[:args.subset]
+        X_train, y_train = X_train[: args.subset], y_train[: args.subset]
     X_train, X_test = data.to_float_nchw(X_train), data.to_float_nchw(X_test)
     X_train, y_train, X_val, y_val = data.train_val_split(X_train, y_train, 0.1, seed=0)
     normalize = data.Normalize(*data.channel_stats(X_train))
@@ -36,13 +36,22 @@ def main(argv=None):
     w = args.width
     model = models.Classifier(models.build("resnet20", widths=(w, 2 * w, 4 * w)), reg=5e-4)
     augment = data.Compose([data.RandomCrop(32, padding=4), data.RandomHorizontalFlip()])
-    solver = Solver(model, {"X_train": X_train, "y_train": y_train, "X_val": X_val, "y_val": y_val},
-                    update_rule="nesterov", optim_config={"learning_rate": 0.1, "momentum": 0.9},
-                    schedule=schedules.warmup(min(1, args.epochs / 2), args.epochs, "cosine"), augment=augment,
-                    batch_size=128, num_epochs=args.epochs, seed=0, checkpoint_dir=args.out,
-                    print_every=100, num_val_samples=None)
+    solver = Solver(
+        model,
+        {"X_train": X_train, "y_train": y_train, "X_val": X_val, "y_val": y_val},
+        update_rule="nesterov",
+        optim_config={"learning_rate": 0.1, "momentum": 0.9},
+        schedule=schedules.warmup(min(1, args.epochs / 2), args.epochs, "cosine"),
+        augment=augment,
+        batch_size=128,
+        num_epochs=args.epochs,
+        seed=0,
+        checkpoint_dir=args.out,
+        print_every=100,
+        num_val_samples=None,
+    )
     solver.train()
-    predictions = np.concatenate([model.loss(X_test[i:i + 500]).argmax(axis=1) for i in range(0, len(X_test), 500)])
+    predictions = np.concatenate([model.loss(X_test[i : i + 500]).argmax(axis=1) for i in range(0, len(X_test), 500)])
     print(f"best validation accuracy {solver.best_val_acc:.4f}; test accuracy {np.mean(predictions == y_test):.4f}")
     return solver
 

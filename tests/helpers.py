@@ -43,6 +43,7 @@ def assert_net_matches_torch(net, twin, x_shape, rng, rtol=1e-6):
     """Load twin's state dict into net, then compare outputs, dx, every parameter gradient and the
     running statistics after a training step, in training and evaluation mode (float64)."""
     from numcnn.interop.pytorch import state_from_torch
+
     net.load_state_dict(state_from_torch(twin))
     for training in (True, False):
         net.train(training)

@@ -39,21 +39,40 @@ def make_run(directory, num_epochs, resume=True, seconds_per_step=0.0, **overrid
     X = rng.standard_normal((120, 3, 8, 8)).astype(np.float32)
     y = (X[:, 0].mean(axis=(1, 2)) > 0).astype(int) + 2 * (X[:, 1].mean(axis=(1, 2)) > 0)
     data = dict(X_train=X[:96], y_train=y[:96], X_val=X[96:], y_val=y[96:])
-    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Flatten(), nn.Dropout(0.3), nn.Linear(6 * 16, 4))
-    options = dict(update_rule="nesterov", optim_config={"learning_rate": 0.05}, lr_decay=0.9, batch_size=16,
-                   num_epochs=num_epochs, seed=3, augment=random_flip, checkpoint_dir=directory,
-                   resume=resume, verbose=False,
-                   callbacks=[Slow(seconds_per_step)] if seconds_per_step else [])
+    net = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1),
+        nn.BatchNorm2d(6),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(0.3),
+        nn.Linear(6 * 16, 4),
+    )
+    options = dict(
+        update_rule="nesterov",
+        optim_config={"learning_rate": 0.05},
+        lr_decay=0.9,
+        batch_size=16,
+        num_epochs=num_epochs,
+        seed=3,
+        augment=random_flip,
+        checkpoint_dir=directory,
+        resume=resume,
+        verbose=False,
+        callbacks=[Slow(seconds_per_step)] if seconds_per_step else [],
+    )
     options.update(overrides)
     return Solver(models.Classifier(net, reg=1e-3), data, **options)
 
 
 def outcome(solver):
     """Everything the tests compare between runs."""
-    return {**solver.model.state_arrays(), "loss_history": np.array(solver.loss_history),
-            "train_acc_history": np.array(solver.train_acc_history),
-            "val_acc_history": np.array(solver.val_acc_history)}
+    return {
+        **solver.model.state_arrays(),
+        "loss_history": np.array(solver.loss_history),
+        "train_acc_history": np.array(solver.train_acc_history),
+        "val_acc_history": np.array(solver.val_acc_history),
+    }
 
 
 def kill_at(when: str, name: str, n: int) -> None:

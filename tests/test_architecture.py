@@ -134,8 +134,12 @@ def private_imports(path: Path, source: str | None = None) -> list[tuple[int, st
                 if _is_private(alias.name):
                     found.append((node.lineno, dotted, _owner(dotted)))
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                and node.value.id in module_aliases and _is_private(node.attr)):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in module_aliases
+            and _is_private(node.attr)
+        ):
             dotted = f"{module_aliases[node.value.id]}.{node.attr}"
             found.append((node.lineno, dotted, _owner(dotted)))
     return found
@@ -147,8 +151,10 @@ def offences() -> list[str]:
         package = _package_of(path)
         for line, dotted, owner in private_imports(path):
             if owner != package:
-                report.append(f"{path.relative_to(SOURCE_ROOT)}:{line}: imports {dotted} "
-                              f"(private to package {owner}, this file is in {package})")
+                report.append(
+                    f"{path.relative_to(SOURCE_ROOT)}:{line}: imports {dotted} "
+                    f"(private to package {owner}, this file is in {package})"
+                )
     return report
 
 
@@ -193,8 +199,12 @@ def unresolved_in(path: Path, source: str | None = None) -> list[str]:
             continue
         defined = _top_level_names(module)
         for alias in node.names:
-            if (defined is not None and alias.name != "*" and alias.name not in defined
-                    and not _is_module(f"{module}.{alias.name}")):
+            if (
+                defined is not None
+                and alias.name != "*"
+                and alias.name not in defined
+                and not _is_module(f"{module}.{alias.name}")
+            ):
                 report.append(f"{where}: {module} has no {alias.name}")
     return report
 
@@ -239,7 +249,8 @@ def test_the_rule_flags_cross_package_private_imports_only(relative, case):
 UNRESOLVED = {
     "from ..ops._checks import int_pair\n": ["numcnn/nn/conv.py:1: no module numcnn.ops._checks"],
     "from ..ops.engine.geometry import no_such_name\n": [
-        "numcnn/nn/conv.py:1: numcnn.ops.engine.geometry has no no_such_name"],
+        "numcnn/nn/conv.py:1: numcnn.ops.engine.geometry has no no_such_name"
+    ],
     "from ..ops import conv, DropoutCache, relu_forward\nfrom ..checks import int_pair\n": [],
 }
 

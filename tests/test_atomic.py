@@ -77,8 +77,9 @@ def test_the_cli_prints_a_write_error_as_one_line_and_exits_2(monkeypatch, capsy
     monkeypatch.setattr(cli, "build_parser", lambda: parser)
     assert cli.main([]) == 2
     err = capsys.readouterr().err
-    assert err == (f"numcnn train: error: cannot write {tmp_path / 'last.npz'}: "
-                   f"No space left on device; nothing was written\n")
+    assert err == (
+        f"numcnn train: error: cannot write {tmp_path / 'last.npz'}: No space left on device; nothing was written\n"
+    )
 
 
 _KILLED_MID_WRITE = """
@@ -103,8 +104,17 @@ def test_a_kill_mid_write_leaves_a_temporary_that_remove_stale_temporaries_remov
 
 
 def test_remove_stale_temporaries_never_removes_anything_else(tmp_path):
-    others = ["last.npz", "notes.txt", ".last.npz.tmp", ".last.npz.abc.tmp", "last.npz.abcdefgh.tmp",
-              ".last.npz.ABCDEFGH.tmp", ".last.npz.abcdefgh.tmp.bak", ".abcdefgh.tmp", "metrics.jsonl"]
+    others = [
+        "last.npz",
+        "notes.txt",
+        ".last.npz.tmp",
+        ".last.npz.abc.tmp",
+        "last.npz.abcdefgh.tmp",
+        ".last.npz.ABCDEFGH.tmp",
+        ".last.npz.abcdefgh.tmp.bak",
+        ".abcdefgh.tmp",
+        "metrics.jsonl",
+    ]
     for name in others:
         (tmp_path / name).write_text("keep")
     (tmp_path / ".folder.abcdefgh.tmp").mkdir()
@@ -112,8 +122,7 @@ def test_remove_stale_temporaries_never_removes_anything_else(tmp_path):
     stale = tmp_path / ".metrics.jsonl.k2_x9qz0.tmp"
     stale.write_text("leftover")
     assert remove_stale_temporaries(tmp_path) == [stale]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        others + [".folder.abcdefgh.tmp", ".link.abcdefgh.tmp"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(others + [".folder.abcdefgh.tmp", ".link.abcdefgh.tmp"])
     assert (tmp_path / "notes.txt").read_text() == "keep"
 
 

@@ -4,15 +4,16 @@ import os
 import subprocess
 import sys
 
-REPORT = ("import os, numcnn; from numcnn.blas_env import thread_timeout_description; "
-          "print(os.environ['OPENBLAS_THREAD_TIMEOUT']); print(thread_timeout_description())")
+REPORT = (
+    "import os, numcnn; from numcnn.blas_env import thread_timeout_description; "
+    "print(os.environ['OPENBLAS_THREAD_TIMEOUT']); print(thread_timeout_description())"
+)
 
 
 def _python(code: str, **env) -> list[str]:
     environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
     environment.update(env)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=environment, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
 

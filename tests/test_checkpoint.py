@@ -35,11 +35,14 @@ def test_round_trip_rebuilds_the_model_and_the_state(tmp_path):
     assert rebuilt.reg == 1e-3
 
 
-@pytest.mark.parametrize("make", [
-    lambda: models.ThreeLayerConvNet(input_dim=(3, 8, 8), num_filters=2, hidden_dim=5),
-    lambda: models.FullyConnectedNet([6, 5], input_dim=4, normalization="batchnorm"),
-    lambda: models.TwoLayerNet(input_dim=4, hidden_dim=3),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: models.ThreeLayerConvNet(input_dim=(3, 8, 8), num_filters=2, hidden_dim=5),
+        lambda: models.FullyConnectedNet([6, 5], input_dim=4, normalization="batchnorm"),
+        lambda: models.TwoLayerNet(input_dim=4, hidden_dim=3),
+    ],
+)
 def test_the_assignments_models_round_trip(tmp_path, make):
     model = make()
     if getattr(model, "bn_params", None):
@@ -96,12 +99,12 @@ def test_damaged_files_raise_one_clear_error_naming_the_file(tmp_path, damage):
         path.write_bytes(data[: len(data) // 2])
     elif damage == "flip":  # corrupt bytes inside an array: the zip CRC catches it
         middle = len(data) // 2
-        path.write_bytes(data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 64]) + data[middle + 64:])
+        path.write_bytes(data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + 64]) + data[middle + 64 :])
     elif damage == "empty":
         path.write_bytes(b"")
     elif damage == "method":  # an unknown compression method in the central directory: NotImplementedError
         entry = data.index(b"PK\x01\x02")
-        path.write_bytes(data[:entry + 10] + b"\x63\x00" + data[entry + 12:])
+        path.write_bytes(data[: entry + 10] + b"\x63\x00" + data[entry + 12 :])
     else:
         path.write_text("hello")
     with pytest.raises(CheckpointError, match=str(path.name)):
@@ -153,7 +156,7 @@ def _assert_every_flip_loads_identically_or_names_the_file(tmp_path, stride, eve
     damaged = tmp_path / "damaged.npz"
     outcomes = {"loaded": 0, "refused": 0}
     for position, bit in _flips(data, stride, every_bit):
-        damaged.write_bytes(data[:position] + bytes([data[position] ^ (1 << bit)]) + data[position + 1:])
+        damaged.write_bytes(data[:position] + bytes([data[position] ^ (1 << bit)]) + data[position + 1 :])
         try:
             loaded = load_checkpoint(damaged)
         except CheckpointError as error:
@@ -196,25 +199,43 @@ def _header_with(path, **changes) -> str:
     return json.dumps(header)
 
 
-@pytest.mark.parametrize("make_header", [
-    lambda path: "[1, 2, 3]",
-    lambda path: '"just a string"',
-    lambda path: json.dumps({k: v for k, v in json.loads(_header_with(path)).items() if k != "model"}),
-    lambda path: _header_with(path, model=[1, 2]),
-    lambda path: _header_with(path, model={"type": ["unhashable"], "config": None}),
-    lambda path: _header_with(path, model={"type": "TwoLayerNet", "config": [1]}),
-    lambda path: _header_with(path, model_arrays="params.W1"),
-    lambda path: _header_with(path, model_arrays=[["params.W1"]]),
-    lambda path: _header_with(path, state={"velocity": {"__array__": ["state.velocity"]}}),
-    lambda path: _header_with(path, state={"velocity": {"__array__": {"a": 1}}}),
-    lambda path: _header_with(path, version=True),
-    lambda path: _header_with(path, format=["numcnn-checkpoint"]),
-    lambda path: _header_with(path, state=json.loads("[" * 500 + "]" * 500)),
-    lambda path: "[" * 100_000 + "]" * 100_000,
-    lambda path: '{"a":' * 100_000 + "1" + "}" * 100_000,
-], ids=["list", "string", "no-model", "model-list", "type-unhashable", "config-list", "arrays-string",
-        "arrays-nested", "reference-list", "reference-object", "version-bool", "format-list", "state-500-deep",
-        "100000-deep-list", "100000-deep-object"])
+@pytest.mark.parametrize(
+    "make_header",
+    [
+        lambda path: "[1, 2, 3]",
+        lambda path: '"just a string"',
+        lambda path: json.dumps({k: v for k, v in json.loads(_header_with(path)).items() if k != "model"}),
+        lambda path: _header_with(path, model=[1, 2]),
+        lambda path: _header_with(path, model={"type": ["unhashable"], "config": None}),
+        lambda path: _header_with(path, model={"type": "TwoLayerNet", "config": [1]}),
+        lambda path: _header_with(path, model_arrays="params.W1"),
+        lambda path: _header_with(path, model_arrays=[["params.W1"]]),
+        lambda path: _header_with(path, state={"velocity": {"__array__": ["state.velocity"]}}),
+        lambda path: _header_with(path, state={"velocity": {"__array__": {"a": 1}}}),
+        lambda path: _header_with(path, version=True),
+        lambda path: _header_with(path, format=["numcnn-checkpoint"]),
+        lambda path: _header_with(path, state=json.loads("[" * 500 + "]" * 500)),
+        lambda path: "[" * 100_000 + "]" * 100_000,
+        lambda path: '{"a":' * 100_000 + "1" + "}" * 100_000,
+    ],
+    ids=[
+        "list",
+        "string",
+        "no-model",
+        "model-list",
+        "type-unhashable",
+        "config-list",
+        "arrays-string",
+        "arrays-nested",
+        "reference-list",
+        "reference-object",
+        "version-bool",
+        "format-list",
+        "state-500-deep",
+        "100000-deep-list",
+        "100000-deep-object",
+    ],
+)
 def test_a_valid_archive_with_a_bad_header_raises_checkpoint_error(tmp_path, make_header):
     path = _tiny_checkpoint(tmp_path)
     _rewrite(path, make_header(path))
@@ -242,8 +263,11 @@ def test_an_array_header_promising_more_bytes_than_present_is_refused_before_all
     with zipfile.ZipFile(path, "w") as archive:
         for name, content in members.items():
             archive.writestr(name, content)
-    with pytest.raises(CheckpointError, match=r"c.npz: corrupted checkpoint: array 'model/params.W1.npy' "
-                                              r"of shape \(10000000000, 100\) does not match its 32 bytes"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"c.npz: corrupted checkpoint: array 'model/params.W1.npy' "
+        r"of shape \(10000000000, 100\) does not match its 32 bytes",
+    ):
         load_checkpoint(path)
 
 
@@ -286,12 +310,13 @@ def numcnn_imports(package_dir):
     """Every numcnn module (or name) the files of numcnn/<package> import, relative imports resolved."""
     import ast
     from pathlib import Path
+
     package = ["numcnn", Path(package_dir).name]
     found = set()
     for path in Path(package_dir).glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
-                base = ".".join(package[:len(package) + 1 - node.level] if node.level else [])
+                base = ".".join(package[: len(package) + 1 - node.level] if node.level else [])
                 module = ".".join(p for p in (base, node.module) if p)
                 if node.module is None:  # from .. import ops
                     found.update(f"{module}.{alias.name}" for alias in node.names)
@@ -307,12 +332,14 @@ def test_io_imports_numpy_checks_and_the_standard_library_only():
     from pathlib import Path
 
     import numcnn.io
+
     imported = numcnn_imports(Path(numcnn.io.__file__).parent)
     assert imported <= {"numcnn.io", "numcnn.io.atomic", "numcnn.io.checkpoint", "numcnn.checks"}, imported
 
 
 def test_write_checkpoint_stores_a_spec_and_arrays_it_never_reads(tmp_path):
     from numcnn.io import write_checkpoint
+
     spec = {"type": "Anything", "config": {"width": 3}, "modules": None}
     write_checkpoint(tmp_path / "c.npz", spec, {"w": np.arange(6.0).reshape(2, 3)}, {"epoch": 1})
     checkpoint = load_checkpoint(tmp_path / "c.npz")

@@ -20,6 +20,7 @@ def test_a_damaged_image_folder_cache_is_rebuilt(tmp_path, damage):
     Image = pytest.importorskip("PIL.Image")
     from numcnn.data import data_dir
     from numcnn.data.folder import load_image_folder
+
     for label, value in (("cats", 40), ("dogs", 200)):
         (tmp_path / "images" / label).mkdir(parents=True)
         for i in range(2):

@@ -22,6 +22,7 @@ def test_ops_tour(capsys):
 
 def test_cs231n_walkthrough_prints_the_notebooks_checks(tmp_path, capsys):
     from fake_data import cifar_arrays, write_cifar_python
+
     write_cifar_python(tmp_path, cifar_arrays(n_per_batch=60))
     run_example("cs231n_walkthrough.py", "--quick", "--data-dir", str(tmp_path))
     out = capsys.readouterr().out
@@ -32,9 +33,19 @@ def test_cs231n_walkthrough_prints_the_notebooks_checks(tmp_path, capsys):
 
 def test_resnet_cifar10_at_reduced_size(tmp_path):
     from fake_data import cifar_arrays, write_cifar_python
+
     write_cifar_python(tmp_path / "cifar", cifar_arrays(n_per_batch=40))
-    solver = run_example("resnet_cifar10.py", "--data-dir", str(tmp_path / "cifar"), "--epochs", "1",
-                         "--out", str(tmp_path / "run"), "--width", "4")
+    solver = run_example(
+        "resnet_cifar10.py",
+        "--data-dir",
+        str(tmp_path / "cifar"),
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "run"),
+        "--width",
+        "4",
+    )
     assert solver.epoch == 1 and (tmp_path / "run" / "best.npz").exists()
 
 

@@ -21,8 +21,8 @@ def test_rel_error_is_cs231ns_definition():
 def test_numerical_gradient_of_a_known_function_and_x_is_restored():
     x = np.array([[1.0, -2.0], [0.5, 3.0]])
     original = x.copy()
-    grad = eval_numerical_gradient(lambda v: np.sum(v ** 3), x)
-    np.testing.assert_allclose(grad, 3 * original ** 2, rtol=1e-8)
+    grad = eval_numerical_gradient(lambda v: np.sum(v**3), x)
+    np.testing.assert_allclose(grad, 3 * original**2, rtol=1e-8)
     np.testing.assert_array_equal(x, original)
 
 
@@ -37,11 +37,14 @@ def test_numerical_gradient_array_is_a_backward_pass_and_x_is_restored():
     np.testing.assert_array_equal(x, original)
 
 
-@pytest.mark.parametrize("check", [
-    lambda f, x: eval_numerical_gradient(f, x),
-    lambda f, x: eval_numerical_gradient_array(f, x, np.ones_like(x)),
-    lambda f, x: grad_check_sparse(f, x, np.zeros_like(x), num_checks=3, verbose=False),
-])
+@pytest.mark.parametrize(
+    "check",
+    [
+        lambda f, x: eval_numerical_gradient(f, x),
+        lambda f, x: eval_numerical_gradient_array(f, x, np.ones_like(x)),
+        lambda f, x: grad_check_sparse(f, x, np.zeros_like(x), num_checks=3, verbose=False),
+    ],
+)
 def test_x_is_restored_even_when_f_raises(check):
     x = np.arange(6.0).reshape(2, 3)
     calls = []
@@ -59,7 +62,7 @@ def test_x_is_restored_even_when_f_raises(check):
 
 def test_grad_check_sparse_reports_small_errors_for_a_right_gradient(capsys):
     x = np.random.default_rng(0).standard_normal(20)
-    errors = grad_check_sparse(lambda v: np.sum(v ** 2), x, 2 * x, num_checks=5, rng=np.random.default_rng(1))
+    errors = grad_check_sparse(lambda v: np.sum(v**2), x, 2 * x, num_checks=5, rng=np.random.default_rng(1))
     assert len(errors) == 5 and max(errors) < 1e-8
     assert "relative error" in capsys.readouterr().out
 
@@ -85,6 +88,7 @@ def test_gradcheck_imports_ops_nn_checks_and_numpy_only():
 
     import numcnn.gradcheck
     from test_checkpoint import numcnn_imports
+
     imported = numcnn_imports(Path(numcnn.gradcheck.__file__).parent)
     allowed = ("numcnn.gradcheck", "numcnn.ops", "numcnn.nn", "numcnn.checks")
     assert imported and all(name.startswith(allowed) for name in imported), imported
@@ -92,5 +96,6 @@ def test_gradcheck_imports_ops_nn_checks_and_numpy_only():
 
 def test_the_suite_runs_from_the_package():
     from numcnn.gradcheck import suite
+
     results = suite.run(["relu"])
     assert [r.op for r in results] == ["relu"] and all(r.passed for r in results)

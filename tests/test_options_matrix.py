@@ -79,8 +79,17 @@ def _prepared(model):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((18, *shape)).astype(np.float32)
     y = np.arange(18) % 10
-    return Prepared(X[:12], y[:12], X[12:16], y[12:16], X[16:], y[16:], [str(c) for c in range(10)],
-                    np.zeros(shape[0]), np.ones(shape[0]))
+    return Prepared(
+        X[:12],
+        y[:12],
+        X[12:16],
+        y[12:16],
+        X[16:],
+        y[16:],
+        [str(c) for c in range(10)],
+        np.zeros(shape[0]),
+        np.ones(shape[0]),
+    )
 
 
 def _base(model):
@@ -108,8 +117,12 @@ def _train(argv, prepared):
 def _same(a, b):
     losses_a, params_a, count_a = a
     losses_b, params_b, count_b = b
-    return (count_a == count_b and losses_a.shape == losses_b.shape and np.array_equal(losses_a, losses_b)
-            and all(np.array_equal(params_a[k], params_b[k]) for k in params_a))
+    return (
+        count_a == count_b
+        and losses_a.shape == losses_b.shape
+        and np.array_equal(losses_a, losses_b)
+        and all(np.array_equal(params_a[k], params_b[k]) for k in params_a)
+    )
 
 
 def test_every_train_option_is_in_this_matrix():

@@ -35,12 +35,23 @@ def test_a_verbose_solver_off_a_terminal_prints_lines_but_no_bar(monkeypatch, ca
 
     from numcnn import models
     from numcnn.train.solver import Solver
+
     monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal
     rng = np.random.default_rng(0)
-    data = dict(X_train=rng.standard_normal((40, 4)), y_train=rng.integers(0, 3, 40),
-                X_val=rng.standard_normal((10, 4)), y_val=rng.integers(0, 3, 10))
-    Solver(models.TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3), data, batch_size=10, num_epochs=2,
-           print_every=2, verbose=True).train()
+    data = dict(
+        X_train=rng.standard_normal((40, 4)),
+        y_train=rng.integers(0, 3, 40),
+        X_val=rng.standard_normal((10, 4)),
+        y_val=rng.integers(0, 3, 10),
+    )
+    Solver(
+        models.TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3),
+        data,
+        batch_size=10,
+        num_epochs=2,
+        print_every=2,
+        verbose=True,
+    ).train()
     out = capsys.readouterr().out
     assert "(Iteration 1 / 8) loss:" in out and "(Epoch 2 / 2) train acc:" in out
     assert sys.stderr.getvalue() == "" and "\r" not in out

@@ -34,7 +34,8 @@ def test_readmes_run_command_is_the_installed_numcnn_train():
 @pytest.mark.parametrize("document", ["README.md", "BENCHMARKS.md"])
 def test_links_and_pictures_point_at_files_in_the_repository(document):
     text = (ROOT / document).read_text()
-    targets = [t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", text)
-               if not t.startswith(("http://", "https://", "#"))]
+    targets = [
+        t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", text) if not t.startswith(("http://", "https://", "#"))
+    ]
     assert targets, "no relative links found: the pattern is wrong"
     assert [t for t in targets if not (ROOT / t).exists()] == []

@@ -15,10 +15,38 @@ from numcnn.io import CheckpointError, load_checkpoint
 from numcnn.train.run import make_solver, prepare
 from numcnn.train.solver import Callback
 
-EVERYTHING = ["--optimizer", "nesterov", "--momentum", "0.8", "--lr", "0.05", "--weight-decay", "5e-4", "--decoupled",
-              "--schedule", "warmup", "--warmup", "0.5", "--augment", "standard", "--label-smoothing", "0.1",
-              "--lookahead", "3", "--ema", "0.9", "--grad-clip", "2", "--tta", "flip", "--batch-size", "128",
-              "--seed", "3", "--quiet"]
+EVERYTHING = [
+    "--optimizer",
+    "nesterov",
+    "--momentum",
+    "0.8",
+    "--lr",
+    "0.05",
+    "--weight-decay",
+    "5e-4",
+    "--decoupled",
+    "--schedule",
+    "warmup",
+    "--warmup",
+    "0.5",
+    "--augment",
+    "standard",
+    "--label-smoothing",
+    "0.1",
+    "--lookahead",
+    "3",
+    "--ema",
+    "0.9",
+    "--grad-clip",
+    "2",
+    "--tta",
+    "flip",
+    "--batch-size",
+    "128",
+    "--seed",
+    "3",
+    "--quiet",
+]
 MODELS = {
     "smallcnn": ["--model", "smallcnn", "--width", "4", "--freeze-bn-weight", "--freeze", "fc.bias"],
     "fc": ["--model", "fc", "--hidden", "24,16", "--norm", "batchnorm", "--dropout", "0.2", "--freeze-bn-weight"],
@@ -36,11 +64,13 @@ class StopAfter(Callback):
 
 
 def _solver(model, out, resume=False, callbacks=()):
-    args = build_parser().parse_args(["train", "--epochs", "4", *EVERYTHING, *MODELS[model]]
-                                     + (["--resume"] if resume else []))
+    args = build_parser().parse_args(
+        ["train", "--epochs", "4", *EVERYTHING, *MODELS[model]] + (["--resume"] if resume else [])
+    )
     args.dataset, args.path = "digits", None
     np.random.seed(args.seed)
     from numcnn import nn
+
     nn.manual_seed(args.seed)
     prepared = prepare(data.load_digits(), args.val_size, seed=args.seed)
     solver, _ = make_solver(train_config(args), prepared, out, callbacks=callbacks)
@@ -99,7 +129,7 @@ def test_lookahead_and_ema_state_survive_a_checkpoint(tmp_path):
 def test_a_checkpoint_with_other_stateful_callbacks_is_refused(tmp_path):
     _solver("smallcnn", tmp_path, callbacks=[StopAfter(1)]).train()
     at = EVERYTHING.index("--lookahead")
-    without = EVERYTHING[:at] + EVERYTHING[at + 4:]  # no --lookahead 3 --ema 0.9
+    without = EVERYTHING[:at] + EVERYTHING[at + 4 :]  # no --lookahead 3 --ema 0.9
     args = build_parser().parse_args(["train", "--epochs", "4", *without, *MODELS["smallcnn"], "--resume"])
     args.dataset, args.path = "digits", None
     prepared = prepare(data.load_digits(), args.val_size, seed=args.seed)

@@ -53,8 +53,11 @@ def test_best_val_acc_is_the_saved_averaged_weights(ema_run):
 def test_evaluate_survives_a_closed_pipe(ema_run):
     """`numcnn evaluate r/best.npz | head` printed a BrokenPipeError traceback."""
     out, _ = ema_run
-    process = subprocess.Popen([sys.executable, "-m", "numcnn", "evaluate", str(out / "best.npz")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "numcnn", "evaluate", str(out / "best.npz")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     process.stdout.close()  # the reader is gone before the first line is written
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=120) == 141
@@ -73,19 +76,47 @@ def test_the_seconds_say_what_they_measure_after_a_resume(tmp_path):
     assert summary["session_seconds"] < 1000 <= summary["total_seconds"]
     assert summary["total_seconds"] >= summary["train_seconds"] >= summary["step_seconds"]
     assert summary["images_per_sec"] == pytest.approx(summary["steps"] * 256 / summary["step_seconds"], abs=0.1)
-    assert set(summary["keys"]) >= {"train_seconds", "step_seconds", "session_seconds", "total_seconds",
-                                    "images_per_sec", "test_acc", "best_val_acc"}
+    assert set(summary["keys"]) >= {
+        "train_seconds",
+        "step_seconds",
+        "session_seconds",
+        "total_seconds",
+        "images_per_sec",
+        "test_acc",
+        "best_val_acc",
+    }
 
 
 def test_a_checkpoints_data_is_found_from_any_folder_or_where_it_moved(tmp_path, monkeypatch):
     """A relative dataset path was stored as given: `cd elsewhere; numcnn evaluate ../r/best.npz` failed."""
     sys.path.insert(0, str(Path(__file__).parent / "data"))
     from fake_data import write_image_folder
+
     work = tmp_path / "work"
     write_image_folder(work / "pets", classes=("cat", "dog"), per_class=10, size=(8, 8))
     monkeypatch.chdir(work)
-    assert main(["train", "--dataset", "folder", "pets", "--model", "fc", "--hidden", "16", "--epochs", "1",
-                 "--out", "r", "--quiet", "--val-size", "0.2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "folder",
+                "pets",
+                "--model",
+                "fc",
+                "--hidden",
+                "16",
+                "--epochs",
+                "1",
+                "--out",
+                "r",
+                "--quiet",
+                "--val-size",
+                "0.2",
+            ]
+        )
+        == 0
+    )
     assert (work / "r" / "filters.png").exists()  # fc's first layer on colour images, as pictures
     (work / "elsewhere").mkdir()
     monkeypatch.chdir(work / "elsewhere")
@@ -97,8 +128,10 @@ def test_a_checkpoints_data_is_found_from_any_folder_or_where_it_moved(tmp_path,
 
 def test_fully_connected_first_layers_are_drawn_as_images():
     """fc and twolayer on CIFAR-10 skipped filters.png: the code assumed one input channel."""
-    for model in (models.TwoLayerNet(input_dim=3 * 32 * 32, hidden_dim=7),
-                  models.FullyConnectedNet([7], input_dim=3 * 32 * 32)):
+    for model in (
+        models.TwoLayerNet(input_dim=3 * 32 * 32, hidden_dim=7),
+        models.FullyConnectedNet([7], input_dim=3 * 32 * 32),
+    ):
         weights = first_layer_weights(model, (3, 32, 32))
         assert weights.shape == (7, 3, 32, 32)
         np.testing.assert_array_equal(weights[2].ravel(), model.params["W1"][:, 2])
@@ -111,6 +144,7 @@ def test_a_resumed_epochs_bar_counts_on_from_where_it_was():
     import io
 
     from numcnn.train import progress
+
     stream = io.StringIO()
     original, sys.stderr = sys.stderr, stream
     try:
@@ -150,6 +184,7 @@ def test_the_bar_and_the_log_show_each_epochs_own_accuracy_and_learning_rate(mon
     """With a step schedule the log showed the next epoch's rate; the bar the previous evaluation."""
     import numcnn.train.callbacks as solver_module
     from numcnn.train.solver import Solver
+
     shown = []
 
     class RecordingBar:
@@ -168,8 +203,18 @@ def test_the_bar_and_the_log_show_each_epochs_own_accuracy_and_learning_rate(mon
     monkeypatch.setattr(solver_module, "progress_bar", lambda *args, **kwargs: RecordingBar())
     ones = np.ones(8, dtype=int)
     data = {"X_train": np.zeros((8, 1)), "y_train": ones, "X_val": np.zeros((8, 1)), "y_val": ones}
-    solver = Solver(Climber(), data, update_rule="sgd", optim_config={"learning_rate": 0.1}, lr_decay=0.5,
-                    batch_size=4, num_epochs=2, seed=0, verbose=False, metrics_log=tmp_path / "m.jsonl")
+    solver = Solver(
+        Climber(),
+        data,
+        update_rule="sgd",
+        optim_config={"learning_rate": 0.1},
+        lr_decay=0.5,
+        batch_size=4,
+        num_epochs=2,
+        seed=0,
+        verbose=False,
+        metrics_log=tmp_path / "m.jsonl",
+    )
     solver.train()
     assert solver.val_acc_history == [0.0, 1.0, 1.0]
     ends = [shown[i - 1] for i, entry in enumerate(shown) if entry == "closed"]
@@ -181,6 +226,7 @@ def test_the_bar_and_the_log_show_each_epochs_own_accuracy_and_learning_rate(mon
 def test_an_ignored_option_is_refused_before_the_run_folder_is_made(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--model", "twolayer", "--width", "4", "--out", "r"]) == 2
-    assert capsys.readouterr().err.strip() == ("numcnn train: error: --width applies to convolutional models; "
-                                               "twolayer's layers are sized by --hidden")
+    assert capsys.readouterr().err.strip() == (
+        "numcnn train: error: --width applies to convolutional models; twolayer's layers are sized by --hidden"
+    )
     assert not (tmp_path / "r").exists()

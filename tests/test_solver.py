@@ -40,15 +40,27 @@ def _index_data(n=40):
 def test_cs231n_arguments_histories_and_errors():
     model = models.TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3)
     rng = np.random.default_rng(0)
-    data = dict(X_train=rng.standard_normal((50, 4)), y_train=rng.integers(0, 3, 50),
-                X_val=rng.standard_normal((20, 4)), y_val=rng.integers(0, 3, 20))
-    solver = Solver(model, data, update_rule="sgd_momentum", optim_config={"learning_rate": 1e-2},
-                    lr_decay=0.5, batch_size=10, num_epochs=3, verbose=False)
+    data = dict(
+        X_train=rng.standard_normal((50, 4)),
+        y_train=rng.integers(0, 3, 50),
+        X_val=rng.standard_normal((20, 4)),
+        y_val=rng.integers(0, 3, 20),
+    )
+    solver = Solver(
+        model,
+        data,
+        update_rule="sgd_momentum",
+        optim_config={"learning_rate": 1e-2},
+        lr_decay=0.5,
+        batch_size=10,
+        num_epochs=3,
+        verbose=False,
+    )
     solver.train()
     assert len(solver.loss_history) == 15
     assert len(solver.train_acc_history) == len(solver.val_acc_history) == 4  # start + each epoch
     assert solver.best_val_acc == max(solver.val_acc_history)
-    assert solver.optim_configs["W1"]["learning_rate"] == pytest.approx(1e-2 * 0.5 ** 3)
+    assert solver.optim_configs["W1"]["learning_rate"] == pytest.approx(1e-2 * 0.5**3)
     for name, value in solver.best_params.items():
         np.testing.assert_array_equal(model.params[name], value)  # best parameters restored
     with pytest.raises(ValueError, match=r"Unrecognized arguments \['learning_rate'\]"):
@@ -107,23 +119,28 @@ def test_callbacks_and_early_stopping():
                 solver.stop_training = True
 
     model = Recorder()
-    Solver(model, _index_data(16), batch_size=8, num_epochs=5, seed=0, verbose=False,
-           callbacks=[Spy(), lambda s: events.append("plain")]).train()
+    Solver(
+        model,
+        _index_data(16),
+        batch_size=8,
+        num_epochs=5,
+        seed=0,
+        verbose=False,
+        callbacks=[Spy(), lambda s: events.append("plain")],
+    ).train()
     assert events == ["step", "step", "epoch", "plain"] * 2
-    solver = Solver(Recorder(), _index_data(16), batch_size=8, num_epochs=50, seed=0, verbose=False,
-                    early_stopping=3)
+    solver = Solver(Recorder(), _index_data(16), batch_size=8, num_epochs=50, seed=0, verbose=False, early_stopping=3)
     solver.train()  # the best accuracy is the first evaluation's; three epochs do no better
     assert solver.epoch == 3
-
 
 
 def test_the_time_budget_stops_training_on_the_solvers_clock(monkeypatch):
     """A fake clock advancing 10 ms per reading: the budget, not the machine's speed, decides."""
     import numcnn.train.solver as solver_module
-    readings = iter(range(10 ** 7))
+
+    readings = iter(range(10**7))
     monkeypatch.setattr(solver_module.time, "perf_counter", lambda: next(readings) * 0.01)
-    solver = Solver(Recorder(), _index_data(16), batch_size=8, num_epochs=10 ** 6, seed=0, verbose=False,
-                    time_budget=1.0)
+    solver = Solver(Recorder(), _index_data(16), batch_size=8, num_epochs=10**6, seed=0, verbose=False, time_budget=1.0)
     solver.train()
     assert 10 < solver.step < 100  # about 1 s of fake time: a few readings per step
 
@@ -135,7 +152,7 @@ def test_metrics_log_has_one_json_line_per_epoch(tmp_path):
     assert [r["epoch"] for r in records] == [1, 2, 3]
     assert set(records[0]) >= {"epoch", "step", "loss", "train_acc", "val_acc", "lr", "seconds", "images_per_sec"}
     # the rate each epoch trained at (lr_decay 0.9 applies after the epoch), not the next epoch's
-    assert [r["lr"] for r in records] == pytest.approx([0.05, 0.05 * 0.9, 0.05 * 0.9 ** 2])
+    assert [r["lr"] for r in records] == pytest.approx([0.05, 0.05 * 0.9, 0.05 * 0.9**2])
 
 
 def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -188,6 +205,7 @@ def test_a_fresh_run_in_a_used_folder_starts_a_fresh_metrics_log(tmp_path):
 
 def test_lr_decay_and_a_schedule_cannot_both_drive_the_learning_rate(tmp_path):
     from numcnn.train import schedules
+
     with pytest.raises(ValueError, match="lr_decay=0.9 and schedule both set the learning rate"):
         make_run(tmp_path, 1, resume=False, schedule=schedules.cosine(1))
 
@@ -195,10 +213,15 @@ def test_lr_decay_and_a_schedule_cannot_both_drive_the_learning_rate(tmp_path):
 def test_a_schedule_and_gradient_clipping_drive_the_updates():
     """The learning rate follows the schedule each step; clipping bounds every step's gradient norm."""
     from numcnn.train import schedules
+
     model = models.TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3, weight_scale=1.0)
     rng = np.random.default_rng(0)
-    data = dict(X_train=rng.standard_normal((40, 4)) * 10, y_train=rng.integers(0, 3, 40),
-                X_val=rng.standard_normal((10, 4)), y_val=rng.integers(0, 3, 10))
+    data = dict(
+        X_train=rng.standard_normal((40, 4)) * 10,
+        y_train=rng.integers(0, 3, 40),
+        X_val=rng.standard_normal((10, 4)),
+        y_val=rng.integers(0, 3, 10),
+    )
     seen = []
 
     def sgd_recording(w, dw, config):
@@ -206,11 +229,20 @@ def test_a_schedule_and_gradient_clipping_drive_the_updates():
         seen.append((config["learning_rate"], float(np.sum(dw.astype(np.float64) ** 2))))
         return w - config["learning_rate"] * dw, config
 
-    solver = Solver(model, data, update_rule=sgd_recording, optim_config={"learning_rate": 0.1},
-                    schedule=schedules.cosine(2), grad_clip=0.5, batch_size=10, num_epochs=2, verbose=False)
+    solver = Solver(
+        model,
+        data,
+        update_rule=sgd_recording,
+        optim_config={"learning_rate": 0.1},
+        schedule=schedules.cosine(2),
+        grad_clip=0.5,
+        batch_size=10,
+        num_epochs=2,
+        verbose=False,
+    )
     seen.clear()  # the Solver asks the rule for its default learning rate once
     solver.train()
-    per_step = [seen[i:i + 4] for i in range(0, len(seen), 4)]  # W1, b1, W2, b2
+    per_step = [seen[i : i + 4] for i in range(0, len(seen), 4)]  # W1, b1, W2, b2
     rates = [step[0][0] for step in per_step]
     assert rates == pytest.approx([0.1 * schedules.cosine(2)(s / 4) for s in range(8)])
     norms = [np.sqrt(sum(squares for _, squares in step)) for step in per_step]
@@ -220,24 +252,42 @@ def test_a_schedule_and_gradient_clipping_drive_the_updates():
 def test_the_logged_learning_rate_is_the_scheduled_one_even_when_the_first_weight_is_frozen(tmp_path):
     """airbench's first parameter is its frozen whitening conv; the log once showed its unused rate."""
     from numcnn.train import schedules
+
     model = models.TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3)
     rng = np.random.default_rng(0)
-    data = dict(X_train=rng.standard_normal((40, 4)), y_train=rng.integers(0, 3, 40),
-                X_val=rng.standard_normal((10, 4)), y_val=rng.integers(0, 3, 10))
-    solver = Solver(model, data, update_rule="sgd", optim_config={"learning_rate": 0.1}, frozen=["W1"],
-                    schedule=schedules.one_cycle(2), batch_size=10, num_epochs=2, verbose=False,
-                    checkpoint_dir=tmp_path)
+    data = dict(
+        X_train=rng.standard_normal((40, 4)),
+        y_train=rng.integers(0, 3, 40),
+        X_val=rng.standard_normal((10, 4)),
+        y_val=rng.integers(0, 3, 10),
+    )
+    solver = Solver(
+        model,
+        data,
+        update_rule="sgd",
+        optim_config={"learning_rate": 0.1},
+        frozen=["W1"],
+        schedule=schedules.one_cycle(2),
+        batch_size=10,
+        num_epochs=2,
+        verbose=False,
+        checkpoint_dir=tmp_path,
+    )
     solver.train()
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     last_step_of = {1: 3 / 4, 2: 7 / 4}  # each epoch's last update, in epochs (4 steps per epoch)
-    assert [r["lr"] for r in records] == pytest.approx([0.1 * schedules.one_cycle(2)(last_step_of[r["epoch"]])
-                                                        for r in records])
+    assert [r["lr"] for r in records] == pytest.approx(
+        [0.1 * schedules.one_cycle(2)(last_step_of[r["epoch"]]) for r in records]
+    )
     assert records[-1]["lr"] < 0.02
 
 
 def _start(directory, epochs, seconds_per_step):
-    return subprocess.Popen([sys.executable, str(HERE / "solver_run.py"), str(directory), str(epochs),
-                             str(seconds_per_step)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "solver_run.py"), str(directory), str(epochs), str(seconds_per_step)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait_for(path, process, timeout=60):
@@ -255,8 +305,12 @@ def _expected(tmp_path, epochs):
 
 
 def _finish_and_compare(directory, epochs, expected):
-    done = subprocess.run([sys.executable, str(HERE / "solver_run.py"), str(directory), str(epochs)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "solver_run.py"), str(directory), str(epochs)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     with np.load(directory / "final.npz") as final:
         for key in expected:
@@ -308,8 +362,12 @@ def _metrics(directory):
 
 
 def _killed_at(directory, epochs, kill):
-    killed = subprocess.run([sys.executable, str(HERE / "solver_run.py"), str(directory), str(epochs), "0", kill],
-                            capture_output=True, text=True, timeout=300)
+    killed = subprocess.run(
+        [sys.executable, str(HERE / "solver_run.py"), str(directory), str(epochs), "0", kill],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == 137, killed.stderr
 
 
@@ -337,8 +395,9 @@ def test_a_kill_at_an_epoch_end_loses_no_metrics_line_and_leaves_no_temporary_fi
 def _best_publications(tmp_path, monkeypatch, epochs):
     """Train the reference run, counting how many times best.npz is published."""
     real_replace, count = os.replace, []
-    monkeypatch.setattr(os, "replace", lambda a, b: (count.append(1) if Path(b).name == "best.npz" else None,
-                                                     real_replace(a, b))[1])
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: (count.append(1) if Path(b).name == "best.npz" else None, real_replace(a, b))[1]
+    )
     make_run(tmp_path / "reference", epochs, resume=False).train()
     monkeypatch.setattr(os, "replace", real_replace)
     return len(count)
@@ -361,8 +420,9 @@ def test_a_kill_before_the_last_best_npz_is_written_is_repaired_on_resume(tmp_pa
 
 def test_a_first_evaluation_never_beaten_is_written_as_best_npz(tmp_path):
     """Constant predictions: the evaluation after step 1 is the best; best.npz was never written."""
-    solver = Solver(Recorder(), _index_data(16), batch_size=8, num_epochs=2, seed=0, verbose=False,
-                    checkpoint_dir=tmp_path)
+    solver = Solver(
+        Recorder(), _index_data(16), batch_size=8, num_epochs=2, seed=0, verbose=False, checkpoint_dir=tmp_path
+    )
     solver.train()
     assert solver.val_acc_history == [1.0, 1.0, 1.0]
     assert load_checkpoint(tmp_path / "best.npz").state["best_val_acc"] == 1.0
@@ -406,6 +466,7 @@ class FakeClock(Callback):
 
     def __init__(self, monkeypatch):
         import numcnn.train.solver as solver_module
+
         self.now = 0.0
         monkeypatch.setattr(solver_module.time, "perf_counter", lambda: self.now)
 
@@ -416,8 +477,9 @@ class FakeClock(Callback):
 def test_a_time_budget_inside_the_first_epoch_keeps_what_was_trained(tmp_path, monkeypatch):
     """Once, a budget that ended the first epoch early restored the weights evaluated after the
     first step, and wrote neither best.npz nor a metrics line."""
-    solver = make_run(tmp_path, 1, resume=False, time_budget=2.5, callbacks=[FakeClock(monkeypatch)],
-                      restore_best=False)
+    solver = make_run(
+        tmp_path, 1, resume=False, time_budget=2.5, callbacks=[FakeClock(monkeypatch)], restore_best=False
+    )
     solver.train()
     assert (solver.step, solver.epoch) == (3, 0)
     assert len(solver.val_acc_history) == 2  # after step 1, and after step 3: what was trained
@@ -437,25 +499,28 @@ def test_a_time_budget_inside_the_first_epoch_keeps_what_was_trained(tmp_path, m
     assert _metrics(tmp_path) == _metrics(tmp_path / "straight")
 
 
-@pytest.mark.parametrize("keyword, value, message", [
-    ("lr_decay", -0.5, "lr_decay must be a finite number above 0, got -0.5"),
-    ("lr_decay", float("nan"), "lr_decay must be a finite number above 0, got nan"),
-    ("batch_size", 0, "batch_size must be a positive int, got 0"),
-    ("batch_size", 2.5, "batch_size must be a positive int, got 2.5"),
-    ("num_epochs", -1, "num_epochs must be an int of at least 0, got -1"),
-    ("print_every", 0, "print_every must be a positive int, got 0"),
-    ("num_train_samples", 0, "num_train_samples must be a positive int or None, got 0"),
-    ("num_val_samples", -5, "num_val_samples must be a positive int or None, got -5"),
-    ("early_stopping", 0, "early_stopping must be a positive int or None, got 0"),
-    ("seed", -1, "seed must be an int of at least 0 or None, got -1"),
-    ("time_budget", float("inf"), "time_budget must be a finite number above 0 or None, got inf"),
-    ("grad_clip", -1.0, "grad_clip must be a finite number above 0 or None, got -1.0"),
-    ("optim_config", {"learning_rate": -1e-3}, "optim_config['learning_rate'] must be above 0, got -0.001"),
-    ("optim_config", {"learning_rate": float("inf")}, "optim_config['learning_rate'] must be finite, got inf"),
-    ("optim_config", {"momentum": 1.5}, "optim_config['momentum'] must be in [0, 1), got 1.5"),
-    ("optim_config", {"weight_decay": -1.0}, "optim_config['weight_decay'] must be at least 0, got -1.0"),
-    ("lr_scale", {"w": -2.0}, "lr_scale['w'] must be a finite number of at least 0, got -2.0"),
-])
+@pytest.mark.parametrize(
+    "keyword, value, message",
+    [
+        ("lr_decay", -0.5, "lr_decay must be a finite number above 0, got -0.5"),
+        ("lr_decay", float("nan"), "lr_decay must be a finite number above 0, got nan"),
+        ("batch_size", 0, "batch_size must be a positive int, got 0"),
+        ("batch_size", 2.5, "batch_size must be a positive int, got 2.5"),
+        ("num_epochs", -1, "num_epochs must be an int of at least 0, got -1"),
+        ("print_every", 0, "print_every must be a positive int, got 0"),
+        ("num_train_samples", 0, "num_train_samples must be a positive int or None, got 0"),
+        ("num_val_samples", -5, "num_val_samples must be a positive int or None, got -5"),
+        ("early_stopping", 0, "early_stopping must be a positive int or None, got 0"),
+        ("seed", -1, "seed must be an int of at least 0 or None, got -1"),
+        ("time_budget", float("inf"), "time_budget must be a finite number above 0 or None, got inf"),
+        ("grad_clip", -1.0, "grad_clip must be a finite number above 0 or None, got -1.0"),
+        ("optim_config", {"learning_rate": -1e-3}, "optim_config['learning_rate'] must be above 0, got -0.001"),
+        ("optim_config", {"learning_rate": float("inf")}, "optim_config['learning_rate'] must be finite, got inf"),
+        ("optim_config", {"momentum": 1.5}, "optim_config['momentum'] must be in [0, 1), got 1.5"),
+        ("optim_config", {"weight_decay": -1.0}, "optim_config['weight_decay'] must be at least 0, got -1.0"),
+        ("lr_scale", {"w": -2.0}, "lr_scale['w'] must be a finite number of at least 0, got -2.0"),
+    ],
+)
 def test_numeric_keywords_a_run_cannot_use_are_refused_by_name(keyword, value, message):
     with pytest.raises(ValueError) as refused:
         Solver(Recorder(), _index_data(16), verbose=False, **{keyword: value})
@@ -488,8 +553,11 @@ def test_a_checkpoint_of_an_earlier_version_without_the_logs_lines_resumes(tmp_p
     own lines up to the checkpoint's epoch (or there is no log), and the run goes on."""
     first = make_run(tmp_path, 2, resume=False, metrics_log=metrics_log)
     full_state = Solver.state_dict
-    monkeypatch.setattr(Solver, "state_dict", lambda self: {k: v for k, v in full_state(self).items()
-                                                            if k not in ("metrics_records", "best_step")})
+    monkeypatch.setattr(
+        Solver,
+        "state_dict",
+        lambda self: {k: v for k, v in full_state(self).items() if k not in ("metrics_records", "best_step")},
+    )
     first.train()
     monkeypatch.undo()
     assert "metrics_records" not in load_checkpoint(tmp_path / "last.npz").state

@@ -24,8 +24,18 @@ def _data(n=8):
 
 
 def _solver(model, **kwargs):
-    return Solver(model, _data(), update_rule="sgd", optim_config={"learning_rate": 0.1}, batch_size=4,
-                  num_epochs=1, verbose=False, seed=0, restore_best=False, **kwargs)
+    return Solver(
+        model,
+        _data(),
+        update_rule="sgd",
+        optim_config={"learning_rate": 0.1},
+        batch_size=4,
+        num_epochs=1,
+        verbose=False,
+        seed=0,
+        restore_best=False,
+        **kwargs,
+    )
 
 
 def test_lookahead_moves_a_fraction_of_the_way_every_k_steps():
@@ -101,6 +111,7 @@ def test_label_smoothing_through_the_classifier():
 
 def test_whitening_the_first_conv_of_airbench_and_freezing_it():
     from numcnn.train.run import UserError, whiten_first_conv
+
     nn.manual_seed(0)
     model = models.Classifier(models.build("airbench", widths=(8, 8, 8), whiten_width=24))
     X = np.random.default_rng(0).standard_normal((20, 3, 32, 32)).astype(np.float32)
@@ -109,8 +120,9 @@ def test_whitening_the_first_conv_of_airbench_and_freezing_it():
     np.testing.assert_allclose(model.params[name], patch_whitening(X, 2), rtol=1e-5, atol=1e-6)
     data = {"X_train": X, "y_train": np.arange(20) % 10, "X_val": X[:4], "y_val": np.arange(4)}
     before = model.params[name].copy()
-    Solver(model, data, update_rule="nesterov", batch_size=10, num_epochs=1, verbose=False, seed=0,
-           frozen=[name]).train()
+    Solver(
+        model, data, update_rule="nesterov", batch_size=10, num_epochs=1, verbose=False, seed=0, frozen=[name]
+    ).train()
     np.testing.assert_array_equal(model.params[name], before)
     with pytest.raises(UserError, match="2\\*C\\*k\\*k = 18 filters"):
         whiten_first_conv(models.Classifier(models.build("smallcnn", in_channels=1)), X[:, :1])
@@ -120,8 +132,21 @@ def test_frozen_weights_leave_the_l2_term():
     """numcnn train --whiten: the frozen whitening filters add no constant to the reported loss."""
     from numcnn.cli import build_parser, train_config
     from numcnn.train.run import Prepared, make_solver
-    args = build_parser().parse_args(["train", "--model", "airbench", "--whiten", "--freeze-bn-weight",
-                                      "--weight-decay", "5e-4", "--quiet", "--epochs", "1"])
+
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--model",
+            "airbench",
+            "--whiten",
+            "--freeze-bn-weight",
+            "--weight-decay",
+            "5e-4",
+            "--quiet",
+            "--epochs",
+            "1",
+        ]
+    )
     args.dataset, args.path = "cifar10", None
     rng = np.random.default_rng(0)
     X = rng.standard_normal((24, 3, 32, 32)).astype(np.float32)

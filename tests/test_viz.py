@@ -14,9 +14,11 @@ def test_visualize_grid_scales_each_image_and_tiles():
 
 def test_plots_return_figures_and_write_pngs(tmp_path):
     history = [{"loss": 1.0 / (e + 1), "train_acc": e / 10, "val_acc": e / 12} for e in range(5)]
-    for figure, name in ((viz.plot_history(history, tmp_path / "h.png"), "h.png"),
-                         (viz.plot_filters(np.random.default_rng(0).standard_normal((16, 3, 5, 5)), tmp_path / "f.png"), "f.png"),
-                         (viz.plot_confusion_matrix(np.eye(3, dtype=int) * 5, ["a", "b", "c"], tmp_path / "c.png"), "c.png")):
+    for figure, name in (
+        (viz.plot_history(history, tmp_path / "h.png"), "h.png"),
+        (viz.plot_filters(np.random.default_rng(0).standard_normal((16, 3, 5, 5)), tmp_path / "f.png"), "f.png"),
+        (viz.plot_confusion_matrix(np.eye(3, dtype=int) * 5, ["a", "b", "c"], tmp_path / "c.png"), "c.png"),
+    ):
         assert figure.axes and (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
 

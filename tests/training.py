@@ -14,7 +14,7 @@ def overfit(model, X, y, steps=200, lr=1e-3, batch_size=None, seed=0):
         for name, grad in grads.items():
             m[name] = 0.9 * m[name] + 0.1 * grad
             v[name] = 0.999 * v[name] + 0.001 * grad * grad
-            step = lr * (m[name] / (1 - 0.9 ** t)) / (np.sqrt(v[name] / (1 - 0.999 ** t)) + 1e-8)
+            step = lr * (m[name] / (1 - 0.9**t)) / (np.sqrt(v[name] / (1 - 0.999**t)) + 1e-8)
             model.params[name] = (model.params[name] - step).astype(model.params[name].dtype)
     return accuracy(model, X, y)
 

@@ -22,8 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def float_array(value, name: str, ndim: int | Sequence[int] | None = None,
-                integers_ok: bool = False) -> np.ndarray:
+def float_array(value, name: str, ndim: int | Sequence[int] | None = None, integers_ok: bool = False) -> np.ndarray:
     """Return `value` as a floating-point ndarray, checking its number of axes.
 
     Lists are converted. Integer or boolean data (x, dout) is refused rather
@@ -37,9 +36,7 @@ def float_array(value, name: str, ndim: int | Sequence[int] | None = None,
         array = array.astype(np.float64)
     if array.dtype not in (np.float32, np.float64):
         # float16 sums lose digits after 2048 and overflow at 65504: refused like integers
-        raise ValueError(
-            f"{name} must be a floating-point array (float32 or float64), got dtype {array.dtype}"
-        )
+        raise ValueError(f"{name} must be a floating-point array (float32 or float64), got dtype {array.dtype}")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if array.ndim not in allowed:
@@ -150,8 +147,9 @@ def batch_array(value, name: str, ndim: int | Sequence[int] | None = None) -> np
     array = float_array(value, name, ndim)
     if array.size == 0:
         if array.shape[0] == 0:
-            raise ValueError(f"{name} is an empty batch (shape {array.shape}); the ops need at least "
-                             f"one sample (N >= 1)")
+            raise ValueError(
+                f"{name} is an empty batch (shape {array.shape}); the ops need at least one sample (N >= 1)"
+            )
         raise ValueError(f"{name} has a zero-size axis (shape {array.shape}); every axis must be at least 1")
     return array
 
@@ -169,8 +167,7 @@ def same_shape(array: np.ndarray, name: str, shape: Sequence[int], whose: str = 
     return array
 
 
-def upstream_gradient(dout, name: str, shape: Sequence[int],
-                      ndim: int | Sequence[int] | None = None) -> np.ndarray:
+def upstream_gradient(dout, name: str, shape: Sequence[int], ndim: int | Sequence[int] | None = None) -> np.ndarray:
     """The gradient a backward pass receives: a batch_array of the forward output's shape.
 
     Parameters
@@ -200,7 +197,5 @@ def labels(y, name: str, num_samples: int, num_classes: int) -> np.ndarray:
     if y.shape != (num_samples,):
         raise ValueError(f"{name} must have shape ({num_samples},), got shape {y.shape}")
     if num_samples and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(
-            f"{name} must lie in [0, {num_classes}), got values in [{y.min()}, {y.max()}]"
-        )
+        raise ValueError(f"{name} must lie in [0, {num_classes}), got values in [{y.min()}, {y.max()}]")
     return y

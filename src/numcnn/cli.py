@@ -40,49 +40,95 @@ def _hidden(text: str) -> tuple[int, ...]:
 def _add_train(commands):
     from .train.config import AUGMENTS, DATASETS, SCHEDULES, TTA, model_names
     from .train.optim import UPDATE_RULES
-    p = commands.add_parser("train", help="train a network and write a run folder",
-                            description="Train a network; writes checkpoints, metrics.jsonl, curves, filters and "
-                                        "a confusion matrix into the run folder.")
-    p.add_argument("--model", default="smallcnn", choices=model_names(), metavar="MODEL",
-                   help=f"one of: {', '.join(model_names())} (default smallcnn)")
-    p.add_argument("--dataset", nargs="+", default=["digits"], metavar=("NAME", "PATH"),
-                   help=f"one of: {', '.join(DATASETS)}; 'folder PATH' for your own class folders (default digits)")
+
+    p = commands.add_parser(
+        "train",
+        help="train a network and write a run folder",
+        description="Train a network; writes checkpoints, metrics.jsonl, curves, filters and "
+        "a confusion matrix into the run folder.",
+    )
+    p.add_argument(
+        "--model",
+        default="smallcnn",
+        choices=model_names(),
+        metavar="MODEL",
+        help=f"one of: {', '.join(model_names())} (default smallcnn)",
+    )
+    p.add_argument(
+        "--dataset",
+        nargs="+",
+        default=["digits"],
+        metavar=("NAME", "PATH"),
+        help=f"one of: {', '.join(DATASETS)}; 'folder PATH' for your own class folders (default digits)",
+    )
     p.add_argument("--data-dir", type=Path, help="where the dataset's files are (default $NUMCNN_DATA)")
     p.add_argument("--download", action="store_true", help="fetch the official files if missing")
-    p.add_argument("--image-size", type=int, metavar="N", help="--dataset folder: resize each image's shorter side "
-                   "to N and center-crop it to N x N (photos of mixed sizes); evaluate reuses it")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        metavar="N",
+        help="--dataset folder: resize each image's shorter side "
+        "to N and center-crop it to N x N (photos of mixed sizes); evaluate reuses it",
+    )
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--optimizer", default="adam", choices=list(UPDATE_RULES), metavar="RULE",
-                   help=f"one of: {', '.join(UPDATE_RULES)} (default adam)")
+    p.add_argument(
+        "--optimizer",
+        default="adam",
+        choices=list(UPDATE_RULES),
+        metavar="RULE",
+        help=f"one of: {', '.join(UPDATE_RULES)} (default adam)",
+    )
     p.add_argument("--lr", type=float, help="learning rate (default depends on the optimizer)")
     p.add_argument("--momentum", type=float, help="for sgd_momentum and nesterov (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 on weights; decoupled for adamw")
     p.add_argument("--schedule", default="none", choices=SCHEDULES)
     p.add_argument("--lr-decay", type=float, help="per-epoch factor for --schedule step (default 0.95)")
     p.add_argument("--warmup", type=float, help="warm-up epochs for --schedule warmup (default 1)")
-    p.add_argument("--augment", default="none", choices=AUGMENTS,
-                   help="standard: random crop, plus flips for natural images")
+    p.add_argument(
+        "--augment", default="none", choices=AUGMENTS, help="standard: random crop, plus flips for natural images"
+    )
     p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--tta", default="none", choices=TTA,
-                   help="average test predictions over mirrored (and 2-pixel shifted) copies; "
-                        "for natural images, not digits")
-    p.add_argument("--decoupled", action="store_true",
-                   help="SGD rules: apply --weight-decay inside the optimizer (decoupled) instead of as L2")
+    p.add_argument(
+        "--tta",
+        default="none",
+        choices=TTA,
+        help="average test predictions over mirrored (and 2-pixel shifted) copies; for natural images, not digits",
+    )
+    p.add_argument(
+        "--decoupled",
+        action="store_true",
+        help="SGD rules: apply --weight-decay inside the optimizer (decoupled) instead of as L2",
+    )
     p.add_argument("--lookahead", type=int, metavar="K", help="Lookahead every K steps (alpha 0.5)")
     p.add_argument("--ema", type=float, metavar="DECAY", help="keep an average of the weights; it is the result")
-    p.add_argument("--freeze", action="append", default=[], metavar="PATTERN",
-                   help="glob of parameter names not to train, e.g. 'whiten.*' (repeatable)")
+    p.add_argument(
+        "--freeze",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="glob of parameter names not to train, e.g. 'whiten.*' (repeatable)",
+    )
     p.add_argument("--freeze-bn-weight", action="store_true", help="keep batch-norm scales at 1 (airbench)")
-    p.add_argument("--whiten", action="store_true",
-                   help="initialise the first conv as a patch-whitening filter bank and freeze it (airbench)")
+    p.add_argument(
+        "--whiten",
+        action="store_true",
+        help="initialise the first conv as a patch-whitening filter bank and freeze it (airbench)",
+    )
     p.add_argument("--grad-clip", type=float, help="clip the global gradient norm")
-    p.add_argument("--hidden", type=_hidden,
-                   help="hidden sizes: fc's layers (default 100,100); one size for twolayer, threelayer (default 100)")
+    p.add_argument(
+        "--hidden",
+        type=_hidden,
+        help="hidden sizes: fc's layers (default 100,100); one size for twolayer, threelayer (default 100)",
+    )
     p.add_argument("--norm", choices=("batchnorm", "layernorm"), help="normalization for fc")
     p.add_argument("--dropout", type=float, default=0.0, help="drop probability for fc")
-    p.add_argument("--width", type=int, help="channels of a convolutional model's first layer or stage (the rest "
-                                             "keep the model's ratios); filters of threelayer")
+    p.add_argument(
+        "--width",
+        type=int,
+        help="channels of a convolutional model's first layer or stage (the rest "
+        "keep the model's ratios); filters of threelayer",
+    )
     p.add_argument("--val-size", type=float, default=0.1, help="validation fraction (or count) of the training set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="run folder (default runs/DATASET-MODEL-TIME)")
@@ -99,6 +145,7 @@ def train_config(args):
     dataset and path are taken as they are.
     """
     from .train.config import TrainConfig
+
     options = {name: value for name, value in vars(args).items() if name in TrainConfig.option_names()}
     if isinstance(args.dataset, list):
         options["dataset"], options["path"] = _dataset_argument(args.dataset)
@@ -108,6 +155,7 @@ def train_config(args):
 def _train(args) -> int:
     from .train.run import train
     from .train.run_folder import UserError, check_resume_options, check_run_folder
+
     config = train_config(args)  # every option checked before the run folder is made
     if args.resume and args.out is None:
         raise UserError("--resume needs --out: the run folder to continue")
@@ -124,18 +172,26 @@ def _train(args) -> int:
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
         raise
-    print(f"\n{summary['model']} on {summary['dataset']}: best validation accuracy {summary['best_val_acc']:.4f}, "
-          f"test accuracy {summary['test_acc']:.4f}{'' if summary['tta'] == 'none' else ' (TTA: ' + summary['tta'] + ')'}")
-    print(f"{summary['epochs']} epochs, {summary['steps']} steps, {summary['train_seconds']} s of training "
-          f"({summary['images_per_sec']} images/s in training steps), {summary['parameters']:,} parameters")
-    print(f"run folder: {out}  (best.npz, last.npz, metrics.jsonl, " + ", ".join(
-        Path(f).name for k, f in summary["files"].items() if k in ("curves", "filters", "confusion")) + ")")
+    print(
+        f"\n{summary['model']} on {summary['dataset']}: best validation accuracy {summary['best_val_acc']:.4f}, "
+        f"test accuracy {summary['test_acc']:.4f}{'' if summary['tta'] == 'none' else ' (TTA: ' + summary['tta'] + ')'}"
+    )
+    print(
+        f"{summary['epochs']} epochs, {summary['steps']} steps, {summary['train_seconds']} s of training "
+        f"({summary['images_per_sec']} images/s in training steps), {summary['parameters']:,} parameters"
+    )
+    print(
+        f"run folder: {out}  (best.npz, last.npz, metrics.jsonl, "
+        + ", ".join(Path(f).name for k, f in summary["files"].items() if k in ("curves", "filters", "confusion"))
+        + ")"
+    )
     return 0
 
 
 def _dataset_argument(tokens):
     """--dataset NAME [PATH] -> (name, path or None); only 'folder' takes (and needs) a path."""
     from .train.config import UserError
+
     if len(tokens) > 2 or (len(tokens) == 2 and tokens[0] != "folder"):
         raise UserError(f"--dataset takes a name, or 'folder PATH'; got {' '.join(tokens)!r}")
     return tokens[0], (Path(tokens[1]) if len(tokens) == 2 else None)
@@ -147,8 +203,11 @@ def _add_evaluate(commands):
     p.add_argument("--dataset", nargs="+", metavar=("NAME", "PATH"), help="default: the checkpoint's")
     p.add_argument("--data-dir", type=Path, help="where the dataset's files are now (default: the checkpoint's)")
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
-    p.add_argument("--tta", choices=("none", "flip", "flip-translate"),
-                   help="test-time augmentation (default: the run's, as training reported it)")
+    p.add_argument(
+        "--tta",
+        choices=("none", "flip", "flip-translate"),
+        help="test-time augmentation (default: the run's, as training reported it)",
+    )
     p.add_argument("--confusion", type=Path, help="also write the confusion matrix as a PNG")
     p.set_defaults(run=_evaluate)
 
@@ -156,12 +215,15 @@ def _add_evaluate(commands):
 def _evaluate(args) -> int:
     from . import viz
     from .train.run import evaluate
+
     dataset, path = _dataset_argument(args.dataset) if args.dataset else (None, None)
     if args.confusion:
         _check_output_file("--confusion", args.confusion)
     result = evaluate(args.checkpoint, dataset, path, args.data_dir, args.split, args.tta)
-    print(f"{args.checkpoint}: {result['split']} accuracy {result['accuracy']:.4f} on {result['samples']} images"
-          + ("" if result["tta"] == "none" else f" (TTA: {result['tta']})"))
+    print(
+        f"{args.checkpoint}: {result['split']} accuracy {result['accuracy']:.4f} on {result['samples']} images"
+        + ("" if result["tta"] == "none" else f" (TTA: {result['tta']})")
+    )
     width = max(len(c) for c in result["classes"])
     print("per-class accuracy:")
     for name, accuracy in result["per_class"].items():
@@ -177,6 +239,7 @@ def _evaluate(args) -> int:
 def _check_output_file(option: str, path: Path) -> None:
     """Refuse, before any work, an output file that is a folder or lies under a file."""
     from .train.config import UserError
+
     if path.is_dir():
         raise UserError(f"{option} {path} is a folder: give a file name such as {path / 'out.png'}")
     for parent in path.parents:
@@ -193,6 +256,7 @@ def _add_gradcheck(commands):
 def _gradcheck(args) -> int:
     from .gradcheck.suite import THRESHOLD, run
     from .train.config import UserError
+
     try:
         results = run(args.ops)
     except ValueError as error:
@@ -201,36 +265,61 @@ def _gradcheck(args) -> int:
     for r in results:
         print(f"{r.op:<24} {r.shape:<16} {r.worst:>16.2e}  {'pass' if r.passed else 'FAIL'}")
     failed = [r.op for r in results if not r.passed]
-    print(f"\n{len(results) - len(failed)} of {len(results)} passed" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    print(
+        f"\n{len(results) - len(failed)} of {len(results)} passed"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
     return 1 if failed else 0
 
 
 def _add_sweep(commands):
     from .train.config import AUGMENTS, SCHEDULES, model_names
     from .train.optim import UPDATE_RULES
-    p = commands.add_parser("sweep", help="search hyper-parameters with Optuna, on one machine or many",
-                            description="Each trial is a training run whose validation accuracy Optuna sees "
-                                        "after every epoch (and may prune). The study lives in a journal file in "
-                                        "the run folder, or in a database (--storage postgresql://...) that any "
-                                        "number of machines running the same command share.")
-    p.add_argument("--model", default="smallcnn", choices=model_names(), metavar="MODEL",
-                   help=f"one of: {', '.join(model_names())} (default smallcnn)")
+
+    p = commands.add_parser(
+        "sweep",
+        help="search hyper-parameters with Optuna, on one machine or many",
+        description="Each trial is a training run whose validation accuracy Optuna sees "
+        "after every epoch (and may prune). The study lives in a journal file in "
+        "the run folder, or in a database (--storage postgresql://...) that any "
+        "number of machines running the same command share.",
+    )
+    p.add_argument(
+        "--model",
+        default="smallcnn",
+        choices=model_names(),
+        metavar="MODEL",
+        help=f"one of: {', '.join(model_names())} (default smallcnn)",
+    )
     p.add_argument("--dataset", nargs="+", default=["digits"], metavar=("NAME", "PATH"), help="as for train")
     p.add_argument("--data-dir", type=Path)
     p.add_argument("--download", action="store_true")
-    p.add_argument("--trials", type=int, default=10,
-                   help="finished (complete or pruned) trials the study ends with, counting earlier runs'")
+    p.add_argument(
+        "--trials",
+        type=int,
+        default=10,
+        help="finished (complete or pruned) trials the study ends with, counting earlier runs'",
+    )
     p.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
     p.add_argument("--space", type=Path, help="a TOML search space (default: the model's)")
     p.add_argument("--storage", help="a database URL shared by machines (default: OUT/study.journal)")
     p.add_argument("--study", help="the study's name (default DATASET-MODEL)")
-    p.add_argument("--pruner", default="median", choices=("median", "halving"),
-                   help="median: stop trials below the median at the same epoch; halving: successive halving")
+    p.add_argument(
+        "--pruner",
+        default="median",
+        choices=("median", "halving"),
+        help="median: stop trials below the median at the same epoch; halving: successive halving",
+    )
     p.add_argument("--time-budget", type=float, help="stop starting trials after this many seconds")
     p.add_argument("--epochs", type=int, default=4, help="epochs per trial (unless the space varies them)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--optimizer", default="adam", choices=list(UPDATE_RULES), metavar="RULE",
-                   help="the update rule; the default space's learning rates are centred on its default")
+    p.add_argument(
+        "--optimizer",
+        default="adam",
+        choices=list(UPDATE_RULES),
+        metavar="RULE",
+        help="the update rule; the default space's learning rates are centred on its default",
+    )
     p.add_argument("--schedule", default="none", choices=SCHEDULES)
     p.add_argument("--augment", default="none", choices=AUGMENTS)
     p.add_argument("--val-size", type=float, default=0.1)
@@ -244,25 +333,43 @@ def _sweep(args) -> int:
 
     from . import sweep
     from .train.config import TrainConfig, UserError, check_ranges
+
     dataset, path = _dataset_argument(args.dataset)
     if args.trials < 1 or args.workers < 1:
         raise UserError(f"--trials and --workers must be at least 1, got {args.trials} and {args.workers}")
     if args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
-    check_ranges({"--batch-size": (args.batch_size, lambda v: v > 0, "positive"),
-                   "--seed": (args.seed, lambda v: 0 <= v < 2 ** 32, "a whole number from 0 to 2**32 - 1"),
-                   "--time-budget": (args.time_budget, lambda v: 0 < v < math.inf,
-                                     "a finite number of seconds above 0")}, args.val_size)
+    check_ranges(
+        {
+            "--batch-size": (args.batch_size, lambda v: v > 0, "positive"),
+            "--seed": (args.seed, lambda v: 0 <= v < 2**32, "a whole number from 0 to 2**32 - 1"),
+            "--time-budget": (args.time_budget, lambda v: 0 < v < math.inf, "a finite number of seconds above 0"),
+        },
+        args.val_size,
+    )
     try:
         space = sweep.load_space(args.space, args.model, args.optimizer)
     except ValueError as error:
         raise UserError(str(error)) from None
     defaults = dataclasses.asdict(TrainConfig())  # `numcnn train`'s options and defaults
-    base = dict(defaults, model=args.model, dataset=dataset, path=path, data_dir=args.data_dir,
-                download=args.download, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-                schedule=args.schedule, augment=args.augment,
-                val_size=int(args.val_size) if args.val_size >= 1 else args.val_size,
-                seed=args.seed, quiet=True, resume=False, pruner=args.pruner)
+    base = dict(
+        defaults,
+        model=args.model,
+        dataset=dataset,
+        path=path,
+        data_dir=args.data_dir,
+        download=args.download,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        schedule=args.schedule,
+        augment=args.augment,
+        val_size=int(args.val_size) if args.val_size >= 1 else args.val_size,
+        seed=args.seed,
+        quiet=True,
+        resume=False,
+        pruner=args.pruner,
+    )
     out = args.out or Path("runs") / f"sweep-{dataset}-{args.model}"
     out.mkdir(parents=True, exist_ok=True)
     storage = args.storage or str(out / "study.journal")
@@ -272,14 +379,20 @@ def _sweep(args) -> int:
     except Exception as error:  # a database that refuses us: say which, without a traceback
         if isinstance(error, ImportError) or not sweep.is_database(storage):
             raise
-        reason = str(error) if isinstance(error, sweep.StorageUnreachable) else (
-            f"{type(error).__name__}: {str(error).splitlines()[0]}")
+        reason = (
+            str(error)
+            if isinstance(error, sweep.StorageUnreachable)
+            else (f"{type(error).__name__}: {str(error).splitlines()[0]}")
+        )
         raise UserError(f"cannot open the study in {storage}: {reason}") from None
     failed = sweep.fail_dead_workers_trials(storage, name)
     if failed:
         print(f"marked failed: trial(s) {', '.join(map(str, failed))}, whose workers are gone")
-    print(f"study {name!r} in {storage}: {len(study.trials)} trials so far; "
-          f"running to {args.trials} finished with {args.workers} worker(s)", flush=True)
+    print(
+        f"study {name!r} in {storage}: {len(study.trials)} trials so far; "
+        f"running to {args.trials} finished with {args.workers} worker(s)",
+        flush=True,
+    )
     deaths = sweep.run_workers(name, storage, base, space, args.trials, args.workers, args.time_budget, args.seed)
     study = sweep.load_study(name, storage, args.pruner, args.seed)
     print("\nbest trials:\n" + sweep.best_table(study))
@@ -289,9 +402,20 @@ def _sweep(args) -> int:
         command = sweep.command_line(best.params, base, defaults)
         print(f"\nbest: trial {best.number}, validation accuracy {best.value:.4f}\n  {command}")
         sweep.plot_sweep(study, out / "sweep.png", space)
-        (out / "best.json").write_text(json.dumps({"study": name, "storage": storage, "trial": best.number,
-                                                   "val_acc": best.value, "params": best.params,
-                                                   "command": command}, indent=2) + "\n")
+        (out / "best.json").write_text(
+            json.dumps(
+                {
+                    "study": name,
+                    "storage": storage,
+                    "trial": best.number,
+                    "val_acc": best.value,
+                    "params": best.params,
+                    "command": command,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         print(f"picture: {out / 'sweep.png'}; best trial: {out / 'best.json'}")
     if deaths:
         print(f"{len(deaths)} worker(s) stopped early; run the same command again to continue the study")
@@ -307,12 +431,15 @@ def _add_bench(commands):
 
 def _bench(args) -> int:
     from .bench import ops as bench_ops
+
     if args.table == "ops":
         return bench_ops.main(args.options)
     if args.table == "profile":
         from .bench import profile
+
         return profile.main(args.options)
     from .bench import train as bench_train
+
     return bench_train.main(args.options)
 
 
@@ -326,6 +453,7 @@ def _add_demo(commands):
 
 def _demo(args) -> int:
     from . import demos
+
     out = args.out or Path(f"demo-{args.name}.png")
     if args.name == "convolution":
         demos.convolution_demo(out)
@@ -346,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _version() -> str:
     from . import __version__
+
     return __version__
 
 
@@ -356,6 +485,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     from .train.config import UserError
+
     try:
         status = args.run(args)
         sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
@@ -367,8 +497,11 @@ def main(argv=None) -> int:
         print(f"numcnn {args.command}: error: {error}", file=sys.stderr)
         return 2
     except MemoryError as error:  # e.g. --width 1000000 (numpy says how much it could not allocate)
-        print(f"numcnn {args.command}: error: out of memory ({error or 'MemoryError'}): choose a smaller "
-              f"model, --width, --hidden or --batch-size", file=sys.stderr)
+        print(
+            f"numcnn {args.command}: error: out of memory ({error or 'MemoryError'}): choose a smaller "
+            f"model, --width, --hidden or --batch-size",
+            file=sys.stderr,
+        )
         return 2
     except BrokenPipeError:  # an OSError, so before the handler below
         # the reader went away (`numcnn evaluate ... | head`): stop quietly, as Unix tools do.
@@ -390,11 +523,14 @@ def main(argv=None) -> int:
 def _os_error_line(error: OSError) -> str:
     """One line for an OSError: what failed, on which file, and what to do about a full disk."""
     import errno
+
     where = f"{error.filename}: " if getattr(error, "filename", None) else ""
     what = error.strerror or str(error)
     if error.errno == errno.ENOSPC:
-        return (f"{where}{what}: free some space, then run the same command with --resume "
-                f"(the last complete checkpoint is kept)")
+        return (
+            f"{where}{what}: free some space, then run the same command with --resume "
+            f"(the last complete checkpoint is kept)"
+        )
     return f"{where}{what}"
 
 

@@ -31,23 +31,27 @@ def demo_filters() -> tuple[np.ndarray, np.ndarray]:
 def bundled_photos(size: int = IMAGE_SIZE) -> list[np.ndarray]:
     """Two photos shipped with scikit-learn (or scikit-image's cat), centre-cropped square, resized."""
     from PIL import Image
+
     photos = []
     try:
         from sklearn.datasets import load_sample_images
+
         photos = list(load_sample_images().images)
     except ImportError:
         try:
             from skimage import data as skdata
+
             photos = [skdata.chelsea(), skdata.astronaut()]
         except ImportError:
-            raise ImportError("the demo's photos come with scikit-learn or scikit-image: "
-                              "pip install scikit-learn") from None
+            raise ImportError(
+                "the demo's photos come with scikit-learn or scikit-image: pip install scikit-learn"
+            ) from None
     squares = []
     for photo in photos[:2]:
         h, w = photo.shape[:2]
         side = min(h, w)
         top, left = (h - side) // 2, (w - side) // 2
-        crop = photo[top:top + side, left:left + side]
+        crop = photo[top : top + side, left : left + side]
         squares.append(np.asarray(Image.fromarray(crop).resize((size, size), Image.BILINEAR)))
     return squares
 
@@ -72,8 +76,9 @@ def convolution_demo(path=None):
     out = convolve_photos(photos)
     figure = new_figure(9, 6)
     for row, photo in enumerate(photos):
-        for col, (image, title) in enumerate(((photo, "Original image"), (_normalized(out[row, 0]), "Grayscale"),
-                                              (_normalized(out[row, 1]), "Edges"))):
+        for col, (image, title) in enumerate(
+            ((photo, "Original image"), (_normalized(out[row, 0]), "Grayscale"), (_normalized(out[row, 1]), "Edges"))
+        ):
             axes = figure.add_subplot(2, 3, 3 * row + col + 1)
             axes.imshow(image, cmap="gray" if image.ndim == 2 else None)
             axes.axis("off")
@@ -86,6 +91,7 @@ def convolution_demo(path=None):
 def _load_photo(path, width: int = 320) -> np.ndarray:
     """An image file (or scikit-learn's first sample photo) as uint8 RGB, `width` pixels wide."""
     from PIL import Image
+
     if path is None:
         image = Image.fromarray(bundled_photos(size=640)[0])
     else:
@@ -93,6 +99,7 @@ def _load_photo(path, width: int = 320) -> np.ndarray:
             image = Image.open(path).convert("RGB")
         except (OSError, ValueError) as error:
             from .data import DataError
+
             raise DataError(f"{path}: not a readable image ({error})") from None
     height = max(1, round(image.height * width / image.width))
     return np.asarray(image.resize((width, height), Image.BILINEAR))
@@ -104,7 +111,7 @@ def _side_by_side(levels) -> np.ndarray:
     canvas = np.ones((height, sum(level.shape[1] for level in levels)) + levels[0].shape[2:])
     left = 0
     for level in levels:
-        canvas[:level.shape[0], left:left + level.shape[1]] = level
+        canvas[: level.shape[0], left : left + level.shape[1]] = level
         left += level.shape[1]
     return canvas
 
@@ -114,22 +121,31 @@ def vision_demo(image_path=None, path=None):
     from matplotlib.patches import Circle
 
     from . import vision
+
     photo = _load_photo(image_path)
     gray = vision.to_grayscale(photo)
     _, _, magnitude, _ = vision.sobel(gray)
     keypoints = vision.dog_keypoints(gray, contrast_threshold=0.04)
     panels = [
-        (photo, "original"), (gray, "grayscale (ITU-R 601)"), (vision.gamma_correct(photo, 2.2), "gamma 2.2"),
-        (magnitude / magnitude.max(), "Sobel magnitude"), (vision.gaussian_blur(photo, 3.0), "Gaussian blur, sigma 3"),
-        (photo, f"DoG keypoints ({len(keypoints)})"), (_side_by_side(vision.gaussian_pyramid(gray, 3)), "Gaussian pyramid"),
+        (photo, "original"),
+        (gray, "grayscale (ITU-R 601)"),
+        (vision.gamma_correct(photo, 2.2), "gamma 2.2"),
+        (magnitude / magnitude.max(), "Sobel magnitude"),
+        (vision.gaussian_blur(photo, 3.0), "Gaussian blur, sigma 3"),
+        (photo, f"DoG keypoints ({len(keypoints)})"),
+        (_side_by_side(vision.gaussian_pyramid(gray, 3)), "Gaussian pyramid"),
         (np.clip(vision.fft_filter(gray, 0.05, "lowpass", "gaussian"), 0, 1), "low-pass (FFT, 0.05 cycles/px)"),
         (vision.fft_filter(gray, 0.05, "highpass", "gaussian") + 0.5, "high-pass (FFT) + 0.5"),
     ]
     figure = new_figure(12, 10)
     for index, (image, title) in enumerate(panels):
         axes = figure.add_subplot(3, 3, index + 1)
-        axes.imshow(np.clip(image, 0, 1) if image.dtype != np.uint8 else image,
-                    cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1 if image.dtype != np.uint8 else 255)
+        axes.imshow(
+            np.clip(image, 0, 1) if image.dtype != np.uint8 else image,
+            cmap="gray" if image.ndim == 2 else None,
+            vmin=0,
+            vmax=1 if image.dtype != np.uint8 else 255,
+        )
         axes.set_title(title, fontsize=9)
         axes.axis("off")
         if title.startswith("DoG"):

@@ -44,7 +44,7 @@ def visualize_grid(Xs, ubound=255.0, padding=1) -> np.ndarray:
         image = Xs[n]
         low, high = image.min(), image.max()
         top, left = row * (H + padding), col * (W + padding)
-        grid[top:top + H, left:left + W] = ubound * (image - low) / (high - low) if high > low else 0.0
+        grid[top : top + H, left : left + W] = ubound * (image - low) / (high - low) if high > low else 0.0
     return grid
 
 
@@ -56,7 +56,7 @@ def vis_grid(Xs) -> np.ndarray:
     G = np.ones((A * H + A, A * W + A, C), Xs.dtype) * np.min(Xs)
     for n in range(N):
         y, x = divmod(n, A)
-        G[y * H + y:(y + 1) * H + y, x * W + x:(x + 1) * W + x] = Xs[n]
+        G[y * H + y : (y + 1) * H + y, x * W + x : (x + 1) * W + x] = Xs[n]
     maxg, ming = G.max(), G.min()
     return (G - ming) / (maxg - ming) if maxg > ming else G
 
@@ -69,7 +69,7 @@ def vis_nn(rows) -> np.ndarray:
     G = np.ones((N * H + N, D * W + D, C), Xs.dtype)
     for y in range(N):
         for x in range(D):
-            G[y * H + y:(y + 1) * H + y, x * W + x:(x + 1) * W + x] = rows[y][x]
+            G[y * H + y : (y + 1) * H + y, x * W + x : (x + 1) * W + x] = rows[y][x]
     maxg, ming = G.max(), G.min()
     return (G - ming) / (maxg - ming) if maxg > ming else G
 
@@ -78,8 +78,7 @@ def _show(axes, image: np.ndarray, title: str | None = None):
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
-    axes.imshow(image.astype(np.uint8) if image.max() > 1.0 else image, cmap="gray",
-                interpolation="nearest", vmin=0)
+    axes.imshow(image.astype(np.uint8) if image.max() > 1.0 else image, cmap="gray", interpolation="nearest", vmin=0)
     axes.axis("off")
     if title:
         axes.set_title(title)
@@ -181,7 +180,14 @@ def plot_confusion_matrix(counts, classes=None, path=None, normalize: bool = Tru
     for i in range(k):
         for j in range(k):
             value = f"{shown[i, j]:.2f}" if normalize else str(shown[i, j])
-            axes.text(j, i, value, ha="center", va="center", fontsize=7,
-                      color="white" if shown[i, j] > 0.6 * shown.max() else "black")
+            axes.text(
+                j,
+                i,
+                value,
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if shown[i, j] > 0.6 * shown.max() else "black",
+            )
     figure.colorbar(image, ax=axes, shrink=0.8)
     return finish_figure(figure, path)

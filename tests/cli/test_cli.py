@@ -15,8 +15,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def numcnn(*args, cwd, timeout=600):
-    return subprocess.run([sys.executable, "-m", "numcnn", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "numcnn", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -88,40 +89,46 @@ def test_a_vgg_sized_to_the_images_trains_and_its_checkpoint_evaluates(tmp_path)
     assert f"test accuracy {summary['test_acc']:.4f}" in evaluated.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--model", "resnet21"], "invalid choice: 'resnet21' (choose from 'airbench'"),
-    (["train", "--dataset", "imagenet"], "unknown dataset 'imagenet'; choose from digits, mnist"),
-    (["train", "--dataset", "mnist", "--data-dir", "nowhere"], "Pass download=True (--download on the"),
-    (["train", "--dataset", "folder"], "--dataset folder needs a path"),
-    (["train", "--resume"], "--resume needs --out"),
-    (["train", "--batch-size", "0"], "--batch-size must be positive, got 0"),
-    (["train", "--model", "vgg11"], "model vgg11 cannot take the digits images, (1, 8, 8) (5 blocks halve 8x8"),
-    (["train", "--epochs", "0"], "--epochs must be positive, got 0"),
-    (["train", "--val-size", "0"], "--val-size is a fraction in (0, 1) or a whole number of images, got 0.0"),
-    (["train", "--dropout", "1"], "--dropout must be in [0, 1), got 1.0"),
-    (["train", "--lr-decay", "-0.5"], "--lr-decay must be a finite number above 0 (a factor per epoch), got -0.5"),
-    (["train", "--warmup", "-1"], "--warmup must be a finite number of epochs, at least 0, got -1.0"),
-    (["train", "--lr", "nan"], "--lr must be a finite number above 0, got nan"),
-    (["train", "--lr", "-0.1"], "--lr must be a finite number above 0, got -0.1"),
-    (["train", "--time-budget", "inf"], "--time-budget must be a finite number of seconds above 0, got inf"),
-    (["train", "--grad-clip", "nan"], "--grad-clip must be a finite number above 0, got nan"),
-    (["train", "--momentum", "1.5"], "--momentum must be in [0, 1), got 1.5"),
-    (["train", "--weight-decay", "inf"], "--weight-decay must be a finite number, at least 0, got inf"),
-    (["train", "--label-smoothing", "nan"], "--label-smoothing must be in [0, 1), got nan"),
-    (["train", "--seed", "-1"], "--seed must be a whole number from 0 to 2**32 - 1, got -1"),
-    (["train", "--lookahead", "0"], "--lookahead must be a positive whole number of steps, got 0"),
-    (["train", "--ema", "1.0"], "--ema must be a decay in (0, 1), such as 0.999, got 1.0"),
-    (["train", "--width", "0"], "--width must be positive, got 0"),
-    (["train", "--val-size", "inf"], "--val-size is a fraction in (0, 1) or a whole number of images, got inf"),
-    (["train", "--width", "1000000"], "model smallcnn does not fit in memory (Unable to allocate"),
-    (["train", "--val-size", "5000"], "--val-size 5000 leaves no images for training or for validation out of "
-                                      "the 1438 training images: give a fraction in (0, 1) or a count from 1 to 1437"),
-    (["evaluate", "missing.npz"], "missing.npz: no such checkpoint file"),
-    (["sweep", "--time-budget", "nan"], "--time-budget must be a finite number of seconds above 0, got nan"),
-    (["sweep", "--val-size", "-1"], "--val-size is a fraction in (0, 1) or a whole number of images, got -1.0"),
-    (["sweep", "--batch-size", "0"], "--batch-size must be positive, got 0"),
-    (["gradcheck", "conv3d"], "unknown op conv3d; choose from linear, relu"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--model", "resnet21"], "invalid choice: 'resnet21' (choose from 'airbench'"),
+        (["train", "--dataset", "imagenet"], "unknown dataset 'imagenet'; choose from digits, mnist"),
+        (["train", "--dataset", "mnist", "--data-dir", "nowhere"], "Pass download=True (--download on the"),
+        (["train", "--dataset", "folder"], "--dataset folder needs a path"),
+        (["train", "--resume"], "--resume needs --out"),
+        (["train", "--batch-size", "0"], "--batch-size must be positive, got 0"),
+        (["train", "--model", "vgg11"], "model vgg11 cannot take the digits images, (1, 8, 8) (5 blocks halve 8x8"),
+        (["train", "--epochs", "0"], "--epochs must be positive, got 0"),
+        (["train", "--val-size", "0"], "--val-size is a fraction in (0, 1) or a whole number of images, got 0.0"),
+        (["train", "--dropout", "1"], "--dropout must be in [0, 1), got 1.0"),
+        (["train", "--lr-decay", "-0.5"], "--lr-decay must be a finite number above 0 (a factor per epoch), got -0.5"),
+        (["train", "--warmup", "-1"], "--warmup must be a finite number of epochs, at least 0, got -1.0"),
+        (["train", "--lr", "nan"], "--lr must be a finite number above 0, got nan"),
+        (["train", "--lr", "-0.1"], "--lr must be a finite number above 0, got -0.1"),
+        (["train", "--time-budget", "inf"], "--time-budget must be a finite number of seconds above 0, got inf"),
+        (["train", "--grad-clip", "nan"], "--grad-clip must be a finite number above 0, got nan"),
+        (["train", "--momentum", "1.5"], "--momentum must be in [0, 1), got 1.5"),
+        (["train", "--weight-decay", "inf"], "--weight-decay must be a finite number, at least 0, got inf"),
+        (["train", "--label-smoothing", "nan"], "--label-smoothing must be in [0, 1), got nan"),
+        (["train", "--seed", "-1"], "--seed must be a whole number from 0 to 2**32 - 1, got -1"),
+        (["train", "--lookahead", "0"], "--lookahead must be a positive whole number of steps, got 0"),
+        (["train", "--ema", "1.0"], "--ema must be a decay in (0, 1), such as 0.999, got 1.0"),
+        (["train", "--width", "0"], "--width must be positive, got 0"),
+        (["train", "--val-size", "inf"], "--val-size is a fraction in (0, 1) or a whole number of images, got inf"),
+        (["train", "--width", "1000000"], "model smallcnn does not fit in memory (Unable to allocate"),
+        (
+            ["train", "--val-size", "5000"],
+            "--val-size 5000 leaves no images for training or for validation out of "
+            "the 1438 training images: give a fraction in (0, 1) or a count from 1 to 1437",
+        ),
+        (["evaluate", "missing.npz"], "missing.npz: no such checkpoint file"),
+        (["sweep", "--time-budget", "nan"], "--time-budget must be a finite number of seconds above 0, got nan"),
+        (["sweep", "--val-size", "-1"], "--val-size is a fraction in (0, 1) or a whole number of images, got -1.0"),
+        (["sweep", "--batch-size", "0"], "--batch-size must be positive, got 0"),
+        (["gradcheck", "conv3d"], "unknown op conv3d; choose from linear, relu"),
+    ],
+)
 def test_mistakes_get_a_message_not_a_traceback(tmp_path, args, message):
     result = numcnn(*args, cwd=tmp_path)
     assert result.returncode == 2
@@ -146,19 +153,27 @@ def one_epoch(tmp_path_factory):
 
 def _copy_run(one_epoch, tmp_path) -> Path:
     import shutil
+
     return Path(shutil.copytree(one_epoch, tmp_path / "r"))
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--out", "r/best.npz"], "--out r/best.npz is a file, not a folder: choose a folder for the run"),
-    (["--out", "r/best.npz/run"], "--out r/best.npz/run: r/best.npz is a file, not a folder"),
-    (["--out", "r", "--resume", "--lr", "0.01", "--seed", "3", "--val-size", "0.2"],
-     "r is a run with other options (--lr (default) there, 0.01 here; --seed 0 there, 3 here; "
-     "--val-size 0.1 there, 0.2 here): resume it with its own options (only --epochs, --time-budget"),
-    (["--out", "r", "--resume", "--width", "8", "--augment", "standard", "--schedule", "cosine"],
-     "r is a run with other options (--augment none there, standard here; --schedule none there, cosine here; "
-     "--width 4 there, 8 here)"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--out", "r/best.npz"], "--out r/best.npz is a file, not a folder: choose a folder for the run"),
+        (["--out", "r/best.npz/run"], "--out r/best.npz/run: r/best.npz is a file, not a folder"),
+        (
+            ["--out", "r", "--resume", "--lr", "0.01", "--seed", "3", "--val-size", "0.2"],
+            "r is a run with other options (--lr (default) there, 0.01 here; --seed 0 there, 3 here; "
+            "--val-size 0.1 there, 0.2 here): resume it with its own options (only --epochs, --time-budget",
+        ),
+        (
+            ["--out", "r", "--resume", "--width", "8", "--augment", "standard", "--schedule", "cosine"],
+            "r is a run with other options (--augment none there, standard here; --schedule none there, cosine here; "
+            "--width 4 there, 8 here)",
+        ),
+    ],
+)
 def test_a_refused_run_folder_is_left_as_it_was(one_epoch, tmp_path, args, message):
     """--out at a file or under one, and --resume with options that define another run (once
     accepted: another --seed or --val-size leaked validation images into training, --lr was ignored)."""
@@ -172,8 +187,20 @@ def test_a_refused_run_folder_is_left_as_it_was(one_epoch, tmp_path, args, messa
 
 def test_resume_accepts_and_records_the_options_that_may_change(one_epoch, tmp_path):
     run = _copy_run(one_epoch, tmp_path)
-    result = numcnn("train", "--width", "4", "--out", "r", "--resume", "--epochs", "2", "--time-budget", "300",
-                    "--quiet", cwd=tmp_path)
+    result = numcnn(
+        "train",
+        "--width",
+        "4",
+        "--out",
+        "r",
+        "--resume",
+        "--epochs",
+        "2",
+        "--time-budget",
+        "300",
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     meta = load_checkpoint(run / "last.npz").state["metadata"]
     assert (meta["epochs"], meta["time_budget"], meta["options"]["width"]) == (2, 300.0, 4)
@@ -194,8 +221,9 @@ def test_any_file_numcnn_writes_marks_a_folder_as_used(tmp_path, one_epoch, name
 
 def test_a_run_whose_first_evaluation_is_never_beaten_writes_the_best_npz_it_lists(tmp_path):
     """`--lr 1e-7`: the evaluation after step 1 stays the best; best.npz was never written."""
-    result = numcnn("train", "--width", "8", "--epochs", "1", "--lr", "1e-7", "--seed", "1", "--out", "r",
-                    "--quiet", cwd=tmp_path)
+    result = numcnn(
+        "train", "--width", "8", "--epochs", "1", "--lr", "1e-7", "--seed", "1", "--out", "r", "--quiet", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     for name in summary["files"].values():
@@ -211,11 +239,30 @@ def test_a_time_budget_inside_the_first_epoch_evaluates_what_was_trained(tmp_pat
 
     import numcnn.train.solver as solver_module
     from numcnn import cli
+
     ticks = itertools.count()
     monkeypatch.setattr(solver_module.time, "perf_counter", lambda: float(next(ticks)))
-    assert cli.main(["train", "--width", "4", "--epochs", "1", "--batch-size", "16", "--lr", "0.01",
-                     "--time-budget", "200",
-                     "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--width",
+                "4",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--lr",
+                "0.01",
+                "--time-budget",
+                "200",
+                "--out",
+                str(tmp_path / "r"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     for name in summary["files"].values():
         assert Path(name).exists(), name
@@ -229,6 +276,7 @@ def test_a_time_budget_inside_the_first_epoch_evaluates_what_was_trained(tmp_pat
 def test_evaluate_on_a_folder_too_small_to_split_says_so(one_epoch, tmp_path):
     sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
     from fake_data import write_image_folder
+
     write_image_folder(tmp_path / "two", classes=("a", "b"), per_class=1, size=(8, 8), mode="L")
     result = numcnn("evaluate", one_epoch / "best.npz", "--dataset", "folder", "two", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -246,6 +294,7 @@ def test_an_out_folder_that_cannot_be_written_is_refused_before_training(tmp_pat
     """os.access is made to deny writing (the tests may run as root, whom chmod does not stop)."""
     import numcnn.train.run_folder as run_module
     from numcnn import cli
+
     (tmp_path / "locked").mkdir()
     monkeypatch.setattr(run_module.os, "access", lambda path, mode: Path(path) != tmp_path / "locked")
     assert cli.main(["train", "--epochs", "1", "--out", str(tmp_path / "locked" / "r"), "--quiet"]) == 2
@@ -260,6 +309,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(one_epoch, tmp_pa
 
     import numcnn.io.checkpoint as checkpoint_module
     from numcnn import cli
+
     run = _copy_run(one_epoch, tmp_path)
     last = (run / "last.npz").read_bytes()
 
@@ -282,6 +332,7 @@ def test_gradcheck_prints_a_table_and_passes(tmp_path):
 def test_gradcheck_exits_1_on_a_failing_op(monkeypatch, capsys):
     from numcnn import cli
     from numcnn.gradcheck import suite as gradcheck_suite
+
     monkeypatch.setattr(gradcheck_suite, "THRESHOLD", 0.0)  # nothing can pass
     assert cli.main(["gradcheck", "relu"]) == 1
     assert "FAIL" in capsys.readouterr().out
@@ -290,18 +341,52 @@ def test_gradcheck_exits_1_on_a_failing_op(monkeypatch, capsys):
 def test_training_on_an_image_folder(tmp_path):
     sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
     from fake_data import write_image_folder
+
     write_image_folder(tmp_path / "pets", classes=("cat", "dog"), per_class=10, size=(12, 12))
-    result = numcnn("train", "--dataset", "folder", tmp_path / "pets", "--epochs", "1", "--out", "r", "--quiet",
-                    "--val-size", "0.2", cwd=tmp_path)
+    result = numcnn(
+        "train",
+        "--dataset",
+        "folder",
+        tmp_path / "pets",
+        "--epochs",
+        "1",
+        "--out",
+        "r",
+        "--quiet",
+        "--val-size",
+        "0.2",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["dataset"] == "folder"
 
 
 def test_the_training_options_reach_the_run(tmp_path):
     """Optimizer, learning rate, weight decay, schedule, augmentation, seed and batch size as given."""
-    args = ("train", "--optimizer", "nesterov", "--lr", "0.05", "--weight-decay", "1e-4", "--schedule", "warmup",
-            "--warmup", "0.5", "--augment", "standard", "--seed", "3", "--batch-size", "32", "--epochs", "2",
-            "--time-budget", "600", "--quiet")
+    args = (
+        "train",
+        "--optimizer",
+        "nesterov",
+        "--lr",
+        "0.05",
+        "--weight-decay",
+        "1e-4",
+        "--schedule",
+        "warmup",
+        "--warmup",
+        "0.5",
+        "--augment",
+        "standard",
+        "--seed",
+        "3",
+        "--batch-size",
+        "32",
+        "--epochs",
+        "2",
+        "--time-budget",
+        "600",
+        "--quiet",
+    )
     first = numcnn(*args, "--out", "a", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     records = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
@@ -312,16 +397,35 @@ def test_the_training_options_reach_the_run(tmp_path):
     assert max(r["lr"] for r in records) <= 0.05
     again = numcnn(*args, "--out", "b", cwd=tmp_path)  # the seed makes the run repeat exactly
     assert again.returncode == 0, again.stderr
-    assert (tmp_path / "a" / "metrics.jsonl").read_text().split('"seconds"')[0] == \
-        (tmp_path / "b" / "metrics.jsonl").read_text().split('"seconds"')[0]
+    assert (tmp_path / "a" / "metrics.jsonl").read_text().split('"seconds"')[0] == (
+        tmp_path / "b" / "metrics.jsonl"
+    ).read_text().split('"seconds"')[0]
 
 
 def test_mnist_from_idx_files_in_a_data_dir(tmp_path):
     sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
     from fake_data import write_mnist
+
     write_mnist(tmp_path / "mnist", n_train=60, n_test=20)
-    result = numcnn("train", "--dataset", "mnist", "--data-dir", tmp_path / "mnist", "--model", "vgg", "--width", "4",
-                    "--epochs", "1", "--batch-size", "16", "--out", "r", "--quiet", cwd=tmp_path)
+    result = numcnn(
+        "train",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        tmp_path / "mnist",
+        "--model",
+        "vgg",
+        "--width",
+        "4",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--out",
+        "r",
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["dataset"] == "mnist" and summary["epochs"] == 1
@@ -350,14 +454,21 @@ def test_demo_convolution_matches_direct_numpy_filters(tmp_path):
     x = np.stack(photos).astype(np.float64)
     gray = 0.3 * x[..., 0] + 0.6 * x[..., 1] + 0.1 * x[..., 2]
     blue = np.pad(x[..., 2], ((0, 0), (1, 1), (1, 1)))
-    sobel = (blue[:, :-2, :-2] + 2 * blue[:, :-2, 1:-1] + blue[:, :-2, 2:]
-             - blue[:, 2:, :-2] - 2 * blue[:, 2:, 1:-1] - blue[:, 2:, 2:]) + 128
+    sobel = (
+        blue[:, :-2, :-2]
+        + 2 * blue[:, :-2, 1:-1]
+        + blue[:, :-2, 2:]
+        - blue[:, 2:, :-2]
+        - 2 * blue[:, 2:, 1:-1]
+        - blue[:, 2:, 2:]
+    ) + 128
     np.testing.assert_allclose(out[:, 0], gray, rtol=1e-12)
     np.testing.assert_allclose(out[:, 1], sobel, rtol=1e-12)
 
 
 def test_demo_vision_on_the_bundled_photo_and_on_a_file(tmp_path):
     from PIL import Image
+
     result = numcnn("demo", "vision", "--out", "v.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert png_size(tmp_path / "v.png") == (1200, 1000)

@@ -35,7 +35,7 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
         if self.cut_after is not None:
-            self.wfile.write(body[start:start + self.cut_after])
+            self.wfile.write(body[start : start + self.cut_after])
             self.close_connection = True
             return
         self.wfile.write(body[start:])
@@ -113,10 +113,15 @@ def test_load_mnist_download_fetches_and_checks_the_four_files(server, tmp_path,
 
     from numcnn.data import load_mnist
     from numcnn.data import mnist as mnist_module
+
     base, handler = server
     rng = np.random.default_rng(2)
-    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (12, 28, 28)), "train-labels-idx1-ubyte": rng.integers(0, 10, 12),
-              "t10k-images-idx3-ubyte": rng.integers(0, 256, (5, 28, 28)), "t10k-labels-idx1-ubyte": rng.integers(0, 10, 5)}
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (12, 28, 28)),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, 12),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (5, 28, 28)),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, 5),
+    }
     md5s = {}
     for name, array in arrays.items():
         handler.files[f"/{name}.gz"] = gzip.compress(idx_bytes(array))
@@ -143,8 +148,9 @@ def test_a_checksum_is_required():
 def _cifar_archive(tmp_path):
     source = tmp_path / "source"
     write_cifar_python(source, cifar_arrays())
-    return tar_folder(source / "cifar-10-batches-py", tmp_path / "cifar-10-python.tar.gz",
-                      arcname="cifar-10-batches-py").read_bytes()
+    return tar_folder(
+        source / "cifar-10-batches-py", tmp_path / "cifar-10-python.tar.gz", arcname="cifar-10-batches-py"
+    ).read_bytes()
 
 
 def test_load_cifar10_download_fetches_checks_and_unpacks(server, tmp_path, monkeypatch):
@@ -187,6 +193,7 @@ def test_a_download_cut_short_is_one_line_not_a_message_nested_in_itself(server,
 def test_get_cifar10_data_accepts_the_download_its_error_suggests(server, tmp_path, monkeypatch):
     from numcnn.compat.cs231n.data_utils import get_CIFAR10_data as assignment_data
     from numcnn.data import get_CIFAR10_data
+
     base, handler = server
     archive = _cifar_archive(tmp_path)
     handler.files["/cifar-10-python.tar.gz"] = archive
@@ -207,6 +214,7 @@ def test_an_archive_in_the_default_cifar10_folder_is_read_like_root_archive(tmp_
     from fake_data import write_image_folder
 
     from numcnn.compat.cs231n.data_utils import get_CIFAR10_data as assignment_data
+
     default = tmp_path / "numcnn-data" / "cifar10"  # $NUMCNN_DATA/cifar10 (the autouse fixture's)
     default.mkdir(parents=True)
     if kind == "python release":
@@ -225,4 +233,3 @@ def test_an_archive_in_the_default_cifar10_folder_is_read_like_root_archive(tmp_
     if kind == "python release":
         expected = cifar_arrays()[5][0].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
         np.testing.assert_array_equal(from_root[2], expected)
-

@@ -41,7 +41,8 @@ def test_an_object_array_of_raw_pointers_is_refused_not_built(tmp_path):
         import numpy as np
         from numcnn.data import DataError, load_cifar10
         from numcnn.compat.cs231n.data_utils import get_CIFAR10_data, load_CIFAR_batch
-        for call in (lambda: load_cifar10({str(tmp_path)!r}), lambda: load_CIFAR_batch({str(folder / 'data_batch_2')!r}),
+        for call in (lambda: load_cifar10({str(tmp_path)!r}),
+                     lambda: load_CIFAR_batch({str(folder / "data_batch_2")!r}),
                      lambda: get_CIFAR10_data(root={str(tmp_path)!r})):
             try:
                 result = call()
@@ -54,21 +55,41 @@ def test_an_object_array_of_raw_pointers_is_refused_not_built(tmp_path):
     lines = child.stdout.splitlines()
     assert len(lines) == 3 and all(line.startswith("REFUSED") and "data_batch_2" in line for line in lines), lines
     assert "raw-buffer" in lines[0] or "'O8'" in lines[0]
-    cli = subprocess.run([sys.executable, "-m", "numcnn.cli", "train", "--dataset", "cifar10", "--data-dir", str(tmp_path),
-                          "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")],
-                         capture_output=True, text=True, timeout=120)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "numcnn.cli",
+            "train",
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            str(tmp_path),
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert cli.returncode == 2 and "data_batch_2: refusing to load a pickle" in cli.stderr, (cli.returncode, cli.stderr)
     assert "Traceback" not in cli.stderr
 
 
-@pytest.mark.parametrize("payload, message", [
-    (ReducesTo(np.ndarray, (2,), np.dtype("u1"), b"ab"), "raw-buffer constructor"),  # even of a plain dtype
-    (np.zeros(2, dtype=[("a", "u1"), ("b", "u1")]), "dtype 'V2'"),                  # structured
-    (np.zeros(2, dtype="V3"), "dtype 'V3'"),                                          # void
-    (np.array([1, "a"], dtype=object), "dtype 'O8'"),                                 # objects, even from a list
-    (ReducesTo(bytearray, 10 ** 12), "builtin.*bytearray"),                          # a terabyte on request
-    (ReducesTo(set, [1]), "builtin.*set"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (ReducesTo(np.ndarray, (2,), np.dtype("u1"), b"ab"), "raw-buffer constructor"),  # even of a plain dtype
+        (np.zeros(2, dtype=[("a", "u1"), ("b", "u1")]), "dtype 'V2'"),  # structured
+        (np.zeros(2, dtype="V3"), "dtype 'V3'"),  # void
+        (np.array([1, "a"], dtype=object), "dtype 'O8'"),  # objects, even from a list
+        (ReducesTo(bytearray, 10**12), "builtin.*bytearray"),  # a terabyte on request
+        (ReducesTo(set, [1]), "builtin.*set"),
+    ],
+)
 def test_only_plain_data_and_numeric_arrays_are_built(payload, message):
     with pytest.raises(DataError, match=f"^batch: refusing to load a pickle that .*{message}"):
         safe_load(pickle.dumps({b"labels": payload}, protocol=2), "batch")
@@ -94,8 +115,14 @@ def test_a_dtype_made_structured_by_its_pickled_state_is_refused():
 
 @pytest.mark.parametrize("protocol", [2, 4, 5])
 def test_real_arrays_and_scalars_still_load_at_every_protocol(protocol):
-    value = {"W": np.arange(6.0).reshape(2, 3), "F": np.asfortranarray(np.arange(6, dtype=np.int32).reshape(2, 3)),
-             "s": np.float32(1.5), "big_endian": np.arange(3, dtype=">u2"), "names": [b"a", "b"], "t": (1, 2.5)}
+    value = {
+        "W": np.arange(6.0).reshape(2, 3),
+        "F": np.asfortranarray(np.arange(6, dtype=np.int32).reshape(2, 3)),
+        "s": np.float32(1.5),
+        "big_endian": np.arange(3, dtype=">u2"),
+        "names": [b"a", "b"],
+        "t": (1, 2.5),
+    }
     loaded = safe_load(pickle.dumps(value, protocol=protocol), "f", encoding="latin1")
     for key in ("W", "F", "big_endian"):
         np.testing.assert_array_equal(loaded[key], value[key])
@@ -110,16 +137,19 @@ def test_a_container_inside_itself_is_refused():
         safe_load(pickle.dumps({b"labels": looped}), "f")
 
 
-@pytest.mark.parametrize("labels, message", [
-    (["cat", "dog"], "labels must be a list of integer labels 0..9, got str 'cat'"),
-    ({1: 2, 3: 4}, "labels must be a list of integer labels 0..9, got a dict"),
-    ([2 ** 80, 1], "label 1208925819614629174706176 out of range 0..9"),
-    ([[1, 2], [3, 4]], "labels must be a list of integer labels 0..9, got list"),
-    ([1.9, 2.0], "labels must be a list of integer labels 0..9, got float 1.9"),
-    (np.array([1.0, 2.0]), "refusing to load a pickle that asks for dtype 'f8'"),
-    (np.array([[1, 2]]), "labels must be a list of integer labels 0..9, got a int64 array of shape \\(1, 2\\)"),
-    (b"\x01\x02", "labels must be a list of integer labels 0..9, got a bytes"),
-])
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (["cat", "dog"], "labels must be a list of integer labels 0..9, got str 'cat'"),
+        ({1: 2, 3: 4}, "labels must be a list of integer labels 0..9, got a dict"),
+        ([2**80, 1], "label 1208925819614629174706176 out of range 0..9"),
+        ([[1, 2], [3, 4]], "labels must be a list of integer labels 0..9, got list"),
+        ([1.9, 2.0], "labels must be a list of integer labels 0..9, got float 1.9"),
+        (np.array([1.0, 2.0]), "refusing to load a pickle that asks for dtype 'f8'"),
+        (np.array([[1, 2]]), "labels must be a list of integer labels 0..9, got a int64 array of shape \\(1, 2\\)"),
+        (b"\x01\x02", "labels must be a list of integer labels 0..9, got a bytes"),
+    ],
+)
 def test_cifar_labels_of_the_wrong_kind_are_refused_not_converted(tmp_path, labels, message):
     folder = write_cifar_python(tmp_path, cifar_arrays())
     (folder / "data_batch_3").write_bytes(_batch(labels))
@@ -127,10 +157,16 @@ def test_cifar_labels_of_the_wrong_kind_are_refused_not_converted(tmp_path, labe
         load_cifar10(tmp_path)
 
 
-@pytest.mark.parametrize("content, message", [
-    ({b"data": [[0] * 3072] * 2, b"labels": [0, 1]}, "data must be a uint8 array of rows of 3072 values, got a list"),
-    ([1, 2], "not a CIFAR-10 batch"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            {b"data": [[0] * 3072] * 2, b"labels": [0, 1]},
+            "data must be a uint8 array of rows of 3072 values, got a list",
+        ),
+        ([1, 2], "not a CIFAR-10 batch"),
+    ],
+)
 def test_cifar_batches_of_the_wrong_shape_name_what_was_expected(tmp_path, content, message):
     folder = write_cifar_python(tmp_path, cifar_arrays())
     (folder / "test_batch").write_bytes(pickle.dumps(content, protocol=2))
@@ -155,6 +191,7 @@ def test_a_gzip_bomb_idx_file_is_refused_after_a_bounded_read(tmp_path):
     import tracemalloc
 
     from numcnn.data import read_idx
+
     path = tmp_path / "train-images-idx3-ubyte.gz"
     path.write_bytes(gzip.compress(_idx_header(10, 28, 28) + bytes(64 << 20), compresslevel=1))  # 64 MiB inflated
     assert path.stat().st_size < 1 << 20
@@ -168,14 +205,18 @@ def test_a_gzip_bomb_idx_file_is_refused_after_a_bounded_read(tmp_path):
     assert peak < 4 << 20
 
 
-@pytest.mark.parametrize("shape, message", [
-    ((2 ** 22, 2 ** 22, 2 ** 20), r"declares \(4194304, 4194304, 1048576\) = 18446744073709551616 values, more than"),
-    ((60000, 28, 28), r"a gzip file of \d+ bytes cannot inflate to that many"),
-])
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ((2**22, 2**22, 2**20), r"declares \(4194304, 4194304, 1048576\) = 18446744073709551616 values, more than"),
+        ((60000, 28, 28), r"a gzip file of \d+ bytes cannot inflate to that many"),
+    ],
+)
 def test_idx_sizes_are_checked_before_reading(tmp_path, shape, message):
     import gzip
 
     from numcnn.data import read_idx
+
     path = tmp_path / "images.gz"
     path.write_bytes(gzip.compress(_idx_header(*shape) + bytes(100)))
     with pytest.raises(DataError, match=f"images.gz: .*{message}"):
@@ -186,6 +227,7 @@ def test_corrupted_deflate_data_in_an_idx_gz_is_one_data_error(tmp_path):
     import gzip
 
     from numcnn.data import read_idx
+
     rng = np.random.default_rng(0)
     good = gzip.compress(_idx_header(50, 28, 28) + rng.integers(0, 4, 50 * 784, dtype=np.uint8).tobytes())
     errors = set()

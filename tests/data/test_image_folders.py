@@ -32,7 +32,7 @@ def test_an_image_edited_in_place_at_the_same_size_is_decoded_again(tmp_path):
     before = image.stat()
     new_pixels = np.full((6, 5, 3), 7, np.uint8)
     image.write_bytes(_bmp(new_pixels))
-    os.utime(image, ns=(before.st_atime_ns, before.st_mtime_ns + 10 ** 9))  # saved a second later
+    os.utime(image, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))  # saved a second later
     assert image.stat().st_size == before.st_size
     X_after, _, _ = load_image_folder(tmp_path / "f")
     np.testing.assert_array_equal(X_after[3], new_pixels)
@@ -100,8 +100,15 @@ def _png(value=0, size=(5, 6)) -> bytes:
     return buffer.getvalue()
 
 
-HOSTILE_NAMES = ["../evil/x.png", "/abs/x.png", ".git/x.png", "good/../../up/x.png", "./good/a.png", "good/b.png",
-                 "good//c.png"]
+HOSTILE_NAMES = [
+    "../evil/x.png",
+    "/abs/x.png",
+    ".git/x.png",
+    "good/../../up/x.png",
+    "./good/a.png",
+    "good/b.png",
+    "good//c.png",
+]
 
 
 def _write_archive(path, names, content=None):
@@ -207,8 +214,10 @@ def _photos(folder, sizes):
 def _cli(*arguments):
     import subprocess
     import sys
-    return subprocess.run([sys.executable, "-m", "numcnn.cli", *map(str, arguments)], capture_output=True, text=True,
-                          timeout=300)
+
+    return subprocess.run(
+        [sys.executable, "-m", "numcnn.cli", *map(str, arguments)], capture_output=True, text=True, timeout=300
+    )
 
 
 MIXED_SIZES = [(10, 14), (12, 9), (9, 9), (16, 11), (11, 13)] * 2
@@ -216,6 +225,7 @@ MIXED_SIZES = [(10, 14), (12, 9), (9, 9), (16, 11), (11, 13)] * 2
 
 def test_mixed_sizes_name_the_image_size_option_and_load_raw_applies_it(tmp_path):
     from numcnn.train.run import UserError, load_raw
+
     _photos(tmp_path / "photos", MIXED_SIZES)
     refused = _cli("train", "--dataset", "folder", tmp_path / "photos", "--epochs", "1", "--out", tmp_path / "run")
     assert refused.returncode == 2 and "--image-size N" in refused.stderr and "Traceback" not in refused.stderr
@@ -231,14 +241,32 @@ def test_mixed_sizes_name_the_image_size_option_and_load_raw_applies_it(tmp_path
 @pytest.mark.slow
 def test_the_cli_trains_and_evaluates_photos_of_mixed_sizes_with_image_size(tmp_path):
     _photos(tmp_path / "photos", MIXED_SIZES)
-    run = _cli("train", "--dataset", "folder", tmp_path / "photos", "--image-size", "8", "--model", "fc", "--epochs", "1",
-               "--batch-size", "4", "--quiet", "--val-size", "2", "--out", tmp_path / "run")
+    run = _cli(
+        "train",
+        "--dataset",
+        "folder",
+        tmp_path / "photos",
+        "--image-size",
+        "8",
+        "--model",
+        "fc",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--quiet",
+        "--val-size",
+        "2",
+        "--out",
+        tmp_path / "run",
+    )
     assert run.returncode == 0, run.stderr[-800:]
     checkpoint = tmp_path / "run" / "last.npz"
     evaluated = _cli("evaluate", checkpoint)
     assert evaluated.returncode == 0, evaluated.stderr[-800:]  # the checkpoint says image_size 8, so the photos fit
     assert "test accuracy" in evaluated.stdout and "on 4 images" in evaluated.stdout
     from numcnn.io import load_checkpoint
+
     assert load_checkpoint(checkpoint).state["metadata"]["image_size"] == 8
 
 

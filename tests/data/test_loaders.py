@@ -59,14 +59,28 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda f: (f / "data_batch_2").write_bytes((f / "data_batch_2").read_bytes()[:200]), "data_batch_2: not a readable pickle"),
-    (lambda f: (f / "test_batch").unlink(), "test_batch: missing CIFAR-10 batch file"),
-    (lambda f: (f / "data_batch_1").write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8),
-                                                              b"labels": [1, 2, 3]})), "3 labels for 2 images"),
-    (lambda f: (f / "data_batch_1").write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8),
-                                                              b"labels": [1, 12]})), "data_batch_1: label 12 out of range"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda f: (f / "data_batch_2").write_bytes((f / "data_batch_2").read_bytes()[:200]),
+            "data_batch_2: not a readable pickle",
+        ),
+        (lambda f: (f / "test_batch").unlink(), "test_batch: missing CIFAR-10 batch file"),
+        (
+            lambda f: (f / "data_batch_1").write_bytes(
+                pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 2, 3]})
+            ),
+            "3 labels for 2 images",
+        ),
+        (
+            lambda f: (f / "data_batch_1").write_bytes(
+                pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 12]})
+            ),
+            "data_batch_1: label 12 out of range",
+        ),
+    ],
+)
 def test_damaged_python_batches_name_the_file_and_problem(tmp_path, damage, message):
     folder = write_cifar_python(tmp_path, cifar_arrays())
     damage(folder)
@@ -126,19 +140,36 @@ def test_mnist_idx_files(tmp_path, compress):
     assert load_mnist(tmp_path, kind="fashion")[4][0] == "T-shirt/top"
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda f: (f / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.zeros((5, 28)))[:8] + b"\0" * 40)),
-     "wrong magic number 0x00000802"),
-    (lambda f: (f / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.zeros(3)))),
-     "3 labels for 10 images"),
-    (lambda f: (f / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.zeros((20, 28, 28)))[:-5])),
-     "the header promises"),
-    (lambda f: (f / "train-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b garbage"),
-     "train-labels-idx1-ubyte.gz: cannot be read"),
-    (lambda f: (f / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.full(20, 11)))),
-     "label 11 out of range"),
-    (lambda f: (f / "t10k-images-idx3-ubyte.gz").unlink(), "missing t10k-images-idx3-ubyte"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda f: (f / "train-images-idx3-ubyte.gz").write_bytes(
+                gzip.compress(idx_bytes(np.zeros((5, 28)))[:8] + b"\0" * 40)
+            ),
+            "wrong magic number 0x00000802",
+        ),
+        (
+            lambda f: (f / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.zeros(3)))),
+            "3 labels for 10 images",
+        ),
+        (
+            lambda f: (f / "train-images-idx3-ubyte.gz").write_bytes(
+                gzip.compress(idx_bytes(np.zeros((20, 28, 28)))[:-5])
+            ),
+            "the header promises",
+        ),
+        (
+            lambda f: (f / "train-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b garbage"),
+            "train-labels-idx1-ubyte.gz: cannot be read",
+        ),
+        (
+            lambda f: (f / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.full(20, 11)))),
+            "label 11 out of range",
+        ),
+        (lambda f: (f / "t10k-images-idx3-ubyte.gz").unlink(), "missing t10k-images-idx3-ubyte"),
+    ],
+)
 def test_damaged_mnist_files_name_the_file_and_problem(tmp_path, damage, message):
     write_mnist(tmp_path)
     damage(tmp_path)
@@ -213,13 +244,19 @@ def test_digits_need_no_download():
 def test_the_assignments_data_utils(tmp_path):
     from numcnn.compat.cs231n.data_utils import get_CIFAR10_data as assignment_data
     from numcnn.compat.cs231n.data_utils import load_CIFAR10, load_CIFAR_batch
+
     batches = cifar_arrays()
     folder = write_cifar_python(tmp_path, batches)
     Xtr, Ytr, Xte, Yte = load_CIFAR10(str(folder))
     assert Xtr.dtype == np.float64 and Xtr.shape == (35, 32, 32, 3) and Xte.shape == (7, 32, 32, 3)
     X, Y = load_CIFAR_batch(str(folder / "test_batch"))
     np.testing.assert_array_equal(X, Xte)
-    assert assignment_data(num_training=30, num_validation=5, num_test=7, root=tmp_path)["X_val"].shape == (5, 3, 32, 32)
+    assert assignment_data(num_training=30, num_validation=5, num_test=7, root=tmp_path)["X_val"].shape == (
+        5,
+        3,
+        32,
+        32,
+    )
 
 
 @pytest.mark.parametrize("writer", [write_cifar_python, write_cifar_binary])

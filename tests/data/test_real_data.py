@@ -13,10 +13,12 @@ from numcnn.data import folder, load_cifar10, load_mnist
 SHARED = Path(os.environ.get("NUMCNN_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 requires_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"the shared real datasets are not at {SHARED}")
 
-MNIST_MD5 = {"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-             "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-             "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-             "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637"}
+MNIST_MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
 
 
 @requires_shared

@@ -35,7 +35,9 @@ def test_random_crop_takes_a_window_of_the_padded_image(mode):
     out = RandomCrop(8, padding=2, padding_mode=mode)(X, rng=np.random.default_rng(1))
     padded = np.pad(X, ((0, 0), (0, 0), (2, 2), (2, 2)), mode=mode)
     for n in range(len(X)):
-        assert any(np.array_equal(out[n], padded[n, :, t:t + 8, left:left + 8]) for t in range(5) for left in range(5))
+        assert any(
+            np.array_equal(out[n], padded[n, :, t : t + 8, left : left + 8]) for t in range(5) for left in range(5)
+        )
     np.testing.assert_array_equal(RandomCrop(8)(X), X)  # no padding, full size: the identity
 
 

@@ -17,9 +17,12 @@ def test_two_layer_net_reproduces_the_notebooks_scores_and_losses():
     model.params["b2"] = np.linspace(-0.9, 0.1, num=C)
     X = np.linspace(-5.5, 4.5, num=N * D).reshape(D, N).T
     correct_scores = np.asarray(
-        [[11.53165108, 12.2917344, 13.05181771, 13.81190102, 14.57198434, 15.33206765, 16.09215096],
-         [12.05769098, 12.74614105, 13.43459113, 14.1230412, 14.81149128, 15.49994135, 16.18839143],
-         [12.58373087, 13.20054771, 13.81736455, 14.43418138, 15.05099822, 15.66781506, 16.2846319]])
+        [
+            [11.53165108, 12.2917344, 13.05181771, 13.81190102, 14.57198434, 15.33206765, 16.09215096],
+            [12.05769098, 12.74614105, 13.43459113, 14.1230412, 14.81149128, 15.49994135, 16.18839143],
+            [12.58373087, 13.20054771, 13.81736455, 14.43418138, 15.05099822, 15.66781506, 16.2846319],
+        ]
+    )
     assert np.abs(model.loss(X) - correct_scores).sum() < 1e-6
     y = np.asarray([0, 5, 1])
     assert abs(model.loss(X, y)[0] - 3.4702243556) < 1e-10
@@ -45,8 +48,7 @@ def test_fully_connected_net_reproduces_the_notebooks_initial_losses_and_errors(
     y = np.random.randint(C, size=(N,))
     published = {0: 2.3004790897684924, 3.14: 7.052114776533016}
     for reg, initial_loss in published.items():
-        model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, reg=reg, weight_scale=5e-2,
-                                  dtype=np.float64)
+        model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, reg=reg, weight_scale=5e-2, dtype=np.float64)
         loss, grads = model.loss(X, y)
         assert loss == pytest.approx(initial_loss, abs=1e-12)
         for name in sorted(grads):
@@ -55,10 +57,15 @@ def test_fully_connected_net_reproduces_the_notebooks_initial_losses_and_errors(
             assert rel_error(numerical, grads[name]) < 3e-5, name
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(normalization="batchnorm"), dict(normalization="layernorm", reg=0.5),
-    dict(dropout_keep_ratio=0.5, seed=123), dict(normalization="batchnorm", dropout_keep_ratio=0.75, seed=1),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(normalization="batchnorm"),
+        dict(normalization="layernorm", reg=0.5),
+        dict(dropout_keep_ratio=0.5, seed=123),
+        dict(normalization="batchnorm", dropout_keep_ratio=0.75, seed=1),
+    ],
+)
 def test_fully_connected_net_gradients_with_norms_and_dropout(kwargs):
     np.random.seed(231)
     N, D, H1, H2, C = 10, 15, 20, 30, 10
@@ -87,8 +94,9 @@ def test_fully_connected_net_keeps_the_assignments_parameters_and_dtype():
 @pytest.mark.parametrize("normalization", [None, "batchnorm", "layernorm"])
 def test_float32_networks_train_in_float32_with_dropout(normalization):
     """Gradients keep the parameters' dtype: a float64 dropout mask once doubled the cost of every step."""
-    model = FullyConnectedNet([6, 5], input_dim=12, num_classes=3, dropout_keep_ratio=0.7,
-                              normalization=normalization, seed=0)
+    model = FullyConnectedNet(
+        [6, 5], input_dim=12, num_classes=3, dropout_keep_ratio=0.7, normalization=normalization, seed=0
+    )
     X = np.random.default_rng(0).standard_normal((8, 3, 2, 2)).astype(np.float32)
     loss, grads = model.loss(X, np.arange(8) % 3)
     assert {name: g.dtype for name, g in grads.items()} == {name: np.dtype(np.float32) for name in model.params}
@@ -114,8 +122,14 @@ def test_three_layer_conv_net_gradient_check_reproduces_the_notebook():
     y = np.random.randint(10, size=2)
     model = ThreeLayerConvNet(num_filters=3, filter_size=3, input_dim=(3, 16, 16), hidden_dim=7, dtype=np.float64)
     loss, grads = model.loss(X, y)
-    published = {"W1": 1.380104e-04, "W2": 1.822723e-02, "W3": 3.064049e-04,
-                 "b1": 3.477652e-05, "b2": 2.516375e-03, "b3": 7.945660e-10}
+    published = {
+        "W1": 1.380104e-04,
+        "W2": 1.822723e-02,
+        "W3": 3.064049e-04,
+        "b1": 3.477652e-05,
+        "b2": 2.516375e-03,
+        "b3": 7.945660e-10,
+    }
     for name in sorted(grads):
         numerical = eval_numerical_gradient(lambda _: model.loss(X, y)[0], model.params[name], h=1e-6)
         assert rel_error(numerical, grads[name]) == pytest.approx(published[name], rel=1e-5), name
@@ -126,13 +140,24 @@ def test_three_layer_conv_net_refuses_sizes_it_cannot_keep():
         ThreeLayerConvNet(filter_size=4)
 
 
-@pytest.mark.parametrize("make, shape, steps, lr", [
-    (lambda: TwoLayerNet(input_dim=48, hidden_dim=50, weight_scale=1e-2), (50, 48), 200, 1e-2),
-    (lambda: FullyConnectedNet([50, 50], input_dim=48, normalization="batchnorm", weight_scale=5e-2),
-     (50, 48), 200, 1e-2),
-    (lambda: ThreeLayerConvNet(input_dim=(3, 16, 16), num_filters=8, hidden_dim=50, weight_scale=1e-2),
-     (50, 3, 16, 16), 150, 1e-3),
-])
+@pytest.mark.parametrize(
+    "make, shape, steps, lr",
+    [
+        (lambda: TwoLayerNet(input_dim=48, hidden_dim=50, weight_scale=1e-2), (50, 48), 200, 1e-2),
+        (
+            lambda: FullyConnectedNet([50, 50], input_dim=48, normalization="batchnorm", weight_scale=5e-2),
+            (50, 48),
+            200,
+            1e-2,
+        ),
+        (
+            lambda: ThreeLayerConvNet(input_dim=(3, 16, 16), num_filters=8, hidden_dim=50, weight_scale=1e-2),
+            (50, 3, 16, 16),
+            150,
+            1e-3,
+        ),
+    ],
+)
 def test_models_overfit_50_examples(make, shape, steps, lr):
     np.random.seed(0)
     model = make()

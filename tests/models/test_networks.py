@@ -28,6 +28,7 @@ def test_registry_builds_every_network_and_names_the_choices():
 def test_weights_move_both_ways_and_outputs_and_gradients_match_torch(name):
     """torch state dict -> numcnn, then compare outputs and every gradient, train and eval mode."""
     from numcnn.interop.pytorch import to_torch
+
     nn.manual_seed(1)
     net = models.build(name, **SMALL[name]).to(np.float64)
     twin = to_torch(net)
@@ -88,6 +89,7 @@ GRADCHECK = {  # tiny float64 versions: every parameter tensor spot-checked at a
 def test_whole_model_gradient_check_in_float64(name):
     """Every parameter of each registry network against centred differences of the loss (with L2)."""
     from numcnn.gradcheck import grad_check_sparse
+
     kwargs, size = GRADCHECK[name]
     nn.manual_seed(0)
     model = Classifier(models.build(name, num_classes=3, **kwargs).to(np.float64), reg=0.1)
@@ -97,8 +99,9 @@ def test_whole_model_gradient_check_in_float64(name):
     _, grads = model.loss(x, y)
     for key, value in model.params.items():
         # batch norm in training mode: the loss is smooth, centred differences exact up to O(h^2)
-        errors = grad_check_sparse(lambda _: model.loss(x, y)[0], value, grads[key], num_checks=3, h=1e-6,
-                                   rng=rng, verbose=False)
+        errors = grad_check_sparse(
+            lambda _: model.loss(x, y)[0], value, grads[key], num_checks=3, h=1e-6, rng=rng, verbose=False
+        )
         assert max(errors) < 1e-5, f"{key}: {max(errors):.2e}"
 
 
@@ -115,8 +118,9 @@ def test_network_overfits_50_examples(name):
     assert overfit(Classifier(net), X, y, steps=150, lr=3e-3, batch_size=25) == 1.0
 
 
-@pytest.mark.parametrize("name, kwargs, lr", [("resnet32", dict(widths=(4, 8, 8)), 3e-3),
-                                              ("resnet56", dict(widths=(4, 4, 8)), 5e-3)])
+@pytest.mark.parametrize(
+    "name, kwargs, lr", [("resnet32", dict(widths=(4, 8, 8)), 3e-3), ("resnet56", dict(widths=(4, 4, 8)), 5e-3)]
+)
 def test_deeper_networks_overfit_50_examples(name, kwargs, lr):
     """The depth is what is tested; narrow widths keep it quick."""
     nn.manual_seed(0)

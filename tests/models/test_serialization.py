@@ -15,28 +15,44 @@ from numcnn.models.serialization import MAX_DEPTH, MAX_MODULES, MODULES, module_
 def _every_module_net():
     """A small network using every class in the registry at least once, with non-default arguments."""
     nn.manual_seed(3)
-    return nn.Sequential(OrderedDict([
-        ("stem", nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4, momentum=None),
-                               nn.ReLU(), nn.LocalResponseNorm(3, alpha=2e-4, beta=0.7, k=1.5))),
-        ("down", nn.Residual.block(4, 8, stride=2)),
-        ("same", nn.Residual(nn.Sequential(nn.Conv2d(8, 8, 3, padding="same", groups=2), nn.GroupNorm(2, 8)),
-                             activation=False)),
-        ("inorm", nn.InstanceNorm2d(8, affine=True, track_running_stats=True)),
-        ("up", nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1, dilation=1)),
-        ("act", nn.LeakyReLU(0.2)),
-        ("maxpool", nn.MaxPool2d((2, 2), stride=2, padding=0)),
-        ("avgpool", nn.AvgPool2d(2, count_include_pad=False)),
-        ("adaptive", nn.AdaptiveAvgPool2d((2, 2))),
-        ("flatten", nn.Flatten()),
-        ("drop", nn.Dropout(0.25)),
-        ("hidden", nn.Linear(16, 12)),
-        ("bn1d", nn.BatchNorm1d(12, affine=False)),
-        ("ln", nn.LayerNorm(12, bias=False)),
-        ("keep", nn.Identity()),
-        ("scale", nn.Scale(0.5)),
-        ("unflatten", nn.Sequential()),
-        ("fc", nn.Linear(12, 5, bias=False)),
-    ]))
+    return nn.Sequential(
+        OrderedDict(
+            [
+                (
+                    "stem",
+                    nn.Sequential(
+                        nn.Conv2d(3, 4, 3, padding=1, bias=False),
+                        nn.BatchNorm2d(4, momentum=None),
+                        nn.ReLU(),
+                        nn.LocalResponseNorm(3, alpha=2e-4, beta=0.7, k=1.5),
+                    ),
+                ),
+                ("down", nn.Residual.block(4, 8, stride=2)),
+                (
+                    "same",
+                    nn.Residual(
+                        nn.Sequential(nn.Conv2d(8, 8, 3, padding="same", groups=2), nn.GroupNorm(2, 8)),
+                        activation=False,
+                    ),
+                ),
+                ("inorm", nn.InstanceNorm2d(8, affine=True, track_running_stats=True)),
+                ("up", nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1, dilation=1)),
+                ("act", nn.LeakyReLU(0.2)),
+                ("maxpool", nn.MaxPool2d((2, 2), stride=2, padding=0)),
+                ("avgpool", nn.AvgPool2d(2, count_include_pad=False)),
+                ("adaptive", nn.AdaptiveAvgPool2d((2, 2))),
+                ("flatten", nn.Flatten()),
+                ("drop", nn.Dropout(0.25)),
+                ("hidden", nn.Linear(16, 12)),
+                ("bn1d", nn.BatchNorm1d(12, affine=False)),
+                ("ln", nn.LayerNorm(12, bias=False)),
+                ("keep", nn.Identity()),
+                ("scale", nn.Scale(0.5)),
+                ("unflatten", nn.Sequential()),
+                ("fc", nn.Linear(12, 5, bias=False)),
+            ]
+        )
+    )
 
 
 def _trained_a_little(net):
@@ -79,10 +95,14 @@ def test_a_bare_network_round_trips_to_identical_outputs(tmp_path):
 
 def test_float64_networks_and_built_in_models_inside_custom_ones_round_trip(tmp_path):
     nn.manual_seed(0)
-    net = nn.Sequential(OrderedDict([
-        ("features", models.build("smallcnn", num_classes=6, in_channels=3, width=4)),
-        ("head", nn.Sequential(nn.ReLU(), nn.Linear(6, 3))),
-    ])).to(np.float64)
+    net = nn.Sequential(
+        OrderedDict(
+            [
+                ("features", models.build("smallcnn", num_classes=6, in_channels=3, width=4)),
+                ("head", nn.Sequential(nn.ReLU(), nn.Linear(6, 3))),
+            ]
+        )
+    ).to(np.float64)
     save_checkpoint(tmp_path / "c.npz", Classifier(net))
     rebuilt = load_model(tmp_path / "c.npz")
     x = _x().astype(np.float64)
@@ -156,6 +176,7 @@ def _small_classifier_file(tmp_path):
 def _set_tree(tree):
     def edit(header):
         header["model"]["modules"] = tree
+
     return edit
 
 
@@ -163,6 +184,7 @@ def _set_net(build_spec):
     def edit(header):
         header["model"].pop("modules")
         header["model"]["config"]["net"] = build_spec
+
     return edit
 
 
@@ -173,34 +195,76 @@ def _deep(levels):
     return node
 
 
-@pytest.mark.parametrize("edit, reason", [
-    (_set_tree({"class": "Linear", "args": {"in_features": 10**6, "out_features": 10**6}}), "exceeds"),
-    (_set_tree({"class": "Linear", "args": {"in_features": 60000, "out_features": 60000}}), "weights than"),
-    (_set_tree({"class": "Conv2d", "args": {"in_channels": 1, "out_channels": 1, "kernel_size": 60000}}),
-     "weights than"),
-    (_set_tree({"class": "BatchNorm2d", "args": {"num_features": 10**6}}), "exceeds"),
-    (_set_tree({"class": "Sequential", "args": {}, "children": {
-        str(i): {"class": "BatchNorm2d", "args": {"num_features": 60000}} for i in range(50)}}), "more numbers"),
-    (_set_tree(_deep(MAX_DEPTH + 1)), "deeper than"),
-    (_set_tree({"class": "Sequential", "args": {}, "children": {
-        str(i): {"class": "ReLU"} for i in range(MAX_MODULES + 1)}}), "more than 10000 modules"),
-    (_set_tree({"class": "os.system", "args": {}}), "unknown module class"),
-    (_set_tree({"class": "ReLU", "args": {"inplace": [[1]] * 100}}), "a list of 100"),
-    (_set_tree({"class": "Linear", "args": {"in_features": 2, "out_features": 2, "dtype": "object"}}), "dtype"),
-    (_set_tree({"class": "Linear", "args": {"in_features": 2, "out_features": 2, "evil": 1}}), "evil"),
-    (_set_tree({"class": "Sequential", "args": {}, "children": {"params": {"class": "ReLU"}}}), "cannot name"),
-    (_set_tree({"class": "Residual", "args": {}, "children": {"other": {"class": "ReLU"}}}), "Residual"),
-    (_set_tree({"class": "ReLU", "args": {}, "children": {"0": {"class": "ReLU"}}}), "no children"),
-    (_set_tree({"class": "ReLU", "args": [1]}), "must be objects"),
-    (_set_tree([1, 2]), "must be an object or null"),
-    (_set_net({"name": "smallcnn", "num_classes": 3, "width": 10**6}), "exceeds"),
-    (_set_net({"name": "smallcnn", "num_classes": 3, "width": 60000}), "weights than"),
-    (_set_net({"name": "no-such-model", "num_classes": 3}), "unknown model"),
-    (_set_net({"name": "vgg", "num_classes": 3, "hidden": [60000, 60000]}), "weights than"),
-    (_set_net({"name": "smallcnn", "num_classes": 3, "rng": 1}), "rng"),
-], ids=["linear-1e6", "linear-60000", "kernel-60000", "batchnorm-1e6", "50-batchnorms", "too-deep", "too-many",
-        "unknown-class", "long-list", "dtype-object", "unknown-argument", "child-params", "residual-children", "leaf-children",
-        "args-list", "tree-list", "smallcnn-1e6", "smallcnn-60000", "unknown-name", "vgg-hidden", "duplicate-rng"])
+@pytest.mark.parametrize(
+    "edit, reason",
+    [
+        (_set_tree({"class": "Linear", "args": {"in_features": 10**6, "out_features": 10**6}}), "exceeds"),
+        (_set_tree({"class": "Linear", "args": {"in_features": 60000, "out_features": 60000}}), "weights than"),
+        (
+            _set_tree({"class": "Conv2d", "args": {"in_channels": 1, "out_channels": 1, "kernel_size": 60000}}),
+            "weights than",
+        ),
+        (_set_tree({"class": "BatchNorm2d", "args": {"num_features": 10**6}}), "exceeds"),
+        (
+            _set_tree(
+                {
+                    "class": "Sequential",
+                    "args": {},
+                    "children": {str(i): {"class": "BatchNorm2d", "args": {"num_features": 60000}} for i in range(50)},
+                }
+            ),
+            "more numbers",
+        ),
+        (_set_tree(_deep(MAX_DEPTH + 1)), "deeper than"),
+        (
+            _set_tree(
+                {
+                    "class": "Sequential",
+                    "args": {},
+                    "children": {str(i): {"class": "ReLU"} for i in range(MAX_MODULES + 1)},
+                }
+            ),
+            "more than 10000 modules",
+        ),
+        (_set_tree({"class": "os.system", "args": {}}), "unknown module class"),
+        (_set_tree({"class": "ReLU", "args": {"inplace": [[1]] * 100}}), "a list of 100"),
+        (_set_tree({"class": "Linear", "args": {"in_features": 2, "out_features": 2, "dtype": "object"}}), "dtype"),
+        (_set_tree({"class": "Linear", "args": {"in_features": 2, "out_features": 2, "evil": 1}}), "evil"),
+        (_set_tree({"class": "Sequential", "args": {}, "children": {"params": {"class": "ReLU"}}}), "cannot name"),
+        (_set_tree({"class": "Residual", "args": {}, "children": {"other": {"class": "ReLU"}}}), "Residual"),
+        (_set_tree({"class": "ReLU", "args": {}, "children": {"0": {"class": "ReLU"}}}), "no children"),
+        (_set_tree({"class": "ReLU", "args": [1]}), "must be objects"),
+        (_set_tree([1, 2]), "must be an object or null"),
+        (_set_net({"name": "smallcnn", "num_classes": 3, "width": 10**6}), "exceeds"),
+        (_set_net({"name": "smallcnn", "num_classes": 3, "width": 60000}), "weights than"),
+        (_set_net({"name": "no-such-model", "num_classes": 3}), "unknown model"),
+        (_set_net({"name": "vgg", "num_classes": 3, "hidden": [60000, 60000]}), "weights than"),
+        (_set_net({"name": "smallcnn", "num_classes": 3, "rng": 1}), "rng"),
+    ],
+    ids=[
+        "linear-1e6",
+        "linear-60000",
+        "kernel-60000",
+        "batchnorm-1e6",
+        "50-batchnorms",
+        "too-deep",
+        "too-many",
+        "unknown-class",
+        "long-list",
+        "dtype-object",
+        "unknown-argument",
+        "child-params",
+        "residual-children",
+        "leaf-children",
+        "args-list",
+        "tree-list",
+        "smallcnn-1e6",
+        "smallcnn-60000",
+        "unknown-name",
+        "vgg-hidden",
+        "duplicate-rng",
+    ],
+)
 def test_a_hostile_spec_is_refused_before_it_allocates(tmp_path, edit, reason):
     path = _edit_header(_small_classifier_file(tmp_path), edit)
     with pytest.raises(CheckpointError, match="c.npz: ") as caught:
@@ -208,11 +272,14 @@ def test_a_hostile_spec_is_refused_before_it_allocates(tmp_path, edit, reason):
     assert reason in str(caught.value) and "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("config", [
-    {"input_dim": 10**6, "hidden_dim": 10**6, "num_classes": 10},
-    {"input_dim": 4, "hidden_dim": "wide", "num_classes": 10},
-    {"input_dim": 4, "hidden_dim": 3, "num_classes": 10, "evil": 1},
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"input_dim": 10**6, "hidden_dim": 10**6, "num_classes": 10},
+        {"input_dim": 4, "hidden_dim": "wide", "num_classes": 10},
+        {"input_dim": 4, "hidden_dim": 3, "num_classes": 10, "evil": 1},
+    ],
+)
 def test_an_assignment_model_asking_for_more_than_the_file_holds_is_refused(tmp_path, config):
     path = save_checkpoint(tmp_path / "c.npz", models.TwoLayerNet(input_dim=4, hidden_dim=3))
     _edit_header(path, lambda header: header["model"].update(config=config))
@@ -233,10 +300,12 @@ class _RegisteredAffine(_Affine):
 
 
 def test_a_registered_model_class_is_saved_and_rebuilt_by_its_own_functions(tmp_path):
-    models.register_serializer(_RegisteredAffine,
-                               spec=lambda m: {"type": "RegisteredAffine", "config": m.config, "modules": None},
-                               arrays=lambda m: {"weight": m.params["W"]},
-                               load_arrays=lambda m, arrays: m.params.update(W=arrays["weight"].copy()))
+    models.register_serializer(
+        _RegisteredAffine,
+        spec=lambda m: {"type": "RegisteredAffine", "config": m.config, "modules": None},
+        arrays=lambda m: {"weight": m.params["W"]},
+        load_arrays=lambda m, arrays: m.params.update(W=arrays["weight"].copy()),
+    )
     models.register_rebuilder("RegisteredAffine", lambda spec, path, budget: _RegisteredAffine(**spec["config"]))
     model = _RegisteredAffine(dim=2, scale=0.5)
     model.params["W"] = np.array([[1.0, 2.0], [3.0, 4.0]])

@@ -76,8 +76,11 @@ def test_the_solver_names_the_layer_that_made_the_nan():
     net = _net(np.random.default_rng(0))
     net[2].body[1].factor = 1e300
     solver = Solver(models.Classifier(net), _data(), num_epochs=1, batch_size=8, verbose=False)
-    with pytest.raises(TrainingDiverged, match=r"the loss is nan at step 1 \(epoch 1\): the first non-finite "
-                                               r"value is in the output of layer 2\.body\.1 \(Scale\)"):
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"the loss is nan at step 1 \(epoch 1\): the first non-finite "
+        r"value is in the output of layer 2\.body\.1 \(Scale\)",
+    ):
         solver.train()
 
 
@@ -93,7 +96,6 @@ def test_the_solver_names_the_first_non_finite_parameter_of_a_cs231n_model():
 def test_a_non_finite_input_batch_is_reported_as_such():
     data = _data()
     data["X_train"][:] = np.nan
-    solver = Solver(models.Classifier(_net(np.random.default_rng(0))), data, num_epochs=1, batch_size=8,
-                    verbose=False)
+    solver = Solver(models.Classifier(_net(np.random.default_rng(0))), data, num_epochs=1, batch_size=8, verbose=False)
     with pytest.raises(TrainingDiverged, match="the input batch itself holds non-finite values"):
         solver.train()

@@ -11,8 +11,10 @@ LAYERS = {
     "linear_3d": (lambda: nn.Linear(6, 4, bias=False), (2, 3, 6)),
     "conv": (lambda: nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2), (2, 4, 7, 7)),
     "conv_same_dilated": (lambda: nn.Conv2d(3, 5, (3, 2), padding="same", dilation=2), (2, 3, 6, 5)),
-    "conv_transpose": (lambda: nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2),
-                       (2, 4, 4, 3)),
+    "conv_transpose": (
+        lambda: nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2),
+        (2, 4, 4, 3),
+    ),
     "maxpool": (lambda: nn.MaxPool2d(3, 2, 1), (2, 3, 7, 6)),
     "avgpool": (lambda: nn.AvgPool2d(2, count_include_pad=False, padding=1), (2, 3, 5, 5)),
     "adaptive": (lambda: nn.AdaptiveAvgPool2d((3, 2)), (2, 3, 7, 5)),
@@ -29,8 +31,10 @@ LAYERS = {
     "groupnorm": (lambda: nn.GroupNorm(2, 6), (2, 6, 3, 3)),
     "groupnorm_no_bias": (lambda: nn.GroupNorm(3, 6, bias=False), (2, 6, 3, 3)),
     "batchnorm2d_no_bias": (lambda: nn.BatchNorm2d(3, bias=False), (4, 3, 2, 3)),
-    "instancenorm_momentum_none": (lambda: nn.InstanceNorm2d(3, affine=True, track_running_stats=True,
-                                                             momentum=None, bias=False), (2, 3, 4, 4)),
+    "instancenorm_momentum_none": (
+        lambda: nn.InstanceNorm2d(3, affine=True, track_running_stats=True, momentum=None, bias=False),
+        (2, 3, 4, 4),
+    ),
     "instancenorm": (lambda: nn.InstanceNorm2d(3, affine=True), (2, 3, 4, 4)),
     "instancenorm_tracked": (lambda: nn.InstanceNorm2d(3, track_running_stats=True, momentum=0.2), (2, 3, 4, 4)),
     "lrn": (lambda: nn.LocalResponseNorm(3, alpha=0.1), (2, 5, 3, 3)),
@@ -51,6 +55,7 @@ def test_layer_matches_torch_in_train_and_eval(name):
     layer = make().to(np.float64)
     _randomize(layer, rng)
     from numcnn.interop.pytorch import to_torch
+
     twin = to_torch(layer)
     for mode in (True, True, False):  # two training steps move running statistics, then eval
         layer.train(mode)
@@ -85,12 +90,18 @@ def test_dropout_is_the_identity_in_eval_and_scales_in_train():
 
 
 @requires_torch
-@pytest.mark.parametrize("make, torch_make, fan_in", [
-    (lambda: nn.Linear(500, 300), lambda: torch.nn.Linear(500, 300), 500),
-    (lambda: nn.Conv2d(8, 64, 3, groups=2), lambda: torch.nn.Conv2d(8, 64, 3, groups=2), 4 * 9),
-    (lambda: nn.ConvTranspose2d(8, 120, 3, groups=4), lambda: torch.nn.ConvTranspose2d(8, 120, 3, groups=4),
-     30 * 9),
-])
+@pytest.mark.parametrize(
+    "make, torch_make, fan_in",
+    [
+        (lambda: nn.Linear(500, 300), lambda: torch.nn.Linear(500, 300), 500),
+        (lambda: nn.Conv2d(8, 64, 3, groups=2), lambda: torch.nn.Conv2d(8, 64, 3, groups=2), 4 * 9),
+        (
+            lambda: nn.ConvTranspose2d(8, 120, 3, groups=4),
+            lambda: torch.nn.ConvTranspose2d(8, 120, 3, groups=4),
+            30 * 9,
+        ),
+    ],
+)
 def test_initialisation_has_torchs_bounds(make, torch_make, fan_in):
     """Kaiming-uniform with a=sqrt(5): U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as torch draws."""
     nn.manual_seed(0)

@@ -6,17 +6,32 @@ from numcnn import nn
 
 def _net():
     nn.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                         nn.Flatten(), nn.Linear(4 * 5 * 5, 3))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 5 * 5, 3)
+    )
 
 
 def test_dotted_names_and_state_dict_order_follow_pytorch():
     net = _net()
     assert [name for name, _ in net.named_parameters()] == [
-        "0.weight", "0.bias", "1.weight", "1.bias", "4.weight", "4.bias"]
+        "0.weight",
+        "0.bias",
+        "1.weight",
+        "1.bias",
+        "4.weight",
+        "4.bias",
+    ]
     assert list(net.state_dict()) == [
-        "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
-        "1.num_batches_tracked", "4.weight", "4.bias"]
+        "0.weight",
+        "0.bias",
+        "1.weight",
+        "1.bias",
+        "1.running_mean",
+        "1.running_var",
+        "1.num_batches_tracked",
+        "4.weight",
+        "4.bias",
+    ]
 
 
 def test_backward_needs_a_fresh_forward():
@@ -44,8 +59,9 @@ def test_gradients_are_set_not_accumulated():
 def test_state_dict_round_trip_and_errors():
     a, b = _net(), _net()
     nn.manual_seed(1)
-    b = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                      nn.Flatten(), nn.Linear(4 * 5 * 5, 3))
+    b = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 5 * 5, 3)
+    )
     b.load_state_dict(a.state_dict())
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         np.testing.assert_array_equal(x, y, err_msg=name)
@@ -100,19 +116,23 @@ def test_manual_seed_makes_initialisation_reproducible():
     a, b = _net(), _net()
     np.testing.assert_array_equal(a[0].params["weight"], b[0].params["weight"])
     rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
-    np.testing.assert_array_equal(nn.Linear(3, 2, rng=rng_a).params["weight"],
-                                  nn.Linear(3, 2, rng=rng_b).params["weight"])
+    np.testing.assert_array_equal(
+        nn.Linear(3, 2, rng=rng_a).params["weight"], nn.Linear(3, 2, rng=rng_b).params["weight"]
+    )
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: nn.Conv2d(3, 4, 3, groups=2), "in_channels=3 must be divisible by groups=2"),
-    (lambda: nn.Conv2d(3, 4, 0), "kernel_size must be at least 1"),
-    (lambda: nn.Conv2d(3, 4, 3, padding_mode="reflect"), "padding_mode must be 'zeros'"),
-    (lambda: nn.GroupNorm(4, 6), "num_channels=6 must be divisible by num_groups=4"),
-    (lambda: nn.MaxPool2d(2, ceil_mode=True), "ceil_mode=True is not supported"),
-    (lambda: nn.Linear(0, 3), "in_features must be a positive int"),
-    (lambda: nn.BatchNorm2d(3, momentum=2.0), r"momentum must be in \[0, 1\] or None"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: nn.Conv2d(3, 4, 3, groups=2), "in_channels=3 must be divisible by groups=2"),
+        (lambda: nn.Conv2d(3, 4, 0), "kernel_size must be at least 1"),
+        (lambda: nn.Conv2d(3, 4, 3, padding_mode="reflect"), "padding_mode must be 'zeros'"),
+        (lambda: nn.GroupNorm(4, 6), "num_channels=6 must be divisible by num_groups=4"),
+        (lambda: nn.MaxPool2d(2, ceil_mode=True), "ceil_mode=True is not supported"),
+        (lambda: nn.Linear(0, 3), "in_features must be a positive int"),
+        (lambda: nn.BatchNorm2d(3, momentum=2.0), r"momentum must be in \[0, 1\] or None"),
+    ],
+)
 def test_bad_constructor_arguments_are_named(make, message):
     with pytest.raises(ValueError, match=message):
         make()

@@ -32,8 +32,11 @@ CASES = {
     "Conv2d padding": (lambda v: nn.Conv2d(4, 4, 3, stride=2, padding=v), "padding", [-1, NAN, "same", "full"]),
     "Conv2d dilation": (lambda v: nn.Conv2d(4, 4, 3, dilation=v), "dilation", [0, NAN]),
     "Conv2d groups": (lambda v: nn.Conv2d(4, 4, 3, groups=v), "groups", [0, 2.0, NAN]),
-    "ConvTranspose2d output_padding": (lambda v: nn.ConvTranspose2d(4, 4, 3, stride=2, output_padding=v),
-                                       "output_padding", [-1, 2, NAN]),
+    "ConvTranspose2d output_padding": (
+        lambda v: nn.ConvTranspose2d(4, 4, 3, stride=2, output_padding=v),
+        "output_padding",
+        [-1, 2, NAN],
+    ),
     "MaxPool2d kernel_size": (lambda v: nn.MaxPool2d(v), "kernel_size", [0, NAN, INF]),
     "MaxPool2d stride": (lambda v: nn.MaxPool2d(2, stride=v), "stride", [0, NAN]),
     "MaxPool2d padding": (lambda v: nn.MaxPool2d(2, padding=v), "padding", [-1, 2, NAN]),
@@ -53,8 +56,11 @@ CASES = {
     "InstanceNorm2d dtype": (lambda v: nn.InstanceNorm2d(4, dtype=v), "dtype", [np.float16]),
     "Module.to": (lambda v: nn.Linear(4, 2).to(v), "dtype", [np.float16, np.int32]),
 }
-PARAMS = [pytest.param(make, name, value, id=f"{label}={value!r}")
-          for label, (make, name, values) in CASES.items() for value in values]
+PARAMS = [
+    pytest.param(make, name, value, id=f"{label}={value!r}")
+    for label, (make, name, values) in CASES.items()
+    for value in values
+]
 
 
 @pytest.mark.parametrize("make, name, value", PARAMS)

@@ -19,10 +19,18 @@ def _torch_residual(tn, cin, cout, stride):
     class Residual(tn.Module):
         def __init__(self):
             super().__init__()
-            self.body = tn.Sequential(tn.Conv2d(cin, cout, 3, stride, 1, bias=False), tn.BatchNorm2d(cout), tn.ReLU(),
-                                      tn.Conv2d(cout, cout, 3, 1, 1, bias=False), tn.BatchNorm2d(cout))
-            self.shortcut = (tn.Sequential(tn.Conv2d(cin, cout, 1, stride, bias=False), tn.BatchNorm2d(cout))
-                             if stride != 1 or cin != cout else None)
+            self.body = tn.Sequential(
+                tn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+                tn.BatchNorm2d(cout),
+                tn.ReLU(),
+                tn.Conv2d(cout, cout, 3, 1, 1, bias=False),
+                tn.BatchNorm2d(cout),
+            )
+            self.shortcut = (
+                tn.Sequential(tn.Conv2d(cin, cout, 1, stride, bias=False), tn.BatchNorm2d(cout))
+                if stride != 1 or cin != cout
+                else None
+            )
 
         def forward(self, x):
             skip = x if self.shortcut is None else self.shortcut(x)
@@ -33,28 +41,55 @@ def _torch_residual(tn, cin, cout, stride):
 
 def _torch_resnet8(tn, widths=(4, 6, 8), num_classes=5):
     """He et al.'s CIFAR ResNet with one block per stage, written out in PyTorch."""
-    return tn.Sequential(OrderedDict([
-        ("stem", tn.Sequential(tn.Conv2d(3, widths[0], 3, 1, 1, bias=False), tn.BatchNorm2d(widths[0]), tn.ReLU())),
-        ("stage1", tn.Sequential(_torch_residual(tn, widths[0], widths[0], 1))),
-        ("stage2", tn.Sequential(_torch_residual(tn, widths[0], widths[1], 2))),
-        ("stage3", tn.Sequential(_torch_residual(tn, widths[1], widths[2], 2))),
-        ("pool", tn.AdaptiveAvgPool2d(1)),
-        ("flatten", tn.Flatten()),
-        ("fc", tn.Linear(widths[2], num_classes)),
-    ]))
+    return tn.Sequential(
+        OrderedDict(
+            [
+                (
+                    "stem",
+                    tn.Sequential(tn.Conv2d(3, widths[0], 3, 1, 1, bias=False), tn.BatchNorm2d(widths[0]), tn.ReLU()),
+                ),
+                ("stage1", tn.Sequential(_torch_residual(tn, widths[0], widths[0], 1))),
+                ("stage2", tn.Sequential(_torch_residual(tn, widths[0], widths[1], 2))),
+                ("stage3", tn.Sequential(_torch_residual(tn, widths[1], widths[2], 2))),
+                ("pool", tn.AdaptiveAvgPool2d(1)),
+                ("flatten", tn.Flatten()),
+                ("fc", tn.Linear(widths[2], num_classes)),
+            ]
+        )
+    )
 
 
 def _torch_cnn(tn):
     """A plain stack, keys by position: 0.weight, 1.running_mean, ..."""
-    return tn.Sequential(tn.Conv2d(3, 6, 3, padding=1), tn.BatchNorm2d(6), tn.ReLU(), tn.MaxPool2d(2),
-                         tn.Conv2d(6, 8, 3, groups=2, bias=False), tn.GroupNorm(2, 8), tn.LeakyReLU(0.1),
-                         tn.Flatten(), tn.Linear(8 * 2 * 2, 7), tn.LayerNorm(7), tn.Linear(7, 3))
+    return tn.Sequential(
+        tn.Conv2d(3, 6, 3, padding=1),
+        tn.BatchNorm2d(6),
+        tn.ReLU(),
+        tn.MaxPool2d(2),
+        tn.Conv2d(6, 8, 3, groups=2, bias=False),
+        tn.GroupNorm(2, 8),
+        tn.LeakyReLU(0.1),
+        tn.Flatten(),
+        tn.Linear(8 * 2 * 2, 7),
+        tn.LayerNorm(7),
+        tn.Linear(7, 3),
+    )
 
 
 def _numcnn_cnn():
-    return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(6, 8, 3, groups=2, bias=False), nn.GroupNorm(2, 8), nn.LeakyReLU(0.1),
-                         nn.Flatten(), nn.Linear(8 * 2 * 2, 7), nn.LayerNorm(7), nn.Linear(7, 3))
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1),
+        nn.BatchNorm2d(6),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 8, 3, groups=2, bias=False),
+        nn.GroupNorm(2, 8),
+        nn.LeakyReLU(0.1),
+        nn.Flatten(),
+        nn.Linear(8 * 2 * 2, 7),
+        nn.LayerNorm(7),
+        nn.Linear(7, 3),
+    )
 
 
 def _compare(net, twin, x_shape, rng):

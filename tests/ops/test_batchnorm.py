@@ -44,8 +44,9 @@ def test_fast_matches_naive(case):
         assert_close(new_rm, new_rm_n, name="running_mean")
         assert_close(new_rv, new_rv_n, name="running_var")
     dout = rng.standard_normal(x.shape)
-    for name, g, g_n in zip(("dx", "dgamma", "dbeta"), batchnorm_backward(dout, cache),
-                            batchnorm_backward_naive(dout, cache_n)):
+    for name, g, g_n in zip(
+        ("dx", "dgamma", "dbeta"), batchnorm_backward(dout, cache), batchnorm_backward_naive(dout, cache_n)
+    ):
         if gamma is None and name != "dx":
             assert g is None and g_n is None
         else:
@@ -111,18 +112,22 @@ def test_numerical_gradients_with_random_gamma_and_beta(shape, training):
 
 def test_float32_stays_float32():
     x = np.random.default_rng(0).standard_normal((4, 3, 2, 2)).astype(np.float32)
-    out, cache, rm, rv = batchnorm_forward(x, np.ones(3, np.float32), np.zeros(3, np.float32),
-                                           np.zeros(3, np.float32), np.ones(3, np.float32), True)
+    out, cache, rm, rv = batchnorm_forward(
+        x, np.ones(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32), np.ones(3, np.float32), True
+    )
     assert out.dtype == np.float32
     assert all(g.dtype == np.float32 for g in batchnorm_backward(np.ones_like(out), cache))
 
 
-@pytest.mark.parametrize("args, message", [
-    ((np.zeros((1, 3)), None, None, None, None, True), "more than 1 value per channel"),
-    ((np.zeros((4, 3)), np.ones(2), None, None, None, True), r"gamma must have shape \(3,\)"),
-    ((np.zeros((4, 3)), None, None, np.zeros(3), None, True), "both be arrays or both be None"),
-    ((np.zeros((4, 3, 2)), None, None, None, None, True), "x must have 2 or 4 dimensions"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((np.zeros((1, 3)), None, None, None, None, True), "more than 1 value per channel"),
+        ((np.zeros((4, 3)), np.ones(2), None, None, None, True), r"gamma must have shape \(3,\)"),
+        ((np.zeros((4, 3)), None, None, np.zeros(3), None, True), "both be arrays or both be None"),
+        ((np.zeros((4, 3, 2)), None, None, None, None, True), "x must have 2 or 4 dimensions"),
+    ],
+)
 def test_bad_arguments_are_named(args, message):
     with pytest.raises(ValueError, match=message):
         batchnorm_forward(*args)

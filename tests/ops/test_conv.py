@@ -95,8 +95,7 @@ def test_matches_torch(case):
     xt, wt = to_torch(x, True), to_torch(w, True)
     bt = None if b is None else to_torch(b, True)
     stride, dilation = params["stride"], params["dilation"]
-    out_t = F.conv2d(xt, wt, bt, stride=stride, padding=params["pad"], dilation=dilation,
-                     groups=params["groups"])
+    out_t = F.conv2d(xt, wt, bt, stride=stride, padding=params["pad"], dilation=dilation, groups=params["groups"])
     out_t.backward(to_torch(dout))
     assert_close(out, out_t, rtol=1e-9, name="out")
     assert_close(dx, xt.grad, rtol=1e-9, atol=1e-11, name="dx")
@@ -105,12 +104,15 @@ def test_matches_torch(case):
         assert_close(db, bt.grad, rtol=1e-9, name="db")
 
 
-@pytest.mark.parametrize("params", [
-    dict(stride=1, pad=1),
-    dict(stride=2, pad=1),
-    dict(stride=(1, 2), pad=(2, 0), dilation=2),
-    dict(stride=1, pad="same", groups=2),
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(stride=1, pad=1),
+        dict(stride=2, pad=1),
+        dict(stride=(1, 2), pad=(2, 0), dilation=2),
+        dict(stride=1, pad="same", groups=2),
+    ],
+)
 @pytest.mark.parametrize("channels", [4, 16])
 def test_numerical_gradients(params, channels):
     rng = np.random.default_rng(231)
@@ -144,19 +146,22 @@ def test_no_bias_gives_no_bias_gradient():
     assert db is None and dx.shape == x.shape and dw.shape == (3, 2, 3, 3)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(x=np.zeros((1, 3, 4, 4)), w=np.zeros((2, 3, 7, 7))), "larger than the padded input"),
-    (dict(x=np.zeros((1, 3, 4, 4)), w=np.zeros((2, 1, 3, 3)), groups=2), "groups=2 does not divide"),
-    (dict(x=np.zeros((1, 4, 4, 4)), w=np.zeros((3, 2, 3, 3)), groups=2), "3 filters"),
-    (dict(x=np.zeros((1, 3, 4, 4)), w=np.zeros((2, 2, 3, 3))), r"w must have shape \(2, 3, KH, KW\)"),
-    (dict(x=np.zeros((1, 3, 4, 4)), w=np.zeros((2, 3, 3, 3)), pad=-1), "pad must be at least 0"),
-    (dict(x=np.zeros((3, 4, 4)), w=np.zeros((2, 3, 3, 3))), "x must have 4 dimensions"),
-    (dict(x=np.zeros((1, 3, 4, 4), int), w=np.zeros((2, 3, 3, 3))), "floating-point"),
-    (dict(x=np.zeros((1, 3, 4, 4)), w=np.zeros((2, 3, 3, 3)), stride=2, pad="same"), "needs stride 1"),
-    (dict(x=np.zeros((1, 3, 4, 4)), w=np.zeros((2, 3, 3, 3)), stride=0), "stride must be at least 1"),
-    (dict(x=np.zeros((1, 3, 4, 4)), w=np.zeros((2, 3, 3, 3)), b=np.zeros(3)), r"b must have shape \(2,\)"),
-    (dict(x=np.zeros((1, 3, 4, 4)), w=np.zeros((2, 3, 3, 3)), pad="full"), "'same' or 'valid'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(x=np.zeros((1, 3, 4, 4)), w=np.zeros((2, 3, 7, 7))), "larger than the padded input"),
+        (dict(x=np.zeros((1, 3, 4, 4)), w=np.zeros((2, 1, 3, 3)), groups=2), "groups=2 does not divide"),
+        (dict(x=np.zeros((1, 4, 4, 4)), w=np.zeros((3, 2, 3, 3)), groups=2), "3 filters"),
+        (dict(x=np.zeros((1, 3, 4, 4)), w=np.zeros((2, 2, 3, 3))), r"w must have shape \(2, 3, KH, KW\)"),
+        (dict(x=np.zeros((1, 3, 4, 4)), w=np.zeros((2, 3, 3, 3)), pad=-1), "pad must be at least 0"),
+        (dict(x=np.zeros((3, 4, 4)), w=np.zeros((2, 3, 3, 3))), "x must have 4 dimensions"),
+        (dict(x=np.zeros((1, 3, 4, 4), int), w=np.zeros((2, 3, 3, 3))), "floating-point"),
+        (dict(x=np.zeros((1, 3, 4, 4)), w=np.zeros((2, 3, 3, 3)), stride=2, pad="same"), "needs stride 1"),
+        (dict(x=np.zeros((1, 3, 4, 4)), w=np.zeros((2, 3, 3, 3)), stride=0), "stride must be at least 1"),
+        (dict(x=np.zeros((1, 3, 4, 4)), w=np.zeros((2, 3, 3, 3)), b=np.zeros(3)), r"b must have shape \(2,\)"),
+        (dict(x=np.zeros((1, 3, 4, 4)), w=np.zeros((2, 3, 3, 3)), pad="full"), "'same' or 'valid'"),
+    ],
+)
 @pytest.mark.parametrize("forward", [conv2d_forward, conv2d_forward_naive])
 def test_bad_arguments_are_named(forward, kwargs, message):
     kwargs = {"b": None, **kwargs}
@@ -171,5 +176,7 @@ def test_backward_checks_dout_shape():
 
 
 def test_half_precision_is_refused_like_integers():
-    with pytest.raises(ValueError, match="x must be a floating-point array \\(float32 or float64\\), got dtype float16"):
+    with pytest.raises(
+        ValueError, match="x must be a floating-point array \\(float32 or float64\\), got dtype float16"
+    ):
         conv2d_forward(np.zeros((1, 1, 3, 3), np.float16), np.zeros((1, 1, 3, 3)), None)

@@ -44,8 +44,9 @@ def test_fast_matches_naive(case):
     out_naive, cache_naive = conv_transpose2d_forward_naive(x, w, b, **params)
     assert_close(out, out_naive, name="out")
     dout = rng.standard_normal(out.shape)
-    for name, g, g_naive in zip(("dx", "dw", "db"), conv_transpose2d_backward(dout, cache),
-                                conv_transpose2d_backward_naive(dout, cache_naive)):
+    for name, g, g_naive in zip(
+        ("dx", "dw", "db"), conv_transpose2d_backward(dout, cache), conv_transpose2d_backward_naive(dout, cache_naive)
+    ):
         if g_naive is None:
             assert g is None
         else:
@@ -61,9 +62,16 @@ def test_matches_torch(case):
     dx, dw, db = conv_transpose2d_backward(dout, cache)
     xt, wt = to_torch(x, True), to_torch(w, True)
     bt = None if b is None else to_torch(b, True)
-    out_t = F.conv_transpose2d(xt, wt, bt, stride=params["stride"], padding=params["pad"],
-                               output_padding=params["output_padding"], groups=params["groups"],
-                               dilation=params["dilation"])
+    out_t = F.conv_transpose2d(
+        xt,
+        wt,
+        bt,
+        stride=params["stride"],
+        padding=params["pad"],
+        output_padding=params["output_padding"],
+        groups=params["groups"],
+        dilation=params["dilation"],
+    )
     out_t.backward(to_torch(dout))
     assert_close(out, out_t, rtol=1e-9, atol=1e-11, name="out")
     assert_close(dx, xt.grad, rtol=1e-9, atol=1e-11, name="dx")
@@ -72,11 +80,14 @@ def test_matches_torch(case):
         assert_close(db, bt.grad, rtol=1e-9, name="db")
 
 
-@pytest.mark.parametrize("params", [
-    dict(stride=2, pad=1, output_padding=1),
-    dict(stride=1, pad=0),
-    dict(stride=(2, 1), pad=(0, 1), dilation=2, groups=2),
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(stride=2, pad=1, output_padding=1),
+        dict(stride=1, pad=0),
+        dict(stride=(2, 1), pad=(0, 1), dilation=2, groups=2),
+    ],
+)
 def test_numerical_gradients(params):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 4, 3, 4))
@@ -88,17 +99,21 @@ def test_numerical_gradients(params):
 
 def test_output_size_is_pytorchs():
     # (H - 1)*s - 2p + d*(k - 1) + output_padding + 1 = 4*2 - 2 + 2 + 1 + 1 = 10
-    out, _ = conv_transpose2d_forward(np.zeros((1, 2, 5, 5)), np.zeros((2, 3, 3, 3)), None,
-                                      stride=2, pad=1, output_padding=1)
+    out, _ = conv_transpose2d_forward(
+        np.zeros((1, 2, 5, 5)), np.zeros((2, 3, 3, 3)), None, stride=2, pad=1, output_padding=1
+    )
     assert out.shape == (1, 3, 10, 10)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(stride=2, output_padding=2), "output_padding must be smaller than stride or dilation"),
-    (dict(pad=3), "output size .* is below 1"),
-    (dict(pad="same"), "pad must be an int or a pair"),
-    (dict(groups=2), "groups=2 does not divide"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(stride=2, output_padding=2), "output_padding must be smaller than stride or dilation"),
+        (dict(pad=3), "output size .* is below 1"),
+        (dict(pad="same"), "pad must be an int or a pair"),
+        (dict(groups=2), "groups=2 does not divide"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         conv_transpose2d_forward(np.zeros((1, 3, 2, 2)), np.zeros((3, 2, 3, 3)), None, **kwargs)

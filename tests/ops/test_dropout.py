@@ -47,10 +47,13 @@ def test_numerical_gradient_with_a_frozen_mask():
     assert errors["x"] < 1e-9, errors
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(p=1.5), "p must be a probability"),
-    (dict(p=0.5, rng=42), "rng must be a numpy.random.Generator"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(p=1.5), "p must be a probability"),
+        (dict(p=0.5, rng=42), "rng must be a numpy.random.Generator"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         dropout_forward(np.zeros(3), **kwargs)

@@ -73,8 +73,13 @@ def test_linear_bad_weight_shape_is_named():
 
 ACTIVATIONS = {
     "relu": (relu_forward, relu_backward, relu_forward_naive, relu_backward_naive, {}),
-    "leaky_relu": (leaky_relu_forward, leaky_relu_backward, leaky_relu_forward_naive, leaky_relu_backward_naive,
-                   {"negative_slope": 0.2}),
+    "leaky_relu": (
+        leaky_relu_forward,
+        leaky_relu_backward,
+        leaky_relu_forward_naive,
+        leaky_relu_backward_naive,
+        {"negative_slope": 0.2},
+    ),
 }
 
 

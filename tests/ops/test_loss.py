@@ -63,20 +63,24 @@ def test_stable_for_huge_scores_and_uniform_scores_give_log_c():
     assert np.isclose(loss, np.log(10))
 
 
-@pytest.mark.parametrize("loss_fn, kwargs", [(softmax_loss, {}), (softmax_loss, {"label_smoothing": 0.2}),
-                                              (svm_loss, {})])
+@pytest.mark.parametrize(
+    "loss_fn, kwargs", [(softmax_loss, {}), (softmax_loss, {"label_smoothing": 0.2}), (svm_loss, {})]
+)
 def test_numerical_gradient(loss_fn, kwargs):
     rng = np.random.default_rng(231)
     scores, y = rng.standard_normal((8, 5)), rng.integers(0, 5, 8)
     assert check_loss(loss_fn, scores, y, **kwargs) < 1e-7
 
 
-@pytest.mark.parametrize("scores, y, message", [
-    (np.zeros((3, 4)), np.array([0, 1, 4]), r"y must lie in \[0, 4\)"),
-    (np.zeros((3, 4)), np.array([0, 1]), r"y must have shape \(3,\)"),
-    (np.zeros((3, 4)), np.array([0.0, 1.0, 2.0]), "integer class labels"),
-    (np.zeros(4), np.array([0]), "scores must have 2 dimensions"),
-])
+@pytest.mark.parametrize(
+    "scores, y, message",
+    [
+        (np.zeros((3, 4)), np.array([0, 1, 4]), r"y must lie in \[0, 4\)"),
+        (np.zeros((3, 4)), np.array([0, 1]), r"y must have shape \(3,\)"),
+        (np.zeros((3, 4)), np.array([0.0, 1.0, 2.0]), "integer class labels"),
+        (np.zeros(4), np.array([0]), "scores must have 2 dimensions"),
+    ],
+)
 def test_bad_arguments_are_named(scores, y, message):
     with pytest.raises(ValueError, match=message):
         softmax_loss(scores, y)

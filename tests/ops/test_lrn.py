@@ -20,8 +20,12 @@ def lrn_case(draw):
     x = 2.0 * rng.standard_normal(shape)
     if draw(st.booleans()):
         x = channels_last(x)
-    params = dict(size=draw(st.integers(1, 6)), alpha=draw(st.sampled_from([1e-4, 0.1, 1.0])),
-                  beta=draw(st.sampled_from([0.75, 0.5, 1.3])), k=draw(st.sampled_from([1.0, 2.0])))
+    params = dict(
+        size=draw(st.integers(1, 6)),
+        alpha=draw(st.sampled_from([1e-4, 0.1, 1.0])),
+        beta=draw(st.sampled_from([0.75, 0.5, 1.3])),
+        k=draw(st.sampled_from([1.0, 2.0])),
+    )
     return x, params, rng
 
 
@@ -32,8 +36,9 @@ def test_fast_matches_naive(case):
     out_n, cache_n = local_response_norm_forward_naive(x, **params)
     assert_close(out, out_n, name="out")
     dout = rng.standard_normal(x.shape)
-    assert_close(local_response_norm_backward(dout, cache), local_response_norm_backward_naive(dout, cache_n),
-                 name="dx")
+    assert_close(
+        local_response_norm_backward(dout, cache), local_response_norm_backward_naive(dout, cache_n), name="dx"
+    )
 
 
 @requires_torch
@@ -56,11 +61,14 @@ def test_numerical_gradients(size):
     assert errors["x"] < 1e-7, errors
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(size=0), "size must be a positive int"),
-    (dict(size=3, k=0.0), "k must be a positive number"),
-    (dict(size=3, alpha=float("nan")), "alpha must be a non-negative number"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(size=0), "size must be a positive int"),
+        (dict(size=3, k=0.0), "k must be a positive number"),
+        (dict(size=3, alpha=float("nan")), "alpha must be a non-negative number"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         local_response_norm_forward(np.zeros((1, 3, 2, 2)), **kwargs)

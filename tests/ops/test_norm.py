@@ -48,12 +48,27 @@ def instancenorm_case(draw):
 
 
 OPS = {
-    "layernorm": (layernorm_case, norm.layernorm_forward, norm.layernorm_backward,
-                  norm.layernorm_forward_naive, norm.layernorm_backward_naive),
-    "groupnorm": (groupnorm_case, norm.groupnorm_forward, norm.groupnorm_backward,
-                  norm.groupnorm_forward_naive, norm.groupnorm_backward_naive),
-    "instancenorm": (instancenorm_case, norm.instancenorm_forward, norm.instancenorm_backward,
-                     norm.instancenorm_forward_naive, norm.instancenorm_backward_naive),
+    "layernorm": (
+        layernorm_case,
+        norm.layernorm_forward,
+        norm.layernorm_backward,
+        norm.layernorm_forward_naive,
+        norm.layernorm_backward_naive,
+    ),
+    "groupnorm": (
+        groupnorm_case,
+        norm.groupnorm_forward,
+        norm.groupnorm_backward,
+        norm.groupnorm_forward_naive,
+        norm.groupnorm_backward_naive,
+    ),
+    "instancenorm": (
+        instancenorm_case,
+        norm.instancenorm_forward,
+        norm.instancenorm_backward,
+        norm.instancenorm_forward_naive,
+        norm.instancenorm_backward_naive,
+    ),
 }
 
 
@@ -107,11 +122,14 @@ def test_matches_torch(name):
     check()
 
 
-@pytest.mark.parametrize("forward, backward, args", [
-    (norm.layernorm_forward, norm.layernorm_backward, ("x", (6, 4, 3), (6, 4, 3))),
-    (norm.groupnorm_forward, norm.groupnorm_backward, ("x", (6,), (6,), 3)),
-    (norm.instancenorm_forward, norm.instancenorm_backward, ("x", (6,), (6,))),
-])
+@pytest.mark.parametrize(
+    "forward, backward, args",
+    [
+        (norm.layernorm_forward, norm.layernorm_backward, ("x", (6, 4, 3), (6, 4, 3))),
+        (norm.groupnorm_forward, norm.groupnorm_backward, ("x", (6,), (6,), 3)),
+        (norm.instancenorm_forward, norm.instancenorm_backward, ("x", (6,), (6,))),
+    ],
+)
 def test_numerical_gradients_with_random_gamma_and_beta(forward, backward, args):
     rng = np.random.default_rng(231)
     x = 5.0 * rng.standard_normal((2, 6, 4, 3)) + 12.0
@@ -129,16 +147,19 @@ def test_groupnorm_normalizes_each_group():
     assert_close(groups.std(axis=1), np.ones(4), rtol=1e-6)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: norm.groupnorm_forward(np.zeros((2, 6, 2, 2)), None, None, 4), "num_groups=4 does not divide"),
-    (lambda: norm.groupnorm_forward(np.zeros((2, 6, 2, 2)), np.ones(3), None, 2), r"gamma must have shape \(6,\)"),
-    (lambda: norm.layernorm_forward(np.zeros((2, 6)), np.ones(5), None), r"gamma must have shape \(6,\)"),
-    (lambda: norm.layernorm_forward(np.zeros(6), None, None), "at least 2 dimensions"),
-    (lambda: norm.instancenorm_forward(np.zeros((2, 6)), None, None), "at least 3 dimensions"),
-    (lambda: norm.groupnorm_forward(np.zeros((2, 6), np.int64), None, None, 2), "floating-point"),
-    (lambda: norm.groupnorm_forward(np.zeros((1, 6)), None, None, 6), "more than 1 value per group"),
-    (lambda: norm.instancenorm_forward(np.zeros((3, 6, 1, 1)), None, None), "more than 1 spatial element"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: norm.groupnorm_forward(np.zeros((2, 6, 2, 2)), None, None, 4), "num_groups=4 does not divide"),
+        (lambda: norm.groupnorm_forward(np.zeros((2, 6, 2, 2)), np.ones(3), None, 2), r"gamma must have shape \(6,\)"),
+        (lambda: norm.layernorm_forward(np.zeros((2, 6)), np.ones(5), None), r"gamma must have shape \(6,\)"),
+        (lambda: norm.layernorm_forward(np.zeros(6), None, None), "at least 2 dimensions"),
+        (lambda: norm.instancenorm_forward(np.zeros((2, 6)), None, None), "at least 3 dimensions"),
+        (lambda: norm.groupnorm_forward(np.zeros((2, 6), np.int64), None, None, 2), "floating-point"),
+        (lambda: norm.groupnorm_forward(np.zeros((1, 6)), None, None, 6), "more than 1 value per group"),
+        (lambda: norm.instancenorm_forward(np.zeros((3, 6, 1, 1)), None, None), "more than 1 spatial element"),
+    ],
+)
 def test_bad_arguments_are_named(call, message):
     with pytest.raises(ValueError, match=message):
         call()

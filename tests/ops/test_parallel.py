@@ -25,17 +25,30 @@ def _run(forward, backward, args, params, threads):
     return out, backward(dout, cache)
 
 
-@pytest.mark.parametrize("case", [
-    (conv2d_forward, conv2d_backward, (5, 20, 6, 6), (24, 20, 3, 3), dict(stride=1, pad=1)),
-    (conv2d_forward, conv2d_backward, (5, 20, 7, 7), (24, 10, 3, 3), dict(stride=2, pad=1, groups=2)),
-    (conv_transpose2d_forward, conv_transpose2d_backward, (5, 20, 4, 4), (20, 18, 3, 3),
-     dict(stride=2, pad=1, output_padding=1)),
-    # channels-first engines (few channels per group): RGB input, depthwise
-    (conv2d_forward, conv2d_backward, (5, 3, 9, 9), (7, 3, 3, 3), dict(stride=2, pad=1)),
-    (conv2d_forward, conv2d_backward, (5, 20, 6, 6), (20, 1, 3, 3), dict(stride=1, pad=1, groups=20)),
-    (conv_transpose2d_forward, conv_transpose2d_backward, (5, 4, 4, 4), (4, 3, 3, 3),
-     dict(stride=2, pad=1, output_padding=1)),
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        (conv2d_forward, conv2d_backward, (5, 20, 6, 6), (24, 20, 3, 3), dict(stride=1, pad=1)),
+        (conv2d_forward, conv2d_backward, (5, 20, 7, 7), (24, 10, 3, 3), dict(stride=2, pad=1, groups=2)),
+        (
+            conv_transpose2d_forward,
+            conv_transpose2d_backward,
+            (5, 20, 4, 4),
+            (20, 18, 3, 3),
+            dict(stride=2, pad=1, output_padding=1),
+        ),
+        # channels-first engines (few channels per group): RGB input, depthwise
+        (conv2d_forward, conv2d_backward, (5, 3, 9, 9), (7, 3, 3, 3), dict(stride=2, pad=1)),
+        (conv2d_forward, conv2d_backward, (5, 20, 6, 6), (20, 1, 3, 3), dict(stride=1, pad=1, groups=20)),
+        (
+            conv_transpose2d_forward,
+            conv_transpose2d_backward,
+            (5, 4, 4, 4),
+            (4, 3, 3, 3),
+            dict(stride=2, pad=1, output_padding=1),
+        ),
+    ],
+)
 def test_threads_match_serial_and_repeat_exactly(tiny_chunks, case):
     forward, backward, x_shape, w_shape, params = case
     rng = np.random.default_rng(0)
@@ -100,6 +113,7 @@ def test_batch_norm_split_over_threads_matches_serial_and_naive(tiny_chunks, mon
         batchnorm_forward,
         batchnorm_forward_naive,
     )
+
     monkeypatch.setattr(engine.tuning, "PARALLEL_BYTES_PER_THREAD", 0)
     rng = np.random.default_rng(3)
     x = rng.standard_normal(shape) * 3 + 1
@@ -120,16 +134,20 @@ def test_batch_norm_split_over_threads_matches_serial_and_naive(tiny_chunks, mon
         assert_close(threaded, loops, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("params", [
-    dict(kernel_size=2, stride=2),                       # windows tile the image exactly
-    dict(kernel_size=3, stride=2, pad=1),                # overlapping, padded
-    dict(kernel_size=2, stride=2, pad=1, dilation=2),    # dilated
-    dict(kernel_size=2, stride=3),                       # pixels in no window
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(kernel_size=2, stride=2),  # windows tile the image exactly
+        dict(kernel_size=3, stride=2, pad=1),  # overlapping, padded
+        dict(kernel_size=2, stride=2, pad=1, dilation=2),  # dilated
+        dict(kernel_size=2, stride=3),  # pixels in no window
+    ],
+)
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 def test_max_pool_split_over_threads_matches_the_loops_with_ties(tiny_chunks, monkeypatch, params, layout):
     """Images split over two threads: same output and gradient as the loops, ties, NaN and -inf included."""
     from numcnn.ops import pool
+
     monkeypatch.setattr(engine.tuning, "PARALLEL_BYTES_PER_THREAD", 0)
     rng = np.random.default_rng(4)
     x = rng.integers(-2, 3, size=(5, 3, 7, 8)).astype(float)  # small integers: many ties

@@ -79,10 +79,10 @@ def _every_window_reads_the_image(x, params, dilation):
     its backward writes there, corrupting memory; numcnn gives -inf and drops that gradient."""
     geom = pool.pool_geometry(x, params["kernel_size"], params["stride"], params["pad"], dilation)
     (top, _, left, _), (H, W) = geom.pad, geom.in_hw
-    for size, out_size, k, s, d, p in ((H, geom.out_hw[0], geom.kernel[0], geom.stride[0],
-                                        geom.dilation[0], top),
-                                       (W, geom.out_hw[1], geom.kernel[1], geom.stride[1],
-                                        geom.dilation[1], left)):
+    for size, out_size, k, s, d, p in (
+        (H, geom.out_hw[0], geom.kernel[0], geom.stride[0], geom.dilation[0], top),
+        (W, geom.out_hw[1], geom.kernel[1], geom.stride[1], geom.dilation[1], left),
+    ):
         for o in range(out_size):
             if not any(0 <= o * s - p + i * d < size for i in range(k)):
                 return False
@@ -122,8 +122,9 @@ def test_avg_pool_matches_torch(case, count_include_pad):
     out, cache = avg_pool2d_forward(x, count_include_pad=count_include_pad, **params)
     dout = rng.standard_normal(out.shape)
     xt = to_torch(x, True)
-    out_t = F.avg_pool2d(xt, params["kernel_size"], params["stride"], params["pad"],
-                         count_include_pad=count_include_pad)
+    out_t = F.avg_pool2d(
+        xt, params["kernel_size"], params["stride"], params["pad"], count_include_pad=count_include_pad
+    )
     out_t.backward(to_torch(dout))
     assert_close(out, out_t, name="out")
     assert_close(avg_pool2d_backward(dout, cache), xt.grad, name="dx")
@@ -132,14 +133,17 @@ def test_avg_pool_matches_torch(case, count_include_pad):
 def test_tie_gradient_goes_to_first_position_in_raster_order():
     x = np.array([[[[1.0, 3.0], [3.0, 3.0]]]])
     out, cache = max_pool2d_forward(x, 2)
-    np.testing.assert_array_equal(max_pool2d_backward(np.array([[[[5.0]]]]), cache),
-                                  [[[[0.0, 5.0], [0.0, 0.0]]]])
+    np.testing.assert_array_equal(max_pool2d_backward(np.array([[[[5.0]]]]), cache), [[[[0.0, 5.0], [0.0, 0.0]]]])
 
 
 @st.composite
 def image_batch(draw, max_size=6):
-    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, max_size)),
-             draw(st.integers(1, max_size)))
+    shape = (
+        draw(st.integers(1, 3)),
+        draw(st.integers(1, 4)),
+        draw(st.integers(1, max_size)),
+        draw(st.integers(1, max_size)),
+    )
     x = np.random.default_rng(draw(st.integers(0, 2**16))).standard_normal(shape)
     return channels_last(x) if draw(st.booleans()) else x
 
@@ -168,12 +172,15 @@ def test_global_avg_pool_matches_torch(x):
     assert_close(global_avg_pool_backward(dout, cache), xt.grad)
 
 
-@pytest.mark.parametrize("forward, backward, kwargs", [
-    (max_pool2d_forward, max_pool2d_backward, dict(kernel_size=3, stride=2, pad=1)),
-    (max_pool2d_forward, max_pool2d_backward, dict(kernel_size=2, stride=1, dilation=2)),
-    (avg_pool2d_forward, avg_pool2d_backward, dict(kernel_size=3, stride=2, pad=1, count_include_pad=False)),
-    (global_avg_pool_forward, global_avg_pool_backward, {}),
-])
+@pytest.mark.parametrize(
+    "forward, backward, kwargs",
+    [
+        (max_pool2d_forward, max_pool2d_backward, dict(kernel_size=3, stride=2, pad=1)),
+        (max_pool2d_forward, max_pool2d_backward, dict(kernel_size=2, stride=1, dilation=2)),
+        (avg_pool2d_forward, avg_pool2d_backward, dict(kernel_size=3, stride=2, pad=1, count_include_pad=False)),
+        (global_avg_pool_forward, global_avg_pool_backward, {}),
+    ],
+)
 def test_numerical_gradients(forward, backward, kwargs):
     # Distinct values 0.1 apart: a max pool is only differentiable away from
     # ties. Pools are piecewise linear, so a step of 1e-4 is exact but for rounding.
@@ -189,15 +196,19 @@ def test_layout_is_kept():
         assert out.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(kernel_size=3, pad=2), "pad must be at most half"),
-    (dict(kernel_size=0), "kernel_size must be at least 1"),
-    (dict(kernel_size=5), "larger than the padded input"),
-    (dict(kernel_size=2, stride=0), "stride must be at least 1"),
-    (dict(kernel_size="2"), "kernel_size must be an int or a pair"),
-])
-@pytest.mark.parametrize("forward", [max_pool2d_forward, avg_pool2d_forward,
-                                     max_pool2d_forward_naive, avg_pool2d_forward_naive])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(kernel_size=3, pad=2), "pad must be at most half"),
+        (dict(kernel_size=0), "kernel_size must be at least 1"),
+        (dict(kernel_size=5), "larger than the padded input"),
+        (dict(kernel_size=2, stride=0), "stride must be at least 1"),
+        (dict(kernel_size="2"), "kernel_size must be an int or a pair"),
+    ],
+)
+@pytest.mark.parametrize(
+    "forward", [max_pool2d_forward, avg_pool2d_forward, max_pool2d_forward_naive, avg_pool2d_forward_naive]
+)
 def test_bad_arguments_are_named(forward, kwargs, message):
     with pytest.raises(ValueError, match=message):
         forward(np.zeros((1, 1, 4, 4)), **kwargs)
@@ -211,6 +222,7 @@ def test_adaptive_avg_pool_fast_matches_naive(x, oh, ow, square):
         adaptive_avg_pool2d_forward,
         adaptive_avg_pool2d_forward_naive,
     )
+
     output_size = oh if square else (oh, ow)
     out, cache = adaptive_avg_pool2d_forward(x, output_size)
     out_naive, cache_naive = adaptive_avg_pool2d_forward_naive(x, output_size)
@@ -224,6 +236,7 @@ def test_adaptive_avg_pool_fast_matches_naive(x, oh, ow, square):
 def test_adaptive_avg_pool_matches_torch(x, oh, ow):
     """PyTorch's windows: start floor(i*H/oh), end ceil((i+1)*H/oh), so they overlap when oh does not divide H."""
     from numcnn.ops.pool import adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward
+
     out, cache = adaptive_avg_pool2d_forward(x, (oh, ow))
     dout = np.random.default_rng(2).standard_normal(out.shape)
     xt = to_torch(x, True)
@@ -233,11 +246,14 @@ def test_adaptive_avg_pool_matches_torch(x, oh, ow):
     assert_close(adaptive_avg_pool2d_backward(dout, cache), xt.grad)
 
 
-@pytest.mark.parametrize("x_shape, output_size", [((2, 3, 7, 10), (3, 4)), ((1, 2, 5, 5), (5, 2)), ((2, 1, 9, 4), (4, 4))])
+@pytest.mark.parametrize(
+    "x_shape, output_size", [((2, 3, 7, 10), (3, 4)), ((1, 2, 5, 5), (5, 2)), ((2, 1, 9, 4), (4, 4))]
+)
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 def test_adaptive_avg_pool_uneven_windows_have_their_own_fast_path(monkeypatch, x_shape, output_size, layout):
     """Uneven windows used to run the loop version itself, so fast-vs-naive compared it with itself."""
     from numcnn.ops import pool
+
     rng = np.random.default_rng(5)
     x = rng.standard_normal(x_shape).astype(np.float32)
     x = channels_last(x) if layout == "channels_last" else x
@@ -260,6 +276,7 @@ def test_adaptive_avg_pool_uneven_windows_have_their_own_fast_path(monkeypatch, 
 @requires_torch
 def test_adaptive_avg_pool_uneven_windows_match_torch():
     from numcnn.ops.pool import adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward
+
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, 3, 7, 10))
     out, cache = adaptive_avg_pool2d_forward(x, (3, 4))

@@ -1,4 +1,5 @@
-"""Winograd F(2x2, 3x3) and F(4x4, 3x3): the transforms' algebra, and convolutions through them against the loops and PyTorch."""
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3): the transforms' algebra, and convolutions through them
+against the loops and PyTorch."""
 
 from contextlib import contextmanager
 
@@ -26,6 +27,7 @@ def small_layers(m=2):
         def run(*args):
             calls[name] += 1
             return engine(*args)
+
         return run
 
     with pytest.MonkeyPatch.context() as patch, engine.use(f"winograd{m}"):  # channels-last, any size
@@ -42,7 +44,7 @@ def test_one_tile_is_the_correlation_of_a_3x3_filter(tiling):
     a, m = tiling.alpha, tiling.m
     d, g = rng.standard_normal((a, a)), rng.standard_normal((3, 3))
     y = tiling.A_T @ ((tiling.G @ g @ tiling.G.T) * (tiling.B_T @ d @ tiling.B_T.T)) @ tiling.A_T.T
-    direct = np.array([[np.sum(d[i:i + 3, j:j + 3] * g) for j in range(m)] for i in range(m)])
+    direct = np.array([[np.sum(d[i : i + 3, j : j + 3] * g) for j in range(m)] for i in range(m)])
     assert_close(y, direct, rtol=1e-12)
 
 
@@ -54,22 +56,28 @@ def test_transforms_match_their_matrices(tiling):
     V = np.empty((a * a, 2, 2, 3, 3))
     tiling.input_transform(xp, (2, 3), V)
     for n, i, j, c in [(1, 1, 2, 2), (0, 0, 0, 0), (0, 1, 1, 1)]:
-        expected = tiling.B_T @ xp[n, m * i:m * i + a, m * j:m * j + a, c] @ tiling.B_T.T
+        expected = tiling.B_T @ xp[n, m * i : m * i + a, m * j : m * j + a, c] @ tiling.B_T.T
         assert_close(V[:, n, i, j, c].reshape(a, a), expected, rtol=1e-13)
 
     M = rng.standard_normal((a * a, 2, 2, 3, 5))
     out = np.empty((2, 2 * m, 3 * m, 5))
     tiling.output_transform(M, out)
     for n, i, j, c in [(1, 1, 2, 2), (0, 0, 1, 4)]:
-        assert_close(out[n, m * i:m * i + m, m * j:m * j + m, c],
-                     tiling.A_T @ M[:, n, i, j, c].reshape(a, a) @ tiling.A_T.T, rtol=1e-13)
+        assert_close(
+            out[n, m * i : m * i + m, m * j : m * j + m, c],
+            tiling.A_T @ M[:, n, i, j, c].reshape(a, a) @ tiling.A_T.T,
+            rtol=1e-13,
+        )
 
     dy = rng.standard_normal((2, 2 * m, 3 * m, 5))
     dM = np.empty((a * a, 2, 2, 3, 5))
     tiling.output_grad_transform(dy, dM)
     for n, i, j, c in [(1, 1, 2, 2), (0, 1, 0, 3)]:
-        assert_close(dM[:, n, i, j, c].reshape(a, a),
-                     tiling.A_T.T @ dy[n, m * i:m * i + m, m * j:m * j + m, c] @ tiling.A_T, rtol=1e-13)
+        assert_close(
+            dM[:, n, i, j, c].reshape(a, a),
+            tiling.A_T.T @ dy[n, m * i : m * i + m, m * j : m * j + m, c] @ tiling.A_T,
+            rtol=1e-13,
+        )
 
 
 @pytest.mark.parametrize("tiling", TILINGS, ids=lambda t: f"F({t.m}x{t.m})")
@@ -100,7 +108,7 @@ def test_matrix_twins_compose_to_the_correlation(tiling):
     V = tiling.input_transform_by_matrix(xp, (2, 2))
     U = winograd.weight_transform(g[None, None], tiling)  # (a*a, 1, 1)
     y = tiling.output_transform_by_matrix(V * U[:, :, None, None])[0, :, :, 0]
-    direct = np.array([[np.sum(xp[0, i:i + 3, j:j + 3, 0] * g) for j in range(2 * m)] for i in range(2 * m)])
+    direct = np.array([[np.sum(xp[0, i : i + 3, j : j + 3, 0] * g) for j in range(2 * m)] for i in range(2 * m)])
     assert_close(y, direct, rtol=1e-12, atol=1e-12)
 
 
@@ -150,10 +158,13 @@ def test_convolution_through_winograd_matches_the_loops(m, case):
 
 
 @requires_torch
-@pytest.mark.parametrize("m, tolerance", [
-    (2, 2e-5),  # float32 through the transforms: errors of a few ulps of the sums, like im2col's
-    (4, 1e-4),  # F(4x4)'s coefficients (up to 8, and 1/24) amplify rounding about 5x
-])
+@pytest.mark.parametrize(
+    "m, tolerance",
+    [
+        (2, 2e-5),  # float32 through the transforms: errors of a few ulps of the sums, like im2col's
+        (4, 1e-4),  # F(4x4)'s coefficients (up to 8, and 1/24) amplify rounding about 5x
+    ],
+)
 def test_float32_training_sizes_match_torch(m, tolerance):
     """A real layer (128 channels, 16x16, batch 4) in float32, against PyTorch in float64."""
     rng = np.random.default_rng(3)
@@ -172,22 +183,25 @@ def test_float32_training_sizes_match_torch(m, tolerance):
     assert_close(dw, wt.grad, rtol=1e-4, atol=100 * tolerance, name="dw")  # sums of 1024 products of unit scale
 
 
-@pytest.mark.parametrize("kernel, stride, dilation, groups, channels, out_hw, m", [
-    ((3, 3), 1, 1, 1, 128, (16, 16), 4),
-    ((3, 3), 1, 1, 1, 64, (32, 32), 4),
-    ((3, 3), 1, 1, 1, 128, (8, 8), 4),
-    ((3, 3), 1, 1, 1, 64, (8, 8), 0),      # too little work per pass for F(4x4), too few channels for F(2x2)
-    ((3, 3), 1, 1, 1, 256, (4, 4), 2),     # F(4x4): one tile per image, too little work per pass
-    ((3, 3), 1, 1, 1, 128, (7, 7), 2),     # F(2x2): 64 outputs computed for 49, still pays
-    ((3, 3), 1, 1, 1, 128, (6, 6), 2),     # F(4x4) would compute 64 for 36; F(2x2) tiles exactly
-    ((3, 3), 1, 1, 1, 64, (6, 6), 0),      # and F(2x2) needs 128 channels
-    ((3, 3), 1, 1, 1, 128, (3, 3), 0),     # 16 for 9 either way: does not pay
-    ((3, 3), 1, 1, 1, 32, (16, 16), 0),    # too few channels: measured a draw or worse
-    ((3, 3), 2, 1, 1, 128, (8, 8), 0),
-    ((3, 3), 1, 2, 1, 128, (8, 8), 0),
-    ((3, 3), 1, 1, 2, 256, (8, 8), 0),
-    ((5, 5), 1, 1, 1, 128, (8, 8), 0),
-])
+@pytest.mark.parametrize(
+    "kernel, stride, dilation, groups, channels, out_hw, m",
+    [
+        ((3, 3), 1, 1, 1, 128, (16, 16), 4),
+        ((3, 3), 1, 1, 1, 64, (32, 32), 4),
+        ((3, 3), 1, 1, 1, 128, (8, 8), 4),
+        ((3, 3), 1, 1, 1, 64, (8, 8), 0),  # too little work per pass for F(4x4), too few channels for F(2x2)
+        ((3, 3), 1, 1, 1, 256, (4, 4), 2),  # F(4x4): one tile per image, too little work per pass
+        ((3, 3), 1, 1, 1, 128, (7, 7), 2),  # F(2x2): 64 outputs computed for 49, still pays
+        ((3, 3), 1, 1, 1, 128, (6, 6), 2),  # F(4x4) would compute 64 for 36; F(2x2) tiles exactly
+        ((3, 3), 1, 1, 1, 64, (6, 6), 0),  # and F(2x2) needs 128 channels
+        ((3, 3), 1, 1, 1, 128, (3, 3), 0),  # 16 for 9 either way: does not pay
+        ((3, 3), 1, 1, 1, 32, (16, 16), 0),  # too few channels: measured a draw or worse
+        ((3, 3), 2, 1, 1, 128, (8, 8), 0),
+        ((3, 3), 1, 2, 1, 128, (8, 8), 0),
+        ((3, 3), 1, 1, 2, 256, (8, 8), 0),
+        ((5, 5), 1, 1, 1, 128, (8, 8), 0),
+    ],
+)
 def test_which_convolutions_go_through_which_tiling(kernel, stride, dilation, groups, channels, out_hw, m):
     span = (dilation * (kernel[0] - 1), dilation * (kernel[1] - 1))
     in_hw = ((out_hw[0] - 1) * stride + span[0] + 1 - 2, (out_hw[1] - 1) * stride + span[1] + 1 - 2)
@@ -280,7 +294,7 @@ def test_only_chunks_beyond_the_safe_range_take_the_direct_sum():
         limit = winograd.input_limit(np.float32, winograd.forward_growth(tiling, 4), winograd.max_abs(w))
         x_l = rng.uniform(-limit, limit, (4, 8, 8, 4)).astype(np.float32)
         x_l[1, 0, 0, 0] = np.float32(limit) * 0.999  # inside: Winograd, and finite
-        x_l[2, 5, 5, 3] = np.float32(limit) * 1.01   # beyond: the direct sum
+        x_l[2, 5, 5, 3] = np.float32(limit) * 1.01  # beyond: the direct sum
         out, taken = np.empty((4, 8, 8, 4), np.float32), []
 
         def direct(start, stop):

@@ -29,8 +29,9 @@ def commands_import_this_numcnn(monkeypatch):
 
 
 def numcnn(*args, cwd, timeout=600):
-    return subprocess.run([sys.executable, "-m", "numcnn", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "numcnn", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def trials_of(storage, name):
@@ -43,6 +44,7 @@ def worker_pids(trials):
 
 # --- search spaces -----------------------------------------------------------------------------------
 
+
 def test_default_space_centres_the_learning_rate_on_the_optimizer(tmp_path):
     adam, nesterov = sweep.default_space("smallcnn", "adam"), sweep.default_space("resnet20", "nesterov")
     assert adam["lr"] == {"type": "float", "low": 2e-4, "high": 1e-2, "log": True}
@@ -52,9 +54,11 @@ def test_default_space_centres_the_learning_rate_on_the_optimizer(tmp_path):
 
 
 def test_a_toml_space_is_read_and_drawn_from(tmp_path):
-    (tmp_path / "space.toml").write_text('[lr]\ntype = "float"\nlow = 1e-3\nhigh = 1e-1\nlog = true\n\n'
-                                         '[hidden]\ntype = "categorical"\nchoices = ["64", "128,64"]\n\n'
-                                         '[batch_size]\ntype = "int"\nlow = 16\nhigh = 64\n')
+    (tmp_path / "space.toml").write_text(
+        '[lr]\ntype = "float"\nlow = 1e-3\nhigh = 1e-1\nlog = true\n\n'
+        '[hidden]\ntype = "categorical"\nchoices = ["64", "128,64"]\n\n'
+        '[batch_size]\ntype = "int"\nlow = 16\nhigh = 64\n'
+    )
     space = sweep.load_space(tmp_path / "space.toml")
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(20):
@@ -63,17 +67,20 @@ def test_a_toml_space_is_read_and_drawn_from(tmp_path):
         assert sweep.space.as_train_arguments(values)["hidden"] in ((64,), (128, 64))
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "the search space is empty"),
-    ('[colour]\ntype = "categorical"\nchoices = ["red"]', "[colour] is not an option a sweep can vary"),
-    ('[lr]\ntype = "float"\nlow = 0.1\nhigh = 0.01', "[lr] needs low < high"),
-    ('[lr]\ntype = "float"\nlow = 0\nhigh = 0.01\nlog = true', "[lr] with log = true needs low > 0"),
-    ('[lr]\ntype = "uniform"\nlow = 0\nhigh = 1', "[lr] type must be 'float', 'int' or 'categorical'"),
-    ('[optimizer]\ntype = "categorical"\nchoices = ["adam", "lbfgs"]', "[optimizer] 'lbfgs' is not one of"),
-    ('[width]\ntype = "categorical"\nchoices = [16, 0]', "[width] values must be positive integers, got 0"),
-    ('[hidden]\ntype = "categorical"\nchoices = ["wide"]', "[hidden] values are sizes like"),
-    ("[lr\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "the search space is empty"),
+        ('[colour]\ntype = "categorical"\nchoices = ["red"]', "[colour] is not an option a sweep can vary"),
+        ('[lr]\ntype = "float"\nlow = 0.1\nhigh = 0.01', "[lr] needs low < high"),
+        ('[lr]\ntype = "float"\nlow = 0\nhigh = 0.01\nlog = true', "[lr] with log = true needs low > 0"),
+        ('[lr]\ntype = "uniform"\nlow = 0\nhigh = 1', "[lr] type must be 'float', 'int' or 'categorical'"),
+        ('[optimizer]\ntype = "categorical"\nchoices = ["adam", "lbfgs"]', "[optimizer] 'lbfgs' is not one of"),
+        ('[width]\ntype = "categorical"\nchoices = [16, 0]', "[width] values must be positive integers, got 0"),
+        ('[hidden]\ntype = "categorical"\nchoices = ["wide"]', "[hidden] values are sizes like"),
+        ("[lr\n", "not valid TOML"),
+    ],
+)
 def test_a_bad_space_is_refused_naming_the_option(tmp_path, text, message):
     (tmp_path / "space.toml").write_text(text)
     with pytest.raises(ValueError, match="space.toml") as error:
@@ -81,14 +88,23 @@ def test_a_bad_space_is_refused_naming_the_option(tmp_path, text, message):
     assert message in str(error.value)
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"lr = 0.1\n", "space.toml: lr must be a table ([lr] with type = ..."),
-    (b'[lr]\ntype = "float"\nlow = 0.1\nhigh = inf\n', "space.toml: [lr] low and high must be finite numbers"),
-    (b'[hidden]\ntype = "categorical"\nchoices = "abc"\n', "space.toml: [hidden] choices must be a list"),
-    (b'[lr]\ntype = "float"\nlow = -1.0\nhigh = 1.0\nlog = true\n', "space.toml: [lr] with log = true needs low > 0"),
-    (b'[lr]\ntype = "float"\nlow = 1e-3\nhigh = 0.1\nlog = "false"\n', "space.toml: [lr] log must be true or false"),
-    (b'[lr]\ntype = "float"\nlow = 1e-3\nhigh = 0.1\n# caf\xe9\n', "space.toml: not a UTF-8 text file (byte 0xe9"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"lr = 0.1\n", "space.toml: lr must be a table ([lr] with type = ..."),
+        (b'[lr]\ntype = "float"\nlow = 0.1\nhigh = inf\n', "space.toml: [lr] low and high must be finite numbers"),
+        (b'[hidden]\ntype = "categorical"\nchoices = "abc"\n', "space.toml: [hidden] choices must be a list"),
+        (
+            b'[lr]\ntype = "float"\nlow = -1.0\nhigh = 1.0\nlog = true\n',
+            "space.toml: [lr] with log = true needs low > 0",
+        ),
+        (
+            b'[lr]\ntype = "float"\nlow = 1e-3\nhigh = 0.1\nlog = "false"\n',
+            "space.toml: [lr] log must be true or false",
+        ),
+        (b'[lr]\ntype = "float"\nlow = 1e-3\nhigh = 0.1\n# caf\xe9\n', "space.toml: not a UTF-8 text file (byte 0xe9"),
+    ],
+)
 def test_a_bad_space_file_is_one_line_and_exit_2_from_the_command(tmp_path, capsys, content, message):
     """Each once ended in a traceback (AttributeError, OverflowError, TypeError) or, for the bytes, in a
     codec message that did not name the file; a string log was taken as true."""
@@ -103,8 +119,10 @@ def test_the_best_command_line_is_a_valid_train_command_with_the_sweeps_fixed_op
     defaults = {k: v for k, v in vars(cli.build_parser().parse_args(["train"])).items()}
     base = dict(defaults, model="fc", dataset="digits", epochs=3, optimizer="nesterov", batch_size=64)
     command = sweep.command_line({"lr": 0.0123456789, "hidden": "512,256", "dropout": 0.25}, base, defaults)
-    assert command == ("numcnn train --model fc --dataset digits --epochs 3 --optimizer nesterov "
-                       "--lr 0.0123457 --hidden 512,256 --dropout 0.25")
+    assert command == (
+        "numcnn train --model fc --dataset digits --epochs 3 --optimizer nesterov "
+        "--lr 0.0123457 --hidden 512,256 --dropout 0.25"
+    )
     parsed = cli.build_parser().parse_args(shlex.split(command)[1:])
     assert (parsed.epochs, parsed.optimizer, parsed.hidden, parsed.dropout) == (3, "nesterov", (512, 256), 0.25)
 
@@ -150,6 +168,7 @@ def test_a_trial_is_never_pruned_at_its_last_epoch(pruner):
 
 # --- sampling: every trial its own random stream -----------------------------------------------------
 
+
 def _draw(study, space):
     trial = study.ask()
     values = sweep.space.suggest(trial, space)
@@ -172,12 +191,15 @@ def test_processes_joining_one_study_with_one_seed_do_not_repeat_each_other(tmp_
 
 def test_a_one_worker_sweep_is_reproducible_from_its_seed(tmp_path):
     space = sweep.default_space("smallcnn")
-    runs = [[_draw(sweep.load_study("s", str(tmp_path / f"{i}.journal"), seed=seed, create=True), space)
-             for _ in range(3)] for i, seed in enumerate((7, 7, 8))]
+    runs = [
+        [_draw(sweep.load_study("s", str(tmp_path / f"{i}.journal"), seed=seed, create=True), space) for _ in range(3)]
+        for i, seed in enumerate((7, 7, 8))
+    ]
     assert runs[0] == runs[1] and runs[0] != runs[2]
 
 
 # --- the trial count is exact ----------------------------------------------------------------------
+
 
 def test_a_trial_started_when_the_study_is_full_stands_down(tmp_path):
     """Two workers asking at the same moment for the last place: the later trial number is surplus,
@@ -194,6 +216,7 @@ def test_a_trial_started_when_the_study_is_full_stands_down(tmp_path):
 
         def stop(self):
             stopped.append(True)
+
     sweep.runner._StopAtTrials(4)(Watched(), study.trials[1])
     assert not stopped, "2 finished and 1 running leave a place"
     sweep.runner._StopAtTrials(3)(Watched(), study.trials[1])
@@ -220,6 +243,7 @@ def test_a_surplus_trial_fails_without_a_word_from_optuna(caplog):
 
 # --- sweeps, run as a user runs them -----------------------------------------------------------------
 
+
 def test_two_workers_share_a_journal_study_and_a_rerun_continues_it(tmp_path):
     args = ("sweep", "--trials", "4", "--workers", "2", "--epochs", "2", "--out", "s")
     first = numcnn(*args, cwd=tmp_path)
@@ -243,7 +267,7 @@ def test_two_workers_share_a_journal_study_and_a_rerun_continues_it(tmp_path):
     again = trials_of(storage, "digits-smallcnn")
     assert sum(t.state in FINISHED for t in again) == 6
     assert len(set(_params(again))) == 6, "the rerun tried new points"
-    assert [t.params for t in again[:len(trials)]] == [t.params for t in trials], "the first trials are kept"
+    assert [t.params for t in again[: len(trials)]] == [t.params for t in trials], "the first trials are kept"
 
 
 def _params(trials):
@@ -254,10 +278,25 @@ def _params(trials):
 def test_two_commands_on_one_study_and_a_rerun_never_repeat_a_trial_and_stop_at_trials(tmp_path):
     """The README's "the same command on each machine": two commands at once on one study proposed the
     same points (trials 0 = 1, 2 = 3, 4 = 5) and a rerun repeated them. And the count is exact."""
-    command = [sys.executable, "-m", "numcnn", "sweep", "--model", "fc", "--epochs", "1", "--workers", "1",
-               "--out", "multi", "--trials"]
-    processes = [subprocess.Popen(command + ["6"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for _ in range(2)]
+    command = [
+        sys.executable,
+        "-m",
+        "numcnn",
+        "sweep",
+        "--model",
+        "fc",
+        "--epochs",
+        "1",
+        "--workers",
+        "1",
+        "--out",
+        "multi",
+        "--trials",
+    ]
+    processes = [
+        subprocess.Popen(command + ["6"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     for process in processes:
         stdout, stderr = process.communicate(timeout=600)
         assert process.returncode == 0, stderr
@@ -275,8 +314,9 @@ def test_two_commands_on_one_study_and_a_rerun_never_repeat_a_trial_and_stop_at_
 def test_several_workers_run_exactly_the_trials_asked_for(tmp_path):
     """--trials 4 ran 5: a worker finishing a trial stopped at 4 finished while another still ran a 5th;
     with more workers than trials, every worker ran one."""
-    result = numcnn("sweep", "--model", "fc", "--epochs", "1", "--trials", "2", "--workers", "3", "--out", "s",
-                    cwd=tmp_path)
+    result = numcnn(
+        "sweep", "--model", "fc", "--epochs", "1", "--trials", "2", "--workers", "3", "--out", "s", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     trials = trials_of(str(tmp_path / "s" / "study.journal"), "digits-fc")
     assert sum(t.state in FINISHED for t in trials) == 2
@@ -292,7 +332,8 @@ def test_the_best_command_reproduces_the_best_trial(tmp_path):
     assert train.returncode == 0, train.stderr
     # the command prints the parameters to 6 digits: the rerun matches the trial to training noise
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["best_val_acc"] == pytest.approx(
-        best["val_acc"], abs=0.03)
+        best["val_acc"], abs=0.03
+    )
 
 
 def _wait_for_running_trial(storage, name, process, timeout=120):
@@ -301,9 +342,13 @@ def _wait_for_running_trial(storage, name, process, timeout=120):
         assert process.poll() is None, process.communicate()
         if Path(storage).exists():
             try:
-                running = [t for t in trials_of(storage, name)
-                           if t.state == optuna.trial.TrialState.RUNNING and "worker" in t.user_attrs
-                           and 1 in t.intermediate_values]  # mid-trial: one epoch done
+                running = [
+                    t
+                    for t in trials_of(storage, name)
+                    if t.state == optuna.trial.TrialState.RUNNING
+                    and "worker" in t.user_attrs
+                    and 1 in t.intermediate_values
+                ]  # mid-trial: one epoch done
             except KeyError:  # the study is not created yet
                 running = []
             if running:
@@ -313,10 +358,23 @@ def _wait_for_running_trial(storage, name, process, timeout=120):
 
 
 def test_a_killed_worker_loses_only_its_trial_and_the_sweep_goes_on(tmp_path):
-    sweep_command = [sys.executable, "-m", "numcnn", "sweep", "--trials", "4", "--workers", "2", "--epochs", "6",
-                     "--pruner", "halving", "--out", "s"]
-    process = subprocess.Popen(sweep_command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    sweep_command = [
+        sys.executable,
+        "-m",
+        "numcnn",
+        "sweep",
+        "--trials",
+        "4",
+        "--workers",
+        "2",
+        "--epochs",
+        "6",
+        "--pruner",
+        "halving",
+        "--out",
+        "s",
+    ]
+    process = subprocess.Popen(sweep_command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     storage = str(tmp_path / "s" / "study.journal")
     victim = _wait_for_running_trial(storage, "digits-smallcnn", process)
     os.kill(sweep.runner.worker_pid(victim.user_attrs["worker"]), signal.SIGKILL)
@@ -355,8 +413,9 @@ def test_a_worker_killed_holding_the_journal_lock_does_not_stall_the_others(tmp_
     holder.kill()
     holder.wait()
     assert os.path.lexists(tmp_path / "s" / "study.journal.lock"), "the dead worker's lock is left behind"
-    user = subprocess.run([sys.executable, "-c", USE_THE_STUDY], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)
+    user = subprocess.run(
+        [sys.executable, "-c", USE_THE_STUDY], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert user.returncode == 0, user.stderr
     assert user.stdout.strip() == "1 trial" and "Forcibly releasing the lock file" in user.stderr
 
@@ -365,11 +424,20 @@ def test_a_rerun_fails_the_trials_of_a_sweep_killed_whole(tmp_path):
     """A worker killed with its sweep leaves a RUNNING trial; the next sweep on this host fails it."""
     storage = str(tmp_path / "study.journal")
     sweep.load_study("s", storage, create=True)
-    started = subprocess.run([sys.executable, "-c", (
-        "import os, sys; from numcnn import sweep\n"
-        f"study = sweep.load_study('s', {storage!r})\n"
-        "trial = study.ask(); trial.set_user_attr('worker', sweep.runner.worker_id())\n"
-        "os._exit(0)  # gone without telling the study, as after SIGKILL")], capture_output=True, text=True)
+    started = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import os, sys; from numcnn import sweep\n"
+                f"study = sweep.load_study('s', {storage!r})\n"
+                "trial = study.ask(); trial.set_user_attr('worker', sweep.runner.worker_id())\n"
+                "os._exit(0)  # gone without telling the study, as after SIGKILL"
+            ),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert started.returncode == 0, started.stderr
     alive = sweep.load_study("s", storage).ask()
     alive.set_user_attr("worker", sweep.runner.worker_id())  # this process: alive
@@ -383,11 +451,18 @@ def test_a_zombie_workers_trial_is_failed(tmp_path):
     nothing reaps orphans) keeps its /proc entry and start time: it was counted alive, its trial left RUNNING."""
     storage = str(tmp_path / "study.journal")
     sweep.load_study("s", storage, create=True)
-    child = subprocess.Popen([sys.executable, "-c", (
-        "import os; from numcnn import sweep\n"
-        f"trial = sweep.load_study('s', {storage!r}).ask()\n"
-        "trial.set_user_attr('worker', sweep.runner.worker_id())\n"
-        "os._exit(0)")])
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import os; from numcnn import sweep\n"
+                f"trial = sweep.load_study('s', {storage!r}).ask()\n"
+                "trial.set_user_attr('worker', sweep.runner.worker_id())\n"
+                "os._exit(0)"
+            ),
+        ]
+    )
     try:
         os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # wait for it to exit, without reaping it
         with open(f"/proc/{child.pid}/stat") as f:
@@ -404,10 +479,19 @@ def test_a_sweep_interrupted_while_waiting_stops_and_reaps_its_workers(tmp_path)
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
+
     storage = str(tmp_path / "study.journal")
     sweep.load_study("s", storage, create=True)
-    base = dict(vars(cli.build_parser().parse_args(["train"])), dataset="digits", path=None, quiet=True,
-                resume=False, out=None, pruner="median", epochs=1)
+    base = dict(
+        vars(cli.build_parser().parse_args(["train"])),
+        dataset="digits",
+        path=None,
+        quiet=True,
+        resume=False,
+        out=None,
+        pruner="median",
+        epochs=1,
+    )
     previous = signal.signal(signal.SIGALRM, interrupt)
     signal.setitimer(signal.ITIMER_REAL, 0.5)  # while run_workers waits for its two workers
     try:
@@ -423,11 +507,14 @@ def test_a_sweep_interrupted_while_waiting_stops_and_reaps_its_workers(tmp_path)
     assert alive == [], "every worker is stopped and reaped"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--trials", "0"], "--trials and --workers must be at least 1, got 0 and 1"),
-    (["--space", "missing.toml"], "missing.toml: no such space file"),
-    (["--storage", "postgresql://nobody@127.0.0.1:1/none"], "cannot open the study in postgresql://"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--trials", "0"], "--trials and --workers must be at least 1, got 0 and 1"),
+        (["--space", "missing.toml"], "missing.toml: no such space file"),
+        (["--storage", "postgresql://nobody@127.0.0.1:1/none"], "cannot open the study in postgresql://"),
+    ],
+)
 def test_sweep_mistakes_get_a_message_not_a_traceback(tmp_path, args, message):
     result = numcnn("sweep", *args, "--out", "s", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
@@ -448,6 +535,7 @@ def test_a_database_that_accepts_but_never_answers_is_given_up_on(tmp_path):
     waited for ever. Now: one line after the connection timeout, exit 2."""
     import socket
     import threading
+
     pytest.importorskip("psycopg", reason="PostgreSQL studies need psycopg: pip install 'numcnn[sweep]'")
     server = socket.create_server(("127.0.0.1", 0))
     held = []
@@ -458,23 +546,32 @@ def test_a_database_that_accepts_but_never_answers_is_given_up_on(tmp_path):
                 held.append(server.accept()[0])
             except OSError:  # closed: the test is over
                 return
+
     threading.Thread(target=accept_and_say_nothing, daemon=True).start()
     url = f"postgresql://nobody@127.0.0.1:{server.getsockname()[1]}/none"
     try:
-        result = subprocess.run([sys.executable, "-c", SWEEP_WITH_A_SHORT_TIMEOUT, "sweep", "--storage", url,
-                                 "--out", "s"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-c", SWEEP_WITH_A_SHORT_TIMEOUT, "sweep", "--storage", url, "--out", "s"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         server.close()
         for connection in held:
             connection.close()
     assert held, "the command connected"
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == (f"numcnn sweep: error: cannot open the study in {url}: no answer within 2 s "
-                                     "(is a database server listening there? ?connect_timeout=SECONDS in the URL "
-                                     "waits longer)")
+    assert result.stderr.strip() == (
+        f"numcnn sweep: error: cannot open the study in {url}: no answer within 2 s "
+        "(is a database server listening there? ?connect_timeout=SECONDS in the URL "
+        "waits longer)"
+    )
 
 
 # --- many machines: one study in a real PostgreSQL server -------------------------------------------
+
 
 def _postgres_url():
     """The server .ci/run starts (NUMCNN_TEST_POSTGRES), or a local default; skip only if none answers."""
@@ -493,10 +590,30 @@ def test_two_machines_join_one_study_in_postgresql(tmp_path):
     """Two sweep commands, as on two machines, each with its own folder, share the study in the database."""
     url = _postgres_url()
     name = f"test-{uuid.uuid4().hex[:8]}"
-    commands = [[sys.executable, "-m", "numcnn", "sweep", "--storage", url, "--study", name, "--trials", "4",
-                 "--workers", "1", "--epochs", "2", "--out", f"machine{i}"] for i in (1, 2)]
-    processes = [subprocess.Popen(c, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for c in commands]
+    commands = [
+        [
+            sys.executable,
+            "-m",
+            "numcnn",
+            "sweep",
+            "--storage",
+            url,
+            "--study",
+            name,
+            "--trials",
+            "4",
+            "--workers",
+            "1",
+            "--epochs",
+            "2",
+            "--out",
+            f"machine{i}",
+        ]
+        for i in (1, 2)
+    ]
+    processes = [
+        subprocess.Popen(c, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands
+    ]
     outputs = [p.communicate(timeout=600) for p in processes]
     for process, (_, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr
@@ -513,16 +630,43 @@ def test_two_machines_join_one_study_in_postgresql(tmp_path):
 def test_two_workers_in_postgresql_and_a_killed_one_is_failed(tmp_path):
     url = _postgres_url()
     name = f"test-{uuid.uuid4().hex[:8]}"
-    process = subprocess.Popen([sys.executable, "-m", "numcnn", "sweep", "--storage", url, "--study", name,
-                                "--trials", "3", "--workers", "2", "--epochs", "6", "--out", "s"],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "numcnn",
+            "sweep",
+            "--storage",
+            url,
+            "--study",
+            name,
+            "--trials",
+            "3",
+            "--workers",
+            "2",
+            "--epochs",
+            "6",
+            "--out",
+            "s",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     victim = None
     while victim is None and time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
         try:
-            victim = next((t for t in trials_of(url, name) if t.state == optuna.trial.TrialState.RUNNING
-                           and "worker" in t.user_attrs and t.intermediate_values), None)
+            victim = next(
+                (
+                    t
+                    for t in trials_of(url, name)
+                    if t.state == optuna.trial.TrialState.RUNNING and "worker" in t.user_attrs and t.intermediate_values
+                ),
+                None,
+            )
         except KeyError:
             pass
         time.sleep(0.1)

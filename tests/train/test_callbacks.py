@@ -45,23 +45,37 @@ class Hooks(Callback):
 
     def __getattribute__(self, name):
         if name in HOOKS:
+
             def record(solver):
                 self.calls.append((name, solver.step))
                 if name == "on_step_end" and solver.step == self.stop_at_step:
                     solver.stop_training = True
+
             return record
         return object.__getattribute__(self, name)
 
 
 def test_each_hook_runs_where_the_protocol_says(tmp_path):
     hooks = Hooks(stop_at_step=5)  # 4 steps an epoch: stops inside the second
-    Solver(Linear(), _data(), batch_size=3, num_epochs=3, seed=0, verbose=False, callbacks=[hooks],
-           checkpoint_dir=tmp_path).train()
+    Solver(
+        Linear(), _data(), batch_size=3, num_epochs=3, seed=0, verbose=False, callbacks=[hooks], checkpoint_dir=tmp_path
+    ).train()
     assert hooks.calls == [
-        ("on_train_begin", 0), ("on_epoch_begin", 0),
-        ("on_step_end", 1), ("on_evaluate", 1), ("on_step_end", 2), ("on_step_end", 3),
-        ("on_step_end", 4), ("on_evaluate", 4), ("on_epoch_end", 4),
-        ("on_epoch_begin", 4), ("on_step_end", 5), ("on_stop", 5), ("on_evaluate", 5), ("on_train_end", 5)]
+        ("on_train_begin", 0),
+        ("on_epoch_begin", 0),
+        ("on_step_end", 1),
+        ("on_evaluate", 1),
+        ("on_step_end", 2),
+        ("on_step_end", 3),
+        ("on_step_end", 4),
+        ("on_evaluate", 4),
+        ("on_epoch_end", 4),
+        ("on_epoch_begin", 4),
+        ("on_step_end", 5),
+        ("on_stop", 5),
+        ("on_evaluate", 5),
+        ("on_train_end", 5),
+    ]
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [line.get("partial", False) for line in lines] == [False, True] and lines[1]["epoch"] == 1.25
 
@@ -93,8 +107,17 @@ def test_the_defaults_table_is_what_each_rule_fills_in(name):
 
 def test_a_schedule_starts_from_the_rules_default_learning_rate():
     from numcnn.train import schedules
-    solver = Solver(Linear(), _data(), update_rule="adam", batch_size=3, num_epochs=1, seed=0, verbose=False,
-                    schedule=schedules.cosine(1))
+
+    solver = Solver(
+        Linear(),
+        _data(),
+        update_rule="adam",
+        batch_size=3,
+        num_epochs=1,
+        seed=0,
+        verbose=False,
+        schedule=schedules.cosine(1),
+    )
     solver.train()
     assert solver.optim_configs["W"]["learning_rate"] == pytest.approx(1e-3 * schedules.cosine(1)(0.75))
 
@@ -104,5 +127,6 @@ def test_a_rule_of_your_own_needs_its_learning_rate_for_a_schedule():
 
     def my_rule(w, dw, config=None):
         return w - 0.1 * dw, config or {}
+
     with pytest.raises(ValueError, match="optim_config needs a learning_rate for update rule my_rule"):
         Solver(Linear(), _data(), update_rule=my_rule, schedule=schedules.cosine(1))

@@ -15,7 +15,9 @@ try:
     from skimage.transform import pyramid_gaussian
 except ImportError:
     pyramid_gaussian = None
-requires_skimage = pytest.mark.skipif(pyramid_gaussian is None, reason="scikit-image is not installed (pip install scikit-image)")
+requires_skimage = pytest.mark.skipif(
+    pyramid_gaussian is None, reason="scikit-image is not installed (pip install scikit-image)"
+)
 
 RNG = np.random.default_rng(0)
 GRAY = RNG.random((23, 31))
@@ -41,11 +43,14 @@ def test_gamma_correct():
 @pytest.mark.parametrize("kernel_shape", [(3, 3), (4, 3), (2, 5)])
 def test_convolve_and_correlate_match_scipy(kernel_shape):
     kernel = RNG.random(kernel_shape)
-    np.testing.assert_allclose(vision.convolve(GRAY, kernel), scipy_ndimage.convolve(GRAY, kernel, mode="reflect"),
-                               atol=1e-13)
-    np.testing.assert_allclose(vision.correlate(GRAY, kernel), scipy_ndimage.correlate(GRAY, kernel, mode="reflect"),
-                               atol=1e-13)
+    np.testing.assert_allclose(
+        vision.convolve(GRAY, kernel), scipy_ndimage.convolve(GRAY, kernel, mode="reflect"), atol=1e-13
+    )
+    np.testing.assert_allclose(
+        vision.correlate(GRAY, kernel), scipy_ndimage.correlate(GRAY, kernel, mode="reflect"), atol=1e-13
+    )
     from scipy.signal import convolve2d
+
     for mode in ("full", "valid"):
         np.testing.assert_allclose(vision.convolve(GRAY, kernel, mode), convolve2d(GRAY, kernel, mode), atol=1e-13)
 
@@ -72,25 +77,31 @@ def test_sobel_matches_scipy():
 @requires_scipy
 @pytest.mark.parametrize("boundary", ["reflect", "mirror", "nearest", "wrap", "constant"])
 def test_gaussian_blur_matches_scipy(boundary):
-    np.testing.assert_allclose(vision.gaussian_blur(GRAY, 1.7, boundary),
-                               scipy_ndimage.gaussian_filter(GRAY, 1.7, mode=boundary), atol=1e-14)
-    np.testing.assert_allclose(vision.gaussian_blur(COLOUR, 1.2, boundary),
-                               scipy_ndimage.gaussian_filter(COLOUR, (1.2, 1.2, 0), mode=boundary), atol=1e-14)
+    np.testing.assert_allclose(
+        vision.gaussian_blur(GRAY, 1.7, boundary), scipy_ndimage.gaussian_filter(GRAY, 1.7, mode=boundary), atol=1e-14
+    )
+    np.testing.assert_allclose(
+        vision.gaussian_blur(COLOUR, 1.2, boundary),
+        scipy_ndimage.gaussian_filter(COLOUR, (1.2, 1.2, 0), mode=boundary),
+        atol=1e-14,
+    )
     assert vision.gaussian_kernel(2.0).sum() == pytest.approx(1.0) and len(vision.gaussian_kernel(2.0)) == 17
 
 
 @requires_scipy
 def test_laplacian_of_gaussian_matches_scipy():
-    np.testing.assert_allclose(vision.laplacian_of_gaussian(GRAY, 2.0), scipy_ndimage.gaussian_laplace(GRAY, 2.0),
-                               atol=1e-14)
+    np.testing.assert_allclose(
+        vision.laplacian_of_gaussian(GRAY, 2.0), scipy_ndimage.gaussian_laplace(GRAY, 2.0), atol=1e-14
+    )
 
 
 @requires_scipy
 def test_difference_of_gaussians():
     dog = vision.difference_of_gaussians(GRAY, [1.0, 1.6, 2.56])
     assert dog.shape == (2,) + GRAY.shape
-    np.testing.assert_allclose(dog[0], scipy_ndimage.gaussian_filter(GRAY, 1.0) - scipy_ndimage.gaussian_filter(GRAY, 1.6),
-                               atol=1e-14)
+    np.testing.assert_allclose(
+        dog[0], scipy_ndimage.gaussian_filter(GRAY, 1.0) - scipy_ndimage.gaussian_filter(GRAY, 1.6), atol=1e-14
+    )
     with pytest.raises(ValueError, match="increasing"):
         vision.difference_of_gaussians(GRAY, [2.0, 1.0])
 
@@ -142,15 +153,18 @@ def test_fft_filters_split_the_image_and_keep_the_right_frequencies():
     assert magnitude.shape == (64, 64) and np.unravel_index(magnitude.argmax(), magnitude.shape)[0] == 32
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: vision.gaussian_blur(np.zeros((3, 4, 5, 6)), 1.0), r"must be an \(H, W\) or \(H, W, C\) image"),
-    (lambda: vision.sobel(np.zeros((3, 32, 32))), "is it \\(C, H, W\\)\\? transpose it"),
-    (lambda: vision.gaussian_blur(np.array([[np.nan, 0.0]]), 1.0), "NaN or infinite"),
-    (lambda: vision.gaussian_blur(GRAY, 0.0), "sigma must be positive"),
-    (lambda: vision.convolve(GRAY, np.ones((40, 3)), "valid"), "larger than the image"),
-    (lambda: vision.fft_filter(GRAY, 0.1, "bandpass"), "kind must be 'lowpass' or 'highpass'"),
-    (lambda: vision.gaussian_pyramid(np.zeros((4, 4)), 5), "cannot be halved 5 times"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: vision.gaussian_blur(np.zeros((3, 4, 5, 6)), 1.0), r"must be an \(H, W\) or \(H, W, C\) image"),
+        (lambda: vision.sobel(np.zeros((3, 32, 32))), "is it \\(C, H, W\\)\\? transpose it"),
+        (lambda: vision.gaussian_blur(np.array([[np.nan, 0.0]]), 1.0), "NaN or infinite"),
+        (lambda: vision.gaussian_blur(GRAY, 0.0), "sigma must be positive"),
+        (lambda: vision.convolve(GRAY, np.ones((40, 3)), "valid"), "larger than the image"),
+        (lambda: vision.fft_filter(GRAY, 0.1, "bandpass"), "kind must be 'lowpass' or 'highpass'"),
+        (lambda: vision.gaussian_pyramid(np.zeros((4, 4)), 5), "cannot be halved 5 times"),
+    ],
+)
 def test_bad_inputs_are_named(call, message):
     with pytest.raises(ValueError, match=message):
         call()

@@ -31,7 +31,7 @@ from ..blas_env import thread_timeout_description
 class Case:
     name: str
     x_shape: tuple
-    kind: str                 # "conv" or "maxpool"
+    kind: str  # "conv" or "maxpool"
     w_shape: tuple = ()
     params: dict = None
 
@@ -60,8 +60,10 @@ def blas_description() -> str:
         return "unknown (pip install threadpoolctl to report it)"
     for pool in threadpool_info():
         if pool.get("user_api") == "blas" and "numpy" in pool.get("filepath", ""):
-            described = (f"{pool.get('internal_api')} {pool.get('version')}, kernel "
-                         f"{pool.get('architecture')}, {pool.get('num_threads')} threads")
+            described = (
+                f"{pool.get('internal_api')} {pool.get('version')}, kernel "
+                f"{pool.get('architecture')}, {pool.get('num_threads')} threads"
+            )
             if pool.get("internal_api") == "openblas":
                 described += f", {thread_timeout_description()}"
             return described
@@ -136,8 +138,7 @@ def run_case(case: Case, repeat: int, naive_images: int | None, torch) -> dict:
         naive_backward(dout[:n], naive_cache)
         naive_bwd = time.perf_counter() - start
         scale = case.x_shape[0] / n
-        result.update(naive_fwd=naive_fwd * scale, naive_bwd=naive_bwd * scale,
-                      naive_extrapolated=n < case.x_shape[0])
+        result.update(naive_fwd=naive_fwd * scale, naive_bwd=naive_bwd * scale, naive_extrapolated=n < case.x_shape[0])
     return result
 
 
@@ -167,11 +168,20 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="numcnn bench ops", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="timed repetitions per measurement")
     parser.add_argument("--no-naive", action="store_true", help="skip the loop versions")
-    parser.add_argument("--naive-images", type=int, default=2,
-                        help="images the loop versions run on (scaled to the batch); CS231n's shapes run in full")
+    parser.add_argument(
+        "--naive-images",
+        type=int,
+        default=2,
+        help="images the loop versions run on (scaled to the batch); CS231n's shapes run in full",
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch's thread count")
-    parser.add_argument("--cases", nargs="+", metavar="NAME", choices=[c.name for c in CASES],
-                        help="only these rows (quote names with spaces), e.g. 'cs231n pool'")
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        metavar="NAME",
+        choices=[c.name for c in CASES],
+        help="only these rows (quote names with spaces), e.g. 'cs231n pool'",
+    )
     args = parser.parse_args(argv)
     try:
         import torch
@@ -180,12 +190,16 @@ def main(argv=None) -> int:
     except ImportError:
         torch = None
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"numpy {np.__version__}, BLAS: {blas_description()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"numpy {np.__version__}, BLAS: {blas_description()}"
+    )
     print(f"pytorch: {torch.__version__ + f', {torch.get_num_threads()} threads' if torch else 'not installed'}")
     print("float32, NCHW inputs; times in ms, best of", args.repeat)
-    header = (f"{'op':<14} {'x':<18} {'fwd':>7} {'torch':>7} {'ratio':>6} | {'fwd+bwd':>8} {'torch':>7} "
-              f"{'ratio':>6} {'GF/s':>5} | {'naive fwd':>10} {'naive bwd':>10} {'bwd speed-up':>12}")
+    header = (
+        f"{'op':<14} {'x':<18} {'fwd':>7} {'torch':>7} {'ratio':>6} | {'fwd+bwd':>8} {'torch':>7} "
+        f"{'ratio':>6} {'GF/s':>5} | {'naive fwd':>10} {'naive bwd':>10} {'bwd speed-up':>12}"
+    )
     print(header)
     print("-" * len(header))
     for case in [c for c in CASES if args.cases is None or c.name in args.cases]:
@@ -201,9 +215,12 @@ def main(argv=None) -> int:
             naive_fwd, naive_bwd = f"{mark}{r['naive_fwd'] * 1e3:.0f}", f"{mark}{r['naive_bwd'] * 1e3:.0f}"
             naive = f" | {naive_fwd:>10} {naive_bwd:>10} {r['naive_bwd'] / r['bwd']:11.0f}x"
         gflops = f"{r['gflops_fb']:5.0f}" if r["gflops_fb"] else "    -"
-        print(f"{case.name:<14} {str(case.x_shape):<18} {ms(r['fwd'])} {ms(r['torch_fwd'])} "
-              f"{ratio(r['fwd'], r['torch_fwd'])} | {ms(r['fb']):>8} {ms(r['torch_fb'])} "
-              f"{ratio(r['fb'], r['torch_fb'])} {gflops}{naive}", flush=True)
+        print(
+            f"{case.name:<14} {str(case.x_shape):<18} {ms(r['fwd'])} {ms(r['torch_fwd'])} "
+            f"{ratio(r['fwd'], r['torch_fwd'])} | {ms(r['fb']):>8} {ms(r['torch_fb'])} "
+            f"{ratio(r['fb'], r['torch_fb'])} {gflops}{naive}",
+            flush=True,
+        )
     return 0
 
 

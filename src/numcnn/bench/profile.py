@@ -78,6 +78,7 @@ class _Clock:
                 self.totals[category] += elapsed - inner
                 if self.stack:
                     self.stack[-1] += elapsed
+
         return timed
 
 
@@ -100,9 +101,11 @@ def instrumented(clock: _Clock):
         for module, name, category in TIMED:
             setattr(module, name, clock.wrap(getattr(module, name), category))
         winograd.TILINGS = {
-            m: tiling._replace(**{f: clock.wrap(getattr(tiling, f), "conv: Winograd transforms")
-                                  for f in WINOGRAD_TRANSFORMS})
-            for m, tiling in winograd.TILINGS.items()}
+            m: tiling._replace(
+                **{f: clock.wrap(getattr(tiling, f), "conv: Winograd transforms") for f in WINOGRAD_TRANSFORMS}
+            )
+            for m, tiling in winograd.TILINGS.items()
+        }
         for module in (layout, winograd):
             module.np = _NumpyWithTimedMatmul(clock)
         yield
@@ -150,8 +153,10 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args(argv)
     cores = threads.num_threads()
-    print(f"BLAS: {blas_description()}; float32, batch {args.batch_size}; "
-          f"parts on one core, the whole step also on {cores}")
+    print(
+        f"BLAS: {blas_description()}; float32, batch {args.batch_size}; "
+        f"parts on one core, the whole step also on {cores}"
+    )
     for name in args.models:
         everywhere = step_time(name, args.steps, args.batch_size)
         threads.warm_up_blas()  # OpenBLAS's single-threaded GEMMs are slow until one threaded GEMM ran
@@ -161,8 +166,10 @@ def main(argv=None) -> int:
                 parts, total = profile(name, args.steps, args.batch_size)
         finally:
             threads.set_num_threads(cores)
-        print(f"\n{name}: {total:.0f} ms per training step on one core; "
-              f"{everywhere:.0f} ms on {cores} ({total / everywhere:.2f}x faster)")
+        print(
+            f"\n{name}: {total:.0f} ms per training step on one core; "
+            f"{everywhere:.0f} ms on {cores} ({total / everywhere:.2f}x faster)"
+        )
         for category, ms in sorted(parts.items(), key=lambda item: -item[1]):
             print(f"  {category:<30} {ms:8.1f} ms  {100 * ms / total:5.1f}%")
     return 0

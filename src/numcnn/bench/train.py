@@ -30,8 +30,11 @@ from .. import models, nn
 from ..train.optim import UPDATE_RULES
 from .ops import blas_description, settle
 
-RULES = {"threelayer": ("adam", {"learning_rate": 1e-3}), "resnet20": ("nesterov", {"learning_rate": 0.05}),
-         "airbench": ("nesterov", {"learning_rate": 0.05})}
+RULES = {
+    "threelayer": ("adam", {"learning_rate": 1e-3}),
+    "resnet20": ("nesterov", {"learning_rate": 0.05}),
+    "airbench": ("nesterov", {"learning_rate": 0.05}),
+}
 
 
 def numcnn_model(name: str):
@@ -51,20 +54,35 @@ def numcnn_step(model, name):
         _, grads = model.loss(X, y)
         for key in list(model.params):
             model.params[key], configs[key] = rule(model.params[key], grads[key], configs[key])
+
     return step
 
 
 def torch_twin(name: str, model, torch):
     if name == "threelayer":
         tn = torch.nn
-        twin = tn.Sequential(tn.Conv2d(3, 32, 7, padding=3), tn.ReLU(), tn.MaxPool2d(2), tn.Flatten(),
-                             tn.Linear(32 * 16 * 16, 100), tn.ReLU(), tn.Linear(100, 10))
+        twin = tn.Sequential(
+            tn.Conv2d(3, 32, 7, padding=3),
+            tn.ReLU(),
+            tn.MaxPool2d(2),
+            tn.Flatten(),
+            tn.Linear(32 * 16 * 16, 100),
+            tn.ReLU(),
+            tn.Linear(100, 10),
+        )
         p = model.params
-        state = {"0.weight": p["W1"], "0.bias": p["b1"], "4.weight": p["W2"].T, "4.bias": p["b2"],
-                 "6.weight": p["W3"].T, "6.bias": p["b3"]}
+        state = {
+            "0.weight": p["W1"],
+            "0.bias": p["b1"],
+            "4.weight": p["W2"].T,
+            "4.bias": p["b2"],
+            "6.weight": p["W3"].T,
+            "6.bias": p["b3"],
+        }
         twin.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()})
         return twin
     from ..interop.pytorch import to_torch
+
     return to_torch(model.net)
 
 
@@ -83,6 +101,7 @@ def torch_step(twin, name, torch, channels_last=False):
         inputs = X.contiguous(memory_format=torch.channels_last) if channels_last else X
         torch.nn.functional.cross_entropy(twin(inputs), y).backward()
         optimizer.step()
+
     return step
 
 
@@ -128,7 +147,7 @@ def _peak_rss_mb() -> float:
 
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def memory_probe(framework: str, name: str, batch_size: int) -> float:
@@ -139,6 +158,7 @@ def memory_probe(framework: str, name: str, batch_size: int) -> float:
         step, args = numcnn_step(model, name), (X, y)
     else:
         import torch
+
         torch.set_num_threads(2)
         step = torch_step(torch_twin(name, model, torch), name, torch)
         args = (torch.from_numpy(X), torch.from_numpy(y))
@@ -152,8 +172,21 @@ def peak_memory(names, batch_size, frameworks) -> dict:
     results = {}
     for name in names:
         for framework in frameworks:
-            output = subprocess.run([sys.executable, "-m", "numcnn.bench.train", "--memory-probe", framework, name,
-                                     "--batch-size", str(batch_size)], capture_output=True, text=True, timeout=900)
+            output = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "numcnn.bench.train",
+                    "--memory-probe",
+                    framework,
+                    name,
+                    "--batch-size",
+                    str(batch_size),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
             if output.returncode != 0:
                 raise RuntimeError(output.stderr)
             results.setdefault(name, {})[framework] = float(output.stdout.strip())
@@ -175,24 +208,39 @@ def main(argv=None) -> int:
         return 0
     try:
         import torch
+
         torch.set_num_threads(args.threads)
     except ImportError:
         torch = None
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; numpy {np.__version__}, BLAS: {blas_description()}")
     print(f"pytorch: {torch.__version__ + f', {torch.get_num_threads()} threads' if torch else 'not installed'}")
-    print(f"training steps (forward, backward, update), float32, batch {args.batch_size}; images/s, median of {args.steps}")
+    print(
+        f"training steps (forward, backward, update), float32, batch {args.batch_size}; "
+        f"images/s, median of {args.steps}"
+    )
     speed = throughput(args.models, args.steps, args.batch_size, torch)
-    memory = {} if args.no_memory else peak_memory(args.models, args.batch_size, ["numcnn"] + (["torch"] if torch else []))
-    header = f"{'network':<12} {'numcnn':>8} {'torch':>8} {'ratio':>6} {'torch CL':>9} | {'mem numcnn':>11} {'mem torch':>10} {'ratio':>6}"
+    memory = (
+        {} if args.no_memory else peak_memory(args.models, args.batch_size, ["numcnn"] + (["torch"] if torch else []))
+    )
+    header = (
+        f"{'network':<12} {'numcnn':>8} {'torch':>8} {'ratio':>6} {'torch CL':>9} | "
+        f"{'mem numcnn':>11} {'mem torch':>10} {'ratio':>6}"
+    )
     print(header)
     print("-" * len(header))
     for name in args.models:
         s, m = speed[name], memory.get(name, {})
         ratio = f"{s['numcnn'] / s['torch']:6.2f}" if "torch" in s else "     -"
-        mem = (f" | {m['numcnn']:9.0f}MB {m['torch']:8.0f}MB {m['numcnn'] / m['torch']:6.2f}" if "torch" in m
-               else (f" | {m['numcnn']:9.0f}MB" if m else ""))
-        print(f"{name:<12} {s['numcnn']:8.0f} {s.get('torch', float('nan')):8.0f} {ratio} "
-              f"{s.get('torch_cl', float('nan')):9.0f}{mem}", flush=True)
+        mem = (
+            f" | {m['numcnn']:9.0f}MB {m['torch']:8.0f}MB {m['numcnn'] / m['torch']:6.2f}"
+            if "torch" in m
+            else (f" | {m['numcnn']:9.0f}MB" if m else "")
+        )
+        print(
+            f"{name:<12} {s['numcnn']:8.0f} {s.get('torch', float('nan')):8.0f} {ratio} "
+            f"{s.get('torch_cl', float('nan')):9.0f}{mem}",
+            flush=True,
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"images_per_sec": speed, "peak_memory_mb": memory}, f, indent=2)

@@ -26,8 +26,26 @@ from .loader import DataLoader, train_val_split
 from .mnist import load_mnist, read_idx
 from .transforms import Compose, Cutout, Normalize, RandomCrop, RandomHorizontalFlip, channel_stats, to_float_nchw
 
-__all__ = ["load_cifar10", "read_python_batch", "load_mnist", "load_image_folder", "load_digits",
-           "get_CIFAR10_data", "download", "download_and_extract", "DataError", "DatasetNotFound", "data_dir",
-           "DataLoader", "train_val_split",
-           "read_idx", "Compose", "Cutout", "Normalize", "RandomCrop", "RandomHorizontalFlip", "channel_stats",
-           "to_float_nchw"]
+__all__ = [
+    "load_cifar10",
+    "read_python_batch",
+    "load_mnist",
+    "load_image_folder",
+    "load_digits",
+    "get_CIFAR10_data",
+    "download",
+    "download_and_extract",
+    "DataError",
+    "DatasetNotFound",
+    "data_dir",
+    "DataLoader",
+    "train_val_split",
+    "read_idx",
+    "Compose",
+    "Cutout",
+    "Normalize",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "channel_stats",
+    "to_float_nchw",
+]

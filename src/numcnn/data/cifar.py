@@ -121,8 +121,10 @@ def load_cifar10(root=None, download: bool = False):
         return _from_folders(root)
     archives = sorted(p for p in root.iterdir() if is_archive(p)) if root.is_dir() else []
     if len(archives) > 1:
-        raise DataError(f"{root}: several archives could be CIFAR-10 ({', '.join(p.name for p in archives)}); "
-                        f"pass the one to read as the root")
+        raise DataError(
+            f"{root}: several archives could be CIFAR-10 ({', '.join(p.name for p in archives)}); "
+            f"pass the one to read as the root"
+        )
     if archives:
         return _from_archive(archives[0])
     if download:
@@ -131,7 +133,8 @@ def load_cifar10(root=None, download: bool = False):
     raise DatasetNotFound(
         f"{root}: no CIFAR-10 found (cifar-10-batches-py/, cifar-10-batches-bin/, train/ and test/ folders, or an "
         f"archive of one). Pass download=True (--download on the command line), or download {PYTHON_URL} by hand "
-        f"and put it in {root}")
+        f"and put it in {root}"
+    )
 
 
 def _from_archive(path: Path):
@@ -160,8 +163,10 @@ def _official_release_files(path: Path):
                 if not member.isfile() or name is None or name.rpartition("/")[0] != top:
                     continue
                 if member.size > MAX_BATCH_BYTES:
-                    raise DataError(f"{path}: member {name} declares {member.size} bytes, more than the "
-                                    f"{MAX_BATCH_BYTES >> 20} MiB a CIFAR-10 batch file may have")
+                    raise DataError(
+                        f"{path}: member {name} declares {member.size} bytes, more than the "
+                        f"{MAX_BATCH_BYTES >> 20} MiB a CIFAR-10 batch file may have"
+                    )
                 files[name.rpartition("/")[2]] = archive.extractfile(member).read()
     except DataError:
         raise
@@ -192,10 +197,16 @@ def _python_class_names(meta: Path, content: bytes) -> list[str]:
     """batches.meta: a dict whose b"label_names" is 10 names (bytes or str)."""
     meta_dict = safe_load(content, str(meta), dtypes=())
     names = meta_dict.get(b"label_names") if isinstance(meta_dict, dict) else meta_dict
-    if not (isinstance(meta_dict, dict) and isinstance(names, list) and len(names) == 10
-            and all(isinstance(n, (bytes, str)) for n in names)):
-        raise DataError(f"{meta}: expected a dict whose b'label_names' is a list of 10 class names, "
-                        f"got {type(names).__name__} {names!r:.60}")
+    if not (
+        isinstance(meta_dict, dict)
+        and isinstance(names, list)
+        and len(names) == 10
+        and all(isinstance(n, (bytes, str)) for n in names)
+    ):
+        raise DataError(
+            f"{meta}: expected a dict whose b'label_names' is a list of 10 class names, "
+            f"got {type(names).__name__} {names!r:.60}"
+        )
     return [n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in names]
 
 
@@ -219,7 +230,12 @@ def _from_folders(root: Path):
     X_test, y_test, test_classes = load_image_folder(root, "test")
     rng = np.random.default_rng(0)
     train_order, test_order = rng.permutation(len(X_train)), rng.permutation(len(X_test))
-    X_train, y_train, X_test, y_test = X_train[train_order], y_train[train_order], X_test[test_order], y_test[test_order]
+    X_train, y_train, X_test, y_test = (
+        X_train[train_order],
+        y_train[train_order],
+        X_test[test_order],
+        y_test[test_order],
+    )
     if test_classes != classes:
         raise DataError(f"{root}: train/ and test/ have different classes: {classes} vs {test_classes}")
     for X, split in ((X_train, "train"), (X_test, "test")):

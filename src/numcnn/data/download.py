@@ -45,14 +45,21 @@ def _bar(total, name, enabled):
     if enabled:
         try:
             from tqdm import tqdm
+
             return tqdm(total=total, unit="B", unit_scale=True, desc=name, file=sys.stderr)
         except ImportError:
             pass
     return None
 
 
-def download(url: str, dest, sha256: str | None = None, md5: str | None = None,
-             progress: bool | None = None, timeout: float = 30.0) -> Path:
+def download(
+    url: str,
+    dest,
+    sha256: str | None = None,
+    md5: str | None = None,
+    progress: bool | None = None,
+    timeout: float = 30.0,
+) -> Path:
     """Fetch url into dest (a file path) unless a verified copy is already there; returns dest."""
     algorithm, expected = _expected(sha256, md5)
     dest = Path(dest)
@@ -80,28 +87,35 @@ def download(url: str, dest, sha256: str | None = None, md5: str | None = None,
                 bar.close()
             if total is not None and partial.stat().st_size < total:
                 # the server closed early without an error: what arrived is good, keep it for a resume
-                raise DatasetNotFound(f"could not download {url}: the connection closed after "
-                                      f"{partial.stat().st_size} of {total} bytes; run again to resume "
-                                      f"(the partial download is kept at {partial}), or download it by hand "
-                                      f"and put it at {dest}")
+                raise DatasetNotFound(
+                    f"could not download {url}: the connection closed after "
+                    f"{partial.stat().st_size} of {total} bytes; run again to resume "
+                    f"(the partial download is kept at {partial}), or download it by hand "
+                    f"and put it at {dest}"
+                )
     except DatasetNotFound:  # an OSError too: raised above with its own message, not a network failure
         raise
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:  # the partial file is already complete
             pass
         else:
-            raise DatasetNotFound(f"could not download {url}: HTTP {error.code} {error.reason}. "
-                                  f"Download it by hand and put it at {dest}") from None
+            raise DatasetNotFound(
+                f"could not download {url}: HTTP {error.code} {error.reason}. Download it by hand and put it at {dest}"
+            ) from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise DatasetNotFound(f"could not download {url} ({reason}): no network? Download it by hand "
-                              f"and put it at {dest}; a partial download is kept at {partial} and resumed "
-                              f"next time") from None
+        raise DatasetNotFound(
+            f"could not download {url} ({reason}): no network? Download it by hand "
+            f"and put it at {dest}; a partial download is kept at {partial} and resumed "
+            f"next time"
+        ) from None
     actual = file_digest(partial, algorithm)
     if actual != expected:
         partial.unlink()
-        raise DataError(f"{url}: the download's {algorithm} is {actual}, expected {expected}; "
-                        f"the corrupted file was deleted, nothing from it was used")
+        raise DataError(
+            f"{url}: the download's {algorithm} is {actual}, expected {expected}; "
+            f"the corrupted file was deleted, nothing from it was used"
+        )
     os.replace(partial, dest)
     return dest
 
@@ -121,8 +135,9 @@ def safe_extract(archive_path, folder) -> None:
             for member in members:
                 target = (folder / member.name).resolve()
                 if not (member.isfile() or member.isdir()) or folder not in (target, *target.parents):
-                    raise DataError(f"{archive_path}: refusing to unpack {member.name!r} "
-                                    f"(outside the folder, a link or a device)")
+                    raise DataError(
+                        f"{archive_path}: refusing to unpack {member.name!r} (outside the folder, a link or a device)"
+                    )
             for member in members:
                 target = folder / member.name
                 if member.isdir():

@@ -21,8 +21,15 @@ class DatasetNotFound(FileNotFoundError):
 # gzip's OSError and EOFError, zlib.error for bad deflate data, and zipfile's
 # NotImplementedError (an unknown compression method) or RuntimeError (an "encrypted" flag)
 # when a header bit is flipped. Loaders turn them into one DataError that names the file.
-DAMAGED_FILE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError,
-                       RuntimeError)
+DAMAGED_FILE_ERRORS = (
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    zlib.error,
+    OSError,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+)
 
 
 def describe(error: BaseException) -> str:

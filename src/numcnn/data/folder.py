@@ -69,7 +69,7 @@ def _image_files(names, prefix: str) -> list[tuple[str, str]]:
     for name in names:
         if not name.startswith(prefix) or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
             continue
-        parts = name[len(prefix):].split("/")
+        parts = name[len(prefix) :].split("/")
         if len(parts) >= 2 and not any(p.startswith(".") for p in parts):
             found.append((parts[0], name))
     return sorted(found)
@@ -154,8 +154,10 @@ class _Archive:
             raise DataError(f"{self.path}: no class sub-folders of images{where}")
         for _, name in entries:
             if self.members[name][1] > MAX_MEMBER_BYTES:
-                raise DataError(f"{self.path}: member {name} declares {self.members[name][1]} bytes, more than "
-                                f"the {MAX_MEMBER_BYTES >> 20} MiB an image file may have (a decompression bomb?)")
+                raise DataError(
+                    f"{self.path}: member {name} declares {self.members[name][1]} bytes, more than "
+                    f"the {MAX_MEMBER_BYTES >> 20} MiB an image file may have (a decompression bomb?)"
+                )
         return [(cls, name, self.members[name][1]) for cls, name in entries]
 
     def key(self) -> list:
@@ -185,6 +187,7 @@ def resize_and_center_crop(image, size: int):
     """A PIL image with its shorter side resized to `size` (bilinear) and the central
     size x size square cut out: torchvision's Resize(size) then CenterCrop(size)."""
     from PIL import Image
+
     width, height = image.size
     if width <= height:
         new = (size, int(size * height / width))
@@ -201,6 +204,7 @@ def resize_and_center_crop(image, size: int):
 def _eight_bit(image):
     """An 'L' or 'RGB' PIL image of any mode; 16-bit grayscale scaled (0..65535 -> 0..255), not clipped."""
     from PIL import Image
+
     if image.mode in SIXTEEN_BIT_MODES:
         values = np.clip(np.asarray(image).astype(np.int64), 0, 65535)
         return Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), "L")
@@ -229,13 +233,15 @@ def _decoder(source_label: str, image_size: int | None):
 
 
 def _check_image_size(image_size):
-    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer))
-                                   or image_size < 1):
+    if image_size is not None and (
+        isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 1
+    ):
         raise ValueError(f"image_size must be a positive int (the side of the square images), got {image_size!r}")
 
 
-def load_image_folder(root, subfolder: str | None = None, cache: bool = True, workers: int | None = None,
-                      image_size: int | None = None):
+def load_image_folder(
+    root, subfolder: str | None = None, cache: bool = True, workers: int | None = None, image_size: int | None = None
+):
     """Images and labels of a folder (or archive) of class sub-folders.
 
     Returns X uint8 (N, H, W, C), y int64 (N,) and the class names. With
@@ -276,13 +282,19 @@ def _read_cache(cache_file: Path):
     try:
         with np.load(cache_file, allow_pickle=False) as cached:
             X, y, classes = cached["X"], cached["y"], [str(c) for c in cached["classes"]]
-        if X.ndim != 4 or X.dtype != np.uint8 or y.shape != X.shape[:1] or (y.size and not 0 <= y.min() <= y.max()
-                                                                            < len(classes)):
+        if (
+            X.ndim != 4
+            or X.dtype != np.uint8
+            or y.shape != X.shape[:1]
+            or (y.size and not 0 <= y.min() <= y.max() < len(classes))
+        ):
             raise ValueError(f"inconsistent arrays X {X.dtype} {X.shape}, y {y.shape}, {len(classes)} classes")
         return X, y, classes
     except Exception as error:  # a flipped bit shows up as any of zipfile's, zlib's or NumPy's errors
-        warnings.warn(f"{cache_file}: damaged cache of decoded images ({describe(error)}); "
-                      f"decoding the images again", stacklevel=3)
+        warnings.warn(
+            f"{cache_file}: damaged cache of decoded images ({describe(error)}); decoding the images again",
+            stacklevel=3,
+        )
         return None
 
 
@@ -295,9 +307,11 @@ def _write_cache(cache_file: Path, X, y, classes) -> None:
 
 
 def _size_error(source_label, name, size, expected) -> DataError:
-    return DataError(f"{source_label}/{name}: image of size {size}, but the folder's images are {expected}; "
-                     f"pass image_size=N (--image-size N on the command line) to resize every image's shorter "
-                     f"side to N and center-crop it to N x N")
+    return DataError(
+        f"{source_label}/{name}: image of size {size}, but the folder's images are {expected}; "
+        f"pass image_size=N (--image-size N on the command line) to resize every image's shorter "
+        f"side to N and center-crop it to N x N"
+    )
 
 
 def _decode_all(source, listing, classes, workers, image_size=None):

@@ -43,8 +43,9 @@ class DataLoader:
     applied to each batch (the augmentations in numcnn.data.transforms).
     """
 
-    def __init__(self, X, y, batch_size: int = 64, shuffle: bool = False, drop_last: bool = False,
-                 rng=None, transform=None):
+    def __init__(
+        self, X, y, batch_size: int = 64, shuffle: bool = False, drop_last: bool = False, rng=None, transform=None
+    ):
         if len(X) != len(y):
             raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
         self.X, self.y = X, y
@@ -59,7 +60,7 @@ class DataLoader:
     def __iter__(self):
         order = self.rng.permutation(len(self.X)) if self.shuffle else np.arange(len(self.X))
         for i in range(len(self)):
-            index = order[i * self.batch_size:(i + 1) * self.batch_size]
+            index = order[i * self.batch_size : (i + 1) * self.batch_size]
             X_batch = self.X[index]
             if self.transform is not None:
                 X_batch = self.transform(X_batch, rng=self.rng)

@@ -37,12 +37,18 @@ NUMERIC_DTYPES = frozenset({"b1", "u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8"
 _RECONSTRUCT = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")}
 _FROMBUFFER = {("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer")}  # protocol 5
 _SCALAR = {("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar")}
-_CONTAINERS = {("builtins", "dict"): dict, ("builtins", "list"): list, ("builtins", "tuple"): tuple,
-               ("__builtin__", "dict"): dict, ("__builtin__", "list"): list}
+_CONTAINERS = {
+    ("builtins", "dict"): dict,
+    ("builtins", "list"): list,
+    ("builtins", "tuple"): tuple,
+    ("__builtin__", "dict"): dict,
+    ("__builtin__", "list"): list,
+}
 
 
 class _NdarrayName:
     """What the pickle gets for numpy.ndarray: usable only as _reconstruct's first argument."""
+
     __slots__ = ("unpickler",)
 
     def __init__(self, unpickler):
@@ -64,9 +70,11 @@ class _PendingDtype:
         self.unpickler, self.spec = unpickler, spec.decode("latin1") if isinstance(spec, bytes) else spec
         allowed = unpickler.dtypes | ({"O8", "O4"} if unpickler.allow_objects else set())
         if self.spec not in allowed:
-            raise unpickler.refuse(f"asks for dtype {self.spec!r}; only plain numbers "
-                                   f"{'and objects ' if unpickler.allow_objects else ''}are read "
-                                   f"(no object, void or structured dtypes)")
+            raise unpickler.refuse(
+                f"asks for dtype {self.spec!r}; only plain numbers "
+                f"{'and objects ' if unpickler.allow_objects else ''}are read "
+                f"(no object, void or structured dtypes)"
+            )
         self.dtype = np.dtype(self.spec)
 
     def __setstate__(self, state):
@@ -134,8 +142,10 @@ class RestrictedUnpickler(pickle.Unpickler):
         self.source, self.dtypes, self.allow_objects = source, frozenset(dtypes), allow_objects
 
     def refuse(self, what: str) -> DataError:
-        return DataError(f"{self.source}: refusing to load a pickle that {what}; "
-                         f"numcnn only reads pickles of plain data and numeric NumPy arrays")
+        return DataError(
+            f"{self.source}: refusing to load a pickle that {what}; "
+            f"numcnn only reads pickles of plain data and numeric NumPy arrays"
+        )
 
     def find_class(self, module: str, name: str):
         key = (module, name)
@@ -162,8 +172,12 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     def _scalar(self, dtype, raw=None):
         raw = raw.encode("latin1") if isinstance(raw, str) else raw
-        if not isinstance(dtype, _PendingDtype) or dtype.dtype.kind == "O" or not isinstance(raw, bytes) \
-                or len(raw) != dtype.dtype.itemsize:
+        if (
+            not isinstance(dtype, _PendingDtype)
+            or dtype.dtype.kind == "O"
+            or not isinstance(raw, bytes)
+            or len(raw) != dtype.dtype.itemsize
+        ):
             raise self.refuse("asks for a NumPy scalar that is not a plain number")
         return np.frombuffer(raw, dtype.dtype)[0]
 
@@ -224,12 +238,12 @@ def _finish_container(obj, unpickler, active, finished):
     return tuple(_finish(item, unpickler, active, finished) for item in obj)
 
 
-def safe_load(data: bytes, source: str, encoding: str = "bytes", dtypes=NUMERIC_DTYPES,
-              allow_objects: bool = False):
+def safe_load(data: bytes, source: str, encoding: str = "bytes", dtypes=NUMERIC_DTYPES, allow_objects: bool = False):
     """Unpickle `data` (from `source`, for messages) allowing plain data and numeric arrays only."""
     try:
-        unpickler = RestrictedUnpickler(io.BytesIO(data), source, dtypes=dtypes, allow_objects=allow_objects,
-                                        encoding=encoding)
+        unpickler = RestrictedUnpickler(
+            io.BytesIO(data), source, dtypes=dtypes, allow_objects=allow_objects, encoding=encoding
+        )
         return _finish(unpickler.load(), unpickler, set())
     except DataError:
         raise

@@ -10,14 +10,21 @@ never models, training, the CLI or io.
 """
 
 from .numerical import (
-                        centred_difference,
-                        check_loss,
-                        check_op,
-                        eval_numerical_gradient,
-                        eval_numerical_gradient_array,
-                        grad_check_sparse,
-                        rel_error,
+    centred_difference,
+    check_loss,
+    check_op,
+    eval_numerical_gradient,
+    eval_numerical_gradient_array,
+    grad_check_sparse,
+    rel_error,
 )
 
-__all__ = ["centred_difference", "check_loss", "check_op", "eval_numerical_gradient",
-           "eval_numerical_gradient_array", "grad_check_sparse", "rel_error"]
+__all__ = [
+    "centred_difference",
+    "check_loss",
+    "check_op",
+    "eval_numerical_gradient",
+    "eval_numerical_gradient_array",
+    "grad_check_sparse",
+    "rel_error",
+]

@@ -65,9 +65,15 @@ def eval_numerical_gradient_array(f: Callable, x: np.ndarray, df: np.ndarray, h:
     return grad
 
 
-def grad_check_sparse(f: Callable, x: np.ndarray, analytic_grad: np.ndarray, num_checks: int = 10,
-                      h: float = 1e-5, rng: np.random.Generator | None = None,
-                      verbose: bool = True) -> list[float]:
+def grad_check_sparse(
+    f: Callable,
+    x: np.ndarray,
+    analytic_grad: np.ndarray,
+    num_checks: int = 10,
+    h: float = 1e-5,
+    rng: np.random.Generator | None = None,
+    verbose: bool = True,
+) -> list[float]:
     """Compare analytic_grad with centred differences at num_checks random coordinates.
 
     Prints one line per check, as CS231n's version does, and returns the
@@ -92,8 +98,9 @@ def _frozen(value):
     return copy.deepcopy(value) if isinstance(value, np.random.Generator) else value
 
 
-def check_op(forward: Callable, backward: Callable, *args, h: float = 1e-5,
-             seed: int = 0, **kwargs) -> dict[str, float]:
+def check_op(
+    forward: Callable, backward: Callable, *args, h: float = 1e-5, seed: int = 0, **kwargs
+) -> dict[str, float]:
     """Check an op pair's analytic gradients against numerical ones, in float64.
 
     forward(*args, **kwargs) must return (out, cache, ...) and backward(dout,
@@ -103,8 +110,7 @@ def check_op(forward: Callable, backward: Callable, *args, h: float = 1e-5,
     gradients that are None (no bias) are skipped. A numpy Generator among
     the arguments is copied before each call so dropout masks stay fixed.
     """
-    args = [a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
-            for a in args]
+    args = [a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in args]
     run = lambda values: forward(*[_frozen(v) for v in values], **kwargs)
     out, cache = run(args)[:2]
     # A stream of its own: dout drawn from default_rng(seed) would equal inputs drawn

@@ -55,40 +55,78 @@ def _convert(module: nn.Module):
         shortcut = _convert(module.shortcut) if module.has_shortcut else None
         return _residual_class()(_convert(module.body), shortcut, module.activation)
     if isinstance(module, nn.Conv2d):
-        return tn.Conv2d(module.in_channels, module.out_channels, module.kernel_size, module.stride,
-                         module.padding, module.dilation, module.groups, bias="bias" in module.params)
+        return tn.Conv2d(
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            module.stride,
+            module.padding,
+            module.dilation,
+            module.groups,
+            bias="bias" in module.params,
+        )
     if isinstance(module, nn.ConvTranspose2d):
-        return tn.ConvTranspose2d(module.in_channels, module.out_channels, module.kernel_size, module.stride,
-                                  module.padding, module.output_padding, module.groups,
-                                  bias="bias" in module.params, dilation=module.dilation)
+        return tn.ConvTranspose2d(
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            module.stride,
+            module.padding,
+            module.output_padding,
+            module.groups,
+            bias="bias" in module.params,
+            dilation=module.dilation,
+        )
     if isinstance(module, nn.Linear):
         return tn.Linear(module.in_features, module.out_features, bias="bias" in module.params)
     if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
         cls = tn.BatchNorm1d if isinstance(module, nn.BatchNorm1d) else tn.BatchNorm2d
-        return cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
-                   bias="bias" in module.params or not module.affine)
+        return cls(
+            module.num_features,
+            module.eps,
+            module.momentum,
+            module.affine,
+            module.track_running_stats,
+            bias="bias" in module.params or not module.affine,
+        )
     if isinstance(module, nn.LayerNorm):
-        return tn.LayerNorm(module.normalized_shape, module.eps, "weight" in module.params,
-                            bias="bias" in module.params)
+        return tn.LayerNorm(
+            module.normalized_shape, module.eps, "weight" in module.params, bias="bias" in module.params
+        )
     if isinstance(module, nn.GroupNorm):
-        return tn.GroupNorm(module.num_groups, module.num_channels, module.eps, "weight" in module.params,
-                            bias="bias" in module.params or "weight" not in module.params)
+        return tn.GroupNorm(
+            module.num_groups,
+            module.num_channels,
+            module.eps,
+            "weight" in module.params,
+            bias="bias" in module.params or "weight" not in module.params,
+        )
     if isinstance(module, nn.InstanceNorm2d):
-        return tn.InstanceNorm2d(module.num_features, module.eps, module.momentum, "weight" in module.params,
-                                 module.track_running_stats,
-                                 bias="bias" in module.params or "weight" not in module.params)
+        return tn.InstanceNorm2d(
+            module.num_features,
+            module.eps,
+            module.momentum,
+            "weight" in module.params,
+            module.track_running_stats,
+            bias="bias" in module.params or "weight" not in module.params,
+        )
     if isinstance(module, nn.LocalResponseNorm):
         return tn.LocalResponseNorm(module.size, module.alpha, module.beta, module.k)
     if isinstance(module, nn.MaxPool2d):
         return tn.MaxPool2d(module.kernel_size, module.stride, module.padding, module.dilation)
     if isinstance(module, nn.AvgPool2d):
-        return tn.AvgPool2d(module.kernel_size, module.stride, module.padding,
-                            count_include_pad=module.count_include_pad)
+        return tn.AvgPool2d(
+            module.kernel_size, module.stride, module.padding, count_include_pad=module.count_include_pad
+        )
     if isinstance(module, nn.AdaptiveAvgPool2d):
         return tn.AdaptiveAvgPool2d(module.output_size)
-    simple = {nn.ReLU: lambda m: tn.ReLU(), nn.LeakyReLU: lambda m: tn.LeakyReLU(m.negative_slope),
-              nn.Flatten: lambda m: tn.Flatten(m.start_dim, m.end_dim), nn.Identity: lambda m: tn.Identity(),
-              nn.Dropout: lambda m: tn.Dropout(m.p)}
+    simple = {
+        nn.ReLU: lambda m: tn.ReLU(),
+        nn.LeakyReLU: lambda m: tn.LeakyReLU(m.negative_slope),
+        nn.Flatten: lambda m: tn.Flatten(m.start_dim, m.end_dim),
+        nn.Identity: lambda m: tn.Identity(),
+        nn.Dropout: lambda m: tn.Dropout(m.p),
+    }
     for cls, make in simple.items():
         if type(module) is cls:
             return make(module)

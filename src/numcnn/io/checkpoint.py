@@ -63,6 +63,7 @@ class Checkpoint:
 # numcnn.models (numcnn.models.registry), which numcnn's __init__ imports, so
 # it is in place before any checkpoint is written or restored.
 
+
 class ModelCodec(Protocol):
     """How model objects become a checkpoint's (spec, arrays) and take their arrays back."""
 
@@ -93,6 +94,7 @@ def _model_codec() -> ModelCodec:
 
 # -- packing nested state into JSON + arrays --------------------------------------
 
+
 def _pack(value, prefix: str, arrays: dict):
     if isinstance(value, np.ndarray):
         arrays[prefix] = value
@@ -118,6 +120,7 @@ def _unpack(value, arrays: dict):
 
 # -- writing and reading -------------------------------------------------------------
 
+
 def save_checkpoint(path, model, solver_state: dict | None = None) -> Path:
     """Write the model and the training state to `path` atomically; returns the path.
 
@@ -129,8 +132,9 @@ def save_checkpoint(path, model, solver_state: dict | None = None) -> Path:
     return write_checkpoint(path, codec.spec(model), codec.arrays(model), solver_state)
 
 
-def write_checkpoint(path, model_spec: dict, model_arrays: dict[str, np.ndarray],
-                     solver_state: dict | None = None) -> Path:
+def write_checkpoint(
+    path, model_spec: dict, model_arrays: dict[str, np.ndarray], solver_state: dict | None = None
+) -> Path:
     """Write a checkpoint from plain data, atomically; returns the path.
 
     Parameters
@@ -148,7 +152,7 @@ def write_checkpoint(path, model_spec: dict, model_arrays: dict[str, np.ndarray]
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "model": model_spec,
-        "model_arrays": sorted(k[len("model/"):] for k in arrays),
+        "model_arrays": sorted(k[len("model/") :] for k in arrays),
         "state": _pack(solver_state or {}, "state", arrays),
     }
     arrays[_HEADER] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
@@ -172,13 +176,15 @@ def load_checkpoint(path) -> Checkpoint:
     if _HEADER not in arrays:
         raise CheckpointError(f"{path}: not a numcnn checkpoint (no header)")
     header = _parse_header(arrays.pop(_HEADER), path)
-    model = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+    model = {k[len("model/") :]: v for k, v in arrays.items() if k.startswith("model/")}
     if sorted(model) != header["model_arrays"]:
         raise CheckpointError(f"{path}: corrupted checkpoint: its arrays do not match its header")
     for key, value in model.items():
         if value.dtype.kind not in "iuf":
-            raise CheckpointError(f"{path}: model array {key!r} holds {value.dtype} values; "
-                                  f"a model's arrays are real numbers (integer or float)")
+            raise CheckpointError(
+                f"{path}: model array {key!r} holds {value.dtype} values; "
+                f"a model's arrays are real numbers (integer or float)"
+            )
     try:
         state = _unpack(header["state"], arrays)
     except KeyError as error:
@@ -188,9 +194,9 @@ def load_checkpoint(path) -> Checkpoint:
 
 # -- reading, with every check before anything is trusted ------------------------------
 
-_MAX_JSON_DEPTH = 200         # numcnn writes a depth of about 4 per module level
-_MAX_INFLATION = 1100         # deflate cannot expand data by more than about 1032 times
-_MAX_NPY_HEADER = 10_000      # NumPy's own limit for a header it parses safely
+_MAX_JSON_DEPTH = 200  # numcnn writes a depth of about 4 per module level
+_MAX_INFLATION = 1100  # deflate cannot expand data by more than about 1032 times
+_MAX_NPY_HEADER = 10_000  # NumPy's own limit for a header it parses safely
 
 
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -201,11 +207,12 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
         raise
     except Exception as error:  # noqa: BLE001  zipfile answers damage with many types (RuntimeError for
         # a flipped encryption flag, NotImplementedError for a flipped method, struct.error, ...)
-        raise CheckpointError(f"{path}: not a readable numcnn checkpoint (truncated or corrupted?): "
-                              f"{_describe(error)}") from None
+        raise CheckpointError(
+            f"{path}: not a readable numcnn checkpoint (truncated or corrupted?): {_describe(error)}"
+        ) from None
     arrays = {}
     for name in list(members):
-        arrays[name[:-len(".npy")]] = _parse_npy(members.pop(name), name, path)
+        arrays[name[: -len(".npy")]] = _parse_npy(members.pop(name), name, path)
     return arrays
 
 
@@ -217,11 +224,12 @@ def _read_members(path: Path) -> dict[str, bytes]:
         for info in archive.infolist():
             limit = size if info.compress_type == zipfile.ZIP_STORED else size * _MAX_INFLATION
             if info.file_size > limit:
-                raise CheckpointError(f"{path}: corrupted checkpoint: member {info.filename!r} claims "
-                                      f"{info.file_size} bytes in a {size}-byte file")
+                raise CheckpointError(
+                    f"{path}: corrupted checkpoint: member {info.filename!r} claims "
+                    f"{info.file_size} bytes in a {size}-byte file"
+                )
             if not info.filename.endswith(".npy") or info.filename in members:
-                raise CheckpointError(f"{path}: not a numcnn checkpoint (unexpected member "
-                                      f"{info.filename[:80]!r})")
+                raise CheckpointError(f"{path}: not a numcnn checkpoint (unexpected member {info.filename[:80]!r})")
             members[info.filename] = archive.read(info)  # raises BadZipFile on a CRC mismatch
     return members
 
@@ -231,20 +239,22 @@ def _parse_npy(data: bytes, name: str, path: Path) -> np.ndarray:
     stream = io.BytesIO(data)
     try:
         version = np.lib.format.read_magic(stream)
-        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                       else np.lib.format.read_array_header_2_0)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, fortran_order, dtype = read_header(stream, max_header_size=_MAX_NPY_HEADER)
     except Exception as error:  # noqa: BLE001  the header is a Python literal: ValueError, SyntaxError,
         # tokenize.TokenError, ... for one that is malformed
-        raise CheckpointError(f"{path}: corrupted checkpoint: array {name!r} has an unreadable header: "
-                              f"{_describe(error)}") from None
+        raise CheckpointError(
+            f"{path}: corrupted checkpoint: array {name!r} has an unreadable header: {_describe(error)}"
+        ) from None
     if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
         raise CheckpointError(f"{path}: array {name!r} holds {dtype} values; checkpoints hold real numbers only")
     count = math.prod(shape)
     offset = stream.tell()
     if min(shape, default=0) < 0 or count * dtype.itemsize != len(data) - offset:
-        raise CheckpointError(f"{path}: corrupted checkpoint: array {name!r} of shape {shape} does not "
-                              f"match its {len(data) - offset} bytes")
+        raise CheckpointError(
+            f"{path}: corrupted checkpoint: array {name!r} of shape {shape} does not "
+            f"match its {len(data) - offset} bytes"
+        )
     flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
     array = flat.reshape(shape[::-1]).T if fortran_order else flat.reshape(shape)
     return array.copy(order="K")  # writable, and no longer tied to the archive's bytes
@@ -259,16 +269,19 @@ def _parse_header(raw: np.ndarray, path: Path) -> dict:
     if _json_depth(header) > _MAX_JSON_DEPTH:
         raise CheckpointError(f"{path}: corrupted checkpoint header: nested deeper than {_MAX_JSON_DEPTH} levels")
     if not isinstance(header, dict):
-        raise CheckpointError(f"{path}: corrupted checkpoint header: a JSON object was expected, "
-                              f"got a {type(header).__name__}")
+        raise CheckpointError(
+            f"{path}: corrupted checkpoint header: a JSON object was expected, got a {type(header).__name__}"
+        )
     if header.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a numcnn checkpoint (format {_short(header.get('format'))})")
     version = header.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise CheckpointError(f"{path}: corrupted checkpoint header: no valid format version ({_short(version)})")
     if version > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: written by a newer numcnn (format version {version}); "
-                              f"this numcnn reads versions up to {FORMAT_VERSION}: upgrade numcnn")
+        raise CheckpointError(
+            f"{path}: written by a newer numcnn (format version {version}); "
+            f"this numcnn reads versions up to {FORMAT_VERSION}: upgrade numcnn"
+        )
     problem = _schema_problem(header)
     if problem:
         raise CheckpointError(f"{path}: corrupted checkpoint header: {problem}")
@@ -343,16 +356,22 @@ def restore_model(checkpoint: Checkpoint, model) -> None:
     spec = _jsonable(codec.spec(model))
     saved = checkpoint.model_spec
     if saved.get("type") != spec["type"] or (
-            saved.get("config") is not None and spec["config"] is not None and saved["config"] != spec["config"]):
-        raise CheckpointError(f"{checkpoint.path}: it holds a {saved.get('type')} {saved.get('config')}, "
-                              f"not this {spec['type']} {spec['config']}")
+        saved.get("config") is not None and spec["config"] is not None and saved["config"] != spec["config"]
+    ):
+        raise CheckpointError(
+            f"{checkpoint.path}: it holds a {saved.get('type')} {saved.get('config')}, "
+            f"not this {spec['type']} {spec['config']}"
+        )
     own, arrays = codec.arrays(model), checkpoint.model_arrays
     missing, unexpected = sorted(set(own) - set(arrays)), sorted(set(arrays) - set(own))
-    wrong = [f"{k} {arrays[k].shape} (model: {own[k].shape})"
-             for k in own if k in arrays and arrays[k].shape != own[k].shape]
+    wrong = [
+        f"{k} {arrays[k].shape} (model: {own[k].shape})" for k in own if k in arrays and arrays[k].shape != own[k].shape
+    ]
     if missing or unexpected or wrong:
-        raise CheckpointError(f"{checkpoint.path}: its arrays do not fit this model: missing {missing[:5]}, "
-                              f"unexpected {unexpected[:5]}, wrong shapes {wrong[:5]}")
+        raise CheckpointError(
+            f"{checkpoint.path}: its arrays do not fit this model: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}, wrong shapes {wrong[:5]}"
+        )
     codec.load_arrays(model, arrays)
 
 

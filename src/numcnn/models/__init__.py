@@ -21,13 +21,13 @@ from .classifier import Classifier
 from .cnn import ThreeLayerConvNet
 from .fc_net import FullyConnectedNet, TwoLayerNet
 from .registry import (
-                       available,
-                       build,
-                       build_spec_of,
-                       rebuild,
-                       register,
-                       register_rebuilder,
-                       register_serializer,
+    available,
+    build,
+    build_spec_of,
+    rebuild,
+    register,
+    register_rebuilder,
+    register_serializer,
 )
 from .resnet import resnet18_d2l, resnet_cifar
 from .serialization import build_from_spec, load_model
@@ -44,6 +44,24 @@ register("vgg", vgg)
 register("vgg11", vgg11)
 
 
-__all__ = ["Classifier", "TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet", "resnet_cifar",
-           "resnet18_d2l", "airbench", "small_cnn", "vgg", "vgg11", "build", "rebuild", "available", "register", "load_model",
-           "build_from_spec", "build_spec_of", "register_serializer", "register_rebuilder"]
+__all__ = [
+    "Classifier",
+    "TwoLayerNet",
+    "FullyConnectedNet",
+    "ThreeLayerConvNet",
+    "resnet_cifar",
+    "resnet18_d2l",
+    "airbench",
+    "small_cnn",
+    "vgg",
+    "vgg11",
+    "build",
+    "rebuild",
+    "available",
+    "register",
+    "load_model",
+    "build_from_spec",
+    "build_spec_of",
+    "register_serializer",
+    "register_rebuilder",
+]

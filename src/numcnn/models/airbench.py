@@ -24,29 +24,45 @@ from .. import nn
 
 def conv_group(in_channels: int, out_channels: int, *, dtype=np.float32, rng=None) -> nn.Sequential:
     kw = dict(bias=False, dtype=dtype, rng=rng)
-    return nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(in_channels, out_channels, 3, padding=1, **kw)),
-        ("pool", nn.MaxPool2d(2)),
-        ("norm1", nn.BatchNorm2d(out_channels, dtype=dtype)),
-        ("act1", nn.ReLU()),
-        ("conv2", nn.Conv2d(out_channels, out_channels, 3, padding=1, **kw)),
-        ("norm2", nn.BatchNorm2d(out_channels, dtype=dtype)),
-        ("act2", nn.ReLU()),
-    ]))
+    return nn.Sequential(
+        OrderedDict(
+            [
+                ("conv1", nn.Conv2d(in_channels, out_channels, 3, padding=1, **kw)),
+                ("pool", nn.MaxPool2d(2)),
+                ("norm1", nn.BatchNorm2d(out_channels, dtype=dtype)),
+                ("act1", nn.ReLU()),
+                ("conv2", nn.Conv2d(out_channels, out_channels, 3, padding=1, **kw)),
+                ("norm2", nn.BatchNorm2d(out_channels, dtype=dtype)),
+                ("act2", nn.ReLU()),
+            ]
+        )
+    )
 
 
-def airbench(num_classes: int = 10, in_channels: int = 3, widths=(64, 256, 256), whiten_width: int = 24,
-             output_scale: float = 1 / 9, *, dtype=np.float32, rng=None) -> nn.Sequential:
+def airbench(
+    num_classes: int = 10,
+    in_channels: int = 3,
+    widths=(64, 256, 256),
+    whiten_width: int = 24,
+    output_scale: float = 1 / 9,
+    *,
+    dtype=np.float32,
+    rng=None,
+) -> nn.Sequential:
     """The airbench-style net; on 32x32 inputs the maps are 31, 15, 7 and 3 pixels wide."""
     kw = dict(dtype=dtype, rng=rng)
-    return nn.Sequential(OrderedDict([
-        ("whiten", nn.Conv2d(in_channels, whiten_width, 2, padding=0, **kw)),
-        ("act", nn.ReLU()),
-        ("group1", conv_group(whiten_width, widths[0], **kw)),
-        ("group2", conv_group(widths[0], widths[1], **kw)),
-        ("group3", conv_group(widths[1], widths[2], **kw)),
-        ("pool", nn.MaxPool2d(3)),
-        ("flatten", nn.Flatten()),
-        ("fc", nn.Linear(widths[2], num_classes, bias=False, **kw)),
-        ("scale", nn.Scale(output_scale)),
-    ]))
+    return nn.Sequential(
+        OrderedDict(
+            [
+                ("whiten", nn.Conv2d(in_channels, whiten_width, 2, padding=0, **kw)),
+                ("act", nn.ReLU()),
+                ("group1", conv_group(whiten_width, widths[0], **kw)),
+                ("group2", conv_group(widths[0], widths[1], **kw)),
+                ("group3", conv_group(widths[1], widths[2], **kw)),
+                ("pool", nn.MaxPool2d(3)),
+                ("flatten", nn.Flatten()),
+                ("fc", nn.Linear(widths[2], num_classes, bias=False, **kw)),
+                ("scale", nn.Scale(output_scale)),
+            ]
+        )
+    )

@@ -87,8 +87,14 @@ class Classifier:
     callers of its backward); pass input_grad=True to keep it.
     """
 
-    def __init__(self, net: Module, reg: float = 0.0, loss: str = "softmax", label_smoothing: float = 0.0,
-                 input_grad: bool = False):
+    def __init__(
+        self,
+        net: Module,
+        reg: float = 0.0,
+        loss: str = "softmax",
+        label_smoothing: float = 0.0,
+        input_grad: bool = False,
+    ):
         if not isinstance(net, Module):
             raise ValueError(f"net must be a numcnn.nn.Module, got {type(net).__name__}")
         if loss not in ("softmax", "svm"):
@@ -96,8 +102,7 @@ class Classifier:
         if label_smoothing and loss != "softmax":
             raise ValueError("label_smoothing applies to the softmax loss only")
         self.net, self.reg, self.loss_name, self.label_smoothing = net, reg, loss, label_smoothing
-        self.config = dict(reg=reg, loss=loss, label_smoothing=label_smoothing,
-                           net=build_spec_of(net))
+        self.config = dict(reg=reg, loss=loss, label_smoothing=label_smoothing, net=build_spec_of(net))
         self.params = ParameterView(net, "params")
         self.buffers = ParameterView(net, "buffers")
         self.regularized = regularized_names(net)
@@ -156,6 +161,7 @@ def _rebuild(spec: dict, path, budget: int) -> Classifier:
     return Classifier(net, **{k: v for k, v in (spec.get("config") or {}).items() if k != "net"})
 
 
-register_serializer(Classifier, spec=Classifier.spec, arrays=Classifier.state_arrays,
-                    load_arrays=Classifier.load_state_arrays)
+register_serializer(
+    Classifier, spec=Classifier.spec, arrays=Classifier.state_arrays, load_arrays=Classifier.load_state_arrays
+)
 register_rebuilder("Classifier", _rebuild)

@@ -21,8 +21,18 @@ from .registry import register_rebuilder
 
 
 class ThreeLayerConvNet(ParamsState):
-    def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=7, hidden_dim=100,
-                 num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float32, label_smoothing=0.0):
+    def __init__(
+        self,
+        input_dim=(3, 32, 32),
+        num_filters=32,
+        filter_size=7,
+        hidden_dim=100,
+        num_classes=10,
+        weight_scale=1e-3,
+        reg=0.0,
+        dtype=np.float32,
+        label_smoothing=0.0,
+    ):
         C, H, W = input_dim
         if filter_size % 2 == 0:
             raise ValueError(f"filter_size must be odd to keep the spatial size, got {filter_size}")
@@ -31,9 +41,17 @@ class ThreeLayerConvNet(ParamsState):
         self.reg = reg
         self.label_smoothing = label_smoothing
         self.dtype = dtype
-        self.config = dict(input_dim=tuple(input_dim), num_filters=num_filters, filter_size=filter_size,
-                           hidden_dim=hidden_dim, num_classes=num_classes, weight_scale=weight_scale,
-                           reg=reg, dtype=np.dtype(dtype).name, **smoothing_config(label_smoothing))
+        self.config = dict(
+            input_dim=tuple(input_dim),
+            num_filters=num_filters,
+            filter_size=filter_size,
+            hidden_dim=hidden_dim,
+            num_classes=num_classes,
+            weight_scale=weight_scale,
+            reg=reg,
+            dtype=np.dtype(dtype).name,
+            **smoothing_config(label_smoothing),
+        )
         self.params = {
             "W1": weight_scale * np.random.randn(num_filters, C, filter_size, filter_size),
             "b1": np.zeros(num_filters),

@@ -27,6 +27,7 @@ from ..ops import DropoutCache, NormCache
 
 # -- batch norm with bn_param -------------------------------------------------
 
+
 def batchnorm_forward(x, gamma, beta, bn_param):
     """x (N, D) (or (N, C, H, W): per channel). Updates bn_param's running statistics."""
     mode = bn_param.get("mode")
@@ -41,8 +42,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
         running_mean = momentum * running_mean + (1 - momentum) * x.mean(axis=axes)
         running_var = momentum * running_var + (1 - momentum) * x.var(axis=axes)
     elif mode == "test":
-        out, cache, _, _ = ops.batchnorm_forward(x, gamma, beta, running_mean, running_var,
-                                                 training=False, eps=eps)
+        out, cache, _, _ = ops.batchnorm_forward(x, gamma, beta, running_mean, running_var, training=False, eps=eps)
     else:
         raise ValueError(f"bn_param['mode'] must be 'train' or 'test', got {mode!r}")
     bn_param["running_mean"] = running_mean
@@ -67,7 +67,7 @@ def batchnorm_backward(dout, cache: NormCache):
     xc = xhat / inv_std
     distd = (dxhat * xc).sum(axis=axes, keepdims=True)
     dxc = dxhat * inv_std
-    dvar = -0.5 * inv_std ** 3 * distd
+    dvar = -0.5 * inv_std**3 * distd
     dxc = dxc + 2.0 * xc * dvar / m
     dmu = -dxc.sum(axis=axes, keepdims=True)
     dx = dxc + dmu / m
@@ -90,6 +90,7 @@ def spatial_batchnorm_backward(dout, cache):
 
 # -- layer norm and group norm -------------------------------------------------
 
+
 def layernorm_forward(x, gamma, beta, ln_param):
     return ops.layernorm_forward(x, gamma, beta, ln_param.get("eps", 1e-5))
 
@@ -110,6 +111,7 @@ def spatial_groupnorm_backward(dout, cache):
 
 
 # -- dropout with the keep probability ------------------------------------------
+
 
 def dropout_forward(x, dropout_param):
     """Inverted dropout keeping each unit with probability dropout_param['p']."""
@@ -132,6 +134,7 @@ def dropout_backward(dout, cache: DropoutCache):
 
 # -- conv and pool with conv_param / pool_param -------------------------------------
 
+
 def conv_forward(x, w, b, conv_param):
     return ops.conv2d_forward(x, w, b, stride=conv_param.get("stride", 1), pad=conv_param.get("pad", 0))
 
@@ -142,6 +145,7 @@ def max_pool_forward(x, pool_param):
 
 
 # -- sandwich layers (layer_utils.py) -----------------------------------------------
+
 
 def affine_relu_forward(x, w, b):
     a, fc_cache = ops.linear_forward(x, w, b)

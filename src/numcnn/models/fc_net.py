@@ -28,12 +28,19 @@ def smoothing_config(label_smoothing: float) -> dict:
 class TwoLayerNet(ParamsState):
     """affine - relu - affine - softmax. Parameters W1 (D, H), b1, W2 (H, C), b2."""
 
-    def __init__(self, input_dim=3 * 32 * 32, hidden_dim=100, num_classes=10, weight_scale=1e-3, reg=0.0,
-                 label_smoothing=0.0):
+    def __init__(
+        self, input_dim=3 * 32 * 32, hidden_dim=100, num_classes=10, weight_scale=1e-3, reg=0.0, label_smoothing=0.0
+    ):
         self.reg = reg
         self.label_smoothing = label_smoothing
-        self.config = dict(input_dim=input_dim, hidden_dim=hidden_dim, num_classes=num_classes,
-                           weight_scale=weight_scale, reg=reg, **smoothing_config(label_smoothing))
+        self.config = dict(
+            input_dim=input_dim,
+            hidden_dim=hidden_dim,
+            num_classes=num_classes,
+            weight_scale=weight_scale,
+            reg=reg,
+            **smoothing_config(label_smoothing),
+        )
         self.params = {
             "W1": weight_scale * np.random.randn(input_dim, hidden_dim),
             "b1": np.zeros(hidden_dim),
@@ -50,8 +57,12 @@ class TwoLayerNet(ParamsState):
         loss += 0.5 * self.reg * (np.sum(self.params["W1"] ** 2) + np.sum(self.params["W2"] ** 2))
         dhidden, dW2, db2 = ops.linear_backward(dscores, scores_cache)
         _, dW1, db1 = L.affine_relu_backward(dhidden, hidden_cache)
-        grads = {"W1": dW1 + self.reg * self.params["W1"], "b1": db1,
-                 "W2": dW2 + self.reg * self.params["W2"], "b2": db2}
+        grads = {
+            "W1": dW1 + self.reg * self.params["W1"],
+            "b1": db1,
+            "W2": dW2 + self.reg * self.params["W2"],
+            "b2": db2,
+        }
         return loss, grads
 
 
@@ -64,14 +75,33 @@ class FullyConnectedNet(ParamsState):
     as in the assignment (for gradient checks).
     """
 
-    def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout_keep_ratio=1,
-                 normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None, label_smoothing=0.0):
+    def __init__(
+        self,
+        hidden_dims,
+        input_dim=3 * 32 * 32,
+        num_classes=10,
+        dropout_keep_ratio=1,
+        normalization=None,
+        reg=0.0,
+        weight_scale=1e-2,
+        dtype=np.float32,
+        seed=None,
+        label_smoothing=0.0,
+    ):
         if normalization not in (None, "batchnorm", "layernorm"):
             raise ValueError(f"normalization must be None, 'batchnorm' or 'layernorm', got {normalization!r}")
-        self.config = dict(hidden_dims=list(hidden_dims), input_dim=input_dim, num_classes=num_classes,
-                           dropout_keep_ratio=dropout_keep_ratio, normalization=normalization, reg=reg,
-                           weight_scale=weight_scale, dtype=np.dtype(dtype).name, seed=seed,
-                           **smoothing_config(label_smoothing))
+        self.config = dict(
+            hidden_dims=list(hidden_dims),
+            input_dim=input_dim,
+            num_classes=num_classes,
+            dropout_keep_ratio=dropout_keep_ratio,
+            normalization=normalization,
+            reg=reg,
+            weight_scale=weight_scale,
+            dtype=np.dtype(dtype).name,
+            seed=seed,
+            **smoothing_config(label_smoothing),
+        )
         self.normalization = normalization
         self.label_smoothing = label_smoothing
         self.use_dropout = dropout_keep_ratio != 1
@@ -94,8 +124,10 @@ class FullyConnectedNet(ParamsState):
         self.bn_params = []
         if normalization == "batchnorm":
             # the assignment's running statistics start at zero; made here so checkpoints always hold them
-            self.bn_params = [{"mode": "train", "running_mean": np.zeros(d, dtype), "running_var": np.zeros(d, dtype)}
-                              for d in hidden_dims]
+            self.bn_params = [
+                {"mode": "train", "running_mean": np.zeros(d, dtype), "running_var": np.zeros(d, dtype)}
+                for d in hidden_dims
+            ]
         elif normalization == "layernorm":
             self.bn_params = [{} for _ in range(self.num_layers - 1)]
         for key, value in self.params.items():
@@ -113,8 +145,9 @@ class FullyConnectedNet(ParamsState):
         for i in range(1, self.num_layers):
             hidden, cache = self._hidden_forward(hidden, i)
             caches.append(cache)
-        scores, scores_cache = ops.linear_forward(hidden, self.params[f"W{self.num_layers}"],
-                                                  self.params[f"b{self.num_layers}"])
+        scores, scores_cache = ops.linear_forward(
+            hidden, self.params[f"W{self.num_layers}"], self.params[f"b{self.num_layers}"]
+        )
         if mode == "test":
             return scores
         loss, dscores = ops.softmax_loss(scores, y, label_smoothing=self.label_smoothing)
@@ -131,11 +164,13 @@ class FullyConnectedNet(ParamsState):
     def _hidden_forward(self, x, i):
         W, b = self.params[f"W{i}"], self.params[f"b{i}"]
         if self.normalization == "batchnorm":
-            out, cache = L.affine_bn_relu_forward(x, W, b, self.params[f"gamma{i}"], self.params[f"beta{i}"],
-                                                  self.bn_params[i - 1])
+            out, cache = L.affine_bn_relu_forward(
+                x, W, b, self.params[f"gamma{i}"], self.params[f"beta{i}"], self.bn_params[i - 1]
+            )
         elif self.normalization == "layernorm":
-            out, cache = L.affine_ln_relu_forward(x, W, b, self.params[f"gamma{i}"], self.params[f"beta{i}"],
-                                                  self.bn_params[i - 1])
+            out, cache = L.affine_ln_relu_forward(
+                x, W, b, self.params[f"gamma{i}"], self.params[f"beta{i}"], self.bn_params[i - 1]
+            )
         else:
             out, cache = L.affine_relu_forward(x, W, b)
         dropout_cache = None
@@ -148,11 +183,13 @@ class FullyConnectedNet(ParamsState):
         if dropout_cache is not None:
             dout = L.dropout_backward(dout, dropout_cache)
         if self.normalization == "batchnorm":
-            dx, grads[f"W{i}"], grads[f"b{i}"], grads[f"gamma{i}"], grads[f"beta{i}"] = \
-                L.affine_bn_relu_backward(dout, cache)
+            dx, grads[f"W{i}"], grads[f"b{i}"], grads[f"gamma{i}"], grads[f"beta{i}"] = L.affine_bn_relu_backward(
+                dout, cache
+            )
         elif self.normalization == "layernorm":
-            dx, grads[f"W{i}"], grads[f"b{i}"], grads[f"gamma{i}"], grads[f"beta{i}"] = \
-                L.affine_ln_relu_backward(dout, cache)
+            dx, grads[f"W{i}"], grads[f"b{i}"], grads[f"gamma{i}"], grads[f"beta{i}"] = L.affine_ln_relu_backward(
+                dout, cache
+            )
         else:
             dx, grads[f"W{i}"], grads[f"b{i}"] = L.affine_relu_backward(dout, cache)
         return dx

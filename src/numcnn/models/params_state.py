@@ -42,6 +42,7 @@ class ParamsState:
 def assignment_rebuilder(cls):
     """rebuild(spec, path, budget) for TwoLayerNet, FullyConnectedNet or ThreeLayerConvNet: the
     size its config asks for is checked against the budget before anything is drawn."""
+
     def rebuild(spec: dict, path, budget: int):
         if spec.get("config") is None:
             raise not_recorded(path, spec.get("type"))
@@ -54,11 +55,13 @@ def assignment_rebuilder(cls):
         if weights > budget:
             raise _OverBudget(f"its config asks for {weights:,} weights, the file holds {budget:,} numbers")
         return cls(**config)
+
     return rebuild
 
 
 def _assignment_weights(kind: str, config: dict) -> int:
     """How many weights an assignment model's constructor draws (its weight matrices' sizes)."""
+
     def positive(name, value):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {_short(value)}")
@@ -66,14 +69,20 @@ def _assignment_weights(kind: str, config: dict) -> int:
 
     classes = positive("num_classes", config.get("num_classes", 10))
     if kind == "TwoLayerNet":
-        dims = [positive("input_dim", config.get("input_dim", 3 * 32 * 32)),
-                positive("hidden_dim", config.get("hidden_dim", 100)), classes]
+        dims = [
+            positive("input_dim", config.get("input_dim", 3 * 32 * 32)),
+            positive("hidden_dim", config.get("hidden_dim", 100)),
+            classes,
+        ]
     elif kind == "FullyConnectedNet":
         hidden = config.get("hidden_dims")
         if not isinstance(hidden, list) or len(hidden) > MAX_LIST:
             raise ValueError(f"hidden_dims must be a list of at most {MAX_LIST} ints, got {_short(hidden)}")
-        dims = [positive("input_dim", config.get("input_dim", 3 * 32 * 32)),
-                *(positive("hidden_dims", h) for h in hidden), classes]
+        dims = [
+            positive("input_dim", config.get("input_dim", 3 * 32 * 32)),
+            *(positive("hidden_dims", h) for h in hidden),
+            classes,
+        ]
     else:
         shape = config.get("input_dim", (3, 32, 32))
         if not isinstance(shape, tuple) or len(shape) != 3:
@@ -86,5 +95,6 @@ def _assignment_weights(kind: str, config: dict) -> int:
     return sum(a * b for a, b in zip(dims, dims[1:]))
 
 
-register_serializer(ParamsState, spec=ParamsState.spec, arrays=ParamsState.state_arrays,
-                    load_arrays=ParamsState.load_state_arrays)
+register_serializer(
+    ParamsState, spec=ParamsState.spec, arrays=ParamsState.state_arrays, load_arrays=ParamsState.load_state_arrays
+)

@@ -76,6 +76,7 @@ def build_spec_of(net: Module) -> dict | None:
 
 # -- serialization ----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Serializer:
     """How instances of one class become a checkpoint's spec and arrays, and take their arrays back."""
@@ -104,8 +105,9 @@ _SERIALIZERS: dict[type, Serializer] = {}
 _REBUILDERS: dict[str, Callable[[dict, Any, int], Any]] = {}
 
 
-def register_serializer(cls: type, *, spec: Callable[[Any], dict], arrays: Callable[[Any], dict],
-                        load_arrays: Callable[[Any, dict], None]) -> None:
+def register_serializer(
+    cls: type, *, spec: Callable[[Any], dict], arrays: Callable[[Any], dict], load_arrays: Callable[[Any, dict], None]
+) -> None:
     """Save instances of `cls` (and of its subclasses) with these three functions.
 
     Parameters

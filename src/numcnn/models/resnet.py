@@ -32,27 +32,39 @@ def _stage(in_channels, out_channels, blocks, stride, **kwargs) -> nn.Sequential
     return nn.Sequential(*layers)
 
 
-def resnet_cifar(depth: int, num_classes: int = 10, in_channels: int = 3, widths=(16, 32, 64),
-                 *, dtype=np.float32, rng=None) -> nn.Sequential:
+def resnet_cifar(
+    depth: int, num_classes: int = 10, in_channels: int = 3, widths=(16, 32, 64), *, dtype=np.float32, rng=None
+) -> nn.Sequential:
     """He et al.'s CIFAR ResNet of the given depth (6n + 2)."""
     if depth < 8 or (depth - 2) % 6:
         raise ValueError(f"depth must be 6n + 2 (20, 32, 44, 56, 110, ...), got {depth}")
     n = (depth - 2) // 6
     kw = dict(dtype=dtype, rng=rng)
-    return nn.Sequential(OrderedDict([
-        ("stem", nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False, **kw),
-                               nn.BatchNorm2d(widths[0], dtype=dtype), nn.ReLU())),
-        ("stage1", _stage(widths[0], widths[0], n, 1, **kw)),
-        ("stage2", _stage(widths[0], widths[1], n, 2, **kw)),
-        ("stage3", _stage(widths[1], widths[2], n, 2, **kw)),
-        ("pool", nn.GlobalAvgPool2d()),
-        ("flatten", nn.Flatten()),
-        ("fc", nn.Linear(widths[2], num_classes, **kw)),
-    ]))
+    return nn.Sequential(
+        OrderedDict(
+            [
+                (
+                    "stem",
+                    nn.Sequential(
+                        nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False, **kw),
+                        nn.BatchNorm2d(widths[0], dtype=dtype),
+                        nn.ReLU(),
+                    ),
+                ),
+                ("stage1", _stage(widths[0], widths[0], n, 1, **kw)),
+                ("stage2", _stage(widths[0], widths[1], n, 2, **kw)),
+                ("stage3", _stage(widths[1], widths[2], n, 2, **kw)),
+                ("pool", nn.GlobalAvgPool2d()),
+                ("flatten", nn.Flatten()),
+                ("fc", nn.Linear(widths[2], num_classes, **kw)),
+            ]
+        )
+    )
 
 
-def resnet18_d2l(num_classes: int = 10, in_channels: int = 3, width: int = 64, *, dtype=np.float32,
-                 rng=None) -> nn.Sequential:
+def resnet18_d2l(
+    num_classes: int = 10, in_channels: int = 3, width: int = 64, *, dtype=np.float32, rng=None
+) -> nn.Sequential:
     """d2l's ResNet-18 (made for 96x96 inputs; runs on 32x32 too, ending at 1x1).
 
     width: the stem's channels (64); the stages have width, 2, 4 and 8 times width.
@@ -60,14 +72,25 @@ def resnet18_d2l(num_classes: int = 10, in_channels: int = 3, width: int = 64, *
     kw = dict(dtype=dtype, rng=rng)
     block = dict(bias=True, shortcut_norm=False, **kw)
     w = width
-    return nn.Sequential(OrderedDict([
-        ("b1", nn.Sequential(nn.Conv2d(in_channels, w, 7, stride=2, padding=3, **kw),
-                             nn.BatchNorm2d(w, dtype=dtype), nn.ReLU(), nn.MaxPool2d(3, 2, 1))),
-        ("b2", _stage(w, w, 2, 1, **block)),
-        ("b3", _stage(w, 2 * w, 2, 2, **block)),
-        ("b4", _stage(2 * w, 4 * w, 2, 2, **block)),
-        ("b5", _stage(4 * w, 8 * w, 2, 2, **block)),
-        ("pool", nn.AdaptiveAvgPool2d((1, 1))),
-        ("flatten", nn.Flatten()),
-        ("fc", nn.Linear(8 * w, num_classes, **kw)),
-    ]))
+    return nn.Sequential(
+        OrderedDict(
+            [
+                (
+                    "b1",
+                    nn.Sequential(
+                        nn.Conv2d(in_channels, w, 7, stride=2, padding=3, **kw),
+                        nn.BatchNorm2d(w, dtype=dtype),
+                        nn.ReLU(),
+                        nn.MaxPool2d(3, 2, 1),
+                    ),
+                ),
+                ("b2", _stage(w, w, 2, 1, **block)),
+                ("b3", _stage(w, 2 * w, 2, 2, **block)),
+                ("b4", _stage(2 * w, 4 * w, 2, 2, **block)),
+                ("b5", _stage(4 * w, 8 * w, 2, 2, **block)),
+                ("pool", nn.AdaptiveAvgPool2d((1, 1))),
+                ("flatten", nn.Flatten()),
+                ("fc", nn.Linear(8 * w, num_classes, **kw)),
+            ]
+        )
+    )

@@ -43,14 +43,17 @@ from .registry import (
 
 MAX_DEPTH = 32
 MAX_MODULES = 10_000
-MAX_LIST = 64                 # e.g. vgg's arch, hidden widths, kernel sizes
-SMALL_INT = 1 << 16           # any int a spec may hold even when the file holds few arrays
+MAX_LIST = 64  # e.g. vgg's arch, hidden widths, kernel sizes
+SMALL_INT = 1 << 16  # any int a spec may hold even when the file holds few arrays
 DTYPES = ("float16", "float32", "float64")
-_HOW_TO_RESTORE = ("build the model yourself, then load the weights with "
-                   "numcnn.io.restore_model(numcnn.io.load_checkpoint(path), model)")
+_HOW_TO_RESTORE = (
+    "build the model yourself, then load the weights with "
+    "numcnn.io.restore_model(numcnn.io.load_checkpoint(path), model)"
+)
 
 
 # -- the module tree ------------------------------------------------------------------
+
 
 def _dtype_of(module: nn.Module) -> str:
     arrays = list(module.params.values()) + [v for v in module.buffers.values() if v.dtype.kind == "f"]
@@ -62,9 +65,17 @@ def _pair(value):
 
 
 def _conv_args(m) -> dict:
-    return dict(in_channels=m.in_channels, out_channels=m.out_channels, kernel_size=list(m.kernel_size),
-                stride=list(m.stride), padding=_pair(m.padding), dilation=list(m.dilation), groups=m.groups,
-                bias="bias" in m.params, dtype=_dtype_of(m))
+    return dict(
+        in_channels=m.in_channels,
+        out_channels=m.out_channels,
+        kernel_size=list(m.kernel_size),
+        stride=list(m.stride),
+        padding=_pair(m.padding),
+        dilation=list(m.dilation),
+        groups=m.groups,
+        bias="bias" in m.params,
+        dtype=_dtype_of(m),
+    )
 
 
 def _conv_transpose_args(m) -> dict:
@@ -72,28 +83,51 @@ def _conv_transpose_args(m) -> dict:
 
 
 def _batchnorm_args(m) -> dict:
-    return dict(num_features=m.num_features, eps=m.eps, momentum=m.momentum, affine=m.affine,
-                track_running_stats=m.track_running_stats, bias="bias" in m.params or not m.affine,
-                dtype=_dtype_of(m))
+    return dict(
+        num_features=m.num_features,
+        eps=m.eps,
+        momentum=m.momentum,
+        affine=m.affine,
+        track_running_stats=m.track_running_stats,
+        bias="bias" in m.params or not m.affine,
+        dtype=_dtype_of(m),
+    )
 
 
 def _instancenorm_args(m) -> dict:
     affine = "weight" in m.params
-    return dict(num_features=m.num_features, eps=m.eps, momentum=m.momentum, affine=affine,
-                track_running_stats=m.track_running_stats, bias="bias" in m.params or not affine,
-                dtype=_dtype_of(m))
+    return dict(
+        num_features=m.num_features,
+        eps=m.eps,
+        momentum=m.momentum,
+        affine=affine,
+        track_running_stats=m.track_running_stats,
+        bias="bias" in m.params or not affine,
+        dtype=_dtype_of(m),
+    )
 
 
 def _layernorm_args(m) -> dict:
     affine = "weight" in m.params
-    return dict(normalized_shape=list(m.normalized_shape), eps=m.eps, elementwise_affine=affine,
-                bias="bias" in m.params or not affine, dtype=_dtype_of(m))
+    return dict(
+        normalized_shape=list(m.normalized_shape),
+        eps=m.eps,
+        elementwise_affine=affine,
+        bias="bias" in m.params or not affine,
+        dtype=_dtype_of(m),
+    )
 
 
 def _groupnorm_args(m) -> dict:
     affine = "weight" in m.params
-    return dict(num_groups=m.num_groups, num_channels=m.num_channels, eps=m.eps, affine=affine,
-                bias="bias" in m.params or not affine, dtype=_dtype_of(m))
+    return dict(
+        num_groups=m.num_groups,
+        num_channels=m.num_channels,
+        eps=m.eps,
+        affine=affine,
+        bias="bias" in m.params or not affine,
+        dtype=_dtype_of(m),
+    )
 
 
 # class name -> (class, its constructor arguments read back from an instance)
@@ -102,18 +136,36 @@ MODULES = {
     "Residual": (nn.Residual, lambda m: {"activation": bool(m.activation)}),
     "Conv2d": (nn.Conv2d, _conv_args),
     "ConvTranspose2d": (nn.ConvTranspose2d, _conv_transpose_args),
-    "Linear": (nn.Linear, lambda m: dict(in_features=m.in_features, out_features=m.out_features,
-                                         bias="bias" in m.params, dtype=_dtype_of(m))),
+    "Linear": (
+        nn.Linear,
+        lambda m: dict(
+            in_features=m.in_features, out_features=m.out_features, bias="bias" in m.params, dtype=_dtype_of(m)
+        ),
+    ),
     "BatchNorm1d": (nn.BatchNorm1d, _batchnorm_args),
     "BatchNorm2d": (nn.BatchNorm2d, _batchnorm_args),
     "InstanceNorm2d": (nn.InstanceNorm2d, _instancenorm_args),
     "LayerNorm": (nn.LayerNorm, _layernorm_args),
     "GroupNorm": (nn.GroupNorm, _groupnorm_args),
     "LocalResponseNorm": (nn.LocalResponseNorm, lambda m: dict(size=m.size, alpha=m.alpha, beta=m.beta, k=m.k)),
-    "MaxPool2d": (nn.MaxPool2d, lambda m: dict(kernel_size=_pair(m.kernel_size), stride=_pair(m.stride),
-                                               padding=_pair(m.padding), dilation=_pair(m.dilation))),
-    "AvgPool2d": (nn.AvgPool2d, lambda m: dict(kernel_size=_pair(m.kernel_size), stride=_pair(m.stride),
-                                               padding=_pair(m.padding), count_include_pad=m.count_include_pad)),
+    "MaxPool2d": (
+        nn.MaxPool2d,
+        lambda m: dict(
+            kernel_size=_pair(m.kernel_size),
+            stride=_pair(m.stride),
+            padding=_pair(m.padding),
+            dilation=_pair(m.dilation),
+        ),
+    ),
+    "AvgPool2d": (
+        nn.AvgPool2d,
+        lambda m: dict(
+            kernel_size=_pair(m.kernel_size),
+            stride=_pair(m.stride),
+            padding=_pair(m.padding),
+            count_include_pad=m.count_include_pad,
+        ),
+    ),
     "AdaptiveAvgPool2d": (nn.AdaptiveAvgPool2d, lambda m: dict(output_size=_pair(m.output_size))),
     "GlobalAvgPool2d": (nn.GlobalAvgPool2d, lambda m: {}),
     "ReLU": (nn.ReLU, lambda m: {}),
@@ -171,8 +223,9 @@ class _BudgetedGenerator(np.random.Generator):
     def _take(self, size) -> None:
         count = math.prod(size) if isinstance(size, tuple) else int(size or 1)
         if count > self.budget:
-            raise _OverBudget(f"its layers ask for {count:,} more weights than the "
-                              f"{self.budget:,} numbers left in the file")
+            raise _OverBudget(
+                f"its layers ask for {count:,} more weights than the {self.budget:,} numbers left in the file"
+            )
         self.budget -= count
 
     def uniform(self, low=0.0, high=1.0, size=None):
@@ -267,6 +320,7 @@ def _short(value, limit: int = 60) -> str:
 
 # -- rebuilding a checkpoint's model ------------------------------------------------------
 
+
 def build_from_spec(spec: dict, path="checkpoint", budget: int | None = None):
     """The model a spec describes, with fresh weights (leaving np.random and nn's generator alone).
 
@@ -299,9 +353,11 @@ def _build(spec: dict, path, budget: int):
 
 def not_recorded(path, kind) -> CheckpointError:
     """The error for a spec that does not say how to build its model."""
-    return CheckpointError(f"{path}: the checkpoint does not record how to build its {kind} (it holds a "
-                           f"module that is not one of numcnn.nn's, or was written before numcnn saved "
-                           f"module trees); {_HOW_TO_RESTORE}")
+    return CheckpointError(
+        f"{path}: the checkpoint does not record how to build its {kind} (it holds a "
+        f"module that is not one of numcnn.nn's, or was written before numcnn saved "
+        f"module trees); {_HOW_TO_RESTORE}"
+    )
 
 
 def rebuild_network(spec: dict, path, budget: int) -> nn.Module:
@@ -338,7 +394,9 @@ def load_model(path_or_checkpoint):
     build the model yourself and call
     numcnn.io.restore_model(load_checkpoint(path), model).
     """
-    checkpoint = path_or_checkpoint if isinstance(path_or_checkpoint, Checkpoint) else load_checkpoint(path_or_checkpoint)
+    checkpoint = (
+        path_or_checkpoint if isinstance(path_or_checkpoint, Checkpoint) else load_checkpoint(path_or_checkpoint)
+    )
     budget = sum(int(a.size) for a in checkpoint.model_arrays.values())
     model = build_from_spec(checkpoint.model_spec, checkpoint.path, budget)
     restore_model(checkpoint, model)
@@ -350,6 +408,10 @@ def module_spec(net: nn.Module) -> dict:
     return {"type": "Module", "config": {"net": build_spec_of(net)}, "modules": module_tree(net)}
 
 
-register_serializer(nn.Module, spec=module_spec, arrays=lambda net: dict(net.state_dict()),
-                    load_arrays=lambda net, arrays: net.load_state_dict(arrays))
+register_serializer(
+    nn.Module,
+    spec=module_spec,
+    arrays=lambda net: dict(net.state_dict()),
+    load_arrays=lambda net, arrays: net.load_state_dict(arrays),
+)
 register_rebuilder("Module", rebuild_network)

@@ -26,19 +26,39 @@ VGG11 = ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))
 SMALL = ((1, 32), (1, 64), (1, 128))
 
 
-def vgg_block(num_convs: int, in_channels: int, out_channels: int, batch_norm: bool = True,
-              *, dtype=np.float32, rng=None) -> nn.Sequential:
+def vgg_block(
+    num_convs: int, in_channels: int, out_channels: int, batch_norm: bool = True, *, dtype=np.float32, rng=None
+) -> nn.Sequential:
     layers = []
     for i in range(num_convs):
-        layers.append(nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1,
-                                bias=not batch_norm, dtype=dtype, rng=rng))
+        layers.append(
+            nn.Conv2d(
+                in_channels if i == 0 else out_channels,
+                out_channels,
+                3,
+                padding=1,
+                bias=not batch_norm,
+                dtype=dtype,
+                rng=rng,
+            )
+        )
         layers += [nn.BatchNorm2d(out_channels, dtype=dtype)] if batch_norm else []
         layers.append(nn.ReLU())
     return nn.Sequential(*layers, nn.MaxPool2d(2))
 
 
-def vgg(num_classes: int = 10, in_channels: int = 3, arch=SMALL, image_size=(32, 32), hidden=(),
-        dropout: float = 0.5, batch_norm: bool = True, *, dtype=np.float32, rng=None) -> nn.Sequential:
+def vgg(
+    num_classes: int = 10,
+    in_channels: int = 3,
+    arch=SMALL,
+    image_size=(32, 32),
+    hidden=(),
+    dropout: float = 0.5,
+    batch_norm: bool = True,
+    *,
+    dtype=np.float32,
+    rng=None,
+) -> nn.Sequential:
     """A VGG-style net for images of image_size (H, W); each block halves them (rounding down)."""
     arch = [(int(n), int(c)) for n, c in arch]
     if not arch or min(n for n, _ in arch) < 1:
@@ -62,8 +82,9 @@ def vgg(num_classes: int = 10, in_channels: int = 3, arch=SMALL, image_size=(32,
     return nn.Sequential(layers)
 
 
-def vgg11(num_classes: int = 10, in_channels: int = 3, image_size=(32, 32), width: int = 64, *,
-          dtype=np.float32, rng=None) -> nn.Sequential:
+def vgg11(
+    num_classes: int = 10, in_channels: int = 3, image_size=(32, 32), width: int = 64, *, dtype=np.float32, rng=None
+) -> nn.Sequential:
     """d2l's VGG-11 with batch norm: five blocks, two 4096-wide hidden layers with dropout 0.5.
 
     width: the first block's channels (64); the others keep VGG11's ratios (2, 4, 8, 8 times width).

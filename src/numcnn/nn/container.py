@@ -81,8 +81,17 @@ class Residual(Module):
         self.activation = activation
 
     @classmethod
-    def block(cls, in_channels: int, out_channels: int, stride: int = 1, bias: bool = False,
-              shortcut_norm: bool = True, *, dtype=np.float32, rng=None) -> Residual:
+    def block(
+        cls,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        bias: bool = False,
+        shortcut_norm: bool = True,
+        *,
+        dtype=np.float32,
+        rng=None,
+    ) -> Residual:
         """conv3x3(stride)-BN-ReLU-conv3x3-BN, plus a 1x1 conv(-BN) projection when shapes change.
 
         d2l's block is bias=True, shortcut_norm=False; He et al.'s (and
@@ -98,8 +107,7 @@ class Residual(Module):
         shortcut = None
         if stride != 1 or in_channels != out_channels:
             projection = Conv2d(in_channels, out_channels, 1, stride, bias=bias, dtype=dtype, rng=rng)
-            shortcut = (Sequential(projection, BatchNorm2d(out_channels, dtype=dtype)) if shortcut_norm
-                        else projection)
+            shortcut = Sequential(projection, BatchNorm2d(out_channels, dtype=dtype)) if shortcut_norm else projection
         return cls(body, shortcut)
 
     @property

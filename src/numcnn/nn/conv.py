@@ -41,8 +41,22 @@ class _ConvNd(Module):
     for the weight, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, transposed: bool,
-                 output_padding, groups, bias: bool, padding_mode, dtype, rng: np.random.Generator | None):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        transposed: bool,
+        output_padding,
+        groups,
+        bias: bool,
+        padding_mode,
+        dtype,
+        rng: np.random.Generator | None,
+    ):
         super().__init__()
         self.in_channels, self.out_channels, self.groups = _check_channels(in_channels, out_channels, groups)
         dtype = float_dtype(dtype)
@@ -84,16 +98,42 @@ class Conv2d(_ConvNd):
     int, a pair, 'same' or 'valid', as in PyTorch.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", *, dtype=np.float32,
-                 rng: np.random.Generator | None = None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups,
-                         bias, padding_mode, dtype, rng)
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        padding_mode="zeros",
+        *,
+        dtype=np.float32,
+        rng: np.random.Generator | None = None,
+    ):
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            False,
+            0,
+            groups,
+            bias,
+            padding_mode,
+            dtype,
+            rng,
+        )
         self.input_grad = True  # False: backward returns None instead of dx (a network's first layer)
 
     def forward(self, x):
-        out, cache = ops.conv2d_forward(x, self.params["weight"], self.params.get("bias"), self.stride,
-                                        self.padding, self.dilation, self.groups)
+        out, cache = ops.conv2d_forward(
+            x, self.params["weight"], self.params.get("bias"), self.stride, self.padding, self.dilation, self.groups
+        )
         self._remember(cache)
         return out
 
@@ -101,8 +141,10 @@ class Conv2d(_ConvNd):
         return ops.conv2d_backward(dout, cache, input_grad=self.input_grad)
 
     def extra_repr(self):
-        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+        text = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}"
+        )
         if self.dilation != (1, 1):
             text += f", dilation={self.dilation}"
         if self.groups != 1:
@@ -117,16 +159,49 @@ class ConvTranspose2d(_ConvNd):
     OH = (H - 1)*stride - 2*padding + dilation*(KH - 1) + output_padding + 1.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
-                 groups=1, bias=True, dilation=1, padding_mode="zeros", *, dtype=np.float32,
-                 rng: np.random.Generator | None = None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, True, output_padding,
-                         groups, bias, padding_mode, dtype, rng)
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        groups=1,
+        bias=True,
+        dilation=1,
+        padding_mode="zeros",
+        *,
+        dtype=np.float32,
+        rng: np.random.Generator | None = None,
+    ):
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            True,
+            output_padding,
+            groups,
+            bias,
+            padding_mode,
+            dtype,
+            rng,
+        )
 
     def forward(self, x):
-        out, cache = ops.conv_transpose2d_forward(x, self.params["weight"], self.params.get("bias"),
-                                                  self.stride, self.padding, self.output_padding,
-                                                  self.dilation, self.groups)
+        out, cache = ops.conv_transpose2d_forward(
+            x,
+            self.params["weight"],
+            self.params.get("bias"),
+            self.stride,
+            self.padding,
+            self.output_padding,
+            self.dilation,
+            self.groups,
+        )
         self._remember(cache)
         return out
 
@@ -134,5 +209,7 @@ class ConvTranspose2d(_ConvNd):
         return ops.conv_transpose2d_backward(dout, cache)
 
     def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, output_padding={self.output_padding}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, output_padding={self.output_padding}"
+        )

@@ -55,8 +55,10 @@ def _walk(module: Module, x, name: str):
 def _snapshot(net: Module):
     """Everything a forward changes: buffers (running statistics), forward caches, generators."""
 
-    modules = [(m, {k: np.copy(v) for k, v in m.buffers.items()}, (m._cache, m._cache_fresh, m._ran_forward))
-               for m in net.modules()]
+    modules = [
+        (m, {k: np.copy(v) for k, v in m.buffers.items()}, (m._cache, m._cache_fresh, m._ran_forward))
+        for m in net.modules()
+    ]
     return modules, capture_random_states(net)
 
 

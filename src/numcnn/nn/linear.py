@@ -19,8 +19,15 @@ class Linear(Module):
     layout, so state dicts match. x (..., in_features) -> (..., out_features).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 dtype=np.float32, rng: np.random.Generator | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        dtype=np.float32,
+        rng: np.random.Generator | None = None,
+    ):
         super().__init__()
         self.in_features = positive_int(in_features, "in_features")
         self.out_features = positive_int(out_features, "out_features")
@@ -63,8 +70,8 @@ class Flatten(Module):
         end = self.end_dim % x.ndim
         self._remember(x.shape)
         # the flattened size spelled out: reshape cannot infer -1 when another axis is 0
-        flat = int(np.prod(x.shape[start:end + 1]))
-        return x.reshape(x.shape[:start] + (flat,) + x.shape[end + 1:])
+        flat = int(np.prod(x.shape[start : end + 1]))
+        return x.reshape(x.shape[:start] + (flat,) + x.shape[end + 1 :])
 
     def backward(self, dout):
         return np.asarray(dout).reshape(self._recall())

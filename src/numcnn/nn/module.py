@@ -100,8 +100,11 @@ class Module(ABC):
         parameter's. A None gradient, or one for a parameter the module was
         built without (a norm's bias with bias=False), is dropped.
         """
-        self.grads = {name: grad.astype(self.params[name].dtype, copy=False)
-                      for name, grad in grads.items() if grad is not None and name in self.params}
+        self.grads = {
+            name: grad.astype(self.params[name].dtype, copy=False)
+            for name, grad in grads.items()
+            if grad is not None and name in self.params
+        }
 
     # -- modes ---------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
@@ -172,16 +175,18 @@ class Module(ABC):
         missing = [name for name in own if name not in state]
         unexpected = [name for name in state if name not in own]
         if strict and (missing or unexpected):
-            raise KeyError(f"state dict does not match {type(self).__name__}: "
-                           f"missing {missing}, unexpected {unexpected}")
+            raise KeyError(
+                f"state dict does not match {type(self).__name__}: missing {missing}, unexpected {unexpected}"
+            )
         updates = []
         for name, value in state.items():
             if name not in own:
                 continue
             value = np.asarray(value)
             if value.shape != own[name].shape:
-                raise ValueError(f"{name}: the state dict holds shape {value.shape}, "
-                                 f"the module needs {own[name].shape}")
+                raise ValueError(
+                    f"{name}: the state dict holds shape {value.shape}, the module needs {own[name].shape}"
+                )
             updates.append((name, value))
         for name, value in updates:
             module, key = self.locate(name)

@@ -45,8 +45,17 @@ class _Affine(Module):
 class _BatchNorm(_Affine):
     expected_ndim: tuple[int, ...] = ()
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                 *, bias=True, dtype=np.float32):
+    def __init__(
+        self,
+        num_features,
+        eps=1e-5,
+        momentum=0.1,
+        affine=True,
+        track_running_stats=True,
+        *,
+        bias=True,
+        dtype=np.float32,
+    ):
         super().__init__()
         self.num_features = positive_int(num_features, "num_features")
         dtype = float_dtype(dtype)
@@ -75,10 +84,15 @@ class _BatchNorm(_Affine):
         updating = self.training and self.track_running_stats
         batches = self.buffers["num_batches_tracked"] + 1 if updating else None
         out, cache, mean, var = ops.batchnorm_forward(
-            x, self.params.get("weight"), self.params.get("bias"),
-            self.buffers.get("running_mean"), self.buffers.get("running_var"),
-            training=self.training, momentum=self._factor(batches) if updating else 0.0,
-            eps=self.eps)
+            x,
+            self.params.get("weight"),
+            self.params.get("bias"),
+            self.buffers.get("running_mean"),
+            self.buffers.get("running_var"),
+            training=self.training,
+            momentum=self._factor(batches) if updating else 0.0,
+            eps=self.eps,
+        )
         if updating:  # only once the op accepted x: a refused batch leaves the buffers as they were
             self.buffers["num_batches_tracked"] = batches
             dtype = self.buffers["running_mean"].dtype
@@ -94,8 +108,10 @@ class _BatchNorm(_Affine):
         return dx.reshape(shape)
 
     def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 class BatchNorm1d(_BatchNorm):
@@ -125,9 +141,8 @@ class LayerNorm(_Affine):
     def forward(self, x):
         x = float_array(x, "x")
         k = len(self.normalized_shape)
-        if x.shape[x.ndim - k:] != self.normalized_shape or x.ndim <= k:
-            raise ValueError(f"x must have shape (N, ..., {', '.join(map(str, self.normalized_shape))}), "
-                             f"got {x.shape}")
+        if x.shape[x.ndim - k :] != self.normalized_shape or x.ndim <= k:
+            raise ValueError(f"x must have shape (N, ..., {', '.join(map(str, self.normalized_shape))}), got {x.shape}")
         rows = x.reshape((-1,) + self.normalized_shape)
         out, cache = ops.layernorm_forward(rows, self.params.get("weight"), self.params.get("bias"), self.eps)
         self._remember((cache, x.shape))
@@ -157,8 +172,9 @@ class GroupNorm(_Affine):
         self._init_affine((num_channels,), affine, dtype, bias)
 
     def forward(self, x):
-        out, cache = ops.groupnorm_forward(x, self.params.get("weight"), self.params.get("bias"),
-                                           self.num_groups, self.eps)
+        out, cache = ops.groupnorm_forward(
+            x, self.params.get("weight"), self.params.get("bias"), self.num_groups, self.eps
+        )
         self._remember(cache)
         return out
 
@@ -179,8 +195,17 @@ class InstanceNorm2d(_Affine):
     variances), and evaluation normalizes with them instead.
     """
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False,
-                 *, bias=True, dtype=np.float32):
+    def __init__(
+        self,
+        num_features,
+        eps=1e-5,
+        momentum=0.1,
+        affine=False,
+        track_running_stats=False,
+        *,
+        bias=True,
+        dtype=np.float32,
+    ):
         super().__init__()
         self.num_features = positive_int(num_features, "num_features")
         dtype = float_dtype(dtype)
@@ -197,8 +222,9 @@ class InstanceNorm2d(_Affine):
         x = float_array(x, "x", ndim=4)
         gamma, beta = self.params.get("weight"), self.params.get("bias")
         if self.track_running_stats and not self.training:
-            out, cache, _, _ = ops.batchnorm_forward(x, gamma, beta, self.buffers["running_mean"],
-                                                     self.buffers["running_var"], training=False, eps=self.eps)
+            out, cache, _, _ = ops.batchnorm_forward(
+                x, gamma, beta, self.buffers["running_mean"], self.buffers["running_var"], training=False, eps=self.eps
+            )
             self._remember(("running", cache))
             return out
         out, cache = ops.instancenorm_forward(x, gamma, beta, self.eps)
@@ -226,8 +252,10 @@ class InstanceNorm2d(_Affine):
         return dx
 
     def extra_repr(self):
-        return f"{self.num_features}, eps={self.eps}, affine={'weight' in self.params}, " \
-               f"track_running_stats={self.track_running_stats}"
+        return (
+            f"{self.num_features}, eps={self.eps}, affine={'weight' in self.params}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 class LocalResponseNorm(Module):

@@ -38,8 +38,9 @@ class MaxPool2d(Module):
 class AvgPool2d(Module):
     """Average pooling; stride defaults to kernel_size."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None):
+    def __init__(
+        self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None
+    ):
         super().__init__()
         _unsupported(ceil_mode=ceil_mode, divisor_override=divisor_override is not None)
         check_pool_arguments(kernel_size, stride, padding, pad_name="padding")
@@ -47,8 +48,7 @@ class AvgPool2d(Module):
         self.count_include_pad = count_include_pad
 
     def forward(self, x):
-        out, cache = ops.avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding,
-                                            self.count_include_pad)
+        out, cache = ops.avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
         self._remember(cache)
         return out
 

@@ -22,8 +22,13 @@ def _modules(model):
 def capture_random_states(model) -> dict:
     kind, keys, position, has_gauss, cached = np.random.get_state()
     states = {
-        "numpy_legacy": {"kind": kind, "keys": keys, "position": int(position), "has_gauss": int(has_gauss),
-                         "cached_gaussian": float(cached)},
+        "numpy_legacy": {
+            "kind": kind,
+            "keys": keys,
+            "position": int(position),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "numcnn_nn": init.generator().bit_generator.state,
         "modules": {},
     }
@@ -36,8 +41,15 @@ def capture_random_states(model) -> dict:
 
 def restore_random_states(model, states: dict) -> None:
     legacy = states["numpy_legacy"]
-    np.random.set_state((legacy["kind"], np.asarray(legacy["keys"], dtype=np.uint32), legacy["position"],
-                         legacy["has_gauss"], legacy["cached_gaussian"]))
+    np.random.set_state(
+        (
+            legacy["kind"],
+            np.asarray(legacy["keys"], dtype=np.uint32),
+            legacy["position"],
+            legacy["has_gauss"],
+            legacy["cached_gaussian"],
+        )
+    )
     init.generator().bit_generator.state = states["numcnn_nn"]
     saved = states.get("modules", {})
     for name, module in _modules(model):

@@ -31,9 +31,9 @@ from .norm import NormCache, affine, norm_backward, standardize, standardize_bac
 
 class NaiveBatchNormCache(NamedTuple):
     xhat: np.ndarray
-    inv_std: np.ndarray          # (D,)
+    inv_std: np.ndarray  # (D,)
     gamma: np.ndarray | None
-    batch_statistics: bool       # False: running statistics were used as constants
+    batch_statistics: bool  # False: running statistics were used as constants
 
 
 def _arguments(x, gamma, beta, running_mean, running_var, momentum, eps):
@@ -52,9 +52,7 @@ def _arguments(x, gamma, beta, running_mean, running_var, momentum, eps):
 
 def _check_batch(x, training):
     if training and x.size // x.shape[1] < 2:
-        raise ValueError(
-            f"batch norm in training needs more than 1 value per channel, got x of shape {x.shape}"
-        )
+        raise ValueError(f"batch norm in training needs more than 1 value per channel, got x of shape {x.shape}")
 
 
 # -- the fast path for rows of channels -----------------------------------------
@@ -64,6 +62,7 @@ def _check_batch(x, training):
 # (measured 3-5x slower than the memory traffic). Instead: sums are
 # matrix-vector products with a ones vector (BLAS), and elementwise steps run
 # on an (M/k, k*C) view against the per-channel vector tiled k times.
+
 
 def _rows(x: np.ndarray):
     """x as an (M, C) view with channels contiguous (channels-last 4-d, or (N, D)), else None."""
@@ -180,8 +179,7 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momen
     or None (no tracking). Returns out (like x), cache, new_running_mean,
     new_running_var (None when not tracking).
     """
-    x, gamma, beta, rm, rv, momentum, eps = _arguments(x, gamma, beta, running_mean, running_var,
-                                                       momentum, eps)
+    x, gamma, beta, rm, rv, momentum, eps = _arguments(x, gamma, beta, running_mean, running_var, momentum, eps)
     _check_batch(x, training)
     D = x.shape[1]
     axes = (0,) if x.ndim == 2 else (0, 2, 3)
@@ -229,8 +227,7 @@ def batchnorm_backward(dout, cache: NormCache):
 
 def batchnorm_forward_naive(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
     """Batch norm one feature at a time, statistics summed by hand."""
-    x, gamma, beta, rm, rv, momentum, eps = _arguments(x, gamma, beta, running_mean, running_var,
-                                                       momentum, eps)
+    x, gamma, beta, rm, rv, momentum, eps = _arguments(x, gamma, beta, running_mean, running_var, momentum, eps)
     _check_batch(x, training)
     D = x.shape[1]
     use_batch_statistics = training or rm is None

@@ -54,19 +54,19 @@ def conv2d_arguments(x, w, b, stride, pad, dilation, groups, *, transposed: bool
     groups = positive_int(groups, "groups")
     N, C, H, W = x.shape
     if C % groups:
-        raise ValueError(f"x has {C} channels, which groups={groups} does not divide; "
-                         f"channels must be a multiple of groups")
+        raise ValueError(
+            f"x has {C} channels, which groups={groups} does not divide; channels must be a multiple of groups"
+        )
     if transposed:
         if w.shape[0] != C:
-            raise ValueError(
-                f"w must have shape ({C}, F/groups, KH, KW) for x with {C} channels, got {w.shape}"
-            )
+            raise ValueError(f"w must have shape ({C}, F/groups, KH, KW) for x with {C} channels, got {w.shape}")
         F = w.shape[1] * groups
     else:
         F = w.shape[0]
         if F % groups:
-            raise ValueError(f"w has {F} filters, which groups={groups} does not divide; "
-                             f"filters must be a multiple of groups")
+            raise ValueError(
+                f"w has {F} filters, which groups={groups} does not divide; filters must be a multiple of groups"
+            )
         if w.shape[1] != C // groups:
             raise ValueError(
                 f"w must have shape ({F}, {C // groups}, KH, KW) for x with {C} channels "
@@ -79,13 +79,13 @@ def conv2d_arguments(x, w, b, stride, pad, dilation, groups, *, transposed: bool
 
 
 def _geometry(x, w, stride, pad, dilation) -> WindowGeometry:
-    return window_geometry(x.shape[2:], w.shape[2:], stride, pad, dilation,
-                               kernel_name="kernel size (w.shape[2:])")
+    return window_geometry(x.shape[2:], w.shape[2:], stride, pad, dilation, kernel_name="kernel size (w.shape[2:])")
 
 
 # ---------------------------------------------------------------------------
 # The loop version: the sums above, written out.
 # ---------------------------------------------------------------------------
+
 
 def conv2d_forward_naive(x, w, b, stride=1, pad=0, dilation=1, groups=1):
     """Convolution by explicit loops over images, filters and output pixels."""
@@ -131,7 +131,7 @@ def conv2d_backward_naive(dout, cache: Conv2dCache):
                     dw[f] += xp[n, channels, rows, cols] * dout[n, f, i, j]
                     dxp[n, channels, rows, cols] += w[f] * dout[n, f, i, j]
     H, W = geom.in_hw
-    dx = dxp[:, :, top:top + H, left:left + W]
+    dx = dxp[:, :, top : top + H, left : left + W]
     db = dout.sum(axis=(0, 2, 3)) if b is not None else None
     return dx, dw, db
 
@@ -143,6 +143,7 @@ def _check_dout(dout, N, F, geom):
 # ---------------------------------------------------------------------------
 # The fast version: the same sums as GEMMs, in the engine (engine/im2col.py).
 # ---------------------------------------------------------------------------
+
 
 def conv2d_forward(x, w, b, stride=1, pad=0, dilation=1, groups=1):
     """Fast convolution. x (N, C, H, W), w (F, C/groups, KH, KW), b (F,) or None.

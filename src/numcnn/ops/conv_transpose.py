@@ -68,16 +68,21 @@ def transposed_geometry(x_hw, kernel, stride, pad, output_padding, dilation) -> 
     pad = int_pair(pad, "pad", minimum=0)
     output_padding = check_output_padding(output_padding, stride, dilation)
     out_hw = tuple(
-        (x_hw[a] - 1) * stride[a] - 2 * pad[a] + dilation[a] * (kernel[a] - 1) + output_padding[a] + 1
-        for a in range(2)
+        (x_hw[a] - 1) * stride[a] - 2 * pad[a] + dilation[a] * (kernel[a] - 1) + output_padding[a] + 1 for a in range(2)
     )
     if min(out_hw) < 1:
         raise ValueError(
             f"the output size {out_hw} is below 1 for input {tuple(x_hw)}, kernel {kernel}, "
             f"stride {stride}, pad {pad}, dilation {dilation}; reduce pad"
         )
-    return WindowGeometry(in_hw=out_hw, out_hw=tuple(x_hw), kernel=kernel, stride=stride,
-                              dilation=dilation, pad=(pad[0], pad[0], pad[1], pad[1]))
+    return WindowGeometry(
+        in_hw=out_hw,
+        out_hw=tuple(x_hw),
+        kernel=kernel,
+        stride=stride,
+        dilation=dilation,
+        pad=(pad[0], pad[0], pad[1], pad[1]),
+    )
 
 
 def _arguments(x, w, b, stride, pad, output_padding, dilation, groups):
@@ -93,6 +98,7 @@ def _check_dout(dout, N, F, geom):
 # ---------------------------------------------------------------------------
 # The loop version: stamp each input pixel's kernel onto the output.
 # ---------------------------------------------------------------------------
+
 
 def conv_transpose2d_forward_naive(x, w, b, stride=1, pad=0, output_padding=0, dilation=1, groups=1):
     x, w, b, geom, groups = _arguments(x, w, b, stride, pad, output_padding, dilation, groups)
@@ -110,7 +116,7 @@ def conv_transpose2d_forward_naive(x, w, b, stride=1, pad=0, output_padding=0, d
                 for j in range(W):
                     rows, cols = receptive_field(geom, i, j)
                     outp[n, filters, rows, cols] += x[n, c, i, j] * w[c]
-    out = outp[:, :, top:top + OH, left:left + OW]
+    out = outp[:, :, top : top + OH, left : left + OW]
     if b is not None:
         out = out + b[:, None, None]
     return out, ConvTranspose2dCache(x, w, b, geom, groups)
@@ -143,6 +149,7 @@ def conv_transpose2d_backward_naive(dout, cache: ConvTranspose2dCache):
 # ---------------------------------------------------------------------------
 # The fast version: the convolution engines with roles swapped.
 # ---------------------------------------------------------------------------
+
 
 def conv_transpose2d_forward(x, w, b, stride=1, pad=0, output_padding=0, dilation=1, groups=1):
     """x (N, C_in, H, W), w (C_in, F/groups, KH, KW), b (F,) or None -> out (N, F, OH, OW)."""

@@ -32,8 +32,7 @@ def _arguments(x, w, b):
     D = int(np.prod(x.shape[1:]))
     if w.shape[0] != D:
         raise ValueError(
-            f"w must have shape ({D}, M) for x of shape {x.shape} ({D} features per sample), "
-            f"got {w.shape}"
+            f"w must have shape ({D}, M) for x of shape {x.shape} ({D} features per sample), got {w.shape}"
         )
     b = optional_float_array(b, "b", (w.shape[1],))
     return x, w, None if b is None else b.astype(x.dtype, copy=False)

@@ -51,7 +51,7 @@ def _channel_window_sum(values: np.ndarray, before: int, after: int) -> np.ndarr
     for shift in range(-before, after + 1):
         lo, hi = max(0, -shift), min(C, C - shift)  # channels c with c + shift inside
         if lo < hi:
-            out[:, lo:hi] += values[:, lo + shift:hi + shift]
+            out[:, lo:hi] += values[:, lo + shift : hi + shift]
     return out
 
 
@@ -60,7 +60,7 @@ def local_response_norm_forward(x, size, alpha=1e-4, beta=0.75, k=1.0):
     x, size, alpha, beta, k = _arguments(x, size, alpha, beta, k)
     s = _channel_window_sum(np.square(x), size // 2, (size - 1) // 2) / size
     d = k + alpha * s
-    return x * d ** -beta, LRNCache(x, d, size, alpha, beta)
+    return x * d**-beta, LRNCache(x, d, size, alpha, beta)
 
 
 def local_response_norm_backward(dout, cache: LRNCache):
@@ -68,7 +68,7 @@ def local_response_norm_backward(dout, cache: LRNCache):
     x, d, size, alpha, beta = cache
     dout = upstream_gradient(dout, "dout", x.shape)
     through_windows = _channel_window_sum(dout * x * d ** (-beta - 1), (size - 1) // 2, size // 2)
-    return dout * d ** -beta - (2 * alpha * beta / size) * x * through_windows
+    return dout * d**-beta - (2 * alpha * beta / size) * x * through_windows
 
 
 def local_response_norm_forward_naive(x, size, alpha=1e-4, beta=0.75, k=1.0):
@@ -78,7 +78,7 @@ def local_response_norm_forward_naive(x, size, alpha=1e-4, beta=0.75, k=1.0):
     for c in range(C):
         window = range(max(0, c - size // 2), min(C, c + (size - 1) // 2 + 1))
         d[:, c] = k + alpha * sum(x[:, j] ** 2 for j in window) / size
-    return x * d ** -beta, LRNCache(x, d, size, alpha, beta)
+    return x * d**-beta, LRNCache(x, d, size, alpha, beta)
 
 
 def local_response_norm_backward_naive(dout, cache: LRNCache):

@@ -35,17 +35,18 @@ from ..checks import batch_array, optional_float_array, positive_float, positive
 
 
 class NormCache(NamedTuple):
-    xhat: np.ndarray          # standardized input, in the normalized view's shape
-    inv_std: np.ndarray       # 1 / sqrt(var + eps), broadcastable to xhat
+    xhat: np.ndarray  # standardized input, in the normalized view's shape
+    inv_std: np.ndarray  # 1 / sqrt(var + eps), broadcastable to xhat
     axes: tuple[int, ...] | None  # normalized axes of xhat; None: fixed statistics
     gamma: np.ndarray | None  # broadcastable to xhat
-    param_axes: tuple[int, ...]   # axes of xhat that dgamma and dbeta sum over
+    param_axes: tuple[int, ...]  # axes of xhat that dgamma and dbeta sum over
     input_shape: tuple[int, ...]
 
 
 # ---------------------------------------------------------------------------
 # The shared core
 # ---------------------------------------------------------------------------
+
 
 def standardize(x: np.ndarray, axes: tuple[int, ...], eps: float):
     """xhat = (x - mean) / sqrt(var + eps) over `axes`; returns xhat, inv_std, mean, var."""
@@ -57,8 +58,7 @@ def standardize(x: np.ndarray, axes: tuple[int, ...], eps: float):
     return centered, inv_std, mean, var
 
 
-def standardize_backward(dxhat: np.ndarray, xhat: np.ndarray, inv_std: np.ndarray,
-                         axes: tuple[int, ...]) -> np.ndarray:
+def standardize_backward(dxhat: np.ndarray, xhat: np.ndarray, inv_std: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     """The closed form above: dx from d(loss)/d(xhat)."""
     mean_dxhat = dxhat.mean(axis=axes, keepdims=True)
     mean_dxhat_xhat = np.mean(dxhat * xhat, axis=axes, keepdims=True)
@@ -107,17 +107,17 @@ def standardize_backward_naive(dxhat: np.ndarray, xhat: np.ndarray, inv_std) -> 
     """
     m = xhat.size
     xc = xhat / inv_std
-    distd = np.sum(dxhat * xc)                    # xhat = xc * istd
+    distd = np.sum(dxhat * xc)  # xhat = xc * istd
     dxc = dxhat * inv_std
-    dvar = distd * -0.5 * inv_std ** 3            # istd = (var + eps)^(-1/2)
-    dxc = dxc + dvar * 2.0 * xc / m               # var = sum(xc^2)/m
-    dmu = -np.sum(dxc)                            # xc = x - mu
-    return dxc + dmu / m                          # mu = sum(x)/m
+    dvar = distd * -0.5 * inv_std**3  # istd = (var + eps)^(-1/2)
+    dxc = dxc + dvar * 2.0 * xc / m  # var = sum(xc^2)/m
+    dmu = -np.sum(dxc)  # xc = x - mu
+    return dxc + dmu / m  # mu = sum(x)/m
 
 
 class NaiveNormCache(NamedTuple):
     xhat: np.ndarray
-    inv_std: np.ndarray   # one per standardized vector
+    inv_std: np.ndarray  # one per standardized vector
     gamma: np.ndarray | None
     num_groups: int
 
@@ -125,6 +125,7 @@ class NaiveNormCache(NamedTuple):
 # ---------------------------------------------------------------------------
 # Layer norm
 # ---------------------------------------------------------------------------
+
 
 def _layernorm_args(x, gamma, beta, eps):
     x = batch_array(x, "x")
@@ -175,6 +176,7 @@ def layernorm_backward_naive(dout, cache: NaiveNormCache):
 # ---------------------------------------------------------------------------
 # Group norm (and instance norm, which is group norm with one channel per group)
 # ---------------------------------------------------------------------------
+
 
 def _groupnorm_args(x, gamma, beta, num_groups, eps, min_ndim=2):
     x = batch_array(x, "x")

@@ -52,8 +52,7 @@ def _check_pad_fits(pad, kernel, pad_name: str = "pad") -> None:
     top, _, left, _ = pad
     if top > kernel[0] // 2 or left > kernel[1] // 2:
         raise ValueError(
-            f"{pad_name} must be at most half of kernel_size, got {pad_name} {pad[::2]} "
-            f"for kernel_size {kernel}"
+            f"{pad_name} must be at most half of kernel_size, got {pad_name} {pad[::2]} for kernel_size {kernel}"
         )
 
 
@@ -61,8 +60,7 @@ def pool_geometry(x, kernel_size, stride, pad, dilation=1) -> WindowGeometry:
     """Validate pooling hyper-parameters, as PyTorch does, and size the output."""
     if stride is None:
         stride = kernel_size
-    geom = window_geometry(x.shape[2:], kernel_size, stride, pad, dilation,
-                               kernel_name="kernel_size")
+    geom = window_geometry(x.shape[2:], kernel_size, stride, pad, dilation, kernel_name="kernel_size")
     _check_pad_fits(geom.pad, geom.kernel)
     return geom
 
@@ -81,7 +79,7 @@ def _pad(x: np.ndarray, geom: WindowGeometry, value: float) -> np.ndarray:
 def _crop(xp: np.ndarray, geom: WindowGeometry) -> np.ndarray:
     top, _, left, _ = geom.pad
     H, W = geom.in_hw
-    return xp[:, :, top:top + H, left:left + W]
+    return xp[:, :, top : top + H, left : left + W]
 
 
 def _check_dout(dout, out):
@@ -100,6 +98,7 @@ def _avg_count(geom: WindowGeometry, count_include_pad: bool, dtype):
 # ---------------------------------------------------------------------------
 # Loop versions
 # ---------------------------------------------------------------------------
+
 
 def _windows_naive(geom: WindowGeometry):
     """Every output pixel (i, j) with the padded rows and columns it reads."""
@@ -202,6 +201,7 @@ def global_avg_pool_backward_naive(dout, cache: PoolCache):
 # Fast versions: one elementwise pass per kernel tap
 # ---------------------------------------------------------------------------
 
+
 def max_pool2d_forward(x, kernel_size, stride=None, pad=0, dilation=1):
     """x (N, C, H, W) -> out (N, C, OH, OW), the maximum of each window.
 
@@ -238,8 +238,7 @@ def max_pool2d_backward(dout, cache: PoolCache):
     dx = empty_like_layout(x, x.shape)
     if not any(geom.pad) and not _tiles_exactly(geom):  # gradients land in dx itself, not all of it
         dx.fill(0)
-    map_chunks(lambda a, b: _max_pool_backward(x[a:b], out[a:b], dout[a:b], geom, dx[a:b]),
-               _image_blocks(x))
+    map_chunks(lambda a, b: _max_pool_backward(x[a:b], out[a:b], dout[a:b], geom, dx[a:b]), _image_blocks(x))
     return dx
 
 
@@ -298,8 +297,8 @@ def _image_blocks(x: np.ndarray) -> list[tuple[int, int]]:
 def _inside(geom: WindowGeometry, rows: slice, cols: slice):
     """(OH, OW) mask of the outputs whose tap (rows, cols) reads a real pixel; None if all do."""
     (H, W), (top, _, left, _) = geom.in_hw, geom.pad
-    row_index = np.arange(rows.start, rows.stop, rows.step)[:geom.out_hw[0]]
-    col_index = np.arange(cols.start, cols.stop, cols.step)[:geom.out_hw[1]]
+    row_index = np.arange(rows.start, rows.stop, rows.step)[: geom.out_hw[0]]
+    col_index = np.arange(cols.start, cols.stop, cols.step)[: geom.out_hw[1]]
     row_ok = (row_index >= top) & (row_index < top + H)
     col_ok = (col_index >= left) & (col_index < left + W)
     if row_ok.all() and col_ok.all():
@@ -352,6 +351,7 @@ def global_avg_pool_backward(dout, cache: PoolCache):
 # ---------------------------------------------------------------------------
 # Adaptive average pooling: PyTorch's windows for any output size
 # ---------------------------------------------------------------------------
+
 
 class AdaptivePoolCache(NamedTuple):
     x_shape: tuple[int, ...]

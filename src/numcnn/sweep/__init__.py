@@ -11,16 +11,29 @@ imports sweep.
 
 from .report import best_table, command_line, plot_sweep
 from .runner import (
-                     StorageUnreachable,
-                     fail_dead_workers_trials,
-                     is_database,
-                     load_study,
-                     open_storage,
-                     run_worker,
-                     run_workers,
+    StorageUnreachable,
+    fail_dead_workers_trials,
+    is_database,
+    load_study,
+    open_storage,
+    run_worker,
+    run_workers,
 )
 from .space import MODEL_SPACES, check_space, default_space, load_space
 
-__all__ = ["best_table", "command_line", "plot_sweep", "fail_dead_workers_trials", "is_database", "load_study",
-           "open_storage", "StorageUnreachable", "run_worker", "run_workers", "MODEL_SPACES", "check_space",
-           "default_space", "load_space"]
+__all__ = [
+    "best_table",
+    "command_line",
+    "plot_sweep",
+    "fail_dead_workers_trials",
+    "is_database",
+    "load_study",
+    "open_storage",
+    "StorageUnreachable",
+    "run_worker",
+    "run_workers",
+    "MODEL_SPACES",
+    "check_space",
+    "default_space",
+    "load_space",
+]

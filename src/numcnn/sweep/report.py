@@ -12,6 +12,7 @@ from .space import TRAIN_OPTIONS
 
 def _completed(study):
     import optuna
+
     return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
 
 
@@ -64,20 +65,27 @@ def plot_sweep(study, path=None, space: dict | None = None):
     import optuna
 
     from ..viz import finish_figure, new_figure
+
     space = space or {}
-    kept = [t for t in study.get_trials(deepcopy=False)
-            if t.state == optuna.trial.TrialState.COMPLETE
-            or (t.state == optuna.trial.TrialState.PRUNED and t.intermediate_values)]
-    value = {t.number: t.value if t.value is not None else t.intermediate_values[max(t.intermediate_values)]
-             for t in kept}
+    kept = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state == optuna.trial.TrialState.COMPLETE
+        or (t.state == optuna.trial.TrialState.PRUNED and t.intermediate_values)
+    ]
+    value = {
+        t.number: t.value if t.value is not None else t.intermediate_values[max(t.intermediate_values)] for t in kept
+    }
     names = sorted({n for t in kept for n in t.params})
     columns = min(3, len(names) + 1)
     rows = math.ceil((len(names) + 1) / columns)
     figure = new_figure(4.2 * columns, 3.4 * rows)
 
     def scatter(axes, trials, position):
-        for state, style in (("COMPLETE", {"label": "complete"}),
-                             ("PRUNED", {"facecolors": "none", "edgecolors": "tab:gray", "label": "pruned"})):
+        for state, style in (
+            ("COMPLETE", {"label": "complete"}),
+            ("PRUNED", {"facecolors": "none", "edgecolors": "tab:gray", "label": "pruned"}),
+        ):
             chosen = [t for t in trials if t.state.name == state]
             if chosen:
                 axes.scatter([position(t) for t in chosen], [value[t.number] for t in chosen], **style)

@@ -49,8 +49,9 @@ def _optuna():
     try:
         import optuna
     except ImportError:
-        raise ImportError("sweeps use Optuna: pip install 'numcnn[sweep]' (optuna, and psycopg for "
-                          "PostgreSQL)") from None
+        raise ImportError(
+            "sweeps use Optuna: pip install 'numcnn[sweep]' (optuna, and psycopg for PostgreSQL)"
+        ) from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
@@ -74,6 +75,7 @@ def _connect_arguments(url: str) -> tuple[dict, float]:
     """The driver's connection arguments, and the timeout they give: CONNECT_TIMEOUT_SECONDS unless
     the URL sets its own (?connect_timeout=S, which libpq and psycopg read)."""
     from sqlalchemy.engine import make_url
+
     given = make_url(url).query.get("connect_timeout")
     if given is not None:
         return {}, float(given if isinstance(given, str) else given[-1])
@@ -95,29 +97,37 @@ def open_storage(storage: str):
     optuna = _optuna()
     if is_database(storage):
         import warnings
+
         url = database_url(storage)
         connect_args, timeout = _connect_arguments(url)
         with warnings.catch_warnings():  # Optuna calls its heartbeat experimental; it is what fails dead trials
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             for attempt in range(TABLE_RACE_RETRIES + 1):
                 try:
-                    return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": connect_args},
-                                                      heartbeat_interval=HEARTBEAT_SECONDS,
-                                                      grace_period=GRACE_SECONDS)
+                    return optuna.storages.RDBStorage(
+                        url,
+                        engine_kwargs={"connect_args": connect_args},
+                        heartbeat_interval=HEARTBEAT_SECONDS,
+                        grace_period=GRACE_SECONDS,
+                    )
                 except ImportError:
-                    raise ImportError(f"--storage {storage.split('://')[0]}://... needs its database driver: "
-                                      f"pip install 'numcnn[sweep]' (psycopg for PostgreSQL)") from None
+                    raise ImportError(
+                        f"--storage {storage.split('://')[0]}://... needs its database driver: "
+                        f"pip install 'numcnn[sweep]' (psycopg for PostgreSQL)"
+                    ) from None
                 except Exception as error:
                     if _timed_out(error):
                         raise StorageUnreachable(
                             f"no answer within {timeout:g} s (is a database server listening there? "
-                            f"?connect_timeout=SECONDS in the URL waits longer)") from None
+                            f"?connect_timeout=SECONDS in the URL waits longer)"
+                        ) from None
                     # Machines that start together race to create Optuna's tables in a new database; the
                     # losers see a unique-key violation, and find the tables made when they try again.
                     if type(error).__name__ != "IntegrityError" or attempt == TABLE_RACE_RETRIES:
                         raise
                     time.sleep(0.2 * (attempt + 1))
     from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+
     path = Path(storage).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     # The journal's lock is a symlink to the journal, and a worker killed while holding it leaves
@@ -125,7 +135,8 @@ def open_storage(storage: str):
     # links to the path as given, and a relative one dangles (it is read from the link's folder),
     # so the stale lock was never recognised and every worker waited for it forever.
     return optuna.storages.JournalStorage(
-        JournalFileBackend(str(path), JournalFileSymlinkLock(str(path), grace_period=LOCK_GRACE_SECONDS)))
+        JournalFileBackend(str(path), JournalFileSymlinkLock(str(path), grace_period=LOCK_GRACE_SECONDS))
+    )
 
 
 def make_pruner(name: str):
@@ -147,8 +158,8 @@ def load_study(name: str, storage, pruner: str = "median", seed: int = 0, create
     if isinstance(storage, (str, Path)):
         storage = open_storage(str(storage))
     from .sampler import TrialSeededSampler  # trial n draws from its own stream, (seed, n): see sampler.py
-    common = dict(study_name=name, storage=storage, sampler=TrialSeededSampler(seed),
-                  pruner=make_pruner(pruner))
+
+    common = dict(study_name=name, storage=storage, sampler=TrialSeededSampler(seed), pruner=make_pruner(pruner))
     if create:
         return optuna.create_study(direction="maximize", load_if_exists=True, **common)
     return optuna.load_study(**common)
@@ -290,6 +301,7 @@ def trial_config(base: dict, values: dict | None = None):
     """The TrainConfig of a trial: the sweep's fixed options (base also holds the sweep's own
     settings, such as its pruner, which are not training options) under the trial's values."""
     from ..train.config import TrainConfig
+
     fixed = {name: value for name, value in base.items() if name in TrainConfig.option_names()}
     return TrainConfig(**{**fixed, **(values or {})})
 
@@ -312,6 +324,7 @@ def _objective(base: dict, space: dict, prepared, trials: int, quiet: _QuietSurp
         run = prepare_run(config, out=None, prepared=prepared, callbacks=[_Report(trial)])
         run.solver.train()
         return run.solver.best_val_acc
+
     return objective
 
 
@@ -330,8 +343,9 @@ def _announce(study, trial) -> None:
     print(f"trial {trial.number}: {outcome} ({params})", flush=True)
 
 
-def run_worker(study_name: str, storage: str, base: dict, space: dict, trials: int, timeout, seed: int,
-               threads: int = 0) -> None:
+def run_worker(
+    study_name: str, storage: str, base: dict, space: dict, trials: int, timeout, seed: int, threads: int = 0
+) -> None:
     """One worker: load the data once, then take trials until the study has `trials` finished or running ones.
 
     seed: the sampler's (trial n draws from its own stream, seeded with (seed, n): sampler.py).
@@ -341,25 +355,33 @@ def run_worker(study_name: str, storage: str, base: dict, space: dict, trials: i
     if threads:
         try:
             from threadpoolctl import threadpool_limits
+
             threadpool_limits(threads, "blas")
         except ImportError:
             pass
         from ..ops import engine
+
         engine.set_num_threads(threads)
     _optuna()  # a missing Optuna is one clear line before any data is loaded
     from ..train.run import load_data
+
     prepared = load_data(trial_config(base))  # once per worker; each trial is seeded by prepare_run
     study = load_study(study_name, storage, base["pruner"], seed)
     if taken(study) >= trials:
         return
     with surplus_kept_quiet() as quiet:
-        study.optimize(_objective(base, space, prepared, trials, quiet), timeout=timeout,
-                       catch=(FloatingPointError, SurplusTrial), callbacks=[_StopAtTrials(trials), _announce])
+        study.optimize(
+            _objective(base, space, prepared, trials, quiet),
+            timeout=timeout,
+            catch=(FloatingPointError, SurplusTrial),
+            callbacks=[_StopAtTrials(trials), _announce],
+        )
 
 
 def _describe_exit(code: int) -> str:
     if code < 0:
         import signal
+
         try:
             return f"killed by {signal.Signals(-code).name}"
         except ValueError:
@@ -367,8 +389,17 @@ def _describe_exit(code: int) -> str:
     return f"exit status {code}"
 
 
-def run_workers(study_name: str, storage: str, base: dict, space: dict, trials: int, workers: int,
-                timeout=None, seed: int = 0, poll_seconds: float = 0.5) -> list[str]:
+def run_workers(
+    study_name: str,
+    storage: str,
+    base: dict,
+    space: dict,
+    trials: int,
+    workers: int,
+    timeout=None,
+    seed: int = 0,
+    poll_seconds: float = 0.5,
+) -> list[str]:
     """Run `workers` worker processes and wait for them; returns a line for each worker that died.
 
     Workers are spawned (fresh BLAS thread pools) with the machine's cores split between them. A worker
@@ -379,9 +410,10 @@ def run_workers(study_name: str, storage: str, base: dict, space: dict, trials: 
         return []
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=run_worker, args=(study_name, storage, base, space, trials, timeout,
-                                                          seed, threads))
-                 for _ in range(workers)]
+    processes = [
+        context.Process(target=run_worker, args=(study_name, storage, base, space, trials, timeout, seed, threads))
+        for _ in range(workers)
+    ]
     for process in processes:
         process.start()
     try:

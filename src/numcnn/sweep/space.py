@@ -24,40 +24,67 @@ import tomllib
 from pathlib import Path
 
 TRAIN_OPTIONS = {  # option -> how its value is written on the command line
-    "lr": float, "weight_decay": float, "momentum": float, "dropout": float, "label_smoothing": float,
-    "width": int, "batch_size": int, "epochs": int, "warmup": float, "lr_decay": float,
-    "hidden": str, "optimizer": str, "schedule": str, "augment": str, "norm": str,
+    "lr": float,
+    "weight_decay": float,
+    "momentum": float,
+    "dropout": float,
+    "label_smoothing": float,
+    "width": int,
+    "batch_size": int,
+    "epochs": int,
+    "warmup": float,
+    "lr_decay": float,
+    "hidden": str,
+    "optimizer": str,
+    "schedule": str,
+    "augment": str,
+    "norm": str,
 }
 
 # Each model's own options; the learning rate's range comes from the optimizer (default_space).
-_NETWORK = {"weight_decay": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
-            "label_smoothing": {"type": "float", "low": 0.0, "high": 0.2}}
+_NETWORK = {
+    "weight_decay": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+    "label_smoothing": {"type": "float", "low": 0.0, "high": 0.2},
+}
 MODEL_SPACES = {
-    "smallcnn": {"weight_decay": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True},
-                 "width": {"type": "categorical", "choices": [16, 24, 32]}},
-    "threelayer": {"weight_decay": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
-                   "width": {"type": "categorical", "choices": [16, 32, 64]},
-                   "hidden": {"type": "categorical", "choices": ["100", "200", "500"]}},
-    "fc": {"hidden": {"type": "categorical", "choices": ["256,128", "512,256", "1024,512"]},
-           "dropout": {"type": "float", "low": 0.0, "high": 0.5},
-           "norm": {"type": "categorical", "choices": ["batchnorm", "layernorm"]}},
-    "vgg": {"weight_decay": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
-            "width": {"type": "categorical", "choices": [16, 24, 32]}},
-    "twolayer": {"hidden": {"type": "categorical", "choices": ["50", "100", "200"]},
-                 "weight_decay": {"type": "float", "low": 1e-6, "high": 1e-2, "log": True}},
+    "smallcnn": {
+        "weight_decay": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True},
+        "width": {"type": "categorical", "choices": [16, 24, 32]},
+    },
+    "threelayer": {
+        "weight_decay": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
+        "width": {"type": "categorical", "choices": [16, 32, 64]},
+        "hidden": {"type": "categorical", "choices": ["100", "200", "500"]},
+    },
+    "fc": {
+        "hidden": {"type": "categorical", "choices": ["256,128", "512,256", "1024,512"]},
+        "dropout": {"type": "float", "low": 0.0, "high": 0.5},
+        "norm": {"type": "categorical", "choices": ["batchnorm", "layernorm"]},
+    },
+    "vgg": {
+        "weight_decay": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+        "width": {"type": "categorical", "choices": [16, 24, 32]},
+    },
+    "twolayer": {
+        "hidden": {"type": "categorical", "choices": ["50", "100", "200"]},
+        "weight_decay": {"type": "float", "low": 1e-6, "high": 1e-2, "log": True},
+    },
 }
 
 
 def default_space(model: str, optimizer: str = "adam") -> dict:
     """The learning rate log-uniform from a tenth to five times the optimizer's default, and the model's options."""
     from ..train.config import DEFAULT_LR
+
     lr = DEFAULT_LR.get(optimizer, 1e-3)
-    return {"lr": {"type": "float", "low": lr / 10, "high": lr * 5, "log": True},
-            **MODEL_SPACES.get(model, _NETWORK)}
+    return {"lr": {"type": "float", "low": lr / 10, "high": lr * 5, "log": True}, **MODEL_SPACES.get(model, _NETWORK)}
 
 
-_KEYS = {"float": {"type", "low", "high", "log"}, "int": {"type", "low", "high", "log"},
-         "categorical": {"type", "choices"}}
+_KEYS = {
+    "float": {"type", "low", "high", "log"},
+    "int": {"type", "low", "high", "log"},
+    "categorical": {"type", "choices"},
+}
 
 
 def check_space(space: dict, source: str = "space") -> dict:
@@ -66,18 +93,22 @@ def check_space(space: dict, source: str = "space") -> dict:
         raise ValueError(f"{source}: the search space is empty")
     for name, spec in space.items():
         if name not in TRAIN_OPTIONS:
-            raise ValueError(f"{source}: [{name}] is not an option a sweep can vary; "
-                             f"choose from {', '.join(sorted(TRAIN_OPTIONS))}")
+            raise ValueError(
+                f"{source}: [{name}] is not an option a sweep can vary; choose from {', '.join(sorted(TRAIN_OPTIONS))}"
+            )
         if not isinstance(spec, dict):  # `lr = 0.1` at the top level, not a table
-            raise ValueError(f"{source}: {name} must be a table ([{name}] with type = ... on the lines below), "
-                             f"got {name} = {spec!r}")
+            raise ValueError(
+                f"{source}: {name} must be a table ([{name}] with type = ... on the lines below), got {name} = {spec!r}"
+            )
         kind = spec.get("type")
         if kind not in _KEYS:
             raise ValueError(f"{source}: [{name}] type must be 'float', 'int' or 'categorical', got {kind!r}")
         unknown = sorted(set(spec) - _KEYS[kind])
         if unknown:
-            raise ValueError(f"{source}: [{name}] has {', '.join(unknown)}, not a key of a {kind} range "
-                             f"(keys: {', '.join(sorted(_KEYS[kind]))})")
+            raise ValueError(
+                f"{source}: [{name}] has {', '.join(unknown)}, not a key of a {kind} range "
+                f"(keys: {', '.join(sorted(_KEYS[kind]))})"
+            )
         if kind == "categorical":
             _check_choices(name, spec.get("choices"), source)
         else:
@@ -113,8 +144,11 @@ def _check_choices(name: str, choices, source: str) -> None:
     if not choices:
         raise ValueError(f"{source}: [{name}] needs a non-empty choices list")
     for value in choices:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool) or (
-                isinstance(value, float) and not math.isfinite(value)):
+        if (
+            not isinstance(value, (str, int, float))
+            or isinstance(value, bool)
+            or (isinstance(value, float) and not math.isfinite(value))
+        ):
             raise ValueError(f"{source}: [{name}] choices must be numbers or strings, got {value!r}")
 
 
@@ -122,6 +156,7 @@ def _check_value(name: str, value, source: str) -> None:
     """A value `numcnn train` would refuse, refused now rather than in every trial."""
     from ..train.config import AUGMENTS, SCHEDULES
     from ..train.optim import UPDATE_RULES
+
     named = {"optimizer": UPDATE_RULES, "schedule": SCHEDULES, "augment": AUGMENTS, "norm": ("batchnorm", "layernorm")}
     if name in named and value not in named[name]:
         raise ValueError(f"{source}: [{name}] {value!r} is not one of {', '.join(named[name])}")
@@ -133,7 +168,7 @@ def _check_value(name: str, value, source: str) -> None:
         try:
             as_train_arguments({"hidden": value})
         except ValueError:
-            raise ValueError(f"{source}: [hidden] values are sizes like \"512,256\", got {value!r}") from None
+            raise ValueError(f'{source}: [hidden] values are sizes like "512,256", got {value!r}') from None
 
 
 def load_space(path=None, model: str = "smallcnn", optimizer: str = "adam") -> dict:
@@ -148,8 +183,10 @@ def load_space(path=None, model: str = "smallcnn", optimizer: str = "adam") -> d
     except OSError as error:  # a folder, or unreadable
         raise ValueError(f"{path}: cannot read the space file ({error.strerror})") from None
     except UnicodeDecodeError as error:  # TOML is UTF-8; say which file, not just the codec's complaint
-        raise ValueError(f"{path}: not a UTF-8 text file (byte {error.object[error.start]:#04x} at "
-                         f"offset {error.start}); a space file is TOML") from None
+        raise ValueError(
+            f"{path}: not a UTF-8 text file (byte {error.object[error.start]:#04x} at "
+            f"offset {error.start}); a space file is TOML"
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path}: not valid TOML ({error})") from None
     return check_space(space, str(path))

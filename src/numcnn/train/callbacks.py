@@ -35,8 +35,7 @@ import numpy as np
 from ..io import remove_stale_temporaries, write_atomically
 from .progress import QuietBar, progress_bar
 
-HOOKS = ("on_train_begin", "on_epoch_begin", "on_step_end", "on_evaluate", "on_epoch_end", "on_stop",
-         "on_train_end")
+HOOKS = ("on_train_begin", "on_epoch_begin", "on_step_end", "on_evaluate", "on_epoch_end", "on_stop", "on_train_end")
 
 
 class Callback:
@@ -81,8 +80,12 @@ class ProgressBar(Callback):
         self.enabled = enabled
 
     def on_epoch_begin(self, solver) -> None:
-        solver.bar = progress_bar(solver.batches_per_epoch, f"epoch {solver.epoch + 1}/{solver.num_epochs}",
-                                  self.enabled, initial=solver.step_in_epoch)
+        solver.bar = progress_bar(
+            solver.batches_per_epoch,
+            f"epoch {solver.epoch + 1}/{solver.num_epochs}",
+            self.enabled,
+            initial=solver.step_in_epoch,
+        )
 
     def on_step_end(self, solver) -> None:
         solver.bar.update()
@@ -92,10 +95,12 @@ class ProgressBar(Callback):
         self._show(solver)
 
     def _show(self, solver) -> None:
-        solver.bar.set_postfix(loss=f"{np.mean(solver.loss_history[-20:]):.4f}",
-                               val_acc=f"{solver.val_acc_history[-1]:.3f}" if solver.val_acc_history else "-",
-                               lr=f"{solver.last_learning_rate:.2e}",
-                               img_s=f"{solver.batch_size / max(solver.last_step_seconds, 1e-9):.0f}")
+        solver.bar.set_postfix(
+            loss=f"{np.mean(solver.loss_history[-20:]):.4f}",
+            val_acc=f"{solver.val_acc_history[-1]:.3f}" if solver.val_acc_history else "-",
+            lr=f"{solver.last_learning_rate:.2e}",
+            img_s=f"{solver.batch_size / max(solver.last_step_seconds, 1e-9):.0f}",
+        )
 
     def on_epoch_end(self, solver) -> None:
         self._close(solver)
@@ -162,13 +167,18 @@ class MetricsLog(Callback):
 
     def record(self, solver, epoch, steps: int) -> dict:
         """One metrics line; the mean loss over the `steps` latest updates."""
-        losses = solver.loss_history[len(solver.loss_history) - steps:] if steps else []
-        return {"epoch": epoch, "step": solver.step,
-                "loss": float(np.mean(losses)) if losses else None,
-                "train_acc": solver.train_acc_history[-1], "val_acc": solver.val_acc_history[-1],
-                "best_val_acc": solver.best_val_acc, "lr": solver.last_learning_rate,
-                "seconds": round(solver.elapsed, 3),
-                "images_per_sec": round(self.steps * solver.batch_size / max(self.step_seconds, 1e-9), 1)}
+        losses = solver.loss_history[len(solver.loss_history) - steps :] if steps else []
+        return {
+            "epoch": epoch,
+            "step": solver.step,
+            "loss": float(np.mean(losses)) if losses else None,
+            "train_acc": solver.train_acc_history[-1],
+            "val_acc": solver.val_acc_history[-1],
+            "best_val_acc": solver.best_val_acc,
+            "lr": solver.last_learning_rate,
+            "seconds": round(solver.elapsed, 3),
+            "images_per_sec": round(self.steps * solver.batch_size / max(self.step_seconds, 1e-9), 1),
+        }
 
     def _append(self, record: dict) -> None:
         """Append one line and flush it to disk before the checkpoint that includes it is written."""
@@ -190,7 +200,7 @@ class MetricsLog(Callback):
         """
         path = self.path
         parsed, torn = [], 0
-        for line in (path.read_text(errors="replace").splitlines() if path.exists() else []):
+        for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
@@ -200,15 +210,15 @@ class MetricsLog(Callback):
             else:
                 torn += 1
         if solver.metrics_records is None:
-            solver.metrics_records = [r for r in parsed
-                                      if not r.get("partial") and r.get("epoch", 0) <= solver.epoch]
+            solver.metrics_records = [r for r in parsed if not r.get("partial") and r.get("epoch", 0) <= solver.epoch]
         wanted = solver.metrics_records
         if wanted == parsed and not torn:
             return
         write_atomically(path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in wanted).encode()))
         restored = [r.get("epoch") for r in wanted if r not in parsed]
-        notes = ([f"dropped {torn} torn line(s) (a write cut short by a kill or a full disk)"] if torn else []) + \
-                ([f"restored epoch(s) {restored} from the checkpoint"] if restored else [])
+        notes = ([f"dropped {torn} torn line(s) (a write cut short by a kill or a full disk)"] if torn else []) + (
+            [f"restored epoch(s) {restored} from the checkpoint"] if restored else []
+        )
         if notes:
             print(f"(repaired {path}: {'; '.join(notes)})", file=sys.stderr, flush=True)
 

@@ -25,8 +25,15 @@ from .. import models
 DATASETS = ("digits", "mnist", "fashion", "cifar10", "folder")
 ASSIGNMENT_MODELS = ("threelayer", "fc", "twolayer")
 FC_MODELS = ("fc", "twolayer")  # sized by --hidden, not --width
-DEFAULT_LR = {"sgd": 0.05, "sgd_momentum": 0.05, "nesterov": 0.05, "rmsprop": 1e-3, "adagrad": 1e-2,
-              "adam": 2e-3, "adamw": 2e-3}
+DEFAULT_LR = {
+    "sgd": 0.05,
+    "sgd_momentum": 0.05,
+    "nesterov": 0.05,
+    "rmsprop": 1e-3,
+    "adagrad": 1e-2,
+    "adam": 2e-3,
+    "adamw": 2e-3,
+}
 MOMENTUM_RULES = ("sgd_momentum", "nesterov")
 SGD_RULES = ("sgd",) + MOMENTUM_RULES
 SCHEDULES = ("none", "step", "cosine", "warmup", "onecycle")
@@ -108,8 +115,11 @@ class TrainConfig:
         Stored as checkpoint metadata "options"; the keys and values are those numcnn has always
         written (every option but --out, --resume and CHANGEABLE_ON_RESUME), so old run folders resume.
         """
-        chosen = {name: getattr(self, name) for name in sorted(self.option_names())
-                  if name not in CHANGEABLE_ON_RESUME + ("resume",)}
+        chosen = {
+            name: getattr(self, name)
+            for name in sorted(self.option_names())
+            if name not in CHANGEABLE_ON_RESUME + ("resume",)
+        }
         return json.loads(json.dumps(chosen, default=str))
 
 
@@ -122,7 +132,7 @@ _RANGES = {
     "--width": ("width", lambda v: v > 0, "positive"),
     "--image-size": ("image_size", lambda v: v > 0, "positive"),
     "--lookahead": ("lookahead", lambda v: v > 0, "a positive whole number of steps"),
-    "--seed": ("seed", lambda v: 0 <= v < 2 ** 32, "a whole number from 0 to 2**32 - 1"),
+    "--seed": ("seed", lambda v: 0 <= v < 2**32, "a whole number from 0 to 2**32 - 1"),
     "--lr": ("lr", lambda v: 0 < v < math.inf, "a finite number above 0"),
     "--lr-decay": ("lr_decay", lambda v: 0 < v < math.inf, "a finite number above 0 (a factor per epoch)"),
     "--time-budget": ("time_budget", lambda v: 0 < v < math.inf, "a finite number of seconds above 0"),
@@ -162,7 +172,8 @@ def check_ranges(checks: dict, val_size: float) -> None:
         if value is not None and not test(value):
             raise UserError(f"{option} must be {expected}, got {value}")
     if not _is_number(val_size, whole=False) or not (
-            0 < val_size < 1 or (val_size >= 1 and float(val_size).is_integer())):
+        0 < val_size < 1 or (val_size >= 1 and float(val_size).is_integer())
+    ):
         raise UserError(f"--val-size is a fraction in (0, 1) or a whole number of images, got {val_size}")
 
 
@@ -177,8 +188,10 @@ def refuse_ignored_training_options(config: TrainConfig) -> None:
     """One line for an option that the chosen update rule, schedule or dataset would ignore."""
     c = config
     if c.decoupled and c.optimizer not in SGD_RULES:
-        raise UserError(f"--decoupled applies to {', '.join(SGD_RULES)}; {c.optimizer} "
-                        + ("always decouples its weight decay" if c.optimizer == "adamw" else "takes --weight-decay as L2"))
+        raise UserError(
+            f"--decoupled applies to {', '.join(SGD_RULES)}; {c.optimizer} "
+            + ("always decouples its weight decay" if c.optimizer == "adamw" else "takes --weight-decay as L2")
+        )
     if c.momentum is not None and c.optimizer not in MOMENTUM_RULES:
         raise UserError(f"--momentum applies to {' and '.join(MOMENTUM_RULES)}; {c.optimizer} has no momentum term")
     if c.lr_decay is not None and c.schedule != "step":
@@ -186,8 +199,10 @@ def refuse_ignored_training_options(config: TrainConfig) -> None:
     if c.warmup is not None and c.schedule != "warmup":
         raise UserError(f"--warmup applies to --schedule warmup; the {c.schedule!r} schedule has no warm-up")
     if c.data_dir is not None and c.dataset in ("digits", "folder"):
-        raise UserError(f"--data-dir applies to mnist, fashion and cifar10; {c.dataset} "
-                        + ("is bundled" if c.dataset == "digits" else "reads the PATH after its name"))
+        raise UserError(
+            f"--data-dir applies to mnist, fashion and cifar10; {c.dataset} "
+            + ("is bundled" if c.dataset == "digits" else "reads the PATH after its name")
+        )
     if c.download and c.dataset in ("digits", "folder"):
         raise UserError(f"--download applies to mnist, fashion and cifar10; {c.dataset} has nothing to fetch")
     if c.image_size is not None and c.dataset != "folder":

@@ -29,9 +29,11 @@ class QuietBar:
 class TqdmBar:
     def __init__(self, total: int, description: str, initial: int = 0):
         from tqdm import tqdm
+
         # initial: steps done before (a resumed epoch), counted without entering the rate and ETA
-        self._bar = tqdm(total=total, desc=description, leave=True, dynamic_ncols=True, file=sys.stderr,
-                         initial=initial)
+        self._bar = tqdm(
+            total=total, desc=description, leave=True, dynamic_ncols=True, file=sys.stderr, initial=initial
+        )
 
     def update(self, n: int = 1) -> None:
         self._bar.update(n)

@@ -88,8 +88,10 @@ def load_raw(dataset: str, path=None, data_dir=None, download=False, image_size=
         return X_train, y_train, X_test, y_test, classes
     X, y, classes = data.load_image_folder(root, image_size=image_size)
     if not 0 < round(0.2 * len(X)) < len(X):
-        raise UserError(f"{root}: {len(X)} image(s) are too few to hold out a test set (a fifth of them): "
-                        f"give the folder at least 3 images, or train/ and test/ subfolders")
+        raise UserError(
+            f"{root}: {len(X)} image(s) are too few to hold out a test set (a fifth of them): "
+            f"give the folder at least 3 images, or train/ and test/ subfolders"
+        )
     X_train, y_train, X_test, y_test = data.train_val_split(X, y, 0.2, seed=0)  # a fixed test split
     return X_train, y_train, X_test, y_test, classes
 
@@ -101,15 +103,26 @@ def prepare(raw, val_size=0.1, seed=0, mean=None, std=None) -> Prepared:
     N = len(X_train)
     count = round(val_size * N) if 0 < val_size < 1 else val_size
     if not 0 < count < N:
-        raise UserError(f"--val-size {val_size} leaves no images for training or for validation out of the {N} "
-                        f"training images: give a fraction in (0, 1) or a count from 1 to {N - 1}")
+        raise UserError(
+            f"--val-size {val_size} leaves no images for training or for validation out of the {N} "
+            f"training images: give a fraction in (0, 1) or a count from 1 to {N - 1}"
+        )
     X_train, y_train, X_val, y_val = data.train_val_split(X_train, y_train, val_size, seed=seed)
     if mean is None:
         mean, std = data.channel_stats(X_train)
         std = np.maximum(std, 1e-3)
     normalize = data.Normalize(mean, std)
-    return Prepared(normalize(X_train), y_train, normalize(X_val), y_val, normalize(X_test), y_test,
-                    list(classes), np.asarray(mean), np.asarray(std))
+    return Prepared(
+        normalize(X_train),
+        y_train,
+        normalize(X_val),
+        y_val,
+        normalize(X_test),
+        y_test,
+        list(classes),
+        np.asarray(mean),
+        np.asarray(std),
+    )
 
 
 def make_augment(kind: str, dataset: str, input_shape):
@@ -120,15 +133,28 @@ def make_augment(kind: str, dataset: str, input_shape):
     crop = data.RandomCrop((H, W), padding=max(1, H // 8), padding_mode="reflect")
     flip = data.RandomHorizontalFlip()
     digits_like = dataset in ("digits", "mnist")
-    chosen = {"crop": [crop], "flip": [flip], "cutout": [crop, data.Cutout(max(2, H // 4))] + ([] if digits_like else [flip]),
-              "standard": [crop] + ([] if digits_like else [flip])}
+    chosen = {
+        "crop": [crop],
+        "flip": [flip],
+        "cutout": [crop, data.Cutout(max(2, H // 4))] + ([] if digits_like else [flip]),
+        "standard": [crop] + ([] if digits_like else [flip]),
+    }
     if kind not in chosen:
         raise UserError(f"unknown augmentation {kind!r}; choose from {', '.join(AUGMENTS)}")
     return data.Compose(chosen[kind])
 
 
-def build_model(name: str, input_shape, num_classes: int, weight_decay: float = 0.0, label_smoothing: float = 0.0,
-                hidden=None, norm=None, dropout=0.0, width=None):
+def build_model(
+    name: str,
+    input_shape,
+    num_classes: int,
+    weight_decay: float = 0.0,
+    label_smoothing: float = 0.0,
+    hidden=None,
+    norm=None,
+    dropout=0.0,
+    width=None,
+):
     """A model with the Solver protocol; weight_decay is its L2 term (0.5 * reg * sum(W**2)).
 
     hidden (fc: sizes, default 100,100; twolayer, threelayer: one size, default 100), norm and
@@ -141,18 +167,39 @@ def build_model(name: str, input_shape, num_classes: int, weight_decay: float = 
     C, H, W = input_shape
     smoothing = {"label_smoothing": label_smoothing}
     if name == "threelayer":
-        return models.ThreeLayerConvNet(input_dim=(C, H, W), num_filters=width or 32, filter_size=7 if H >= 16 else 3,
-                                        hidden_dim=(hidden or (100,))[0], num_classes=num_classes, weight_scale=1e-2,
-                                        reg=weight_decay, **smoothing)
+        return models.ThreeLayerConvNet(
+            input_dim=(C, H, W),
+            num_filters=width or 32,
+            filter_size=7 if H >= 16 else 3,
+            hidden_dim=(hidden or (100,))[0],
+            num_classes=num_classes,
+            weight_scale=1e-2,
+            reg=weight_decay,
+            **smoothing,
+        )
     if name == "fc":
-        return models.FullyConnectedNet(list(hidden or (100, 100)), input_dim=C * H * W, num_classes=num_classes,
-                                        dropout_keep_ratio=1.0 - dropout, normalization=norm, reg=weight_decay,
-                                        weight_scale=np.sqrt(2.0 / (C * H * W)), **smoothing)
+        return models.FullyConnectedNet(
+            list(hidden or (100, 100)),
+            input_dim=C * H * W,
+            num_classes=num_classes,
+            dropout_keep_ratio=1.0 - dropout,
+            normalization=norm,
+            reg=weight_decay,
+            weight_scale=np.sqrt(2.0 / (C * H * W)),
+            **smoothing,
+        )
     if name == "twolayer":
-        return models.TwoLayerNet(input_dim=C * H * W, hidden_dim=(hidden or (100,))[0], num_classes=num_classes,
-                                  weight_scale=1e-2, reg=weight_decay, **smoothing)
-    return models.Classifier(models.build(name, num_classes, **_network_arguments(name, C, H, W, width)),
-                             reg=weight_decay, **smoothing)
+        return models.TwoLayerNet(
+            input_dim=C * H * W,
+            hidden_dim=(hidden or (100,))[0],
+            num_classes=num_classes,
+            weight_scale=1e-2,
+            reg=weight_decay,
+            **smoothing,
+        )
+    return models.Classifier(
+        models.build(name, num_classes, **_network_arguments(name, C, H, W, width)), reg=weight_decay, **smoothing
+    )
 
 
 def _network_arguments(name: str, C: int, H: int, W: int, width) -> dict:
@@ -195,7 +242,7 @@ def predict(model, X, tta="none") -> np.ndarray:
 def _named_first_conv(model):
     """(dotted name, Conv2d) of a Module network's first convolution, or None."""
     net = getattr(model, "net", None)
-    for name, module in (net.named_modules() if net is not None else []):
+    for name, module in net.named_modules() if net is not None else []:
         if isinstance(module, nn.Conv2d):
             return name, module
     return None
@@ -206,8 +253,11 @@ def _batchnorm_weights(model) -> list[str]:
     if getattr(model, "normalization", None) == "batchnorm":  # FullyConnectedNet(normalization="batchnorm")
         return [name for name in model.params if name.startswith("gamma")]
     net = getattr(model, "net", None)
-    return [f"{name}.weight" for name, module in (net.named_modules() if net is not None else [])
-            if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and "weight" in module.params]
+    return [
+        f"{name}.weight"
+        for name, module in (net.named_modules() if net is not None else [])
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and "weight" in module.params
+    ]
 
 
 def whiten_first_conv(model, X, samples: int = 5000) -> str:
@@ -218,8 +268,9 @@ def whiten_first_conv(model, X, samples: int = 5000) -> str:
     name, conv = found
     C, (k, _) = conv.in_channels, conv.kernel_size
     if conv.out_channels != 2 * C * k * k:
-        raise UserError(f"--whiten needs the first conv to have 2*C*k*k = {2 * C * k * k} filters, "
-                        f"it has {conv.out_channels}")
+        raise UserError(
+            f"--whiten needs the first conv to have 2*C*k*k = {2 * C * k * k} filters, it has {conv.out_channels}"
+        )
     conv.params["weight"] = patch_whitening(X[:samples], k).astype(conv.params["weight"].dtype)
     return f"{name}.weight"
 
@@ -288,29 +339,45 @@ def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None
     if config.decoupled:
         optim_config["decoupled_weight_decay"], reg = config.weight_decay, 0.0
     try:
-        model = build_model(config.model, prepared.input_shape, len(prepared.classes), reg, config.label_smoothing,
-                            config.hidden, config.norm, config.dropout, config.width)
+        model = build_model(
+            config.model,
+            prepared.input_shape,
+            len(prepared.classes),
+            reg,
+            config.label_smoothing,
+            config.hidden,
+            config.norm,
+            config.dropout,
+            config.width,
+        )
         model.loss(prepared.X_train[:2])
     except UserError:
         raise
     except MemoryError as error:
-        raise UserError(f"model {config.model} does not fit in memory ({error}): choose a smaller --width or "
-                        f"--hidden") from None
+        raise UserError(
+            f"model {config.model} does not fit in memory ({error}): choose a smaller --width or --hidden"
+        ) from None
     except ValueError as error:
-        raise UserError(f"model {config.model} cannot take the {config.dataset} images, {prepared.input_shape} "
-                        f"({error}); choose a model for images of this size") from None
+        raise UserError(
+            f"model {config.model} cannot take the {config.dataset} images, {prepared.input_shape} "
+            f"({error}); choose a model for images of this size"
+        ) from None
     frozen = list(config.freeze)
     for pattern in frozen:
         if not any(fnmatch.fnmatch(name, pattern) for name in model.params):
-            raise UserError(f"--freeze {pattern!r} matches no parameter of {config.model}; its parameters are "
-                            f"{', '.join(list(model.params)[:6])}, ...")
+            raise UserError(
+                f"--freeze {pattern!r} matches no parameter of {config.model}; its parameters are "
+                f"{', '.join(list(model.params)[:6])}, ..."
+            )
     if config.whiten:
         frozen.append(whiten_first_conv(model, prepared.X_train))
     if config.freeze_bn_weight:
         scales = _batchnorm_weights(model)
         if not scales:
-            raise UserError(f"--freeze-bn-weight: {config.model} has no batch norm"
-                            + (" (fc has it with --norm batchnorm)" if config.model == "fc" else ""))
+            raise UserError(
+                f"--freeze-bn-weight: {config.model} has no batch norm"
+                + (" (fc has it with --norm batchnorm)" if config.model == "fc" else "")
+            )
         frozen += scales
     if frozen and hasattr(model, "regularized"):
         # L2 on weights that never move is a constant in the loss (whitening filters: about 2.3)
@@ -319,21 +386,45 @@ def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None
     ema = EMA(config.ema) if config.ema else None
     callbacks += [ema] if ema else []
     steps_per_epoch = max(len(prepared.X_train) // config.batch_size, 1)
-    metadata = {"dataset": config.dataset, "path": _resolved(config.path), "data_dir": _resolved(config.data_dir),
-                "val_size": config.val_size, "tta": config.tta,
-                "seed": config.seed, "mean": prepared.mean.tolist(), "std": prepared.std.tolist(),
-                "classes": prepared.classes, "model": config.model, "image_size": config.image_size,
-                "options": config.options(), "epochs": config.epochs, "time_budget": config.time_budget}
-    solver = Solver(model, {"X_train": prepared.X_train, "y_train": prepared.y_train,
-                            "X_val": prepared.X_val, "y_val": prepared.y_val},
-                    update_rule=optimizer, optim_config=optim_config, batch_size=config.batch_size,
-                    num_epochs=config.epochs, lr_decay=_or(config.lr_decay, 0.95) if config.schedule == "step" else 1.0,
-                    schedule=make_schedule(config.schedule, config.epochs, _or(config.warmup, 1.0)),
-                    augment=make_augment(config.augment, config.dataset, prepared.input_shape),
-                    num_train_samples=1000, num_val_samples=None, print_every=steps_per_epoch,
-                    seed=config.seed, checkpoint_dir=out, resume=config.resume, time_budget=config.time_budget,
-                    grad_clip=config.grad_clip, verbose=not config.quiet, metadata=metadata, frozen=frozen,
-                    callbacks=callbacks)
+    metadata = {
+        "dataset": config.dataset,
+        "path": _resolved(config.path),
+        "data_dir": _resolved(config.data_dir),
+        "val_size": config.val_size,
+        "tta": config.tta,
+        "seed": config.seed,
+        "mean": prepared.mean.tolist(),
+        "std": prepared.std.tolist(),
+        "classes": prepared.classes,
+        "model": config.model,
+        "image_size": config.image_size,
+        "options": config.options(),
+        "epochs": config.epochs,
+        "time_budget": config.time_budget,
+    }
+    solver = Solver(
+        model,
+        {"X_train": prepared.X_train, "y_train": prepared.y_train, "X_val": prepared.X_val, "y_val": prepared.y_val},
+        update_rule=optimizer,
+        optim_config=optim_config,
+        batch_size=config.batch_size,
+        num_epochs=config.epochs,
+        lr_decay=_or(config.lr_decay, 0.95) if config.schedule == "step" else 1.0,
+        schedule=make_schedule(config.schedule, config.epochs, _or(config.warmup, 1.0)),
+        augment=make_augment(config.augment, config.dataset, prepared.input_shape),
+        num_train_samples=1000,
+        num_val_samples=None,
+        print_every=steps_per_epoch,
+        seed=config.seed,
+        checkpoint_dir=out,
+        resume=config.resume,
+        time_budget=config.time_budget,
+        grad_clip=config.grad_clip,
+        verbose=not config.quiet,
+        metadata=metadata,
+        frozen=frozen,
+        callbacks=callbacks,
+    )
     return solver, ema
 
 
@@ -364,14 +455,14 @@ def load_data(config: TrainConfig) -> Prepared:
 @dataclass
 class Run:
     """A run ready to train: its options, data, Solver and (with --ema) the averaging callback."""
+
     config: TrainConfig
     prepared: Prepared
     solver: Solver
     ema: EMA | None
 
 
-def prepare_run(config: TrainConfig, out: Path | None = None, prepared: Prepared | None = None,
-                callbacks=()) -> Run:
+def prepare_run(config: TrainConfig, out: Path | None = None, prepared: Prepared | None = None, callbacks=()) -> Run:
     """Seed, load the data (unless given) and build the model and its Solver, as `numcnn train` does.
 
     Parameters
@@ -415,15 +506,22 @@ def train(config: TrainConfig, out: Path) -> dict:
     viz.plot_confusion_matrix(counts, prepared.classes, pictures["confusion"])
     session = time.perf_counter() - started
     summary = {
-        "model": config.model, "dataset": config.dataset,
-        "epochs": round(solver.step / solver.batches_per_epoch, 3), "steps": solver.step,
-        "best_val_acc": solver.best_val_acc, "test_acc": test_acc, "tta": config.tta,
-        "train_seconds": round(solver.elapsed, 1), "step_seconds": round(solver.step_seconds, 1),
-        "session_seconds": round(session, 1), "total_seconds": round(earlier_sessions + session, 1),
+        "model": config.model,
+        "dataset": config.dataset,
+        "epochs": round(solver.step / solver.batches_per_epoch, 3),
+        "steps": solver.step,
+        "best_val_acc": solver.best_val_acc,
+        "test_acc": test_acc,
+        "tta": config.tta,
+        "train_seconds": round(solver.elapsed, 1),
+        "step_seconds": round(solver.step_seconds, 1),
+        "session_seconds": round(session, 1),
+        "total_seconds": round(earlier_sessions + session, 1),
         "images_per_sec": round(solver.step * config.batch_size / max(solver.step_seconds, 1e-9), 1),
         "parameters": int(sum(np.asarray(v).size for v in model.params.values())),
-        "files": {k: str(v) for k, v in {**pictures, "checkpoint": out / "best.npz",
-                                          "metrics": out / "metrics.jsonl"}.items()},
+        "files": {
+            k: str(v) for k, v in {**pictures, "checkpoint": out / "best.npz", "metrics": out / "metrics.jsonl"}.items()
+        },
         "keys": SUMMARY_KEYS,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -446,18 +544,32 @@ def evaluate(checkpoint_path, dataset=None, path=None, data_dir=None, split="tes
         tta = meta.get("tta", "none")
     if dataset == "folder" and data_dir and not path:  # a folder dataset's files are its path
         path, data_dir = data_dir, None
-    raw = load_raw(dataset, path or meta.get("path"), data_dir or meta.get("data_dir"),
-                   image_size=meta.get("image_size") if dataset == "folder" else None)  # as it was trained
+    raw = load_raw(
+        dataset,
+        path or meta.get("path"),
+        data_dir or meta.get("data_dir"),
+        image_size=meta.get("image_size") if dataset == "folder" else None,
+    )  # as it was trained
     try:
-        prepared = prepare(raw, meta.get("val_size", 0.1), seed=meta.get("seed", 0),
-                           mean=meta.get("mean"), std=meta.get("std"))
+        prepared = prepare(
+            raw, meta.get("val_size", 0.1), seed=meta.get("seed", 0), mean=meta.get("mean"), std=meta.get("std")
+        )
     except UserError as error:  # the run's --val-size cannot split these (fewer) images
         raise UserError(f"{checkpoint_path}: cannot rebuild the run's splits on this dataset: {error}") from None
-    X, y = {"test": (prepared.X_test, prepared.y_test), "val": (prepared.X_val, prepared.y_val),
-            "train": (prepared.X_train, prepared.y_train)}[split]
+    X, y = {
+        "test": (prepared.X_test, prepared.y_test),
+        "val": (prepared.X_val, prepared.y_val),
+        "train": (prepared.X_train, prepared.y_train),
+    }[split]
     predicted = predict(model, X, tta=tta).argmax(axis=1)
     counts = viz.confusion_matrix(y, predicted, len(prepared.classes))
     per_class = counts.diagonal() / np.maximum(counts.sum(axis=1), 1)
-    return {"split": split, "accuracy": float(np.mean(predicted == y)), "samples": int(len(y)), "tta": tta,
-            "per_class": dict(zip(prepared.classes, per_class.round(4).tolist())),
-            "confusion": counts.tolist(), "classes": prepared.classes}
+    return {
+        "split": split,
+        "accuracy": float(np.mean(predicted == y)),
+        "samples": int(len(y)),
+        "tta": tta,
+        "per_class": dict(zip(prepared.classes, per_class.round(4).tolist())),
+        "confusion": counts.tolist(),
+        "classes": prepared.classes,
+    }

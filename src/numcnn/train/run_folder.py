@@ -35,12 +35,17 @@ def check_resume_options(out: Path, config: TrainConfig) -> None:
     meta = load_checkpoint(last).state.get("metadata") or {}
     saved = meta.get("options") or {k: meta[k] for k in ("dataset", "model", "seed", "val_size") if k in meta}
     current = config.options()
-    differences = [f"{_option_name(k)} {_shown(saved[k])} there, {_shown(current[k])} here"
-                   for k in saved if k in current and saved[k] != current[k]]
+    differences = [
+        f"{_option_name(k)} {_shown(saved[k])} there, {_shown(current[k])} here"
+        for k in saved
+        if k in current and saved[k] != current[k]
+    ]
     if differences:
-        raise UserError(f"{out} is a run with other options ({'; '.join(differences)}): resume it with its own "
-                        f"options (only {', '.join(_option_name(k) for k in CHANGEABLE_ON_RESUME)} may change), "
-                        f"or start a new run with another --out")
+        raise UserError(
+            f"{out} is a run with other options ({'; '.join(differences)}): resume it with its own "
+            f"options (only {', '.join(_option_name(k) for k in CHANGEABLE_ON_RESUME)} may change), "
+            f"or start a new run with another --out"
+        )
 
 
 def check_run_folder(out: Path, resume: bool) -> None:
@@ -52,12 +57,12 @@ def check_run_folder(out: Path, resume: bool) -> None:
             raise UserError(f"--out {out}: {parent} is a file, not a folder: choose a folder for the run")
     existing = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"--out {out}: cannot write in {existing} (permission denied): "
-                        f"choose a folder you can write to")
+        raise UserError(
+            f"--out {out}: cannot write in {existing} (permission denied): choose a folder you can write to"
+        )
     used = run_files_in(out)
     if used and not resume:
-        raise UserError(f"{out} already holds a run ({used[0]}): pass --resume to continue it, "
-                        f"or choose another --out")
+        raise UserError(f"{out} already holds a run ({used[0]}): pass --resume to continue it, or choose another --out")
 
 
 def run_files_in(out: Path) -> list[str]:

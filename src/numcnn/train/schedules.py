@@ -48,7 +48,7 @@ class Warmup:
 
     warm: float
     total: float
-    decay: str = "linear"   # or "cosine"
+    decay: str = "linear"  # or "cosine"
     final: float = 0.0
 
     def __call__(self, epoch: float) -> float:

@@ -77,8 +77,16 @@ from .solver_options import SolverOptions
 __all__ = ["RUN_FOLDER_FILES", "Callback", "Solver", "TrainingDiverged"]
 
 # The files numcnn writes in a run folder (Solver and `numcnn train`); any of them marks it used
-RUN_FOLDER_FILES = ("last.npz", "best.npz", "final.npz", "metrics.jsonl", "summary.json", "curves.png",
-                    "filters.png", "confusion.png")
+RUN_FOLDER_FILES = (
+    "last.npz",
+    "best.npz",
+    "final.npz",
+    "metrics.jsonl",
+    "summary.json",
+    "curves.png",
+    "filters.png",
+    "confusion.png",
+)
 # What a resumed run must share with the run it continues
 RUN_IDENTITY = ("update_rule_name", "batch_size", "sampling")
 
@@ -96,8 +104,10 @@ class Solver:
         self.X_train, self.y_train = data["X_train"], data["y_train"]
         self.X_val, self.y_val = data["X_val"], data["y_val"]
         if len(self.X_train) != len(self.y_train) or len(self.X_val) != len(self.y_val):
-            raise ValueError(f"X and y must have the same length: X_train {len(self.X_train)}, "
-                             f"y_train {len(self.y_train)}, X_val {len(self.X_val)}, y_val {len(self.y_val)}")
+            raise ValueError(
+                f"X and y must have the same length: X_train {len(self.X_train)}, "
+                f"y_train {len(self.y_train)}, X_val {len(self.X_val)}, y_val {len(self.y_val)}"
+            )
         self._take_options(SolverOptions.from_keywords(kwargs))
         # The assignment samples from the global np.random; numcnn from its own generator,
         # seeded from np.random when no seed is given so that np.random.seed still works.
@@ -105,7 +115,7 @@ class Solver:
         if self.assignment_sampling:  # leave np.random's stream exactly as the assignment does
             self.rng = np.random.default_rng()
         else:
-            self.rng = np.random.default_rng(self.seed if self.seed is not None else np.random.randint(2 ** 31))
+            self.rng = np.random.default_rng(self.seed if self.seed is not None else np.random.randint(2**31))
         self._reset()
         if self.resume:
             self._resume()
@@ -117,8 +127,11 @@ class Solver:
         self.optim_config = dict(options.optim_config or {})
         self.lr_decay, self.batch_size, self.num_epochs = options.lr_decay, options.batch_size, options.num_epochs
         self.num_train_samples, self.num_val_samples = options.num_train_samples, options.num_val_samples
-        self.checkpoint_name, self.print_every, self.verbose = (options.checkpoint_name, options.print_every,
-                                                                 options.verbose)
+        self.checkpoint_name, self.print_every, self.verbose = (
+            options.checkpoint_name,
+            options.print_every,
+            options.verbose,
+        )
         self.seed, self.sampling, self.augment = options.seed, options.sampling, options.augment
         self.schedule, self.grad_clip, self.early_stopping = options.schedule, options.grad_clip, options.early_stopping
         self.time_budget, self.resume, self.progress = options.time_budget, options.resume, options.progress
@@ -128,14 +141,15 @@ class Solver:
         self.metrics_log = options.metrics_log
         if self.metrics_log is None and self.checkpoint_dir is not None:
             self.metrics_log = self.checkpoint_dir / "metrics.jsonl"
-        self.callbacks = [c if any(hasattr(c, hook) for hook in HOOKS) else EpochFunction(c)
-                          for c in options.callbacks]
+        self.callbacks = [c if any(hasattr(c, hook) for hook in HOOKS) else EpochFunction(c) for c in options.callbacks]
         default = optim.DEFAULTS.get(self.update_rule_name, {}).get("learning_rate")
         self._base_learning_rate = self.optim_config.get("learning_rate", default)
         if self._base_learning_rate is None and (self.schedule is not None or self.lr_scale):
-            raise ValueError(f"optim_config needs a learning_rate for update rule {self.update_rule_name} with a "
-                             f"schedule or lr_scale (numcnn knows the defaults of its own rules: "
-                             f"{', '.join(optim.DEFAULTS)})")
+            raise ValueError(
+                f"optim_config needs a learning_rate for update rule {self.update_rule_name} with a "
+                f"schedule or lr_scale (numcnn knows the defaults of its own rules: "
+                f"{', '.join(optim.DEFAULTS)})"
+            )
 
     # -- state ----------------------------------------------------------------------
     def _reset(self) -> None:
@@ -177,15 +191,22 @@ class Solver:
         """Everything needed to continue this run exactly (arrays and JSON-able values)."""
         return {
             "run": {key: getattr(self, key) for key in RUN_IDENTITY},
-            "epoch": self.epoch, "step": self.step, "step_in_epoch": self.step_in_epoch,
-            "permutation": self._permutation, "elapsed": self.elapsed, "step_seconds": self.step_seconds,
-            "best_val_acc": self.best_val_acc, "best_params": self.best_params, "best_buffers": self.best_buffers,
+            "epoch": self.epoch,
+            "step": self.step,
+            "step_in_epoch": self.step_in_epoch,
+            "permutation": self._permutation,
+            "elapsed": self.elapsed,
+            "step_seconds": self.step_seconds,
+            "best_val_acc": self.best_val_acc,
+            "best_params": self.best_params,
+            "best_buffers": self.best_buffers,
             "loss_history": np.asarray(self.loss_history, dtype=np.float64),
             "train_acc_history": list(map(float, self.train_acc_history)),
             "val_acc_history": list(map(float, self.val_acc_history)),
             "optim_configs": self.optim_configs,
             "epochs_without_improvement": self.epochs_without_improvement,
-            "best_step": self.best_step, "metrics_records": self.metrics_records,
+            "best_step": self.best_step,
+            "metrics_records": self.metrics_records,
             "rng": self.rng.bit_generator.state,
             "random_states": capture_random_states(self.model),
             "metadata": self.metadata or {},
@@ -199,19 +220,28 @@ class Solver:
         """Give each stateful callback its saved state; refuse if the run's callbacks differ."""
         own = self._stateful_callbacks()
         if [entry["type"] for entry in saved] != [type(c).__name__ for c in own]:
-            raise CheckpointError("the checkpoint's stateful callbacks ("
-                                  + (", ".join(entry["type"] for entry in saved) or "none") + ") differ from this run's ("
-                                  + (", ".join(type(c).__name__ for c in own) or "none") + ")")
+            raise CheckpointError(
+                "the checkpoint's stateful callbacks ("
+                + (", ".join(entry["type"] for entry in saved) or "none")
+                + ") differ from this run's ("
+                + (", ".join(type(c).__name__ for c in own) or "none")
+                + ")"
+            )
         for callback, entry in zip(own, saved):
             callback.load_state_dict(entry["state"])
 
     def _check_same_run(self, state: dict) -> None:
         saved_run = state.get("run", {})
-        clashes = {k: (saved_run[k], getattr(self, k)) for k in RUN_IDENTITY
-                   if k in saved_run and saved_run[k] != getattr(self, k)}
+        clashes = {
+            k: (saved_run[k], getattr(self, k))
+            for k in RUN_IDENTITY
+            if k in saved_run and saved_run[k] != getattr(self, k)
+        }
         if clashes:
-            raise CheckpointError("the checkpoint is of a different run: "
-                                  + ", ".join(f"{k} {old!r} there, {new!r} here" for k, (old, new) in clashes.items()))
+            raise CheckpointError(
+                "the checkpoint is of a different run: "
+                + ", ".join(f"{k} {old!r} there, {new!r} here" for k, (old, new) in clashes.items())
+            )
 
     def load_state_dict(self, state: dict) -> None:
         self._check_same_run(state)
@@ -272,7 +302,7 @@ class Solver:
             mask = sampler.choice(N, self.batch_size)
         else:
             start = self.step_in_epoch * self.batch_size
-            mask = self._permutation[start:start + self.batch_size]
+            mask = self._permutation[start : start + self.batch_size]
         X_batch, y_batch = self.X_train[mask], self.y_train[mask]
         if self.augment is not None:
             X_batch = self.augment(X_batch, rng=self.rng)
@@ -288,10 +318,14 @@ class Solver:
         X_batch, y_batch = self._next_batch()
         loss, grads = self.model.loss(X_batch, y_batch)
         if not math.isfinite(loss):
-            where = f"; the last good checkpoint {self.checkpoint_dir / 'last.npz'} is kept" if self.checkpoint_dir else ""
+            where = (
+                f"; the last good checkpoint {self.checkpoint_dir / 'last.npz'} is kept" if self.checkpoint_dir else ""
+            )
             origin = explain_nonfinite(self.model, X_batch)  # one more forward, only now
-            raise TrainingDiverged(f"the loss is {loss} at step {self.step + 1} (epoch {self.epoch + 1}): "
-                                   f"{origin}; training stopped, best_params are kept{where}")
+            raise TrainingDiverged(
+                f"the loss is {loss} at step {self.step + 1} (epoch {self.epoch + 1}): "
+                f"{origin}; training stopped, best_params are kept{where}"
+            )
         self.loss_history.append(float(loss))
         if self.grad_clip:
             grads, _ = optim.clip_grad_norm(grads, self.grad_clip)
@@ -316,7 +350,7 @@ class Solver:
             sampler = np.random if self.assignment_sampling else self.rng
             mask = sampler.choice(N, num_samples)
             N, X, y = num_samples, X[mask], y[mask]
-        predictions = [np.argmax(self.model.loss(X[i:i + batch_size]), axis=1) for i in range(0, N, batch_size)]
+        predictions = [np.argmax(self.model.loss(X[i : i + batch_size]), axis=1) for i in range(0, N, batch_size)]
         return float(np.mean(np.concatenate(predictions) == y)) if N else 0.0
 
     @contextlib.contextmanager
@@ -411,8 +445,10 @@ class Solver:
                 if evaluated:
                     self._evaluate()
                     if self.verbose:
-                        self.bar.write(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: "
-                                       f"{self.train_acc_history[-1]:f}; val_acc: {self.val_acc_history[-1]:f}")
+                        self.bar.write(
+                            f"(Epoch {self.epoch} / {self.num_epochs}) train acc: "
+                            f"{self.train_acc_history[-1]:f}; val_acc: {self.val_acc_history[-1]:f}"
+                        )
                     notify("on_evaluate")
                 # -- the epoch's end (metrics line, last.npz, best.npz), or a stop inside it
                 interrupted = self.interrupted  # read once: a Ctrl-C from now on is the next step's
@@ -425,9 +461,10 @@ class Solver:
                     break
             notify("on_train_end")  # a partial epoch's line and best.npz; the time budget's note
             if self.interrupted:
-                raise KeyboardInterrupt(f"training interrupted at step {self.step}"
-                                        + (f"; state saved to {self.checkpoint_dir / 'last.npz'}"
-                                           if self.checkpoint_dir else ""))
+                raise KeyboardInterrupt(
+                    f"training interrupted at step {self.step}"
+                    + (f"; state saved to {self.checkpoint_dir / 'last.npz'}" if self.checkpoint_dir else "")
+                )
         if self.restore_best and self.best_params:
             self._put(self.best_params, self.best_buffers)
 
@@ -450,8 +487,11 @@ class Solver:
             notify("on_evaluate")
         epoch = round(self.epoch + self.step_in_epoch / self.batches_per_epoch, 4)
         if self.verbose:
-            print(f"(Stopped at step {self.step}, epoch {epoch} / {self.num_epochs}) train acc: "
-                  f"{self.train_acc_history[-1]:f}; val_acc: {self.val_acc_history[-1]:f}", flush=True)
+            print(
+                f"(Stopped at step {self.step}, epoch {epoch} / {self.num_epochs}) train acc: "
+                f"{self.train_acc_history[-1]:f}; val_acc: {self.val_acc_history[-1]:f}",
+                flush=True,
+            )
         self.stopped_inside_epoch = True
 
     def _put(self, params: dict, buffers: dict) -> None:

@@ -64,8 +64,10 @@ class SolverOptions:
         if self.sampling not in ("shuffle", "replacement"):
             raise ValueError(f"sampling must be 'shuffle' or 'replacement', got {self.sampling!r}")
         if self.schedule is not None and self.lr_decay != 1.0:
-            raise ValueError(f"lr_decay={self.lr_decay} and schedule both set the learning rate; give one "
-                             f"(schedules.step_decay is lr_decay as a schedule)")
+            raise ValueError(
+                f"lr_decay={self.lr_decay} and schedule both set the learning rate; give one "
+                f"(schedules.step_decay is lr_decay as a schedule)"
+            )
 
     def rule(self) -> tuple[str, Callable]:
         """(name, function) of the update rule."""
@@ -77,9 +79,15 @@ class SolverOptions:
 # -- numeric keywords ---------------------------------------------------------------
 # Each is refused with one line naming it: a negative lr_decay turns descent into ascent,
 # a NaN or infinite one poisons every later step without an error.
-_WHOLE = {"batch_size": (1, False), "num_epochs": (0, False), "print_every": (1, False),
-          "num_train_samples": (1, True), "num_val_samples": (1, True), "early_stopping": (1, True),
-          "seed": (0, True)}
+_WHOLE = {
+    "batch_size": (1, False),
+    "num_epochs": (0, False),
+    "print_every": (1, False),
+    "num_train_samples": (1, True),
+    "num_val_samples": (1, True),
+    "early_stopping": (1, True),
+    "seed": (0, True),
+}
 _POSITIVE = {"lr_decay": False, "time_budget": True, "grad_clip": True}
 _FRACTIONS = ("momentum", "beta1", "beta2", "decay_rate")  # optimizer settings in [0, 1)
 

@@ -75,12 +75,14 @@ class EMA(Callback):
         state = dict(model.params)
         buffers = getattr(model, "buffers", None)
         if buffers is not None:
-            state.update({f"buffer:{k}": v for k, v in buffers.items() if np.issubdtype(np.asarray(v).dtype, np.floating)})
+            state.update(
+                {f"buffer:{k}": v for k, v in buffers.items() if np.issubdtype(np.asarray(v).dtype, np.floating)}
+            )
         return state
 
     def _set(self, model, name, value) -> None:
         if name.startswith("buffer:"):
-            model.buffers[name[len("buffer:"):]] = value
+            model.buffers[name[len("buffer:") :]] = value
         else:
             model.params[name] = value
 
@@ -92,7 +94,7 @@ class EMA(Callback):
         if solver.step % self.every:
             return
         self.updates += 1
-        decay = min(self.decay ** self.every, (1 + self.updates) / (10 + self.updates))
+        decay = min(self.decay**self.every, (1 + self.updates) / (10 + self.updates))
         for name, value in state.items():
             self.average[name] *= decay
             self.average[name] += (1.0 - decay) * value
@@ -124,6 +126,7 @@ class EMA(Callback):
 def image_patches(X: np.ndarray, size: int) -> np.ndarray:
     """All size x size patches of images (N, C, H, W) as rows (n_patches, C*size*size)."""
     from numpy.lib.stride_tricks import sliding_window_view
+
     windows = sliding_window_view(X, (size, size), axis=(2, 3))  # (N, C, H', W', s, s)
     return windows.transpose(0, 2, 3, 1, 4, 5).reshape(-1, X.shape[1] * size * size)
 
@@ -156,7 +159,7 @@ def tta_scores(model, X: np.ndarray, mode: str = "flip", batch_size: int = 256, 
         raise ValueError(f"mode must be 'none', 'flip' or 'flip-translate', got {mode!r}")
 
     def scores(images):
-        return np.concatenate([model.loss(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+        return np.concatenate([model.loss(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
 
     views = [X]
     if mode != "none":
@@ -165,6 +168,6 @@ def tta_scores(model, X: np.ndarray, mode: str = "flip", batch_size: int = 256, 
         padded = np.pad(X, ((0, 0), (0, 0), (shift, shift), (shift, shift)), mode="reflect")
         H, W = X.shape[2:]
         for top, left in ((0, 0), (2 * shift, 2 * shift)):
-            moved = padded[:, :, top:top + H, left:left + W]
+            moved = padded[:, :, top : top + H, left : left + W]
             views += [moved, moved[..., ::-1]]
     return sum(scores(np.ascontiguousarray(v)) for v in views) / len(views)

@@ -84,6 +84,7 @@ def sobel(img, boundary: str = "reflect"):
     atan2(gy, gx) in radians. Colour images are converted to grayscale first.
     """
     from .image import to_grayscale
+
     gray = to_grayscale(img)
     gx = correlate(gray, SOBEL_X, boundary=boundary)
     gy = correlate(gray, SOBEL_X.T, boundary=boundary)
@@ -107,7 +108,7 @@ def gaussian_kernel(sigma: float, radius: int | None = None, order: int = 0) -> 
     if order == 0:
         return g
     if order == 2:
-        return g * (x * x - sigma * sigma) / sigma ** 4
+        return g * (x * x - sigma * sigma) / sigma**4
     raise ValueError(f"order must be 0 or 2, got {order}")
 
 

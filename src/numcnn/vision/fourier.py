@@ -25,7 +25,7 @@ def _response(shape, cutoff: float, kind: str, profile: str) -> np.ndarray:
     if profile == "ideal":
         low = (radius <= cutoff).astype(np.float64)
     elif profile == "gaussian":
-        low = np.exp(-(radius ** 2) / (2 * cutoff ** 2))
+        low = np.exp(-(radius**2) / (2 * cutoff**2))
     else:
         raise ValueError(f"shape must be 'ideal' or 'gaussian', got {profile!r}")
     if kind == "lowpass":
@@ -50,5 +50,6 @@ def fft_filter(img, cutoff: float, kind: str = "lowpass", shape: str = "ideal") 
 def fft_magnitude(img) -> np.ndarray:
     """log(1 + |F|) of a grayscale image's spectrum, zero frequency at the centre, for display."""
     from .image import to_grayscale
+
     gray = to_grayscale(img)
     return np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(gray))))

@@ -16,8 +16,10 @@ def as_float_image(img, name: str = "img") -> np.ndarray:
     if img.ndim not in (2, 3):
         raise ValueError(f"{name} must be an (H, W) or (H, W, C) image, got shape {img.shape}")
     if img.ndim == 3 and img.shape[2] not in (1, 2, 3, 4):
-        raise ValueError(f"{name} has {img.shape[2]} channels on its last axis; an (H, W, C) image has 1-4 "
-                         f"(is it (C, H, W)? transpose it)")
+        raise ValueError(
+            f"{name} has {img.shape[2]} channels on its last axis; an (H, W, C) image has 1-4 "
+            f"(is it (C, H, W)? transpose it)"
+        )
     if min(img.shape[:2]) < 1:
         raise ValueError(f"{name} is empty: shape {img.shape}")
     if img.dtype == np.uint8:
@@ -61,4 +63,4 @@ def gamma_correct(img, gamma: float, alpha: float = 1.0) -> np.ndarray:
         raise ValueError(f"alpha must be a finite number, got {alpha!r}")
     if img.min() < 0 or img.max() > 1:
         raise ValueError(f"gamma_correct needs values in [0, 1] (or uint8), got [{img.min():.3g}, {img.max():.3g}]")
-    return alpha * img ** gamma
+    return alpha * img**gamma

@@ -21,6 +21,7 @@ from .image import as_float_image, to_grayscale
 def _extrema(dog: np.ndarray, threshold: float) -> np.ndarray:
     """(scale, row, col) of interior points that beat all 26 neighbours, |D| > threshold."""
     from numpy.lib.stride_tricks import sliding_window_view
+
     cubes = sliding_window_view(dog, (3, 3, 3))  # (S-2, H-2, W-2, 3, 3, 3)
     centre = dog[1:-1, 1:-1, 1:-1]
     flat = cubes.reshape(cubes.shape[:3] + (27,))
@@ -31,8 +32,14 @@ def _extrema(dog: np.ndarray, threshold: float) -> np.ndarray:
     return np.argwhere(found) + 1
 
 
-def dog_keypoints(img, sigma0: float = 1.6, scales: int = 3, octaves: int | None = None,
-                  contrast_threshold: float = 0.03, edge_ratio: float = 10.0) -> list[tuple[float, float, float]]:
+def dog_keypoints(
+    img,
+    sigma0: float = 1.6,
+    scales: int = 3,
+    octaves: int | None = None,
+    contrast_threshold: float = 0.03,
+    edge_ratio: float = 10.0,
+) -> list[tuple[float, float, float]]:
     """Keypoints (row, col, sigma) of a grayscale or colour image (values in [0, 1] or uint8).
 
     contrast_threshold applies to |DoG| (Lowe's 0.03 for [0, 1] images, with
@@ -48,7 +55,7 @@ def dog_keypoints(img, sigma0: float = 1.6, scales: int = 3, octaves: int | None
     for _ in range(octaves):
         if min(base.shape) < 8:
             break
-        sigmas = [sigma0 * k ** i for i in range(scales + 3)]
+        sigmas = [sigma0 * k**i for i in range(scales + 3)]
         blurred = [base] + [gaussian_blur(base, np.sqrt(s * s - sigma0 * sigma0)) for s in sigmas[1:]]
         dog = np.stack([b - a for a, b in zip(blurred, blurred[1:])])
         for scale, row, col in _extrema(dog, threshold):

@@ -28,15 +28,17 @@ def load_CIFAR10(ROOT):
     return X_train.astype("float"), y_train, X_test.astype("float"), y_test
 
 
-def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000, subtract_mean=True, root=None,
-                     download=False):
+def get_CIFAR10_data(
+    num_training=49000, num_validation=1000, num_test=1000, subtract_mean=True, root=None, download=False
+):
     """The assignment's dict of float64 (N, 3, 32, 32) splits (numcnn.data's takes a dtype).
 
     root: where CIFAR-10 is, as in numcnn.data.load_cifar10 (default $NUMCNN_DATA/cifar10);
     download=True fetches the official release there if it is missing.
     """
-    return data.get_CIFAR10_data(num_training, num_validation, num_test, subtract_mean, root=root,
-                                 dtype=np.float64, download=download)
+    return data.get_CIFAR10_data(
+        num_training, num_validation, num_test, subtract_mean, root=root, dtype=np.float64, download=download
+    )
 
 
 def load_tiny_imagenet(path, dtype=np.float32, subtract_mean=True):
@@ -67,12 +69,15 @@ def load_tiny_imagenet(path, dtype=np.float32, subtract_mean=True):
         names = [line.split("\t")[0] for line in boxes.read_text().splitlines() if line.strip()]
         train_files += [path / "train" / wnid / "images" / name for name in names]
         y_train += [label[wnid]] * len(names)
-    val = [line.split("\t")[:2] for line in (path / "val" / "val_annotations.txt").read_text().splitlines()
-           if "\t" in line]
+    val = [
+        line.split("\t")[:2] for line in (path / "val" / "val_annotations.txt").read_text().splitlines() if "\t" in line
+    ]
     X_train = _read_images(train_files, dtype)
     X_val = _read_images([path / "val" / "images" / name for name, _ in val], dtype)
     y_val = _labels_of([wnid for _, wnid in val], label, path / "val" / "val_annotations.txt")
-    test_names = sorted(p.name for p in (path / "test" / "images").iterdir()) if (path / "test" / "images").is_dir() else []
+    test_names = (
+        sorted(p.name for p in (path / "test" / "images").iterdir()) if (path / "test" / "images").is_dir() else []
+    )
     X_test = _read_images([path / "test" / "images" / name for name in test_names], dtype)
     y_test = None
     annotations = path / "test" / "test_annotations.txt"
@@ -85,8 +90,16 @@ def load_tiny_imagenet(path, dtype=np.float32, subtract_mean=True):
     mean_image = X_train.mean(axis=0)
     if subtract_mean:
         X_train, X_val, X_test = X_train - mean_image, X_val - mean_image, X_test - mean_image
-    return {"class_names": class_names, "X_train": X_train, "y_train": np.array(y_train, dtype=np.int64),
-            "X_val": X_val, "y_val": y_val, "X_test": X_test, "y_test": y_test, "mean_image": mean_image}
+    return {
+        "class_names": class_names,
+        "X_train": X_train,
+        "y_train": np.array(y_train, dtype=np.int64),
+        "X_val": X_val,
+        "y_val": y_val,
+        "X_test": X_test,
+        "y_test": y_test,
+        "mean_image": mean_image,
+    }
 
 
 def _labels_of(wnids, label: dict, source: Path) -> np.ndarray:
@@ -99,6 +112,7 @@ def _labels_of(wnids, label: dict, source: Path) -> np.ndarray:
 def _read_images(files, dtype) -> np.ndarray:
     """Images (N, 3, 64, 64); grayscale ones have their one channel repeated, as in the assignment."""
     from PIL import Image
+
     images = np.empty((len(files), 3, 64, 64), dtype=dtype)
     for i, file in enumerate(files):
         try:
@@ -142,8 +156,9 @@ def load_imagenet_val(num=None, path=None):
     """
     path = Path(path) if path is not None else data.data_dir() / "imagenet_val_25.npz"
     if not path.is_file():
-        raise DatasetNotFound(f"{path}: missing; get imagenet_val_25.npz with the assignment's "
-                              f"get_datasets script and put it there")
+        raise DatasetNotFound(
+            f"{path}: missing; get imagenet_val_25.npz with the assignment's get_datasets script and put it there"
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             X, y = archive["X"], archive["y"]
@@ -153,8 +168,10 @@ def load_imagenet_val(num=None, path=None):
     except (*DAMAGED_FILE_ERRORS, KeyError, ValueError) as error:  # a damaged .npz, or one without X, y, label_map
         raise DataError(f"{path}: not the assignments' ImageNet sample ({describe(error)})") from None
     if not isinstance(class_names, dict) or X.ndim != 4 or len(X) != len(y):
-        raise DataError(f"{path}: expected X (N, 224, 224, 3), y (N,) and a dict label_map, got X {X.shape}, "
-                        f"y {y.shape}, label_map {type(class_names).__name__}")
+        raise DataError(
+            f"{path}: expected X (N, 224, 224, 3), y (N,) and a dict label_map, got X {X.shape}, "
+            f"y {y.shape}, label_map {type(class_names).__name__}"
+        )
     if num is not None:
         X, y = X[:num], y[:num]
     return X, y, class_names
@@ -172,5 +189,11 @@ def _pickled_npz_member(path: Path, name: str) -> np.ndarray:
         return safe_load(member.read(), f"{path}:{name}", encoding="latin1", allow_objects=True)
 
 
-__all__ = ["load_CIFAR_batch", "load_CIFAR10", "get_CIFAR10_data", "load_tiny_imagenet", "load_models",
-           "load_imagenet_val"]
+__all__ = [
+    "load_CIFAR_batch",
+    "load_CIFAR10",
+    "get_CIFAR10_data",
+    "load_tiny_imagenet",
+    "load_models",
+    "load_imagenet_val",
+]

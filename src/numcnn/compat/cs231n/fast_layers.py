@@ -13,8 +13,16 @@ max_pool_forward_reshape = max_pool_forward_im2col = max_pool_forward_fast = max
 max_pool_backward_reshape = max_pool_backward_im2col = max_pool_backward_fast = ops.max_pool2d_backward
 
 __all__ = [
-    "conv_forward_fast", "conv_backward_fast", "conv_forward_im2col", "conv_backward_im2col",
-    "conv_forward_strides", "conv_backward_strides", "max_pool_forward_fast", "max_pool_backward_fast",
-    "max_pool_forward_reshape", "max_pool_backward_reshape", "max_pool_forward_im2col",
+    "conv_forward_fast",
+    "conv_backward_fast",
+    "conv_forward_im2col",
+    "conv_backward_im2col",
+    "conv_forward_strides",
+    "conv_backward_strides",
+    "max_pool_forward_fast",
+    "max_pool_backward_fast",
+    "max_pool_forward_reshape",
+    "max_pool_backward_reshape",
+    "max_pool_forward_im2col",
     "max_pool_backward_im2col",
 ]

@@ -37,6 +37,7 @@ def eval_numerical_gradient_blobs(f, inputs, output, h=1e-5):
     sum(output.vals * output.diffs) with respect to its .vals. Returns one
     array per input.
     """
+
     def outputs(_):
         f(*inputs, output)
         return output.vals
@@ -56,5 +57,11 @@ def eval_numerical_gradient_net(net, inputs, output, h=1e-5):
     return eval_numerical_gradient_blobs(lambda *args: net.forward(), inputs, output, h=h)
 
 
-__all__ = ["eval_numerical_gradient", "eval_numerical_gradient_array", "eval_numerical_gradient_blobs",
-           "eval_numerical_gradient_net", "grad_check_sparse", "rel_error"]
+__all__ = [
+    "eval_numerical_gradient",
+    "eval_numerical_gradient_array",
+    "eval_numerical_gradient_blobs",
+    "eval_numerical_gradient_net",
+    "grad_check_sparse",
+    "rel_error",
+]

@@ -36,7 +36,6 @@ def svm_loss(x, y):
     return ops.svm_loss(x, y)
 
 
-
 def conv_forward_naive(x, w, b, conv_param):
     """x (N, C, H, W), w (F, C, HH, WW), b (F,) -> out (N, F, H', W'), cache."""
     return ops.conv2d_forward_naive(x, w, b, stride=conv_param["stride"], pad=conv_param["pad"])
@@ -48,8 +47,9 @@ def conv_backward_naive(dout, cache):
 
 def max_pool_forward_naive(x, pool_param):
     """x (N, C, H, W) -> out (N, C, H', W'), cache."""
-    return ops.max_pool2d_forward_naive(x, (pool_param["pool_height"], pool_param["pool_width"]),
-                                        stride=pool_param["stride"])
+    return ops.max_pool2d_forward_naive(
+        x, (pool_param["pool_height"], pool_param["pool_width"]), stride=pool_param["stride"]
+    )
 
 
 def max_pool_backward_naive(dout, cache):
@@ -57,10 +57,25 @@ def max_pool_backward_naive(dout, cache):
 
 
 __all__ = [
-    "affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss", "svm_loss",
-    "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt", "layernorm_forward",
-    "layernorm_backward", "dropout_forward", "dropout_backward", "conv_forward_naive",
-    "conv_backward_naive", "max_pool_forward_naive", "max_pool_backward_naive",
-    "spatial_batchnorm_forward", "spatial_batchnorm_backward", "spatial_groupnorm_forward",
+    "affine_forward",
+    "affine_backward",
+    "relu_forward",
+    "relu_backward",
+    "softmax_loss",
+    "svm_loss",
+    "batchnorm_forward",
+    "batchnorm_backward",
+    "batchnorm_backward_alt",
+    "layernorm_forward",
+    "layernorm_backward",
+    "dropout_forward",
+    "dropout_backward",
+    "conv_forward_naive",
+    "conv_backward_naive",
+    "max_pool_forward_naive",
+    "max_pool_backward_naive",
+    "spatial_batchnorm_forward",
+    "spatial_batchnorm_backward",
+    "spatial_groupnorm_forward",
     "spatial_groupnorm_backward",
 ]

@@ -39,8 +39,9 @@ class WindowGeometry(NamedTuple):
         return self.in_hw[0] + top + bottom, self.in_hw[1] + left + right
 
 
-def parse_pad(pad, kernel: tuple[int, int], stride: tuple[int, int],
-              dilation: tuple[int, int], name: str = "pad") -> tuple[int, int, int, int]:
+def parse_pad(
+    pad, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int], name: str = "pad"
+) -> tuple[int, int, int, int]:
     """PyTorch's padding argument as (top, bottom, left, right).
 
     'valid' is no padding; 'same' pads d*(k-1) in total, the extra row or
@@ -54,15 +55,15 @@ def parse_pad(pad, kernel: tuple[int, int], stride: tuple[int, int],
             if stride != (1, 1):
                 raise ValueError(f"{name}='same' needs stride 1, got stride {stride}")
             totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
-            return (totals[0] // 2, totals[0] - totals[0] // 2,
-                    totals[1] // 2, totals[1] - totals[1] // 2)
+            return (totals[0] // 2, totals[0] - totals[0] // 2, totals[1] // 2, totals[1] - totals[1] // 2)
         raise ValueError(f"{name} must be an int, a pair, 'same' or 'valid', got {pad!r}")
     ph, pw = int_pair(pad, name, minimum=0)
     return (ph, ph, pw, pw)
 
 
-def window_geometry(in_hw, kernel, stride, pad, dilation, *, kernel_name: str = "kernel size",
-                    pad_name: str = "pad") -> WindowGeometry:
+def window_geometry(
+    in_hw, kernel, stride, pad, dilation, *, kernel_name: str = "kernel size", pad_name: str = "pad"
+) -> WindowGeometry:
     """Validate a window op's hyper-parameters and compute its output size."""
     kernel = int_pair(kernel, kernel_name, minimum=1)
     stride = int_pair(stride, "stride", minimum=1)
@@ -107,7 +108,7 @@ def tap_slices(geom: WindowGeometry) -> list[tuple[slice, slice]]:
 
 def _valid_span(size: int, out_size: int, stride: int, offset: int):
     """Outputs i with 0 <= i*stride + offset < size, as (output slice, input slice) or None."""
-    first = max(0, -(offset // stride))           # ceil(-offset / stride)
+    first = max(0, -(offset // stride))  # ceil(-offset / stride)
     last = min(out_size - 1, (size - 1 - offset) // stride)
     if first > last:
         return None
@@ -118,7 +119,7 @@ def _valid_span(size: int, out_size: int, stride: int, offset: int):
 class Tap(NamedTuple):
     """One kernel tap: where it writes in the output grid and reads in the image."""
 
-    index: int          # kh * KW + kw
+    index: int  # kh * KW + kw
     kh: int
     kw: int
     out_rows: slice
@@ -164,5 +165,6 @@ def flipped_geometry(geom: WindowGeometry) -> WindowGeometry | None:
     full = (top, H + dh * (KH - 1) - OH - top, left, W + dw * (KW - 1) - OW - left)
     if min(full) < 0:
         return None
-    return WindowGeometry(in_hw=geom.out_hw, out_hw=geom.in_hw, kernel=geom.kernel, stride=(1, 1),
-                          dilation=geom.dilation, pad=full)
+    return WindowGeometry(
+        in_hw=geom.out_hw, out_hw=geom.in_hw, kernel=geom.kernel, stride=(1, 1), dilation=geom.dilation, pad=full
+    )

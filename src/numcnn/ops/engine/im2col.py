@@ -24,8 +24,15 @@ from .layout import CHANNELS_LAST, Layout, is_channels_last, layout_for
 from .threads import chunk_ranges, chunk_size, map_chunks, summed_in_order, vector_sums
 
 
-def conv_output(x: np.ndarray, w: np.ndarray, geom: WindowGeometry, groups: int,
-                layout: Layout | None = None, *, with_winograd: bool = True) -> np.ndarray:
+def conv_output(
+    x: np.ndarray,
+    w: np.ndarray,
+    geom: WindowGeometry,
+    groups: int,
+    layout: Layout | None = None,
+    *,
+    with_winograd: bool = True,
+) -> np.ndarray:
     """x convolved with w, no bias: out (N, F, OH, OW), its memory channels-last (N, OH, OW, F).
 
     Parameters
@@ -48,6 +55,7 @@ def conv_output(x: np.ndarray, w: np.ndarray, geom: WindowGeometry, groups: int,
     layout = layout or layout_for(C, groups)
     out = np.empty((N, OH, OW, F), x.dtype)
     if with_winograd and layout is CHANNELS_LAST and winograd.applies(geom, groups, C, F):
+
         def direct(start, stop):
             part = conv_output(x[start:stop], w, geom, groups, CHANNELS_LAST, with_winograd=False)
             out[start:stop] = part.transpose(0, 2, 3, 1)
@@ -67,8 +75,9 @@ def conv_output(x: np.ndarray, w: np.ndarray, geom: WindowGeometry, groups: int,
     return out.transpose(0, 3, 1, 2)
 
 
-def conv_input_grad(dout: np.ndarray, w: np.ndarray, geom: WindowGeometry, groups: int, channels: int,
-                    layout: Layout | None = None) -> np.ndarray:
+def conv_input_grad(
+    dout: np.ndarray, w: np.ndarray, geom: WindowGeometry, groups: int, channels: int, layout: Layout | None = None
+) -> np.ndarray:
     """dx (N, C, H, W) of a convolution, from dout (N, F, OH, OW) and w (F, C/groups, KH, KW).
 
     Parameters
@@ -123,8 +132,16 @@ def _scattered_input_grad(dout, w, geom, groups, channels, layout: Layout) -> np
     return layout.nchw(dx)
 
 
-def conv_weight_grad(x: np.ndarray, dout: np.ndarray, geom: WindowGeometry, groups: int, w_shape,
-                     layout: Layout | None = None, *, with_winograd: bool = True) -> np.ndarray:
+def conv_weight_grad(
+    x: np.ndarray,
+    dout: np.ndarray,
+    geom: WindowGeometry,
+    groups: int,
+    w_shape,
+    layout: Layout | None = None,
+    *,
+    with_winograd: bool = True,
+) -> np.ndarray:
     """dw of a convolution, from x and dout.
 
     Parameters
@@ -146,9 +163,11 @@ def conv_weight_grad(x: np.ndarray, dout: np.ndarray, geom: WindowGeometry, grou
     KH, KW = geom.kernel
     x_l = layout.view(x)
     if with_winograd and layout is CHANNELS_LAST and winograd.applies(geom, groups, C, w_shape[0]):
+
         def direct(start, stop):
-            return conv_weight_grad(x[start:stop], dout[start:stop], geom, groups, w_shape, CHANNELS_LAST,
-                                    with_winograd=False)
+            return conv_weight_grad(
+                x[start:stop], dout[start:stop], geom, groups, w_shape, CHANNELS_LAST, with_winograd=False
+            )
 
         return winograd.weight_grad(x_l, CHANNELS_LAST.view(dout), geom, w_shape, direct)
     threads = layout.threads(w_shape, groups)

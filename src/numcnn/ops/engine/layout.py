@@ -62,7 +62,7 @@ def channels_last_copy(x: np.ndarray) -> np.ndarray:
     rows = np.empty((N, H, W, C), x.dtype)
     block = tuning.TRANSPOSE_BLOCK
     for c in range(0, C, block):
-        np.copyto(rows[..., c:c + block], x[:, c:c + block].transpose(0, 2, 3, 1))
+        np.copyto(rows[..., c : c + block], x[:, c : c + block].transpose(0, 2, 3, 1))
     return rows.transpose(0, 3, 1, 2)
 
 
@@ -102,8 +102,7 @@ class Layout:
         if not any(geom.pad):
             return None
         # keyed by the padding too: the same interior is always written, so the border stays zero
-        return scratch.scratch("padded", self.padded_shape(n, channels, geom.padded_hw), dtype,
-                               zeroed_key=geom.pad)
+        return scratch.scratch("padded", self.padded_shape(n, channels, geom.padded_hw), dtype, zeroed_key=geom.pad)
 
     def padded(self, x: np.ndarray, geom: WindowGeometry, buffer: np.ndarray | None) -> np.ndarray:
         """A chunk of images in layout order, zero-padded into `buffer` (reused across chunks).
@@ -116,16 +115,25 @@ class Layout:
             return x
         top, _, left, _ = geom.pad
         H, W = geom.in_hw
-        target = buffer[:x.shape[0]]
-        self.nchw(target)[:, :, top:top + H, left:left + W] = self.nchw(x)
+        target = buffer[: x.shape[0]]
+        self.nchw(target)[:, :, top : top + H, left : left + W] = self.nchw(x)
         return target
 
     def threads(self, w_shape, groups: int) -> int:
         """Workers for an engine's chunks, given the layer's weight shape (see subclasses)."""
         raise NotImplementedError
 
-    def add_input_grad(self, dout: np.ndarray, weights: np.ndarray, geom: WindowGeometry, groups: int,
-                       channels: int, n_chunk: int, taps: list[Tap], dx: np.ndarray) -> None:
+    def add_input_grad(
+        self,
+        dout: np.ndarray,
+        weights: np.ndarray,
+        geom: WindowGeometry,
+        groups: int,
+        channels: int,
+        n_chunk: int,
+        taps: list[Tap],
+        dx: np.ndarray,
+    ) -> None:
         """Add a chunk's input gradient onto dx: patch gradients dout @ weights^T, then col2im.
 
         Parameters
@@ -180,8 +188,9 @@ class ChannelsLast(Layout):
         (sh, sw), (dh, dw) = geom.stride, geom.dilation
         n, _, _, C = xp.shape
         s_n, s_h, s_w, s_c = xp.strides
-        return as_strided(xp, (n, OH, OW, KH, KW, C),
-                          (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c), writeable=False)
+        return as_strided(
+            xp, (n, OH, OW, KH, KW, C), (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c), writeable=False
+        )
 
     def patch_buffer(self, n, n_chunk, channels, groups, geom, dtype):
         """Contiguous patch scratch (G, n, OH, OW, KH, KW, Cg) for a chunk of n <= n_chunk images.
@@ -271,8 +280,9 @@ class ChannelsFirst(Layout):
         (sh, sw), (dh, dw) = geom.stride, geom.dilation
         n, C = xp.shape[:2]
         s_n, s_c, s_h, s_w = xp.strides
-        return as_strided(xp, (n, C, KH, KW, OH, OW),
-                          (s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw), writeable=False)
+        return as_strided(
+            xp, (n, C, KH, KW, OH, OW), (s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw), writeable=False
+        )
 
     def patch_buffer(self, n, n_chunk, channels, groups, geom, dtype):
         """Patch scratch (n, G, Cg, KH, KW, OH, OW) for a chunk of n <= n_chunk images (images outermost)."""

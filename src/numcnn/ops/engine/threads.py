@@ -81,6 +81,7 @@ def warm_up_blas() -> None:
     smallest that OpenBLAS splits over threads.
     """
     import numpy as np
+
     a = np.ones((256, 256), np.float32)
     a @ a
 
@@ -95,6 +96,7 @@ def vector_sums(rows, axis: int = 0):
     "batch norm's sums on one BLAS thread").
     """
     import numpy as np
+
     ones = np.ones(rows.shape[axis], rows.dtype)
     if getattr(_in_worker, "active", False):  # map_chunks holds BLAS to one thread already
         return ones @ rows if axis == 0 else rows @ ones
@@ -120,8 +122,9 @@ def per_thread(start: int, stop: int) -> list[tuple[int, int]]:
     return [(a, min(stop, a + step)) for a in range(start, stop, step)]
 
 
-def map_chunks(task: Callable[[int, int], T], ranges: Sequence[tuple[int, int]],
-               threads: int | None = None) -> list[list[T]]:
+def map_chunks(
+    task: Callable[[int, int], T], ranges: Sequence[tuple[int, int]], threads: int | None = None
+) -> list[list[T]]:
     """Run task(start, stop) for every chunk; return each worker's results, in order.
 
     With T = min(threads, num_threads(), len(ranges)) workers, worker j runs

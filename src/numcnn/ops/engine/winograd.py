@@ -54,9 +54,23 @@ from .layout import CHANNELS_LAST
 from .threads import chunk_ranges, map_chunks, per_thread
 from .winograd_tiles import F_2X2, F_4X4, TILINGS, Tiling, weight_grad_from, weight_transform
 
-__all__ = ["F_2X2", "F_4X4", "TILINGS", "Tiling", "applies", "forward", "forward_growth", "input_limit",
-           "max_abs", "tile_size", "weight_grad", "weight_grad_from", "weight_grad_growth", "weight_transform",
-           "within"]
+__all__ = [
+    "F_2X2",
+    "F_4X4",
+    "TILINGS",
+    "Tiling",
+    "applies",
+    "forward",
+    "forward_growth",
+    "input_limit",
+    "max_abs",
+    "tile_size",
+    "weight_grad",
+    "weight_grad_from",
+    "weight_grad_growth",
+    "weight_transform",
+    "within",
+]
 
 
 def tile_size(geom: WindowGeometry, groups: int, channels: int, filters: int) -> int:
@@ -70,16 +84,26 @@ def tile_size(geom: WindowGeometry, groups: int, channels: int, filters: int) ->
     take every such layer, "im2col" none.
     """
     engine = chosen()
-    if not (engine != "im2col" and geom.kernel == (3, 3) and geom.stride == (1, 1)
-            and geom.dilation == (1, 1) and groups == 1):
+    if not (
+        engine != "im2col"
+        and geom.kernel == (3, 3)
+        and geom.stride == (1, 1)
+        and geom.dilation == (1, 1)
+        and groups == 1
+    ):
         return 0
     if engine != "auto":
         return int(engine[-1])
     OH, OW = geom.out_hw
     narrowest = min(channels, filters)
-    candidates = ((4, narrowest >= tuning.WINOGRAD_4X4_MIN_CHANNELS
-                   and narrowest * OH * OW >= tuning.WINOGRAD_4X4_MIN_CHANNEL_PIXELS),
-                  (2, narrowest >= tuning.WINOGRAD_2X2_MIN_CHANNELS))
+    candidates = (
+        (
+            4,
+            narrowest >= tuning.WINOGRAD_4X4_MIN_CHANNELS
+            and narrowest * OH * OW >= tuning.WINOGRAD_4X4_MIN_CHANNEL_PIXELS,
+        ),
+        (2, narrowest >= tuning.WINOGRAD_2X2_MIN_CHANNELS),
+    )
     for m, enough in candidates:
         th, tw = _tiles(geom, m)
         if enough and m * m * th * tw <= tuning.WINOGRAD_MAX_TILE_WASTE * OH * OW:
@@ -112,8 +136,7 @@ def forward_growth(tiling: Tiling, channels: int) -> float:
     `channels` products, and A^T M A grows by ||A^T||^2 (the transforms'
     shared partial sums stay below these bounds).
     """
-    return (channels * _norm_inf(tiling.B_T) ** 2 * _norm_inf(tiling.G) ** 2
-            * _norm_inf(tiling.A_T) ** 2)
+    return channels * _norm_inf(tiling.B_T) ** 2 * _norm_inf(tiling.G) ** 2 * _norm_inf(tiling.A_T) ** 2
 
 
 def weight_grad_growth(tiling: Tiling, tiles: int) -> float:
@@ -122,8 +145,7 @@ def weight_grad_growth(tiling: Tiling, tiles: int) -> float:
     V grows by ||B^T||^2, dM = A dy A^T by ||A||^2, dU sums `tiles`
     products and dw = G^T dU G grows by ||G^T||^2.
     """
-    return (tiles * _norm_inf(tiling.B_T) ** 2 * _norm_inf(tiling.A_T.T) ** 2
-            * _norm_inf(tiling.G.T) ** 2)
+    return tiles * _norm_inf(tiling.B_T) ** 2 * _norm_inf(tiling.A_T.T) ** 2 * _norm_inf(tiling.G.T) ** 2
 
 
 def max_abs(a: np.ndarray) -> float:
@@ -150,6 +172,7 @@ def input_limit(dtype, growth: float, other_max: float) -> float:
 # The engines
 # ---------------------------------------------------------------------------
 
+
 def _tiles(geom: WindowGeometry, m: int) -> tuple[int, int]:
     OH, OW = geom.out_hw
     return -(-OH // m), -(-OW // m)
@@ -164,7 +187,7 @@ def _tile_padded(geom: WindowGeometry, m: int) -> WindowGeometry:
 
 def _chunk(N: int, tiling: Tiling, tiles: tuple[int, int], width: int, itemsize: int) -> int:
     """Images per chunk: about tuning.WINOGRAD_CHUNK_BYTES of transformed data (V or M)."""
-    return max(1, min(N, tuning.WINOGRAD_CHUNK_BYTES // (tiling.alpha ** 2 * tiles[0] * tiles[1] * width * itemsize)))
+    return max(1, min(N, tuning.WINOGRAD_CHUNK_BYTES // (tiling.alpha**2 * tiles[0] * tiles[1] * width * itemsize)))
 
 
 def _tiling(geom: WindowGeometry, C: int, F: int) -> Tiling:
@@ -174,8 +197,9 @@ def _tiling(geom: WindowGeometry, C: int, F: int) -> Tiling:
     return TILINGS[m]
 
 
-def forward(x_l: np.ndarray, w: np.ndarray, geom: WindowGeometry, out_l: np.ndarray,
-            fallback: Callable[[int, int], None]) -> None:
+def forward(
+    x_l: np.ndarray, w: np.ndarray, geom: WindowGeometry, out_l: np.ndarray, fallback: Callable[[int, int], None]
+) -> None:
     """Write the correlation of x_l (N, H, W, C) with w (F, C, 3, 3) into out_l (N, OH, OW, F).
 
     Images start:stop whose values lie beyond the safe range (see the
@@ -188,7 +212,7 @@ def forward(x_l: np.ndarray, w: np.ndarray, geom: WindowGeometry, out_l: np.ndar
     if limit == 0.0:
         fallback(0, N)
         return
-    m, aa = tiling.m, tiling.alpha ** 2
+    m, aa = tiling.m, tiling.alpha**2
     th, tw = tiles = _tiles(geom, m)
     padded = _tile_padded(geom, m)
     U = weight_transform(w, tiling)
@@ -202,17 +226,18 @@ def forward(x_l: np.ndarray, w: np.ndarray, geom: WindowGeometry, out_l: np.ndar
             continue
         V = scratch.shared_scratch("winograd V", (aa, n_chunk, th, tw, C), x_l.dtype)[:, :n]
         map_chunks(lambda a, b: tiling.input_transform(xp[a:b], tiles, V[:, a:b]), per_thread(0, n))
-        M = scratch.shared_scratch("winograd M", (aa, n_chunk * th * tw, F), x_l.dtype)[:, :n * th * tw]
+        M = scratch.shared_scratch("winograd M", (aa, n_chunk * th * tw, F), x_l.dtype)[:, : n * th * tw]
         np.matmul(V.reshape(aa, -1, C), U, out=M)
         M = M.reshape(aa, n, th, tw, F)
         target = out_l[start:stop] if exact else np.empty((n, m * th, m * tw, F), x_l.dtype)
         map_chunks(lambda a, b: tiling.output_transform(M[:, a:b], target[a:b]), per_thread(0, n))
         if not exact:
-            out_l[start:stop] = target[:, :out_l.shape[1], :out_l.shape[2]]
+            out_l[start:stop] = target[:, : out_l.shape[1], : out_l.shape[2]]
 
 
-def weight_grad(x_l: np.ndarray, dout_l: np.ndarray, geom: WindowGeometry, w_shape,
-                fallback: Callable[[int, int], np.ndarray]) -> np.ndarray:
+def weight_grad(
+    x_l: np.ndarray, dout_l: np.ndarray, geom: WindowGeometry, w_shape, fallback: Callable[[int, int], np.ndarray]
+) -> np.ndarray:
     """dw (F, C, 3, 3) from x_l (N, H, W, C) and dout_l (N, OH, OW, F).
 
     The images start:stop of a chunk whose x or dout lies beyond the safe
@@ -221,7 +246,7 @@ def weight_grad(x_l: np.ndarray, dout_l: np.ndarray, geom: WindowGeometry, w_sha
     """
     N, C, F = x_l.shape[0], x_l.shape[3], w_shape[0]
     tiling = _tiling(geom, C, F)
-    m, aa = tiling.m, tiling.alpha ** 2
+    m, aa = tiling.m, tiling.alpha**2
     th, tw = tiles = _tiles(geom, m)
     limit = input_limit(x_l.dtype, weight_grad_growth(tiling, N * th * tw), 1.0)  # on max|x| * max|dout|
     direct = None
@@ -239,8 +264,7 @@ def weight_grad(x_l: np.ndarray, dout_l: np.ndarray, geom: WindowGeometry, w_sha
         if exact:
             dy = dout_l[start:stop]
         else:  # whole tiles: the outputs past the edge get zero gradient
-            dy = scratch.scratch("winograd dy", (n_chunk, m * th, m * tw, F), x_l.dtype,
-                                   zeroed_key=(OH, OW))[:n]
+            dy = scratch.scratch("winograd dy", (n_chunk, m * th, m * tw, F), x_l.dtype, zeroed_key=(OH, OW))[:n]
             dy[:, :OH, :OW] = dout_l[start:stop]
         V = scratch.shared_scratch("winograd V", (aa, n_chunk, th, tw, C), x_l.dtype)[:, :n]
         dM = scratch.shared_scratch("winograd M", (aa, n_chunk, th, tw, F), x_l.dtype)[:, :n]

@@ -63,7 +63,7 @@ class Tiling(NamedTuple):
         V = np.empty((a, a, n, th, tw, C), xp.dtype)
         for i in range(th):
             for j in range(tw):
-                d = xp[:, m * i:m * i + a, m * j:m * j + a, :]  # (n, a, a, C)
+                d = xp[:, m * i : m * i + a, m * j : m * j + a, :]  # (n, a, a, C)
                 V[:, :, :, i, j] = np.einsum("xu,nuvc,yv->xync", self.B_T, d, self.B_T)
         return V.reshape(a * a, n, th, tw, C)
 
@@ -75,8 +75,9 @@ class Tiling(NamedTuple):
         out = np.empty((n, m * th, m * tw, F), M.dtype)
         for i in range(th):
             for j in range(tw):
-                out[:, m * i:m * i + m, m * j:m * j + m] = np.einsum(
-                    "px,xynf,qy->npqf", self.A_T, tiles[:, :, :, i, j], self.A_T)
+                out[:, m * i : m * i + m, m * j : m * j + m] = np.einsum(
+                    "px,xynf,qy->npqf", self.A_T, tiles[:, :, :, i, j], self.A_T
+                )
         return out
 
     def output_grad_transform_by_matrix(self, dy: np.ndarray) -> np.ndarray:
@@ -87,7 +88,7 @@ class Tiling(NamedTuple):
         dM = np.empty((a, a, n, th, tw, F), dy.dtype)
         for i in range(th):
             for j in range(tw):
-                block = dy[:, m * i:m * i + m, m * j:m * j + m]  # (n, m, m, F)
+                block = dy[:, m * i : m * i + m, m * j : m * j + m]  # (n, m, m, F)
                 dM[:, :, :, i, j] = np.einsum("px,npqf,qy->xynf", self.A_T, block, self.A_T)
         return dM.reshape(a * a, n, th, tw, F)
 
@@ -97,7 +98,7 @@ def weight_transform(w: np.ndarray, tiling: Tiling) -> np.ndarray:
     F, C = w.shape[:2]
     g = tiling.G.astype(w.dtype)
     U = np.einsum("xu,fcuv,yv->xycf", g, w, g, optimize=True)
-    return np.ascontiguousarray(U.reshape(tiling.alpha ** 2, C, F))
+    return np.ascontiguousarray(U.reshape(tiling.alpha**2, C, F))
 
 
 def weight_grad_from(dU: np.ndarray, w_shape, tiling: Tiling) -> np.ndarray:
@@ -111,6 +112,7 @@ def weight_grad_from(dU: np.ndarray, w_shape, tiling: Tiling) -> np.ndarray:
 # F(2x2, 3x3): 4x4 tiles overlapping by 2
 # ---------------------------------------------------------------------------
 
+
 def input_transform_2x2(xp: np.ndarray, tiles: tuple[int, int], V: np.ndarray) -> None:
     """V[4*xi + nu] = (B^T d B)[xi, nu] for every 4x4 tile d of xp.
 
@@ -119,14 +121,14 @@ def input_transform_2x2(xp: np.ndarray, tiles: tuple[int, int], V: np.ndarray) -
     """
     th, tw = tiles
     n, C = xp.shape[0], xp.shape[3]
-    d = [xp[:, r:r + 2 * th:2, :2 * tw + 2] for r in range(4)]  # row r of every tile
+    d = [xp[:, r : r + 2 * th : 2, : 2 * tw + 2] for r in range(4)]  # row r of every tile
     rows = scratch.shared_scratch("winograd rows", (4, n, th, 2 * tw + 2, C), xp.dtype)
     np.subtract(d[0], d[2], out=rows[0])
     np.add(d[1], d[2], out=rows[1])
     np.subtract(d[2], d[1], out=rows[2])
     np.subtract(d[1], d[3], out=rows[3])
     for xi in range(4):
-        e = [rows[xi][:, :, c:c + 2 * tw:2] for c in range(4)]  # column c of every tile
+        e = [rows[xi][:, :, c : c + 2 * tw : 2] for c in range(4)]  # column c of every tile
         np.subtract(e[0], e[2], out=V[4 * xi + 0])
         np.add(e[1], e[2], out=V[4 * xi + 1])
         np.subtract(e[2], e[1], out=V[4 * xi + 2])
@@ -178,45 +180,46 @@ def output_grad_transform_2x2(dy: np.ndarray, dM: np.ndarray) -> None:
 # rows), then to columns; the shared sums below halve the passes.
 # ---------------------------------------------------------------------------
 
+
 def _apply_B_T(d, out, tmp) -> None:
     """out[i] = sum_k B^T[i, k] d[k], i < 6, for six arrays d of one shape; tmp: two scratch arrays."""
     t1, t2 = tmp
     np.multiply(d[2], -4, out=t1)
-    t1 += d[4]                                   # d4 - 4 d2
+    t1 += d[4]  # d4 - 4 d2
     np.multiply(d[1], -4, out=t2)
-    t2 += d[3]                                   # d3 - 4 d1
+    t2 += d[3]  # d3 - 4 d1
     np.add(t1, t2, out=out[1])
     np.subtract(t1, t2, out=out[2])
-    np.subtract(d[4], d[2], out=t1)              # d4 - d2
+    np.subtract(d[4], d[2], out=t1)  # d4 - d2
     np.subtract(d[3], d[1], out=t2)
-    t2 *= 2                                      # 2 (d3 - d1)
+    t2 *= 2  # 2 (d3 - d1)
     np.add(t1, t2, out=out[3])
     np.subtract(t1, t2, out=out[4])
     np.subtract(d[0], d[2], out=out[0])
     out[0] *= 4
-    out[0] += t1                                 # 4 d0 - 5 d2 + d4
+    out[0] += t1  # 4 d0 - 5 d2 + d4
     np.subtract(d[1], d[3], out=out[5])
     out[5] *= 4
     np.subtract(d[5], d[3], out=t1)
-    out[5] += t1                                 # 4 d1 - 5 d3 + d5
+    out[5] += t1  # 4 d1 - 5 d3 + d5
 
 
 def _apply_A_T(m, out, tmp) -> None:
     """out[i] = sum_k A^T[i, k] m[k], i < 4, for six arrays m of one shape; tmp: two scratch arrays."""
     c, d = tmp
-    np.add(m[1], m[2], out=out[2])               # a = m1 + m2
-    np.add(m[3], m[4], out=c)                    # c = m3 + m4
+    np.add(m[1], m[2], out=out[2])  # a = m1 + m2
+    np.add(m[3], m[4], out=c)  # c = m3 + m4
     np.add(out[2], c, out=out[0])
-    out[0] += m[0]                               # m0 + a + c
+    out[0] += m[0]  # m0 + a + c
     c *= 4
-    out[2] += c                                  # a + 4c
-    np.subtract(m[1], m[2], out=out[3])          # b = m1 - m2
-    np.subtract(m[3], m[4], out=d)               # d = m3 - m4
+    out[2] += c  # a + 4c
+    np.subtract(m[1], m[2], out=out[3])  # b = m1 - m2
+    np.subtract(m[3], m[4], out=d)  # d = m3 - m4
     np.multiply(d, 2, out=c)
-    np.add(out[3], c, out=out[1])                # b + 2d
+    np.add(out[3], c, out=out[1])  # b + 2d
     d *= 8
     out[3] += d
-    out[3] += m[5]                               # b + 8d + m5
+    out[3] += m[5]  # b + 8d + m5
 
 
 def _apply_A(r, out, tmp) -> None:
@@ -226,13 +229,13 @@ def _apply_A(r, out, tmp) -> None:
     out[5][...] = r[3]
     np.add(r[0], r[2], out=t1)
     np.add(r[1], r[3], out=t2)
-    np.add(t1, t2, out=out[1])                   # r0 + r1 + r2 + r3
-    np.subtract(t1, t2, out=out[2])              # r0 - r1 + r2 - r3
+    np.add(t1, t2, out=out[1])  # r0 + r1 + r2 + r3
+    np.subtract(t1, t2, out=out[2])  # r0 - r1 + r2 - r3
     np.multiply(r[2], 4, out=t1)
-    t1 += r[0]                                   # r0 + 4 r2
+    t1 += r[0]  # r0 + 4 r2
     np.multiply(r[3], 4, out=t2)
     t2 += r[1]
-    t2 *= 2                                      # 2 r1 + 8 r3
+    t2 *= 2  # 2 r1 + 8 r3
     np.add(t1, t2, out=out[3])
     np.subtract(t1, t2, out=out[4])
 
@@ -246,13 +249,13 @@ def input_transform_4x4(xp: np.ndarray, tiles: tuple[int, int], V: np.ndarray) -
     th, tw = tiles
     n, C = xp.shape[0], xp.shape[3]
     width = 4 * tw + 2
-    d = [xp[:, r:r + 4 * th:4, :width] for r in range(6)]  # row r of every tile
+    d = [xp[:, r : r + 4 * th : 4, :width] for r in range(6)]  # row r of every tile
     rows = scratch.shared_scratch("winograd rows", (6, n, th, width, C), xp.dtype)
     _apply_B_T(d, rows, scratch.shared_scratch("winograd row sums", (2, n, th, width, C), xp.dtype))
     tmp = scratch.shared_scratch("winograd column sums", (2, n, th, tw, C), xp.dtype)
     for xi in range(6):
-        e = [rows[xi][:, :, k:k + 4 * tw:4] for k in range(6)]  # column k of every tile
-        _apply_B_T(e, V[6 * xi:6 * xi + 6], tmp)
+        e = [rows[xi][:, :, k : k + 4 * tw : 4] for k in range(6)]  # column k of every tile
+        _apply_B_T(e, V[6 * xi : 6 * xi + 6], tmp)
 
 
 def output_transform_4x4(M: np.ndarray, out: np.ndarray) -> None:
@@ -275,11 +278,14 @@ def output_grad_transform_4x4(dy: np.ndarray, dM: np.ndarray) -> None:
     """
     n, H4, W4, F = dy.shape
     rows = scratch.shared_scratch("winograd rows", (6, n, H4 // 4, W4, F), dy.dtype)
-    _apply_A([dy[:, a::4] for a in range(4)], rows,
-             scratch.shared_scratch("winograd row sums", (2, n, H4 // 4, W4, F), dy.dtype))
+    _apply_A(
+        [dy[:, a::4] for a in range(4)],
+        rows,
+        scratch.shared_scratch("winograd row sums", (2, n, H4 // 4, W4, F), dy.dtype),
+    )
     tmp = scratch.shared_scratch("winograd column sums", (2, n, H4 // 4, W4 // 4, F), dy.dtype)
     for xi in range(6):
-        _apply_A([rows[xi][:, :, b::4] for b in range(4)], dM[6 * xi:6 * xi + 6], tmp)
+        _apply_A([rows[xi][:, :, b::4] for b in range(4)], dM[6 * xi : 6 * xi + 6], tmp)
 
 
 F_2X2 = Tiling(
@@ -293,10 +299,27 @@ F_2X2 = Tiling(
 )
 F_4X4 = Tiling(
     m=4,
-    B_T=np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
-                  [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], float),
-    G=np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-                [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
+    B_T=np.array(
+        [
+            [4, 0, -5, 0, 1, 0],
+            [0, -4, -4, 1, 1, 0],
+            [0, 4, -4, -1, 1, 0],
+            [0, -2, -1, 2, 1, 0],
+            [0, 2, -1, -2, 1, 0],
+            [0, 4, 0, -5, 0, 1],
+        ],
+        float,
+    ),
+    G=np.array(
+        [
+            [1 / 4, 0, 0],
+            [-1 / 6, -1 / 6, -1 / 6],
+            [-1 / 6, 1 / 6, -1 / 6],
+            [1 / 24, 1 / 12, 1 / 6],
+            [1 / 24, -1 / 12, 1 / 6],
+            [0, 0, 1],
+        ]
+    ),
     A_T=np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], float),
     input_transform=input_transform_4x4,
     output_transform=output_transform_4x4,
