@@ -11,7 +11,9 @@ import pytest
 
 from numcnn import nn
 from numcnn.cli import build_parser, train_config
-from numcnn.train.run import Prepared, UserError, make_solver, model_names, predict
+from numcnn.train.config import UserError, model_names
+from numcnn.train.dataprep import Prepared
+from numcnn.train.run import make_solver, predict
 
 BIG_IMAGES = ("airbench", "vgg11", "resnet18")  # their pooling needs 32x32 inputs (resnet18: 96x96)
 FC_MODELS = ("fc", "twolayer")

@@ -12,7 +12,8 @@ import pytest
 from numcnn import data
 from numcnn.cli import build_parser, train_config
 from numcnn.io import CheckpointError, load_checkpoint
-from numcnn.train.run import make_solver, prepare
+from numcnn.train.dataprep import prepare
+from numcnn.train.run import make_solver
 from numcnn.train.solver import Callback
 
 EVERYTHING = [

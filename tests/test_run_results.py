@@ -14,7 +14,8 @@ import pytest
 from numcnn import models
 from numcnn.cli import build_parser, main, train_config
 from numcnn.io import load_checkpoint, save_checkpoint
-from numcnn.train.run import evaluate, first_layer_weights, train
+from numcnn.train.build import first_layer_weights
+from numcnn.train.run import evaluate, train
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

@@ -110,7 +110,8 @@ def test_label_smoothing_through_the_classifier():
 
 
 def test_whitening_the_first_conv_of_airbench_and_freezing_it():
-    from numcnn.train.run import UserError, whiten_first_conv
+    from numcnn.train.build import whiten_first_conv
+    from numcnn.train.config import UserError
 
     nn.manual_seed(0)
     model = models.Classifier(models.build("airbench", widths=(8, 8, 8), whiten_width=24))
@@ -131,7 +132,8 @@ def test_whitening_the_first_conv_of_airbench_and_freezing_it():
 def test_frozen_weights_leave_the_l2_term():
     """numcnn train --whiten: the frozen whitening filters add no constant to the reported loss."""
     from numcnn.cli import build_parser, train_config
-    from numcnn.train.run import Prepared, make_solver
+    from numcnn.train.dataprep import Prepared
+    from numcnn.train.run import make_solver
 
     args = build_parser().parse_args(
         [

@@ -224,7 +224,8 @@ MIXED_SIZES = [(10, 14), (12, 9), (9, 9), (16, 11), (11, 13)] * 2
 
 
 def test_mixed_sizes_name_the_image_size_option_and_load_raw_applies_it(tmp_path):
-    from numcnn.train.run import UserError, load_raw
+    from numcnn.train.config import UserError
+    from numcnn.train.dataprep import load_raw
 
     _photos(tmp_path / "photos", MIXED_SIZES)
     refused = _cli("train", "--dataset", "folder", tmp_path / "photos", "--epochs", "1", "--out", tmp_path / "run")

@@ -1,6 +1,9 @@
 """numcnn.train: what a training run is, and the loop that runs it.
 
     config.py        TrainConfig: every `numcnn train` option, typed, with its default and checks
+    dataprep.py      load_raw, prepare (split and normalize), make_augment: a run's data
+    build.py         build_model by name (options a model ignores refused), whiten_first_conv,
+                     first_layer_weights
     run.py           prepare_run (a TrainConfig -> data, model and Solver), train, evaluate
     run_folder.py    refuse a run folder that cannot hold the run (checked before anything is written)
     solver.py        Solver: the CS231n loop (keyword arguments and histories kept)

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import data, models, nn, viz
+from .. import models, nn, viz
 from ..io import load_checkpoint
 from . import schedules
+from .build import _batchnorm_weights, build_model, first_layer_weights, whiten_first_conv
 from .config import (  # noqa: F401
     ASSIGNMENT_MODELS,
     AUGMENTS,
@@ -40,186 +41,10 @@ from .config import (  # noqa: F401
     model_names,
     refuse_model_options,
 )
+from .dataprep import Prepared, load_raw, make_augment, prepare
 from .optim import UPDATE_RULES
 from .solver import Solver
-from .tricks import EMA, Lookahead, patch_whitening, tta_scores
-
-
-@dataclass
-class Prepared:
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    classes: list
-    mean: np.ndarray
-    std: np.ndarray
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.X_train.shape[1:])
-
-
-def load_raw(dataset: str, path=None, data_dir=None, download=False, image_size=None):
-    """uint8 (N, H, W, C) train and test images, labels and class names of a named dataset.
-
-    image_size=N (folders only): every image resized and center-cropped to N x N."""
-    if dataset not in DATASETS:
-        raise UserError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
-    if image_size is not None and dataset != "folder":
-        raise UserError(f"--image-size resizes your own images (--dataset folder PATH), not {dataset}")
-    if dataset == "digits":
-        return data.load_digits()
-    if dataset in ("mnist", "fashion"):
-        root = data_dir or (data.data_dir() / dataset)
-        return data.load_mnist(root, kind=dataset, download=download)
-    if dataset == "cifar10":
-        return data.load_cifar10(data_dir, download=download)
-    if path is None:
-        raise UserError("--dataset folder needs a path: --dataset folder PATH")
-    root = Path(path)
-    if data.folder.is_archive(root) or (root / "train").is_dir() and (root / "test").is_dir():
-        X_train, y_train, classes = data.load_image_folder(root, "train", image_size=image_size)
-        X_test, y_test, test_classes = data.load_image_folder(root, "test", image_size=image_size)
-        if test_classes != classes:
-            raise UserError(f"{root}: train/ and test/ have different classes")
-        return X_train, y_train, X_test, y_test, classes
-    X, y, classes = data.load_image_folder(root, image_size=image_size)
-    if not 0 < round(0.2 * len(X)) < len(X):
-        raise UserError(
-            f"{root}: {len(X)} image(s) are too few to hold out a test set (a fifth of them): "
-            f"give the folder at least 3 images, or train/ and test/ subfolders"
-        )
-    X_train, y_train, X_test, y_test = data.train_val_split(X, y, 0.2, seed=0)  # a fixed test split
-    return X_train, y_train, X_test, y_test, classes
-
-
-def prepare(raw, val_size=0.1, seed=0, mean=None, std=None) -> Prepared:
-    """Float (N, C, H, W) splits normalized per channel with the training split's statistics."""
-    X_train, y_train, X_test, y_test, classes = raw
-    X_train, X_test = data.to_float_nchw(X_train), data.to_float_nchw(X_test)
-    N = len(X_train)
-    count = round(val_size * N) if 0 < val_size < 1 else val_size
-    if not 0 < count < N:
-        raise UserError(
-            f"--val-size {val_size} leaves no images for training or for validation out of the {N} "
-            f"training images: give a fraction in (0, 1) or a count from 1 to {N - 1}"
-        )
-    X_train, y_train, X_val, y_val = data.train_val_split(X_train, y_train, val_size, seed=seed)
-    if mean is None:
-        mean, std = data.channel_stats(X_train)
-        std = np.maximum(std, 1e-3)
-    normalize = data.Normalize(mean, std)
-    return Prepared(
-        normalize(X_train),
-        y_train,
-        normalize(X_val),
-        y_val,
-        normalize(X_test),
-        y_test,
-        list(classes),
-        np.asarray(mean),
-        np.asarray(std),
-    )
-
-
-def make_augment(kind: str, dataset: str, input_shape):
-    """The batch augmentation for a dataset: 'standard' flips natural images but never digits."""
-    if kind == "none":
-        return None
-    _, H, W = input_shape
-    crop = data.RandomCrop((H, W), padding=max(1, H // 8), padding_mode="reflect")
-    flip = data.RandomHorizontalFlip()
-    digits_like = dataset in ("digits", "mnist")
-    chosen = {
-        "crop": [crop],
-        "flip": [flip],
-        "cutout": [crop, data.Cutout(max(2, H // 4))] + ([] if digits_like else [flip]),
-        "standard": [crop] + ([] if digits_like else [flip]),
-    }
-    if kind not in chosen:
-        raise UserError(f"unknown augmentation {kind!r}; choose from {', '.join(AUGMENTS)}")
-    return data.Compose(chosen[kind])
-
-
-def build_model(
-    name: str,
-    input_shape,
-    num_classes: int,
-    weight_decay: float = 0.0,
-    label_smoothing: float = 0.0,
-    hidden=None,
-    norm=None,
-    dropout=0.0,
-    width=None,
-):
-    """A model with the Solver protocol; weight_decay is its L2 term (0.5 * reg * sum(W**2)).
-
-    hidden (fc: sizes, default 100,100; twolayer, threelayer: one size, default 100), norm and
-    dropout (fc), and width (the first layer's channels; the others keep the model's ratios)
-    are refused with a UserError for a model they would not change.
-    """
-    if name not in model_names():
-        raise UserError(f"unknown model {name!r}; choose from {', '.join(model_names())}")
-    refuse_model_options(name, hidden, norm, dropout, width)
-    C, H, W = input_shape
-    smoothing = {"label_smoothing": label_smoothing}
-    if name == "threelayer":
-        return models.ThreeLayerConvNet(
-            input_dim=(C, H, W),
-            num_filters=width or 32,
-            filter_size=7 if H >= 16 else 3,
-            hidden_dim=(hidden or (100,))[0],
-            num_classes=num_classes,
-            weight_scale=1e-2,
-            reg=weight_decay,
-            **smoothing,
-        )
-    if name == "fc":
-        return models.FullyConnectedNet(
-            list(hidden or (100, 100)),
-            input_dim=C * H * W,
-            num_classes=num_classes,
-            dropout_keep_ratio=1.0 - dropout,
-            normalization=norm,
-            reg=weight_decay,
-            weight_scale=np.sqrt(2.0 / (C * H * W)),
-            **smoothing,
-        )
-    if name == "twolayer":
-        return models.TwoLayerNet(
-            input_dim=C * H * W,
-            hidden_dim=(hidden or (100,))[0],
-            num_classes=num_classes,
-            weight_scale=1e-2,
-            reg=weight_decay,
-            **smoothing,
-        )
-    return models.Classifier(
-        models.build(name, num_classes, **_network_arguments(name, C, H, W, width)), reg=weight_decay, **smoothing
-    )
-
-
-def _network_arguments(name: str, C: int, H: int, W: int, width) -> dict:
-    """models.build's keyword arguments for a Module network on (C, H, W) images, --width applied."""
-    kwargs = {"in_channels": C}
-    if name == "smallcnn":
-        kwargs["second_pool"] = H >= 16
-    if name in ("vgg", "vgg11"):
-        kwargs["image_size"] = (H, W)
-    if width is None:
-        return kwargs
-    if name.startswith("resnet") and name != "resnet18":  # He et al.'s CIFAR stages: w, 2w, 4w
-        kwargs["widths"] = (width, 2 * width, 4 * width)
-    elif name == "airbench":  # airbench's groups: 64, 256, 256
-        kwargs["widths"] = (width, 4 * width, 4 * width)
-    elif name == "vgg":  # channels double from block to block
-        kwargs["arch"] = [(1, width), (1, 2 * width), (1, 4 * width)]
-    else:  # smallcnn, vgg11, resnet18 take width themselves
-        kwargs["width"] = width
-    return kwargs
+from .tricks import EMA, Lookahead, tta_scores
 
 
 def make_schedule(name: str, epochs: int, warmup: float = 1.0):
@@ -237,74 +62,6 @@ def make_schedule(name: str, epochs: int, warmup: float = 1.0):
 def predict(model, X, tta="none") -> np.ndarray:
     """Class scores in evaluation mode, averaged over test-time views (see tricks.tta_scores)."""
     return tta_scores(model, X, tta)
-
-
-def _named_first_conv(model):
-    """(dotted name, Conv2d) of a Module network's first convolution, or None."""
-    net = getattr(model, "net", None)
-    for name, module in net.named_modules() if net is not None else []:
-        if isinstance(module, nn.Conv2d):
-            return name, module
-    return None
-
-
-def _batchnorm_weights(model) -> list[str]:
-    """Names of the batch-norm scales: a Module network's BatchNorm weights, fc's gamma1, gamma2, ..."""
-    if getattr(model, "normalization", None) == "batchnorm":  # FullyConnectedNet(normalization="batchnorm")
-        return [name for name in model.params if name.startswith("gamma")]
-    net = getattr(model, "net", None)
-    return [
-        f"{name}.weight"
-        for name, module in (net.named_modules() if net is not None else [])
-        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and "weight" in module.params
-    ]
-
-
-def whiten_first_conv(model, X, samples: int = 5000) -> str:
-    """Set the first conv's filters to patch-whitening ones from training images; returns its weight's name."""
-    found = _named_first_conv(model)
-    if found is None:
-        raise UserError("--whiten needs a network whose first layer is a Conv2d")
-    name, conv = found
-    C, (k, _) = conv.in_channels, conv.kernel_size
-    if conv.out_channels != 2 * C * k * k:
-        raise UserError(
-            f"--whiten needs the first conv to have 2*C*k*k = {2 * C * k * k} filters, it has {conv.out_channels}"
-        )
-    conv.params["weight"] = patch_whitening(X[:samples], k).astype(conv.params["weight"].dtype)
-    return f"{name}.weight"
-
-
-def first_layer_weights(model, input_shape=None):
-    """The first layer's weights as images (F, C, KH, KW), for pictures, or None.
-
-    A convolution's filters as they are; a fully connected first layer W1 (C*H*W, F) as
-    one (C, H, W) image per hidden unit, as the CS231n notebooks show them. Without
-    input_shape, square one-channel (or three-channel) inputs are assumed.
-    """
-    params = model.params
-    if "W1" in params:  # the assignment's models
-        W1 = np.asarray(params["W1"])
-        if W1.ndim == 4:
-            return W1
-        shape = tuple(input_shape) if input_shape is not None else _square_image_shape(W1.shape[0])
-        if shape is None or int(np.prod(shape)) != W1.shape[0]:
-            return None
-        return W1.T.reshape(-1, *shape)
-    for name in params:
-        value = np.asarray(params[name])
-        if value.ndim == 4:
-            return value
-    return None
-
-
-def _square_image_shape(features: int):
-    """(C, S, S) with C 1 or 3 and C*S*S == features, or None."""
-    for channels in (1, 3):
-        side = int(round(np.sqrt(features / channels)))
-        if channels * side * side == features:
-            return channels, side, side
-    return None
 
 
 def _or(value, default):
