@@ -7,6 +7,8 @@
     run.py           prepare_run (a TrainConfig -> data, model and Solver), train, evaluate
     run_folder.py    refuse a run folder that cannot hold the run (checked before anything is written)
     solver.py        Solver: the CS231n loop (keyword arguments and histories kept)
+    solver_state.py  CheckpointState: the Solver's state_dict, save, load and resume
+    interrupts.py    Ctrl-C deferred to the end of a step
     solver_options.py  SolverOptions: the Solver's keywords, frozen and checked
     callbacks.py     what the loop does besides training: progress bar, metrics log,
                      checkpoints, early stopping, time budget
