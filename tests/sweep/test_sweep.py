@@ -24,7 +24,7 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 def commands_import_this_numcnn(monkeypatch):
     """Commands run from tmp_path import the numcnn under test, also where PYTHONPATH is relative
     (PYTHONPATH=src): from tmp_path that named nothing, and they ran the installed numcnn instead."""
-    src = str(Path(cli.__file__).resolve().parents[1])
+    src = str(Path(cli.__file__).resolve().parents[2])  # src/numcnn/cli/__init__.py -> src
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
 
 
