@@ -5,8 +5,8 @@ from hypothesis import strategies as st
 
 from helpers import F, assert_close, channels_last, requires_torch, to_torch
 from numcnn.gradcheck import check_op
-from numcnn.ops import pool
-from numcnn.ops.pool import (
+from numcnn.ops import avg_pool, pool
+from numcnn.ops.avg_pool import (
     avg_pool2d_backward,
     avg_pool2d_backward_naive,
     avg_pool2d_forward,
@@ -15,6 +15,8 @@ from numcnn.ops.pool import (
     global_avg_pool_backward_naive,
     global_avg_pool_forward,
     global_avg_pool_forward_naive,
+)
+from numcnn.ops.pool import (
     max_pool2d_backward,
     max_pool2d_backward_naive,
     max_pool2d_forward,
@@ -216,7 +218,7 @@ def test_bad_arguments_are_named(forward, kwargs, message):
 
 @given(image_batch(max_size=9), st.integers(1, 9), st.integers(1, 9), st.booleans())
 def test_adaptive_avg_pool_fast_matches_naive(x, oh, ow, square):
-    from numcnn.ops.pool import (
+    from numcnn.ops.avg_pool import (
         adaptive_avg_pool2d_backward,
         adaptive_avg_pool2d_backward_naive,
         adaptive_avg_pool2d_forward,
@@ -235,7 +237,7 @@ def test_adaptive_avg_pool_fast_matches_naive(x, oh, ow, square):
 @given(image_batch(max_size=9), st.integers(1, 9), st.integers(1, 9))
 def test_adaptive_avg_pool_matches_torch(x, oh, ow):
     """PyTorch's windows: start floor(i*H/oh), end ceil((i+1)*H/oh), so they overlap when oh does not divide H."""
-    from numcnn.ops.pool import adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward
+    from numcnn.ops.avg_pool import adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward
 
     out, cache = adaptive_avg_pool2d_forward(x, (oh, ow))
     dout = np.random.default_rng(2).standard_normal(out.shape)
@@ -252,22 +254,20 @@ def test_adaptive_avg_pool_matches_torch(x, oh, ow):
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 def test_adaptive_avg_pool_uneven_windows_have_their_own_fast_path(monkeypatch, x_shape, output_size, layout):
     """Uneven windows used to run the loop version itself, so fast-vs-naive compared it with itself."""
-    from numcnn.ops import pool
-
     rng = np.random.default_rng(5)
     x = rng.standard_normal(x_shape).astype(np.float32)
     x = channels_last(x) if layout == "channels_last" else x
-    out_loops, cache_loops = pool.adaptive_avg_pool2d_forward_naive(x, output_size)
+    out_loops, cache_loops = avg_pool.adaptive_avg_pool2d_forward_naive(x, output_size)
     dout = rng.standard_normal(out_loops.shape).astype(np.float32)
-    dx_loops = pool.adaptive_avg_pool2d_backward_naive(dout, cache_loops)
+    dx_loops = avg_pool.adaptive_avg_pool2d_backward_naive(dout, cache_loops)
 
     def loops_not_allowed(*args):
         raise AssertionError("the fast path ran the loop version")
 
-    monkeypatch.setattr(pool, "adaptive_avg_pool2d_forward_naive", loops_not_allowed)
-    monkeypatch.setattr(pool, "adaptive_avg_pool2d_backward_naive", loops_not_allowed)
-    out, cache = pool.adaptive_avg_pool2d_forward(x, output_size)
-    dx = pool.adaptive_avg_pool2d_backward(dout, cache)
+    monkeypatch.setattr(avg_pool, "adaptive_avg_pool2d_forward_naive", loops_not_allowed)
+    monkeypatch.setattr(avg_pool, "adaptive_avg_pool2d_backward_naive", loops_not_allowed)
+    out, cache = avg_pool.adaptive_avg_pool2d_forward(x, output_size)
+    dx = avg_pool.adaptive_avg_pool2d_backward(dout, cache)
     assert out.dtype == dx.dtype == np.float32
     assert_close(out, out_loops, rtol=1e-6, atol=1e-6, name="out")
     assert_close(dx, dx_loops, rtol=1e-6, atol=1e-6, name="dx")
@@ -275,7 +275,7 @@ def test_adaptive_avg_pool_uneven_windows_have_their_own_fast_path(monkeypatch, 
 
 @requires_torch
 def test_adaptive_avg_pool_uneven_windows_match_torch():
-    from numcnn.ops.pool import adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward
+    from numcnn.ops.avg_pool import adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward
 
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, 3, 7, 10))

@@ -7,7 +7,7 @@ The plain names are the fast (vectorized) versions; <op>_forward_naive and
 like the maths. Images are NCHW; dtype follows the input.
 
 Each op family is one file here (linear, activation, loss, conv,
-conv_transpose, pool, batchnorm, norm, lrn, dropout). How the fast
+conv_transpose, pool (max) and avg_pool (average, global, adaptive), batchnorm, norm, lrn, dropout). How the fast
 versions run (window geometry, im2col and Winograd, memory layouts,
 threads, scratch buffers, tuning constants, the scoped engine choice
 `engine.use`) lives beneath them in numcnn.ops.engine, which never imports
@@ -41,6 +41,21 @@ from .activation import (
     relu_backward_naive,
     relu_forward,
     relu_forward_naive,
+)
+from .avg_pool import (
+    AdaptivePoolCache,
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_backward_naive,
+    adaptive_avg_pool2d_forward,
+    adaptive_avg_pool2d_forward_naive,
+    avg_pool2d_backward,
+    avg_pool2d_backward_naive,
+    avg_pool2d_forward,
+    avg_pool2d_forward_naive,
+    global_avg_pool_backward,
+    global_avg_pool_backward_naive,
+    global_avg_pool_forward,
+    global_avg_pool_forward_naive,
 )
 from .batchnorm import (
     NaiveBatchNormCache,
@@ -84,20 +99,7 @@ from .norm import (
     layernorm_forward_naive,
 )
 from .pool import (
-    AdaptivePoolCache,
     PoolCache,
-    adaptive_avg_pool2d_backward,
-    adaptive_avg_pool2d_backward_naive,
-    adaptive_avg_pool2d_forward,
-    adaptive_avg_pool2d_forward_naive,
-    avg_pool2d_backward,
-    avg_pool2d_backward_naive,
-    avg_pool2d_forward,
-    avg_pool2d_forward_naive,
-    global_avg_pool_backward,
-    global_avg_pool_backward_naive,
-    global_avg_pool_forward,
-    global_avg_pool_forward_naive,
     max_pool2d_backward,
     max_pool2d_backward_naive,
     max_pool2d_forward,
