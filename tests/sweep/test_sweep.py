@@ -135,7 +135,7 @@ class EpochOf:
 
 
 def _study_with_two_good_trials(pruner):
-    study = optuna.create_study(direction="maximize", pruner=sweep.runner.make_pruner(pruner))
+    study = optuna.create_study(direction="maximize", pruner=sweep.storage.make_pruner(pruner))
     for value in (0.9, 0.95):  # through the pruner, which keeps its rungs in the trials
         trial = study.ask()
         for epoch in (1, 2, 3):
@@ -388,18 +388,18 @@ def test_a_killed_worker_loses_only_its_trial_and_the_sweep_goes_on(tmp_path):
 
 
 HOLD_THE_LOCK = """
-from numcnn.sweep import runner
-storage = runner.open_storage("s/study.journal")  # relative, as `numcnn sweep --out s` passes it
-runner.load_study("s", storage, create=True)
+from numcnn.sweep.storage import load_study, open_storage
+storage = open_storage("s/study.journal")  # relative, as `numcnn sweep --out s` passes it
+load_study("s", storage, create=True)
 storage._backend._lock.acquire()  # a worker between writing to the journal and releasing the lock
 print("locked", flush=True)
 import time; time.sleep(600)
 """
 
 USE_THE_STUDY = """
-from numcnn.sweep import runner
-runner.LOCK_GRACE_SECONDS = 3
-study = runner.load_study("s", "s/study.journal")
+from numcnn.sweep import storage
+storage.LOCK_GRACE_SECONDS = 3
+study = storage.load_study("s", "s/study.journal")
 study.tell(study.ask(), 1.0)
 print(len(study.trials), "trial")
 """
@@ -524,8 +524,8 @@ def test_sweep_mistakes_get_a_message_not_a_traceback(tmp_path, args, message):
 SWEEP_WITH_A_SHORT_TIMEOUT = """
 import sys
 from numcnn import cli
-from numcnn.sweep import runner
-runner.CONNECT_TIMEOUT_SECONDS = 2  # psycopg's least
+from numcnn.sweep import storage
+storage.CONNECT_TIMEOUT_SECONDS = 2  # psycopg's least
 raise SystemExit(cli.main(sys.argv[1:]))
 """
 
