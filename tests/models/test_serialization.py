@@ -9,7 +9,8 @@ import pytest
 from numcnn import models, nn
 from numcnn.io import CheckpointError, load_checkpoint, restore_model, save_checkpoint
 from numcnn.models import Classifier, build_spec_of, load_model
-from numcnn.models.serialization import MAX_DEPTH, MAX_MODULES, MODULES, module_tree
+from numcnn.models.from_spec import MAX_DEPTH, MAX_MODULES
+from numcnn.models.serialization import MODULES, module_tree
 
 
 def _every_module_net():

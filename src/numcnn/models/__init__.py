@@ -9,6 +9,8 @@ register(name, factory) adds one.
 Checkpoints: every model here registers how it is saved and rebuilt
 (registry.py: register_serializer, register_rebuilder); numcnn.io stores
 the spec and arrays, load_model(path) rebuilds the model with its weights.
+serialization.py describes a Module network as its module tree; from_spec.py
+builds a model back from a spec, bounded by the arrays the file holds.
 
 Layer: above nn. May import numpy, numcnn.checks, ops, nn and io;
 never the Solver, data, sweep or the CLI.
@@ -20,6 +22,7 @@ from .airbench import airbench
 from .classifier import Classifier
 from .cnn import ThreeLayerConvNet
 from .fc_net import FullyConnectedNet, TwoLayerNet
+from .from_spec import build_from_spec, load_model
 from .registry import (
     available,
     build,
@@ -30,7 +33,6 @@ from .registry import (
     register_serializer,
 )
 from .resnet import resnet18_d2l, resnet_cifar
-from .serialization import build_from_spec, load_model
 from .small import small_cnn
 from .vgg import vgg, vgg11
 

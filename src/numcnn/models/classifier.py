@@ -20,8 +20,9 @@ import numpy as np
 
 from .. import ops
 from ..nn import Conv2d, ConvTranspose2d, Linear, Module, Sequential
+from .from_spec import rebuild_network
 from .registry import build_spec_of, register_rebuilder, register_serializer
-from .serialization import module_tree, rebuild_network
+from .serialization import module_tree
 
 
 class ParameterView(MutableMapping):

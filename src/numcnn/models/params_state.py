@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .from_spec import MAX_LIST, _float_dtype, _OverBudget, _short, not_recorded
 from .registry import register_serializer
-from .serialization import MAX_LIST, _float_dtype, _OverBudget, _short, not_recorded
 
 
 class ParamsState:
