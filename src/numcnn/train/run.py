@@ -241,6 +241,12 @@ def prepare_run(config: TrainConfig, out: Path | None = None, prepared: Prepared
     return Run(config, prepared, solver, ema)
 
 
+def _epochs_trained(solver: Solver) -> int | float:
+    """Steps / steps per epoch: a whole number after whole epochs, a fraction after a stop inside one."""
+    epochs = solver.step / solver.batches_per_epoch
+    return int(epochs) if epochs.is_integer() else round(epochs, 3)
+
+
 def train(config: TrainConfig, out: Path) -> dict:
     """Train as the config says, writing the run folder `out`; returns the summary (SUMMARY_KEYS)."""
     started = time.perf_counter()
@@ -265,7 +271,7 @@ def train(config: TrainConfig, out: Path) -> dict:
     summary = {
         "model": config.model,
         "dataset": config.dataset,
-        "epochs": round(solver.step / solver.batches_per_epoch, 3),
+        "epochs": _epochs_trained(solver),
         "steps": solver.step,
         "best_val_acc": solver.best_val_acc,
         "test_acc": test_acc,
