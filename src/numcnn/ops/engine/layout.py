@@ -27,6 +27,7 @@ image, so padding is never materialized there and never np.add.at.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -72,8 +73,9 @@ def grouped_rows(a: np.ndarray, groups: int) -> np.ndarray:
     return a.reshape(n * OH * OW, groups, F // groups).transpose(1, 0, 2)
 
 
-class Layout:
-    """What differs between the two patch layouts (see the module's docstring)."""
+class Layout(ABC):
+    """What differs between the two patch layouts (see the module's docstring); ChannelsLast
+    and ChannelsFirst implement the abstract methods."""
 
     channels_last: bool
     name: str
@@ -81,21 +83,22 @@ class Layout:
     def __repr__(self) -> str:
         return self.name
 
+    @abstractmethod
     def view(self, x: np.ndarray) -> np.ndarray:
         """An (N, C, H, W) array viewed in this layout's axis order (no copy)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def nchw(self, a: np.ndarray) -> np.ndarray:
         """Inverse of view: an (N, C, H, W)-shaped view."""
-        raise NotImplementedError
 
+    @abstractmethod
     def arranged(self, x: np.ndarray) -> np.ndarray:
         """x (N, C, H, W) in the memory this layout's engines read: channels-last copied once
         (channels_last_copy, a view if it already is); channels-first takes any memory."""
-        raise NotImplementedError
 
+    @abstractmethod
     def padded_shape(self, n: int, channels: int, hw: tuple[int, int]) -> tuple[int, int, int, int]:
-        raise NotImplementedError
+        """See the subclasses."""
 
     def pad_buffer(self, n: int, channels: int, geom: WindowGeometry, dtype) -> np.ndarray | None:
         """Scratch for n padded images in layout order, border zero (None without padding)."""
@@ -119,10 +122,11 @@ class Layout:
         self.nchw(target)[:, :, top : top + H, left : left + W] = self.nchw(x)
         return target
 
+    @abstractmethod
     def threads(self, w_shape, groups: int) -> int:
         """Workers for an engine's chunks, given the layer's weight shape (see subclasses)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def add_input_grad(
         self,
         dout: np.ndarray,
@@ -146,7 +150,6 @@ class Layout:
         taps : taps_inside(geom)
         dx : the chunk's zeroed gradient in layout order, (n, H, W, C) or (n, C, H, W)
         """
-        raise NotImplementedError
 
     def patches(self, x: np.ndarray, geom: WindowGeometry, groups: int, n_chunk: int) -> np.ndarray:
         """im2col of a chunk (layout order) into this thread's scratch, as GEMM operands."""
