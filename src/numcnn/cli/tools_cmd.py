@@ -33,7 +33,7 @@ def _gradcheck(args) -> int:
 
 def _add_bench(commands):
     p = commands.add_parser("bench", help="speed tables: ops, training throughput, a training step's profile")
-    p.add_argument("table", nargs="?", default="ops", choices=("ops", "train", "profile"))
+    p.add_argument("table", nargs="?", default="ops", choices=("ops", "train", "profile", "scaling"))
     p.add_argument("options", nargs=argparse.REMAINDER, help="passed on to the table's own options")
     p.set_defaults(run=_bench)
 
@@ -47,6 +47,10 @@ def _bench(args) -> int:
         from ..bench import profile
 
         return profile.main(args.options)
+    if args.table == "scaling":
+        from ..bench import scaling_run
+
+        return scaling_run.main(args.options)
     from ..bench import train as bench_train
 
     return bench_train.main(args.options)
