@@ -276,3 +276,16 @@ def test_bench_tune_fills_the_wisdom_ahead_of_a_run(tmp_path):
     assert second.returncode == 0 and "from the wisdom file" in second.stdout and f"-> {choice}" in second.stdout
     small = run()  # at the default threshold, batch 8 is too small to plan
     assert small.returncode == 0 and "below the size threshold" in small.stdout
+
+
+def test_bench_ops_tuned_prints_each_engine_and_the_choice(capsys):
+    from numcnn.bench.ops import main
+
+    assert main(["--tuned", "--cases", "cs231n conv", "--repeat", "1", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"wisdom: {wisdom.wisdom_path()} (tuning on)" in out and "im2col CF" in out
+    row = next(line for line in out.splitlines() if line.startswith("cs231n conv"))
+    engines, choice = row.split("|")
+    assert len(engines.split()) == 2 + 4 + 4 + 1  # name (2 words), shape (4), 4 engines, other
+    assert engines.split()[-3:] == ["-", "-", "-"]  # stride 2: no Winograd, no other kernel
+    assert choice.split()[:2] == ["im2col", "CF"] and choice.split()[2] == "rules"  # 5.4e6 MACs: the rules
