@@ -206,10 +206,17 @@ def test_a_forced_engine_and_a_small_layer_are_not_timed(fake_clock, monkeypatch
     assert fake_clock == [] and cache.engine == "" and not wisdom.wisdom_path().exists()
 
 
-def test_the_default_training_layers_stay_below_the_threshold():
-    """smallcnn on digits at batch 64 (numcnn train's defaults): 3.8e7 multiply-adds at most per layer."""
-    widest = 64 * 8 * 8 * 32 * 32 * 9  # 32 -> 32 channels at 8x8; 64 -> 64 at 4x4 is the same
-    assert widest < tuning.TUNE_MIN_MACS < 128 * 32 * 32 * 16 * 16 * 9  # CIFAR's thinnest 3x3 layer at 128
+def test_the_default_training_run_times_nothing(fake_clock, monkeypatch):
+    """numcnn train's defaults (smallcnn on 8x8 digits, batch 64): every layer under the threshold."""
+    monkeypatch.delenv("NUMCNN_TUNE", raising=False)
+    from numcnn.train.build import build_model
+
+    model = build_model("smallcnn", (1, 8, 8), 10)
+    X = np.random.default_rng(0).standard_normal((64, 1, 8, 8)).astype(np.float32)
+    with planner.recording() as log:
+        model.loss(X, np.zeros(64, int))
+    assert log == [] and fake_clock == [] and not wisdom.wisdom_path().exists()
+    assert 64 * 8 * 8 * 32 * 32 * 9 < tuning.TUNE_MIN_MACS < 128 * 32 * 32 * 16 * 16 * 9  # its widest; CIFAR's thinnest
 
 
 def test_a_registered_candidate_is_timed_chosen_and_run_both_ways(tune_small, monkeypatch):
