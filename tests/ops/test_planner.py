@@ -296,3 +296,26 @@ def test_bench_ops_tuned_prints_each_engine_and_the_choice(capsys):
     assert len(engines.split()) == 2 + 4 + 4 + 1  # name (2 words), shape (4), 4 engines, other
     assert engines.split()[-3:] == ["-", "-", "-"]  # stride 2: no Winograd, no other kernel
     assert choice.split()[:2] == ["im2col", "CF"] and choice.split()[2] == "rules"  # 5.4e6 MACs: the rules
+
+
+def test_a_hopeless_candidate_is_dropped_after_its_first_forward(tune_small, monkeypatch):
+    offset, calls = [0.0], []
+    ticking = planner.clock
+    monkeypatch.setattr(planner, "clock", lambda: ticking() + offset[0])
+
+    def forward(x, w, b, geom, groups):
+        offset[0] += 100.0  # this kernel's forward "takes" 100 s
+        return candidates.IM2COL_CL.forward(x, w, b, geom, groups)
+
+    def backward(*args):
+        calls.append("backward")
+        return candidates.IM2COL_CL.backward(*args)
+
+    planner.register_candidate("slow", lambda problem: True, forward, backward)
+    try:
+        with planner.recording() as log:
+            _conv()
+    finally:
+        planner.unregister_candidate("slow")
+    ((_, _, entry, measured),) = log
+    assert measured and entry["choice"] != "slow" and entry["ms"]["slow"] >= 100e3 and calls == []

@@ -8,7 +8,8 @@ channels-last and channels-first, Winograd F(2x2) and F(4x4), and any
 registered with register_candidate) runs its forward and backward on the
 layer's own arrays: one warm-up, then tuning.TUNE_REPEATS timed runs,
 the median kept (a candidate whose first timed run is tuning.TUNE_GIVE_UP
-times the best so far, or its warm-up twice that, is dropped early). The winner
+times the best so far, or its warm-up's forward or whole warm-up twice
+that, is dropped early and recorded with the time that ruled it out). The winner
 is then also timed with its chunks scaled (tuning.TUNE_CHUNK_SCALES). The
 choice and every candidate's time go to the wisdom file (wisdom.py), which
 later runs on the same machine read instead of measuring.
@@ -188,23 +189,28 @@ def _planned(problem: ConvProblem, x: np.ndarray, w: np.ndarray) -> Candidate:
         return _registry[entry["choice"]]
 
 
-def _fwd_bwd(candidate: Candidate, x, w, geom, groups) -> None:
-    out, saved = candidate.forward(x, w, None, geom, groups)
-    candidate.backward(out, saved, w, False, geom, groups, True)  # out stands in for dout: same shape
-
-
 def _time(candidate: Candidate, problem: ConvProblem, x, w, best: float) -> float | None:
-    """Median seconds of candidate's fwd+bwd on x, w; None if it failed (with a warning)."""
+    """Median seconds of candidate's fwd+bwd on x, w; None if it failed (with a warning).
+
+    The first run is a warm-up (scratch allocated, pages first touched), timed only to drop a
+    hopeless candidate early: one whose warm-up forward alone, or whole warm-up, exceeds
+    2 * tuning.TUNE_GIVE_UP times the best median so far returns that time.
+    """
+    geom, groups, hopeless = problem.geom, problem.groups, 2 * tuning.TUNE_GIVE_UP * best
     try:
         start = clock()
-        _fwd_bwd(candidate, x, w, problem.geom, problem.groups)  # warm-up: scratch, first touch
+        out, saved = candidate.forward(x, w, None, geom, groups)
+        if clock() - start > hopeless:  # spare the backward
+            return clock() - start
+        candidate.backward(out, saved, w, False, geom, groups, True)  # out stands in for dout: same shape
         warm_up = clock() - start
-        if warm_up > 2 * tuning.TUNE_GIVE_UP * best:  # hopeless even allowing for the first touch
+        if warm_up > hopeless:
             return warm_up
         samples = []
         for _ in range(tuning.TUNE_REPEATS):
             start = clock()
-            _fwd_bwd(candidate, x, w, problem.geom, problem.groups)
+            out, saved = candidate.forward(x, w, None, geom, groups)
+            candidate.backward(out, saved, w, False, geom, groups, True)
             samples.append(clock() - start)
             if samples[0] > tuning.TUNE_GIVE_UP * best:
                 break
