@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from helpers import assert_close, channels_last
 from numcnn import models, nn
 from numcnn.ops import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_forward_naive, engine
 from numcnn.ops.engine import candidates, geometry, planner, tuning, wisdom
+from numcnn.ops.engine.layout import is_channels_last
 from numcnn.train import Solver
 
 SHAPES = {  # x shape, w shape, stride, pad, dilation, groups
@@ -319,3 +321,31 @@ def test_a_hopeless_candidate_is_dropped_after_its_first_forward(tune_small, mon
         planner.unregister_candidate("slow")
     ((_, _, entry, measured),) = log
     assert measured and entry["choice"] != "slow" and entry["ms"]["slow"] >= 100e3 and calls == []
+
+
+def test_the_direct_convolutions_adapter_runs_its_three_sums(monkeypatch):
+    """candidates.direct_candidate over a stand-in for engine/direct.py (im2col's sums behind its API)."""
+    from numcnn.ops.engine import im2col
+
+    seen = []
+    stand_in = types.SimpleNamespace(
+        available=lambda: True,
+        direct_conv_applies=lambda geom, groups, C, F, dtype: groups == 1 and F % 8 == 0,
+        conv_output=lambda x, w, geom: seen.append(is_channels_last(x)) or im2col.conv_output(x, w, geom, 1),
+        conv_input_grad=lambda dout, w, geom: im2col.conv_input_grad(dout, w, geom, 1, w.shape[1]),
+        conv_weight_grad=lambda x, dout, geom: im2col.conv_weight_grad(x, dout, geom, 1, (dout.shape[1], *w.shape[1:])),
+    )
+    candidate = candidates.direct_candidate(stand_in)
+    x, w, b = _arrays((2, 4, 6, 6), (8, 4, 3, 3), np.random.default_rng(0))
+    geom = geometry.window_geometry((6, 6), (3, 3), 1, 1, 1)
+    assert candidate.name == "direct" and candidate.applies(candidates.ConvProblem.of(x, w, geom, 1))
+    assert not candidate.applies(candidates.ConvProblem.of(x, w[:6], geom, 1))
+    out, saved = candidate.forward(x, w, b, geom, 1)
+    dout = np.random.default_rng(1).standard_normal(out.shape)
+    got = (out, *candidate.backward(dout, saved, w, True, geom, 1, True))
+    ref_out, ref_cache = conv2d_forward_naive(x, w, b, 1, 1)
+    for a, want in zip(got, (ref_out, *conv2d_backward_naive(dout, ref_cache))):
+        assert_close(a, want, rtol=1e-9, atol=1e-10)
+    assert seen == [True]  # the kernels are handed channels-last images
+    assert candidates.direct_candidate(types.SimpleNamespace(**{**vars(stand_in), "available": lambda: False})) is None
+    assert candidates.direct_candidate(types.SimpleNamespace(available=lambda: True)) is None

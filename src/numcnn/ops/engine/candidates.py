@@ -15,7 +15,8 @@ The built-in ones are the engines of im2col.py and winograd.py, held to
 one layout or tiling (EngineCandidate); RULES is today's fixed rules
 (layout_for, tuning's Winograd thresholds, engine.use), exactly the code
 that ran before the planner. Others (a compiled kernel) are added with
-planner.register_candidate.
+planner.register_candidate; direct_candidate adapts the Numba direct
+convolution (engine/direct.py) when it is there.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from . import winograd
 from .choice import scaled_chunks, use
 from .geometry import WindowGeometry
 from .im2col import bias_grad, conv_input_grad, conv_output, conv_weight_grad
-from .layout import CHANNELS_FIRST, CHANNELS_LAST, Layout, is_channels_last, layout_for
+from .layout import CHANNELS_FIRST, CHANNELS_LAST, Layout, channels_last_copy, is_channels_last, layout_for
 
 
 class ConvProblem(NamedTuple):
@@ -134,3 +135,37 @@ def rules_pick(problem: ConvProblem) -> str:
         return IM2COL_CF.name
     m = winograd.tile_size(problem.geom, problem.groups, C, F)
     return {0: IM2COL_CL.name, 2: WINOGRAD_2.name, 4: WINOGRAD_4.name}[m]
+
+
+DIRECT_FUNCTIONS = ("available", "direct_conv_applies", "conv_output", "conv_input_grad", "conv_weight_grad")
+
+
+def direct_candidate(module) -> Candidate | None:
+    """The direct convolution of `module` (engine/direct.py: Numba kernels over channels-last images)
+    as the candidate "direct"; None where it cannot run (no Numba) or lacks DIRECT_FUNCTIONS.
+
+    module.direct_conv_applies(geom, groups, C, F, dtype) says which layers it takes;
+    conv_output(x, w, geom), conv_input_grad(dout, w, geom) and conv_weight_grad(x, dout, geom)
+    compute the three sums without bias.
+    """
+    if not all(hasattr(module, name) for name in DIRECT_FUNCTIONS) or not module.available():
+        return None
+
+    def applies(problem: ConvProblem) -> bool:
+        C, F = problem.x_shape[1], problem.w_shape[0]
+        return bool(module.direct_conv_applies(problem.geom, problem.groups, C, F, problem.dtype))
+
+    def forward(x, w, b, geom, groups):
+        x = channels_last_copy(x)  # once, for the forward and the weight gradient
+        out = module.conv_output(x, w, geom)
+        if b is not None:
+            out += b[:, None, None]
+        return out, x
+
+    def backward(dout, x, w, with_bias, geom, groups, input_grad):
+        dout = channels_last_copy(dout)
+        dx = module.conv_input_grad(dout, w, geom) if input_grad else None
+        dw = module.conv_weight_grad(x, dout, geom)
+        return dx, dw, (bias_grad(dout) if with_bias else None)
+
+    return Candidate("direct", applies, forward, backward)

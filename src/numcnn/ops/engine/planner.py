@@ -31,7 +31,9 @@ Extra candidates (a compiled kernel) register themselves:
 
 with the functions of candidates.py's docstring; modules named in
 EXTRA_CANDIDATE_MODULES (siblings of this one) are imported on the first
-plan so they can, and skipped when absent.
+plan so they can, and skipped when absent; the direct convolution
+(direct.py) is adapted by candidates.direct_candidate if it did not
+register itself.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from . import tuning, wisdom
-from .candidates import BUILT_IN, RULES, Candidate, ConvProblem, chunk_variants, rules_pick
+from .candidates import BUILT_IN, RULES, Candidate, ConvProblem, chunk_variants, direct_candidate, rules_pick
 from .choice import chosen
 from .geometry import WindowGeometry
 from .threads import num_threads
@@ -112,6 +114,7 @@ def tuning_enabled() -> bool:
 
 
 def _load_extras() -> None:
+    """Import EXTRA_CANDIDATE_MODULES once; register the direct convolution's adapter where it runs."""
     global _extras_loaded
     if _extras_loaded:
         return
@@ -119,10 +122,14 @@ def _load_extras() -> None:
     for module in EXTRA_CANDIDATE_MODULES:
         name = f"{__package__}.{module}"
         try:
-            importlib.import_module(name)
+            loaded = importlib.import_module(name)
         except ModuleNotFoundError as error:
             if error.name != name:  # the module is there but needs something missing: say so
                 warnings.warn(f"{name} offers no candidate: {error}", RuntimeWarning, stacklevel=2)
+            continue
+        adapted = direct_candidate(loaded) if module == "direct" else None
+        if adapted is not None and adapted.name not in _registry:  # unless it registered itself
+            _registry[adapted.name] = adapted
 
 
 def candidates_for(problem: ConvProblem) -> list[Candidate]:
