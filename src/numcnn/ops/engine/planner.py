@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from . import tuning, wisdom
+from . import scratch, tuning, wisdom
 from .candidates import BUILT_IN, RULES, Candidate, ConvProblem, chunk_variants, direct_candidate, rules_pick
 from .choice import chosen
 from .geometry import WindowGeometry
@@ -180,6 +180,7 @@ def _table() -> tuple[object, dict[str, dict]]:
 
 def _planned(problem: ConvProblem, x: np.ndarray, w: np.ndarray) -> Candidate:
     key = plan_key(problem)
+    _load_extras()  # a plan read from the wisdom may name a registered kernel
     with _lock:
         path, table = _table()
         entry = table.get(key)
@@ -187,6 +188,7 @@ def _planned(problem: ConvProblem, x: np.ndarray, w: np.ndarray) -> Candidate:
         measured = known is None or not known.applies(problem)
         if measured:  # never seen here, or its winner is not available in this process
             times = measure(problem, x, w)
+            scratch.clear()  # the losers' buffers (this thread's): the winner reallocates its own once
             best = min(times, key=times.get)
             entry = {"choice": best, "ms": {name: round(t * 1e3, 4) for name, t in times.items()}}
             table[key] = entry
