@@ -300,7 +300,7 @@ def test_bench_ops_tuned_prints_each_engine_and_the_choice(capsys):
     assert choice.split()[:2] == ["im2col", "CF"] and choice.split()[2] == "rules"  # 5.4e6 MACs: the rules
 
 
-def test_a_hopeless_candidate_is_dropped_after_its_first_forward(tune_small, monkeypatch):
+def test_a_hopeless_candidate_is_dropped_after_its_forward_cold_and_warm(tune_small, monkeypatch):
     offset, calls = [0.0], []
     ticking = planner.clock
     monkeypatch.setattr(planner, "clock", lambda: ticking() + offset[0])
@@ -349,3 +349,28 @@ def test_the_direct_convolutions_adapter_runs_its_three_sums(monkeypatch):
     assert seen == [True]  # the kernels are handed channels-last images
     assert candidates.direct_candidate(types.SimpleNamespace(**{**vars(stand_in), "available": lambda: False})) is None
     assert candidates.direct_candidate(types.SimpleNamespace(available=lambda: True)) is None
+
+
+def test_a_kernels_first_call_compile_does_not_rule_it_out(tune_small, monkeypatch):
+    offset, calls = [0.0], []
+    ticking = planner.clock
+    monkeypatch.setattr(planner, "clock", lambda: ticking() + offset[0])
+
+    def forward(x, w, b, geom, groups):
+        offset[0] += 100.0 if not calls else 0.0  # the first call compiles: 100 s
+        calls.append("forward")
+        return candidates.IM2COL_CL.forward(x, w, b, geom, groups)
+
+    def backward(*args):
+        calls.append("backward")
+        return candidates.IM2COL_CL.backward(*args)
+
+    planner.register_candidate("compiled", lambda problem: True, forward, backward)
+    try:
+        with planner.recording() as log:
+            _conv()
+    finally:
+        planner.unregister_candidate("compiled")
+    ((_, _, entry, _),) = log
+    assert entry["ms"]["compiled"] < 10e3  # timed warm, like the others
+    assert calls.count("forward") == 2 + tuning.TUNE_REPEATS and calls.count("backward") == 1 + tuning.TUNE_REPEATS

@@ -8,8 +8,10 @@ channels-last and channels-first, Winograd F(2x2) and F(4x4), and any
 registered with register_candidate) runs its forward and backward on the
 layer's own arrays: one warm-up, then tuning.TUNE_REPEATS timed runs,
 the median kept (a candidate whose first timed run is tuning.TUNE_GIVE_UP
-times the best so far, or its warm-up's forward or whole warm-up twice
-that, is dropped early and recorded with the time that ruled it out). The winner
+times the best so far, or whose warm-up forward, or forward and backward,
+take twice that even when repeated warm, is dropped early and recorded
+with the time that ruled it out: a compiled kernel's first-call compile
+does not count against it). The winner
 is then also timed with its chunks scaled (tuning.TUNE_CHUNK_SCALES). The
 choice and every candidate's time go to the wisdom file (wisdom.py), which
 later runs on the same machine read instead of measuring.
@@ -198,23 +200,35 @@ def _planned(problem: ConvProblem, x: np.ndarray, w: np.ndarray) -> Candidate:
         return _registry[entry["choice"]]
 
 
+def _warm(run: Callable, limit: float) -> tuple[object, float]:
+    """run()'s result and seconds; run again if the first (cold: a compile, pages first touched) took over limit."""
+    start = clock()
+    result = run()
+    seconds = clock() - start
+    if seconds > limit:
+        start = clock()
+        result = run()
+        seconds = clock() - start
+    return result, seconds
+
+
 def _time(candidate: Candidate, problem: ConvProblem, x, w, best: float) -> float | None:
     """Median seconds of candidate's fwd+bwd on x, w; None if it failed (with a warning).
 
-    The first run is a warm-up (scratch allocated, pages first touched), timed only to drop a
-    hopeless candidate early: one whose warm-up forward alone, or whole warm-up, exceeds
-    2 * tuning.TUNE_GIVE_UP times the best median so far returns that time.
+    The first forward and backward are a warm-up (scratch allocated, kernels compiled, pages
+    first touched), timed only to drop a hopeless candidate early: one whose forward, or forward
+    and backward, take over 2 * tuning.TUNE_GIVE_UP times the best median so far even when run a
+    second time, warm, returns that time.
     """
     geom, groups, hopeless = problem.geom, problem.groups, 2 * tuning.TUNE_GIVE_UP * best
     try:
-        start = clock()
-        out, saved = candidate.forward(x, w, None, geom, groups)
-        if clock() - start > hopeless:  # spare the backward
-            return clock() - start
-        candidate.backward(out, saved, w, False, geom, groups, True)  # out stands in for dout: same shape
-        warm_up = clock() - start
-        if warm_up > hopeless:
-            return warm_up
+        (out, saved), forward = _warm(lambda: candidate.forward(x, w, None, geom, groups), hopeless)
+        if forward > hopeless:  # spare the backward
+            return forward
+        # out stands in for dout: the same shape
+        _, backward = _warm(lambda: candidate.backward(out, saved, w, False, geom, groups, True), hopeless - forward)
+        if forward + backward > hopeless:
+            return forward + backward
         samples = []
         for _ in range(tuning.TUNE_REPEATS):
             start = clock()
