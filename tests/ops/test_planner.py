@@ -111,7 +111,7 @@ def test_a_tuned_run_and_an_untuned_one_agree_within_rounding(tune_small, monkey
     monkeypatch.setattr(planner, "measure", measure)
     with planner.recording() as log:
         tuned = _net_losses()
-    assert log and all(entry["choice"] != candidates.rules_pick(problem) for problem, _, entry, _ in log)
+    assert log and all(entry["choice"] != candidates.rules_pick(problem) for problem, _, entry, *_ in log)
     monkeypatch.setenv("NUMCNN_TUNE", "0")
     untuned = _net_losses()
     assert len(tuned) == len(untuned) == 2
@@ -319,7 +319,7 @@ def test_a_hopeless_candidate_is_dropped_after_its_forward_cold_and_warm(tune_sm
             _conv()
     finally:
         planner.unregister_candidate("slow")
-    ((_, _, entry, measured),) = log
+    ((_, _, entry, measured, _),) = log
     assert measured and entry["choice"] != "slow" and entry["ms"]["slow"] >= 100e3 and calls == []
 
 
@@ -371,6 +371,6 @@ def test_a_kernels_first_call_compile_does_not_rule_it_out(tune_small, monkeypat
             _conv()
     finally:
         planner.unregister_candidate("compiled")
-    ((_, _, entry, _),) = log
+    ((_, _, entry, *_),) = log
     assert entry["ms"]["compiled"] < 10e3  # timed warm, like the others
     assert calls.count("forward") == 2 + tuning.TUNE_REPEATS and calls.count("backward") == 1 + tuning.TUNE_REPEATS

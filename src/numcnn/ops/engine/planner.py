@@ -48,6 +48,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -61,6 +62,7 @@ __all__ = [
     "Candidate",
     "ConvProblem",
     "EXTRA_CANDIDATE_MODULES",
+    "Planned",
     "candidates_for",
     "clock",
     "conv_engine",
@@ -187,16 +189,18 @@ def _planned(problem: ConvProblem, x: np.ndarray, w: np.ndarray) -> Candidate:
         path, table = _table()
         entry = table.get(key)
         known = _registry.get(entry["choice"]) if entry else None
-        measured = known is None or not known.applies(problem)
+        measured, seconds = known is None or not known.applies(problem), 0.0
         if measured:  # never seen here, or its winner is not available in this process
+            started = time.perf_counter()  # the real clock: what tuning cost, for bench tune
             times = measure(problem, x, w)
+            seconds = time.perf_counter() - started
             scratch.clear()  # the losers' buffers (this thread's): the winner reallocates its own once
             best = min(times, key=times.get)
             entry = {"choice": best, "ms": {name: round(t * 1e3, 4) for name, t in times.items()}}
             table[key] = entry
             wisdom.write(path, {key: entry})
         for recorder in _recorders:
-            recorder.append((problem, key, entry, measured))
+            recorder.append(Planned(problem, key, entry, measured, seconds))
         return _registry[entry["choice"]]
 
 
@@ -272,9 +276,19 @@ def forget(ignore_file: bool = False) -> None:
             _tables[str(wisdom.wisdom_path())] = {}
 
 
+class Planned(NamedTuple):
+    """One planned convolution call, as recording() collects them."""
+
+    problem: ConvProblem
+    key: str  # plan_key(problem)
+    entry: dict  # {"choice": name, "ms": {name: ms}}
+    measured: bool  # timed in this call (else read from the wisdom or planned earlier)
+    seconds: float  # what the timing cost, 0 when not measured
+
+
 @contextlib.contextmanager
-def recording() -> Iterator[list]:
-    """Collect (problem, key, entry, measured_now) for every planned convolution in the block."""
+def recording() -> Iterator[list[Planned]]:
+    """Collect a Planned for every planned convolution call in the block (small layers are not planned)."""
     log: list = []
     _recorders.append(log)
     try:
