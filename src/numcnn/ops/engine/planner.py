@@ -2,8 +2,8 @@
 
 As FFTW's planner with its wisdom, and cuDNN's benchmark mode: the first
 time a convolution problem (shapes, geometry, groups, dtype, the input's
-memory layout, numcnn's thread count; the batch rounded up to a power of
-two) is met, every candidate that applies (candidates.py: im2col
+memory layout, numcnn's and BLAS's thread counts; the batch rounded up to
+a power of two) is met, every candidate that applies (candidates.py: im2col
 channels-last and channels-first, Winograd F(2x2) and F(4x4), and any
 registered with register_candidate) runs its forward and backward on the
 layer's own arrays: one warm-up, then tuning.TUNE_REPEATS timed runs,
@@ -160,7 +160,8 @@ def plan_key(problem: ConvProblem) -> str:
     return (
         f"conv2d n<={batch} c{C} {H}x{W} f{F} k{KH}x{KW} s{g.stride[0]},{g.stride[1]} "
         f"p{','.join(map(str, g.pad))} d{g.dilation[0]},{g.dilation[1]} g{problem.groups} "
-        f"{np.dtype(problem.dtype).name} {'nhwc' if problem.channels_last else 'nchw'} threads{num_threads()}"
+        f"{np.dtype(problem.dtype).name} {'nhwc' if problem.channels_last else 'nchw'} "
+        f"threads{num_threads()} blas{wisdom.blas_threads()}"
     )
 
 

@@ -66,16 +66,28 @@ def _cpu() -> tuple[str, str]:
     return model or platform.processor() or platform.machine(), hashlib.sha256(flags.encode()).hexdigest()[:16]
 
 
-def _blas() -> str:
-    """NumPy's BLAS: 'internal_api version architecture' (threadpoolctl), or 'unknown'."""
+@functools.lru_cache(maxsize=1)
+def _blas_pool() -> dict:
+    """threadpoolctl's description of NumPy's BLAS ({} without threadpoolctl), read once (it scans libraries)."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        return "unknown"
+        return {}
     for pool in threadpool_info():
         if pool.get("user_api") == "blas" and "numpy" in pool.get("filepath", ""):
-            return f"{pool.get('internal_api')} {pool.get('version')} {pool.get('architecture')}"
-    return "unknown"
+            return pool
+    return {}
+
+
+def _blas() -> str:
+    """NumPy's BLAS: 'internal_api version architecture' (threadpoolctl), or 'unknown'."""
+    pool = _blas_pool()
+    return f"{pool.get('internal_api')} {pool.get('version')} {pool.get('architecture')}" if pool else "unknown"
+
+
+def blas_threads() -> int:
+    """BLAS's thread count when the process started using wisdom (0: unknown); part of a plan's key."""
+    return int(_blas_pool().get("num_threads") or 0)
 
 
 @functools.lru_cache(maxsize=1)
