@@ -374,3 +374,25 @@ def test_a_kernels_first_call_compile_does_not_rule_it_out(tune_small, monkeypat
     ((_, _, entry, *_),) = log
     assert entry["ms"]["compiled"] < 10e3  # timed warm, like the others
     assert calls.count("forward") == 2 + tuning.TUNE_REPEATS and calls.count("backward") == 1 + tuning.TUNE_REPEATS
+
+
+def test_candidates_far_behind_on_a_quarter_batch_are_not_timed_on_the_whole(tune_small, monkeypatch):
+    offset, batches = [0.0], []
+    ticking = planner.clock
+    monkeypatch.setattr(planner, "clock", lambda: ticking() + offset[0])
+
+    def forward(x, w, b, geom, groups):
+        offset[0] += 100.0  # always far behind
+        batches.append(x.shape[0])
+        return candidates.IM2COL_CL.forward(x, w, b, geom, groups)
+
+    planner.register_candidate("slowpoke", lambda problem: True, forward, candidates.IM2COL_CL.backward)
+    try:
+        with planner.recording() as log:
+            _conv(((64, 16, 6, 6), (16, 16, 3, 3)))  # a quarter: 16 images, tuning.TUNE_SCREEN_MIN_IMAGES
+    finally:
+        planner.unregister_candidate("slowpoke")
+    ((_, _, entry, *_),) = log
+    assert set(batches) == {16} and entry["choice"] != "slowpoke"
+    assert entry["ms"]["slowpoke"] >= 4 * 100e3  # its quarter-batch time, scaled to the batch
+    assert {"im2col channels-last", "im2col channels-first", "winograd F(2x2)"} <= set(entry["ms"])

@@ -6,15 +6,21 @@ memory layout, numcnn's and BLAS's thread counts; the batch rounded up to
 a power of two) is met, every candidate that applies (candidates.py: im2col
 channels-last and channels-first, Winograd F(2x2) and F(4x4), and any
 registered with register_candidate) runs its forward and backward on the
-layer's own arrays: one warm-up, then tuning.TUNE_REPEATS timed runs,
-the median kept (a candidate whose first timed run is tuning.TUNE_GIVE_UP
-times the best so far, or whose warm-up forward, or forward and backward,
-take twice that even when repeated warm, is dropped early and recorded
-with the time that ruled it out: a compiled kernel's first-call compile
-does not count against it). The winner
-is then also timed with its chunks scaled (tuning.TUNE_CHUNK_SCALES). The
-choice and every candidate's time go to the wisdom file (wisdom.py), which
-later runs on the same machine read instead of measuring.
+layer's own arrays: one warm-up, then tuning.TUNE_REPEATS timed runs, the
+median kept. To keep that cheap,
+
+- the candidates are first screened on a quarter of the batch, and only
+  those near the best there are timed on all of it (screened());
+- a candidate whose first timed run is tuning.TUNE_GIVE_UP times the best
+  so far, or whose warm-up forward, or forward and backward, take twice
+  that even when repeated warm, is dropped early and recorded with the time
+  that ruled it out (a compiled kernel's first-call compile does not count
+  against it).
+
+The winner is then also timed with its chunks scaled
+(tuning.TUNE_CHUNK_SCALES). The choice and every candidate's time go to
+the wisdom file (wisdom.py), which later runs on the same machine read
+instead of measuring.
 
 The rules (layout_for, tuning's Winograd thresholds) still decide when
 
@@ -250,19 +256,43 @@ def _time(candidate: Candidate, problem: ConvProblem, x, w, best: float) -> floa
     return statistics.median(samples)
 
 
+def _timed_round(pool: list[Candidate], problem: ConvProblem, x, w, times: dict[str, float]) -> None:
+    """Time each of pool into times (seconds by name), each judged against the best so far."""
+    for candidate in pool:
+        seconds = _time(candidate, problem, x, w, min(times.values(), default=float("inf")))
+        if seconds is not None:
+            times[candidate.name] = seconds
+
+
+def screened(pool: list[Candidate], problem: ConvProblem, x, w) -> tuple[list[Candidate], dict[str, float]]:
+    """The candidates worth timing on the whole batch, and the others' times scaled up from a quarter of it.
+
+    With tuning.TUNE_SCREEN_MIN_IMAGES images or more in that quarter, every candidate first runs
+    on it; those over tuning.TUNE_GIVE_UP times the best there (the rules' pick always stays) are
+    not timed on the whole batch. An engine's time grows about linearly with the images, so this
+    spares the slow ones (Winograd on thin layers: seconds per cold run) most of their cost.
+    """
+    part = problem.x_shape[0] // 4
+    if part < tuning.TUNE_SCREEN_MIN_IMAGES or len(pool) < 3:
+        return pool, {}
+    small: dict[str, float] = {}
+    _timed_round(pool, problem._replace(x_shape=(part, *problem.x_shape[1:])), x[:part], w, small)
+    best = min(small.values(), default=float("inf"))
+    kept = [c for i, c in enumerate(pool) if i == 0 or small.get(c.name, float("inf")) <= tuning.TUNE_GIVE_UP * best]
+    scale = problem.x_shape[0] / part
+    return kept, {c.name: small[c.name] * scale for c in pool if c not in kept and c.name in small}
+
+
 def measure(problem: ConvProblem, x: np.ndarray, w: np.ndarray) -> dict[str, float]:
-    """Seconds of fwd+bwd of every candidate for `problem` on x, w, and of the winner's chunk variants."""
-    times: dict[str, float] = {}
-    rounds = [candidates_for(problem)]
-    for round_no in range(2):
-        for candidate in rounds[round_no]:
-            seconds = _time(candidate, problem, x, w, min(times.values(), default=float("inf")))
-            if seconds is not None:
-                times[candidate.name] = seconds
-        if not times:  # every candidate failed: the rules (recorded as 0 ms, untimed)
-            return {RULES.name: 0.0}
-        rounds.append(_variants.get(min(times, key=times.get), []))
-    return times
+    """Seconds of fwd+bwd for `problem` on x, w: of every candidate that survives screening (others:
+    their screened time, scaled), then of the winner's chunk variants."""
+    pool, times = screened(candidates_for(problem), problem, x, w)
+    whole: dict[str, float] = {}
+    _timed_round(pool, problem, x, w, whole)
+    if not whole:  # every candidate failed: the rules (recorded as 0 ms, untimed)
+        return {RULES.name: 0.0}
+    _timed_round(_variants.get(min(whole, key=whole.get), []), problem, x, w, whole)
+    return {**times, **whole}
 
 
 def forget(ignore_file: bool = False) -> None:

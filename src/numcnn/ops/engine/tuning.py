@@ -56,5 +56,7 @@ TUNE_MIN_MACS = 100_000_000
 TUNE_REPEATS = 3
 # A candidate whose first timed run is this many times the best median so far is not timed again.
 TUNE_GIVE_UP = 1.5
+# Candidates are first screened on a quarter of the batch when that is at least this many images (batch 128: 32).
+TUNE_SCREEN_MIN_IMAGES = 16
 # Chunk sizes (times CHUNK_BYTES / WINOGRAD_CHUNK_BYTES) also timed for the winning engine.
 TUNE_CHUNK_SCALES = (0.25, 4.0)
