@@ -124,7 +124,7 @@ def conv_transpose2d_forward_naive(x, w, b, stride=1, pad=0, output_padding=0, d
 
 def conv_transpose2d_backward_naive(dout, cache: ConvTranspose2dCache):
     """Each input pixel's gradient is its stamp's footprint on dout, weighted by the kernel."""
-    x, w, b, geom, groups = cache[:5]  # a Conv2dCache; its engine is conv2d's
+    x, w, b, geom, groups = cache
     N, C, H, W = x.shape
     filters_per_group = w.shape[1]
     dout = _check_dout(dout, N, filters_per_group * groups, geom)
@@ -162,7 +162,7 @@ def conv_transpose2d_forward(x, w, b, stride=1, pad=0, output_padding=0, dilatio
 
 def conv_transpose2d_backward(dout, cache: ConvTranspose2dCache):
     """Returns dx (N, C_in, H, W), dw (C_in, F/groups, KH, KW), db (F,) or None."""
-    x, w, b, geom, groups = cache[:5]  # a Conv2dCache; its engine is conv2d's
+    x, w, b, geom, groups = cache
     dout = _check_dout(dout, x.shape[0], w.shape[1] * groups, geom).astype(x.dtype, copy=False)
     dout = CHANNELS_LAST.arranged(dout)
     dx = conv_output(dout, w, geom, groups)
