@@ -1,7 +1,7 @@
 """Speed of numcnn's ops: fast vs naive, and numcnn vs torch.nn.functional.
 
     python benchmarks/bench_ops.py [--repeat 7] [--no-naive] [--threads 2]
-    numcnn bench ops
+    numcnn bench ops [--tuned]
 
 Every figure is measured in this one run, on this machine: for each shape
 the fast op, its loop twin and PyTorch's op (when installed) are timed on
@@ -10,6 +10,10 @@ before each framework's turn, see SETTLE_SECONDS), and the best time of
 each is kept (the least disturbed by other load). Ratios are numcnn time /
 PyTorch time: below 1 numcnn is faster. The loop versions are linear in the
 batch size, so they are timed on a few images and scaled up (marked ~).
+
+--tuned prints the planner's table instead (bench/tuned.py): each
+convolution engine's fwd+bwd, the rules' pick, the planner's choice on this
+machine, and PyTorch's, on bench_ops' convolutions and the thin layers.
 """
 
 from __future__ import annotations
@@ -49,6 +53,12 @@ CASES = [
     Case("cifar 3x3 64", (128, 64, 32, 32), "conv", (64, 64, 3, 3), dict(stride=1, pad=1)),
     Case("cifar 3x3 128", (128, 128, 16, 16), "conv", (128, 128, 3, 3), dict(stride=1, pad=1)),
     Case("cifar 3x3 256", (128, 256, 8, 8), "conv", (256, 256, 3, 3), dict(stride=1, pad=1)),
+]
+# The thin layers most of ResNet-20 is made of, and an RGB stem at batch 128 (--tuned's table).
+THIN_CASES = [
+    Case("3x3 16 32x32", (128, 16, 32, 32), "conv", (16, 16, 3, 3), dict(stride=1, pad=1)),
+    Case("3x3 32 16x16", (128, 32, 16, 16), "conv", (32, 32, 3, 3), dict(stride=1, pad=1)),
+    Case("7x7 stem 128", (128, 3, 32, 32), "conv", (32, 3, 7, 7), dict(stride=1, pad=3)),
 ]
 
 
@@ -179,8 +189,11 @@ def main(argv=None) -> int:
         "--cases",
         nargs="+",
         metavar="NAME",
-        choices=[c.name for c in CASES],
+        choices=[c.name for c in CASES + THIN_CASES],
         help="only these rows (quote names with spaces), e.g. 'cs231n pool'",
+    )
+    parser.add_argument(
+        "--tuned", action="store_true", help="each conv engine's fwd+bwd, the planner's choice and PyTorch's"
     )
     args = parser.parse_args(argv)
     try:
@@ -189,6 +202,10 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     except ImportError:
         torch = None
+    if args.tuned:
+        from .tuned import tuned_table
+
+        return tuned_table(args.cases, args.repeat, torch)
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
@@ -202,7 +219,9 @@ def main(argv=None) -> int:
     )
     print(header)
     print("-" * len(header))
-    for case in [c for c in CASES if args.cases is None or c.name in args.cases]:
+    for case in [c for c in CASES if args.cases is None or c.name in args.cases] + [
+        c for c in THIN_CASES if args.cases is not None and c.name in args.cases
+    ]:
         naive_images = None
         if not args.no_naive:
             naive_images = case.x_shape[0] if case.name.startswith("cs231n") else args.naive_images

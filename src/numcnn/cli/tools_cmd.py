@@ -32,8 +32,12 @@ def _gradcheck(args) -> int:
 
 
 def _add_bench(commands):
-    p = commands.add_parser("bench", help="speed tables: ops, training throughput, a training step's profile")
-    p.add_argument("table", nargs="?", default="ops", choices=("ops", "train", "profile", "scaling"))
+    p = commands.add_parser(
+        "bench",
+        help="speed tables: ops, training throughput, a training step's profile, data-parallel scaling; "
+        "tune: fill the wisdom",
+    )
+    p.add_argument("table", nargs="?", default="ops", choices=("ops", "train", "profile", "scaling", "tune"))
     p.add_argument("options", nargs=argparse.REMAINDER, help="passed on to the table's own options")
     p.set_defaults(run=_bench)
 
@@ -43,6 +47,10 @@ def _bench(args) -> int:
 
     if args.table == "ops":
         return bench_ops.main(args.options)
+    if args.table == "tune":
+        from ..bench import tune
+
+        return tune.main(args.options)
     if args.table == "profile":
         from ..bench import profile
 

@@ -27,7 +27,8 @@ an error at the op that received it is easier to trace than a NaN.
 
 Layer: the heart, imported by nn/, models/ and the side rooms. May import
 numpy, numcnn.checks and its own engine modules (windows, Winograd, threads,
-scratch buffers) only; never nn, models or anything above them.
+scratch buffers, the planner) only, and the planner's wisdom file numcnn.io
+and numcnn.data's folder; never nn, models or anything above them.
 """
 
 # the caches, NamedTuples a forward returns and its backward takes (for type hints and adapters)

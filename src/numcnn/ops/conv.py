@@ -16,7 +16,8 @@ The backward pass follows from the same sum:
     dxp[n, g*Cg + c, i*sh + u*dh, j*sw + v*dw] += dout[n, f, i, j] * w[f, c, u, v]
 
 The fast version hands each sum to the engine (engine/im2col.py: GEMMs
-over im2col patches, or Winograd), a chunk of images at a time. It returns arrays of shape
+over im2col patches, or Winograd), a chunk of images at a time; which
+engine runs a large layer is measured on the machine (engine/planner.py). It returns arrays of shape
 (N, F, OH, OW) whose memory is channels-last when that made the GEMM
 cheaper: the values are the same, and the next layer reads them without a
 transpose (PyTorch calls this the channels_last memory format).
@@ -29,9 +30,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ..checks import batch_array, float_array, optional_float_array, positive_int, upstream_gradient
+from .engine import planner
+from .engine.candidates import RULES
 from .engine.geometry import WindowGeometry, receptive_field, window_geometry
-from .engine.im2col import bias_grad, conv_input_grad, conv_output, conv_weight_grad
-from .engine.layout import layout_for
 
 
 class Conv2dCache(NamedTuple):
@@ -40,6 +41,7 @@ class Conv2dCache(NamedTuple):
     b: np.ndarray | None
     geom: WindowGeometry
     groups: int
+    engine: str = ""  # the planner's candidate that ran the forward ("": the fixed rules)
 
 
 def conv2d_arguments(x, w, b, stride, pad, dilation, groups, *, transposed: bool = False):
@@ -112,7 +114,7 @@ def conv2d_forward_naive(x, w, b, stride=1, pad=0, dilation=1, groups=1):
 
 def conv2d_backward_naive(dout, cache: Conv2dCache):
     """Gradients by the same loops: each output pixel sends dout back to its window."""
-    x, w, b, geom, groups = cache
+    x, w, b, geom, groups = cache[:5]
     dout = _check_dout(dout, x.shape[0], w.shape[0], geom)
     top, bottom, left, right = geom.pad
     xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
@@ -150,26 +152,23 @@ def conv2d_forward(x, w, b, stride=1, pad=0, dilation=1, groups=1):
 
     stride, dilation: int or (sh, sw); pad: int, (ph, pw), 'same' or 'valid'.
     Returns out (N, F, OH, OW) and a Conv2dCache for conv2d_backward.
+    The engine is the planner's (engine/planner.py): the fastest measured on
+    this machine for large layers, the fixed rules otherwise.
     """
     x, w, b, groups = conv2d_arguments(x, w, b, stride, pad, dilation, groups)
     geom = _geometry(x, w, stride, pad, dilation)
-    x = layout_for(x.shape[1], groups).arranged(x)  # once, for the forward and the weight gradient
-    out = conv_output(x, w, geom, groups)
-    if b is not None:
-        out += b[:, None, None]
-    return out, Conv2dCache(x, w, b, geom, groups)
+    chosen = planner.conv_engine(x, w, geom, groups)
+    out, x = chosen.forward(x, w, b, geom, groups)  # x as the backward reads it (same values)
+    return out, Conv2dCache(x, w, b, geom, groups, "" if chosen is RULES else chosen.name)
 
 
 def conv2d_backward(dout, cache: Conv2dCache, input_grad: bool = True):
     """Returns dx (N, C, H, W), dw (F, C/groups, KH, KW), db (F,) or None.
 
     input_grad=False skips dx (returned as None): a network's first layer
-    needs no gradient with respect to the images.
+    needs no gradient with respect to the images. Runs the engine the
+    forward ran (cache.engine).
     """
-    x, w, b, geom, groups = cache
+    x, w, b, geom, groups = cache[:5]
     dout = _check_dout(dout, x.shape[0], w.shape[0], geom).astype(x.dtype, copy=False)
-    dout = layout_for(x.shape[1], groups).arranged(dout)  # both engines read it in x's layout
-    dx = conv_input_grad(dout, w, geom, groups, channels=x.shape[1]) if input_grad else None
-    dw = conv_weight_grad(x, dout, geom, groups, w.shape)
-    db = bias_grad(dout) if b is not None else None
-    return dx, dw, db
+    return planner.engine_named(cache.engine).backward(dout, x, w, b is not None, geom, groups, input_grad)

@@ -11,6 +11,9 @@ here; what makes it fast lives here:
                   range, the engines
     winograd_tiles.py  the tiles' matrices and unrolled transforms, with their matrix twins
     choice.py     which engine runs, in a scope: `with engine.use("im2col"): ...`
+    candidates.py the ways a convolution can run (each engine held to one layout or tiling), for the planner
+    planner.py    which candidate a large layer runs: measured on first use (NUMCNN_TUNE=0: the rules)
+    wisdom.py     the planner's measurements, kept per machine in a JSON file in numcnn's data folder
     threads.py    chunks of images over the cores, chunk sizes, the ordered reduction
     scratch.py    per-thread scratch buffers reused across calls
     tuning.py     every speed constant, one line each, pointing at BENCHMARKS.md
@@ -19,11 +22,12 @@ None of it changes a result beyond rounding: engines, chunk sizes and
 thread counts choose how, never what.
 
 Imports: numpy, threadpoolctl (optional), the validators (numcnn.checks)
-and each other; never an op family (numcnn.ops.conv,
+and each other; wisdom.py also numcnn.io (atomic writes) and numcnn.data's
+data_dir (where the file lives); never an op family (numcnn.ops.conv,
 .pool, ...) nor anything above numcnn.ops.
 """
 
-from .choice import ENGINES, chosen, use
+from .choice import ENGINES, chosen, scaled_chunks, use
 from .threads import num_threads, set_num_threads
 
-__all__ = ["ENGINES", "chosen", "use", "num_threads", "set_num_threads"]
+__all__ = ["ENGINES", "chosen", "scaled_chunks", "use", "num_threads", "set_num_threads"]

@@ -11,7 +11,13 @@ The choices:
     "winograd4"  F(4x4, 3x3) likewise
 
 Every choice computes the same values up to rounding; the forced ones
-exist to compare engines (tests, benchmarks). The choice lives in a
+exist to compare engines (tests, benchmarks). Under "auto" with tuning on
+(NUMCNN_TUNE, planner.py), large layers run the engine measured fastest
+on this machine instead of the rules; a forced choice turns that off.
+
+`with engine.scaled_chunks(4): ...` multiplies the chunk sizes
+(tuning.CHUNK_BYTES, WINOGRAD_CHUNK_BYTES) in the block: a knob the
+planner measures, never a change of values beyond rounding. The choice lives in a
 contextvars.ContextVar: it is local to the thread (and asyncio task) that
 set it, is restored when the block exits, and is carried into the engine's
 own worker threads (threads.map_chunks runs each in a copy of the caller's
@@ -27,6 +33,7 @@ from collections.abc import Iterator
 ENGINES = ("auto", "im2col", "winograd2", "winograd4")
 
 _chosen: contextvars.ContextVar[str] = contextvars.ContextVar("numcnn_engine", default="auto")
+_chunk_scale: contextvars.ContextVar[float] = contextvars.ContextVar("numcnn_chunk_scale", default=1.0)
 
 
 def chosen() -> str:
@@ -44,3 +51,20 @@ def use(name: str) -> Iterator[str]:
         yield name
     finally:
         _chosen.reset(token)
+
+
+def chunk_scale() -> float:
+    """The factor on the engines' chunk sizes in the current context (1 unless inside scaled_chunks)."""
+    return _chunk_scale.get()
+
+
+@contextlib.contextmanager
+def scaled_chunks(scale: float) -> Iterator[float]:
+    """Run the block's engines with chunks `scale` times tuning's sizes (scale > 0); yields it."""
+    if not (isinstance(scale, (int, float)) and 0 < scale < float("inf")):
+        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
+    token = _chunk_scale.set(float(scale))
+    try:
+        yield scale
+    finally:
+        _chunk_scale.reset(token)

@@ -35,6 +35,7 @@ except ImportError:  # optional: without it, chunks run serially
     ThreadpoolController = None
 
 from . import tuning
+from .choice import chunk_scale
 
 T = TypeVar("T")
 
@@ -176,7 +177,9 @@ def chunk_size(n: int, bytes_per_image: int, threads: int = 1, target_bytes: int
     -------
     images per chunk, between 1 and n
     """
-    size = (tuning.CHUNK_BYTES if target_bytes is None else target_bytes) // max(1, bytes_per_image)
+    if target_bytes is None:  # scaled in a choice.scaled_chunks block (the planner's knob)
+        target_bytes = int(tuning.CHUNK_BYTES * chunk_scale())
+    size = target_bytes // max(1, bytes_per_image)
     if threads > 1:
         per_worker = -(-n // threads)
         if per_worker * bytes_per_image >= tuning.MIN_PARALLEL_BYTES:

@@ -45,3 +45,18 @@ WINOGRAD_MAX_TILE_WASTE = 1.35
 # -- scratch buffers -----------------------------------------------------------
 # Scratch kept per thread: the distinct layer shapes of numcnn's networks, not a sweep's hoard (first build).
 SCRATCH_MAX_BYTES = 256 << 20
+
+# -- the planner (planner.py): engines chosen by measurement ------------------------------------------------
+# Layers below this many multiply-adds per forward pass keep the rules above without timing. The default
+# `numcnn train` (smallcnn on 8x8 digits, batch 64) peaks at 3.8e7 per layer, CIFAR's 16-channel 3x3 layers at
+# batch 128 have 3.0e8: below ~1e8 a fwd+bwd takes a few ms, where timing ~12 candidate runs is a visible part
+# of a seconds-long run and the engines' gaps are within a busy machine's noise.
+TUNE_MIN_MACS = 100_000_000
+# Timed fwd+bwd runs per candidate after one untimed warm-up (which allocates its scratch); the median is kept.
+TUNE_REPEATS = 3
+# A candidate whose first timed run is this many times the best median so far is not timed again.
+TUNE_GIVE_UP = 1.5
+# Candidates are first screened on a quarter of the batch when that is at least this many images (batch 128: 32).
+TUNE_SCREEN_MIN_IMAGES = 16
+# Chunk sizes (times CHUNK_BYTES / WINOGRAD_CHUNK_BYTES) also timed for the winning engine.
+TUNE_CHUNK_SCALES = (0.25, 4.0)

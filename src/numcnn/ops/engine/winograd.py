@@ -48,7 +48,7 @@ from collections.abc import Callable
 import numpy as np
 
 from . import scratch, tuning
-from .choice import chosen
+from .choice import chosen, chunk_scale
 from .geometry import WindowGeometry
 from .layout import CHANNELS_LAST
 from .threads import chunk_ranges, map_chunks, per_thread
@@ -187,7 +187,8 @@ def _tile_padded(geom: WindowGeometry, m: int) -> WindowGeometry:
 
 def _chunk(N: int, tiling: Tiling, tiles: tuple[int, int], width: int, itemsize: int) -> int:
     """Images per chunk: about tuning.WINOGRAD_CHUNK_BYTES of transformed data (V or M)."""
-    return max(1, min(N, tuning.WINOGRAD_CHUNK_BYTES // (tiling.alpha**2 * tiles[0] * tiles[1] * width * itemsize)))
+    target_bytes = int(tuning.WINOGRAD_CHUNK_BYTES * chunk_scale())  # scaled by choice.scaled_chunks
+    return max(1, min(N, target_bytes // (tiling.alpha**2 * tiles[0] * tiles[1] * width * itemsize)))
 
 
 def _tiling(geom: WindowGeometry, C: int, F: int) -> Tiling:
