@@ -29,9 +29,10 @@ from typing import NamedTuple
 import numpy as np
 
 from ..checks import batch_array, float_array, optional_float_array, positive_int, upstream_gradient
+from .engine import direct
 from .engine.geometry import WindowGeometry, receptive_field, window_geometry
 from .engine.im2col import bias_grad, conv_input_grad, conv_output, conv_weight_grad
-from .engine.layout import layout_for
+from .engine.layout import CHANNELS_LAST, layout_for
 
 
 class Conv2dCache(NamedTuple):
@@ -153,8 +154,12 @@ def conv2d_forward(x, w, b, stride=1, pad=0, dilation=1, groups=1):
     """
     x, w, b, groups = conv2d_arguments(x, w, b, stride, pad, dilation, groups)
     geom = _geometry(x, w, stride, pad, dilation)
-    x = layout_for(x.shape[1], groups).arranged(x)  # once, for the forward and the weight gradient
-    out = conv_output(x, w, geom, groups)
+    if direct.runs(geom, groups, x.shape, w.shape[0], x.dtype):  # compiled thin layers (engine/direct.py)
+        x = CHANNELS_LAST.arranged(x)
+        out = direct.conv_output(x, w, geom)
+    else:
+        x = layout_for(x.shape[1], groups).arranged(x)  # once, for the forward and the weight gradient
+        out = conv_output(x, w, geom, groups)
     if b is not None:
         out += b[:, None, None]
     return out, Conv2dCache(x, w, b, geom, groups)
@@ -168,6 +173,10 @@ def conv2d_backward(dout, cache: Conv2dCache, input_grad: bool = True):
     """
     x, w, b, geom, groups = cache
     dout = _check_dout(dout, x.shape[0], w.shape[0], geom).astype(x.dtype, copy=False)
+    if direct.runs(geom, groups, x.shape, w.shape[0], x.dtype):
+        dout = CHANNELS_LAST.arranged(dout)
+        dx = direct.conv_input_grad(dout, w, geom) if input_grad else None
+        return dx, direct.conv_weight_grad(x, dout, geom), bias_grad(dout) if b is not None else None
     dout = layout_for(x.shape[1], groups).arranged(dout)  # both engines read it in x's layout
     dx = conv_input_grad(dout, w, geom, groups, channels=x.shape[1]) if input_grad else None
     dw = conv_weight_grad(x, dout, geom, groups, w.shape)

@@ -45,3 +45,11 @@ WINOGRAD_MAX_TILE_WASTE = 1.35
 # -- scratch buffers -----------------------------------------------------------
 # Scratch kept per thread: the distinct layer shapes of numcnn's networks, not a sweep's hoard (first build).
 SCRATCH_MAX_BYTES = 256 << 20
+
+# -- the compiled direct convolution (ops/engine/direct.py, with Numba) ----------------------------------
+# Under "auto", layers of at most this many channels in and out go through it ...
+DIRECT_MAX_CHANNELS = 32
+# ... with these kernel sizes ...
+DIRECT_KERNELS = ((3, 3),)
+# ... and at least this many multiply-adds per forward, so a cold compile (seconds) is repaid.
+DIRECT_MIN_MACS = 100_000_000
