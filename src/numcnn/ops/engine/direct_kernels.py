@@ -46,7 +46,8 @@ def forward(F: int, JB: int):
     """out[n, i, j, :] = sum over (kh, kw, c) of xp[n, i*sh + kh*dh, j*sw + kw*dw, c] * w[kh, kw, c, :].
 
     Blocks of JB pixels of one output row x F channels stay in registers
-    over the whole sum; a row's last OW % JB pixels go one at a time.
+    over the whole sum; a row's last block starts at OW - JB (recomputing a
+    few pixels, with the same arithmetic), so every block is a full one.
     """
     size = F * JB
 
@@ -59,9 +60,10 @@ def forward(F: int, JB: int):
             xp = np.zeros((H + top + bottom, W + left + right, C), x.dtype)
             xp[top : top + H, left : left + W, :] = x[n]
             acc = numba.carray(register_block(size, x.dtype), (JB, F))
+            blocks = (OW + JB - 1) // JB if OW >= JB else 0
             for i in range(OH):
-                j0 = 0
-                while j0 + JB <= OW:
+                for block in range(blocks):
+                    j0 = min(block * JB, OW - JB)  # the last block overlaps its neighbour: same values again
                     for jj in range(JB):
                         for f in range(F):
                             acc[jj, f] = 0
@@ -76,8 +78,7 @@ def forward(F: int, JB: int):
                     for jj in range(JB):
                         for f in range(F):
                             out[n, i, j0 + jj, f] = acc[jj, f]
-                    j0 += JB
-                for j in range(j0, OW):
+                for j in range(OW if blocks == 0 else 0):  # rows narrower than a block: pixel by pixel
                     for f in range(F):
                         acc[0, f] = 0
                     for kh in range(KH):
@@ -128,8 +129,9 @@ def input_grad(C: int):
 def weight_grad(F: int, CB: int):
     """parts[t, kh, kw, c, :] = sum over images bounds[t] <= n < bounds[t+1] and pixels of xp * dout.
 
-    For each tap and block of CB input channels, CB x F accumulators stay in
-    registers over an image's pixels; each thread t sums its images in order.
+    For each output row, tap and block of CB input channels (CB divides C),
+    CB x F accumulators stay in registers over the row's pixels; each thread
+    t sums its images and rows in order.
     """
     size = F * CB
 
@@ -143,35 +145,22 @@ def weight_grad(F: int, CB: int):
             acc = numba.carray(register_block(size, x.dtype), (CB, F))
             for n in range(bounds[t], bounds[t + 1]):
                 xp[top : top + H, left : left + W, :] = x[n]
-                for kh in range(KH):
-                    for kw in range(KW):
-                        c0 = 0
-                        while c0 < C:
-                            cb_count = min(CB, C - c0)
-                            for cb in range(CB):
-                                for f in range(F):
-                                    acc[cb, f] = 0
-                            if cb_count == CB:
-                                for i in range(OH):
-                                    row = i * sh + kh * dh
-                                    for j in range(OW):
-                                        col = j * sw + kw * dw
-                                        for cb in range(CB):
-                                            v = xp[row, col, c0 + cb]
-                                            for f in range(F):
-                                                acc[cb, f] += v * dout[n, i, j, f]
-                            else:
-                                for i in range(OH):
-                                    row = i * sh + kh * dh
-                                    for j in range(OW):
-                                        col = j * sw + kw * dw
-                                        for cb in range(cb_count):
-                                            v = xp[row, col, c0 + cb]
-                                            for f in range(F):
-                                                acc[cb, f] += v * dout[n, i, j, f]
-                            for cb in range(cb_count):
-                                for f in range(F):
-                                    parts[t, kh, kw, c0 + cb, f] += acc[cb, f]
-                            c0 += CB
+                for i in range(OH):  # one output row at a time: its dout and input rows stay in L1
+                    for kh in range(KH):
+                        row = i * sh + kh * dh
+                        for kw in range(KW):
+                            for c0 in range(0, C - CB + 1, CB):
+                                for cb in range(CB):
+                                    for f in range(F):
+                                        acc[cb, f] = parts[t, kh, kw, c0 + cb, f]
+                                for j in range(OW):
+                                    col = j * sw + kw * dw
+                                    for cb in range(CB):
+                                        v = xp[row, col, c0 + cb]
+                                        for f in range(F):
+                                            acc[cb, f] += v * dout[n, i, j, f]
+                                for cb in range(CB):
+                                    for f in range(F):
+                                        parts[t, kh, kw, c0 + cb, f] = acc[cb, f]
 
     return kernel
