@@ -37,7 +37,7 @@ import threading
 
 import numpy as np
 
-from . import threads, tuning
+from . import im2col, threads, tuning
 from .choice import chosen
 from .geometry import WindowGeometry, flipped_geometry
 
@@ -70,7 +70,7 @@ def direct_conv_applies(geom: WindowGeometry, groups: int, channels: int, filter
 
     Needs Numba, one group, float32 or float64, MIN_FILTERS to MAX_CHANNELS
     output channels in steps of CHANNEL_STEP, and at most MAX_CHANNELS input
-    channels (any number: an RGB stem's input gradient scatters its 3).
+    channels (any number: an RGB stem's input gradient goes through im2col).
     """
     if numba is None or groups != 1 or np.dtype(dtype) not in (np.float32, np.float64):
         return False
@@ -80,6 +80,13 @@ def direct_conv_applies(geom: WindowGeometry, groups: int, channels: int, filter
 def pixel_block(channels: int) -> int:
     """Output pixels per register block of a kernel over `channels` output channels (at least 1)."""
     return max(1, BLOCK_NUMBERS // max(channels, 1))
+
+
+def filter_block(filters: int) -> int:
+    """Output channels per register block of the forward kernel: 32 (four AVX2 registers a pixel, two
+    pixels a block) when they divide `filters`, else 16 or 8. 64 channels one pixel at a time ran
+    slower than im2col (one weight load per multiply-add)."""
+    return next(b for b in (32, 16, 8) if filters % b == 0)
 
 
 def channel_block(channels: int, filters: int) -> int:
@@ -161,23 +168,26 @@ def _forward_hwcf(x_nhwc: np.ndarray, w_hwcf: np.ndarray, geom: WindowGeometry) 
     F = w_hwcf.shape[3]
     OH, OW = geom.out_hw
     out = np.empty((N, OH, OW, F), x_nhwc.dtype)
-    kernel = _kernel("forward", F, pixel_block(F))
+    kernel = _kernel("forward", F, filter_block(F), pixel_block(filter_block(F)))
     _run(kernel, x_nhwc, w_hwcf.astype(x_nhwc.dtype, copy=False), out, *_geometry_args(geom))
     return out.transpose(0, 3, 1, 2)
 
 
 def conv_input_grad(dout: np.ndarray, w: np.ndarray, geom: WindowGeometry) -> np.ndarray:
-    """dx (N, C, H, W), memory channels-last, from dout (N, F, OH, OW) and w (F, C, KH, KW).
+    """dx (N, C, H, W) from dout (N, F, OH, OW) and w (F, C, KH, KW); memory channels-last from the kernels.
 
-    Stride 1 with channels a multiple of CHANNEL_STEP: the forward kernel on
-    dout with the kernel flipped in space and its channels swapped (weights
-    (KH, KW, F, C) reversed in kh, kw). Otherwise each dout pixel scatters
-    onto the taps it came from.
+    Stride 1: the forward kernel on dout with the kernel flipped in space and
+    its channels swapped (weights (KH, KW, F, C) reversed in kh, kw). Other
+    strides: each dout pixel scatters onto the taps it came from. Both
+    vectorize over the C input channels, so fewer than CHANNEL_STEP (an RGB
+    stem) go through im2col's col2im instead, which measured 2-3x faster there.
     """
     F, C = w.shape[:2]
+    if C % CHANNEL_STEP:
+        return im2col.conv_input_grad(dout, w, geom, 1, channels=C)
     full = flipped_geometry(geom)
     d = _nhwc(dout)
-    if full is not None and C % CHANNEL_STEP == 0:
+    if full is not None:
         flipped = np.ascontiguousarray(w.transpose(2, 3, 0, 1)[::-1, ::-1])  # (KH, KW, F, C)
         return _forward_hwcf(d, flipped, full)
     N = d.shape[0]

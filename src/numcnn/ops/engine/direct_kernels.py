@@ -42,14 +42,15 @@ def register_block(typingctx, size, dtype):
     return types.CPointer(dtype.dtype)(size, dtype), codegen
 
 
-def forward(F: int, JB: int):
+def forward(F: int, FB: int, JB: int):
     """out[n, i, j, :] = sum over (kh, kw, c) of xp[n, i*sh + kh*dh, j*sw + kw*dw, c] * w[kh, kw, c, :].
 
-    Blocks of JB pixels of one output row x F channels stay in registers
-    over the whole sum; a row's last block starts at OW - JB (recomputing a
-    few pixels, with the same arithmetic), so every block is a full one.
+    Blocks of JB pixels of one output row x FB of the F channels (FB divides
+    F) stay in registers over the whole sum; a row's last block starts at
+    OW - JB (recomputing a few pixels, with the same arithmetic), so every
+    block is a full one.
     """
-    size = F * JB
+    size = FB * JB
 
     @numba.njit(parallel=True, fastmath=CONTRACT, cache=True)
     def kernel(x, w, out, sh, sw, dh, dw, top, bottom, left, right):
@@ -59,36 +60,38 @@ def forward(F: int, JB: int):
         for n in prange(N):
             xp = np.zeros((H + top + bottom, W + left + right, C), x.dtype)
             xp[top : top + H, left : left + W, :] = x[n]
-            acc = numba.carray(register_block(size, x.dtype), (JB, F))
+            acc = numba.carray(register_block(size, x.dtype), (JB, FB))
             blocks = (OW + JB - 1) // JB if OW >= JB else 0
             for i in range(OH):
                 for block in range(blocks):
                     j0 = min(block * JB, OW - JB)  # the last block overlaps its neighbour: same values again
-                    for jj in range(JB):
-                        for f in range(F):
-                            acc[jj, f] = 0
-                    for kh in range(KH):
-                        row = i * sh + kh * dh
-                        for kw in range(KW):
-                            for c in range(C):
-                                for jj in range(JB):
-                                    v = xp[row, (j0 + jj) * sw + kw * dw, c]
-                                    for f in range(F):
-                                        acc[jj, f] += v * w[kh, kw, c, f]
-                    for jj in range(JB):
-                        for f in range(F):
-                            out[n, i, j0 + jj, f] = acc[jj, f]
+                    for f0 in range(0, F, FB):
+                        for jj in range(JB):
+                            for f in range(FB):
+                                acc[jj, f] = 0
+                        for kh in range(KH):
+                            row = i * sh + kh * dh
+                            for kw in range(KW):
+                                for c in range(C):
+                                    for jj in range(JB):
+                                        v = xp[row, (j0 + jj) * sw + kw * dw, c]
+                                        for f in range(FB):
+                                            acc[jj, f] += v * w[kh, kw, c, f0 + f]
+                        for jj in range(JB):
+                            for f in range(FB):
+                                out[n, i, j0 + jj, f0 + f] = acc[jj, f]
                 for j in range(OW if blocks == 0 else 0):  # rows narrower than a block: pixel by pixel
-                    for f in range(F):
-                        acc[0, f] = 0
-                    for kh in range(KH):
-                        for kw in range(KW):
-                            for c in range(C):
-                                v = xp[i * sh + kh * dh, j * sw + kw * dw, c]
-                                for f in range(F):
-                                    acc[0, f] += v * w[kh, kw, c, f]
-                    for f in range(F):
-                        out[n, i, j, f] = acc[0, f]
+                    for f0 in range(0, F, FB):
+                        for f in range(FB):
+                            acc[0, f] = 0
+                        for kh in range(KH):
+                            for kw in range(KW):
+                                for c in range(C):
+                                    v = xp[i * sh + kh * dh, j * sw + kw * dw, c]
+                                    for f in range(FB):
+                                        acc[0, f] += v * w[kh, kw, c, f0 + f]
+                        for f in range(FB):
+                            out[n, i, j, f0 + f] = acc[0, f]
 
     return kernel
 
