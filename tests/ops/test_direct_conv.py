@@ -169,3 +169,12 @@ def test_a_resnet_step_under_the_direct_engine_equals_im2col():
     assert grads["direct"][0] == pytest.approx(grads["im2col"][0], rel=1e-12)
     for key, value in grads["im2col"][1].items():
         assert_close(grads["direct"][1][key], value, rtol=1e-9, atol=1e-10, name=key)
+
+
+def test_importing_numcnn_does_not_import_numba():
+    """Numba costs half a second to import; only a layer that runs through it pays that."""
+    import subprocess
+
+    code = "import sys, numcnn.ops, numcnn.models; print('numba' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

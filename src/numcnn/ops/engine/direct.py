@@ -33,6 +33,7 @@ which stays the reference this engine is tested against.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import threading
 
 import numpy as np
@@ -41,10 +42,17 @@ from . import im2col, threads, tuning
 from .choice import chosen
 from .geometry import WindowGeometry, flipped_geometry
 
-try:
-    import numba
-except ImportError:  # optional: every op runs without it
-    numba = None
+
+def _numba_installed() -> bool:
+    """Whether `import numba` would find it, without importing it (half a second that every numcnn
+    import would pay, and the default small layers never use it)."""
+    try:
+        return importlib.util.find_spec("numba") is not None
+    except (ImportError, ValueError):  # a None or spec-less entry in sys.modules
+        return False
+
+
+_installed = _numba_installed()
 
 # Output channels a kernel is compiled for: multiples of one AVX2 register (8 float32), 16 to 64
 # (narrower layers are cheap either way, and each width is one more kernel to compile).
@@ -62,7 +70,7 @@ _kernels: dict = {}
 
 def available() -> bool:
     """True when Numba can be imported (the engine exists)."""
-    return numba is not None
+    return _installed
 
 
 def direct_conv_applies(geom: WindowGeometry, groups: int, channels: int, filters: int, dtype=np.float32) -> bool:
@@ -72,7 +80,7 @@ def direct_conv_applies(geom: WindowGeometry, groups: int, channels: int, filter
     output channels in steps of CHANNEL_STEP, and at most MAX_CHANNELS input
     channels (any number: an RGB stem's input gradient goes through im2col).
     """
-    if numba is None or groups != 1 or np.dtype(dtype) not in (np.float32, np.float64):
+    if not _installed or groups != 1 or np.dtype(dtype) not in (np.float32, np.float64):
         return False
     return filters % CHANNEL_STEP == 0 and MIN_FILTERS <= filters <= MAX_CHANNELS and channels <= MAX_CHANNELS
 
@@ -106,6 +114,8 @@ def _slp_vectorized():
     Compilation happens once per kernel and process (or never, from the
     disk cache); the flag changes instructions, not arithmetic.
     """
+    import numba
+
     before = numba.config.SLP_VECTORIZE
     numba.config.SLP_VECTORIZE = 1
     try:
@@ -120,6 +130,8 @@ def _run(kernel, *args):
     Numba's dispatcher would compile new types itself, without the SLP
     vectorizer, so each call looks its types up first.
     """
+    import numba
+
     numba.set_num_threads(max(1, min(threads.num_threads(), numba.config.NUMBA_NUM_THREADS)))
     if tuple(numba.typeof(a) for a in args) not in kernel.overloads:
         with _lock, _slp_vectorized():
