@@ -178,3 +178,18 @@ def test_importing_numcnn_does_not_import_numba():
     code = "import sys, numcnn.ops, numcnn.models; print('numba' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+@needs_numba
+def test_prepare_compiles_a_layers_kernels_before_it_runs():
+    """After prepare, the layer's first real call compiles nothing: every kernel it calls has its types."""
+    x_shape, w_shape, stride, pad = CASES[FAST_CASE]
+    geom = geometry.window_geometry(x_shape[2:], w_shape[2:], stride, pad, 1)
+    assert direct.prepare(geom, x_shape[1], w_shape[0], np.float64) >= 0
+    before = {key: len(kernel.overloads) for key, kernel in direct._kernels.items()}
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    out = direct.conv_output(x, w, geom)
+    direct.conv_weight_grad(x, np.ones_like(out), geom)
+    direct.conv_input_grad(np.ones_like(out), w, geom)
+    assert {key: len(kernel.overloads) for key, kernel in direct._kernels.items()} == before

@@ -241,3 +241,23 @@ def runs(geom: WindowGeometry, groups: int, x_shape, filters: int, dtype) -> boo
     OH, OW = geom.out_hw
     thin = max(C, filters) <= tuning.DIRECT_MAX_CHANNELS and geom.kernel in tuning.DIRECT_KERNELS
     return thin and N * OH * OW * filters * C * geom.kernel[0] * geom.kernel[1] >= tuning.DIRECT_MIN_MACS
+
+
+def prepare(geom: WindowGeometry, channels: int, filters: int, dtype=np.float32, input_grad: bool = True) -> float:
+    """Compile (or load from the disk cache) the kernels a layer will run; returns the seconds it took.
+
+    For a planner that times candidates: call it before the warm-up, so that
+    a cold compile (seconds per kernel) is not charged to the engine's speed.
+    Runs the layer's three sums once on one image of zeros.
+    """
+    import time
+
+    start = time.perf_counter()
+    x = np.zeros((1, channels, *geom.in_hw), dtype)
+    w = np.zeros((filters, channels, *geom.kernel), dtype)
+    dout = np.zeros((1, filters, *geom.out_hw), dtype)
+    conv_output(x, w, geom)
+    conv_weight_grad(x, dout, geom)
+    if input_grad:
+        conv_input_grad(dout, w, geom)
+    return time.perf_counter() - start
