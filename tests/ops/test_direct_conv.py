@@ -193,3 +193,19 @@ def test_prepare_compiles_a_layers_kernels_before_it_runs():
     direct.conv_weight_grad(x, np.ones_like(out), geom)
     direct.conv_input_grad(np.ones_like(out), w, geom)
     assert {key: len(kernel.overloads) for key, kernel in direct._kernels.items()} == before
+
+
+def test_layers_the_direct_engine_cannot_run_go_through_im2col_under_its_choice():
+    """engine.use("direct") on a 128-channel 3x3 layer (beyond MAX_CHANNELS) and a transposed
+    convolution: im2col's values, never Winograd's (whose tiling the choice does not name)."""
+    from numcnn.ops import conv_transpose2d_forward
+
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((1, 128, 5, 5)), rng.standard_normal((128, 128, 3, 3))
+    with engine.use("im2col"):
+        expected = conv2d_forward(x, w, None, pad=1)[0]
+        expected_t = conv_transpose2d_forward(x[:, :16], w[:16, :16], None, stride=2)[0]
+    with engine.use("direct"):
+        assert direct.runs(geometry.window_geometry((5, 5), (3, 3), 1, 1, 1), 1, x.shape, 128, x.dtype) is False
+        assert_close(conv2d_forward(x, w, None, pad=1)[0], expected)
+        assert_close(conv_transpose2d_forward(x[:, :16], w[:16, :16], None, stride=2)[0], expected_t)
