@@ -18,9 +18,10 @@ register-tiled micro-kernel of a GEMM, without the patch matrix. A stride-1
 input gradient is the forward kernel run on dout with the flipped kernel
 (geometry.flipped_geometry), as in im2col.py; other strides scatter.
 
-Images are split over numcnn's threads (num_threads()) with numba.prange;
-the weight gradient sums one partial per thread, always in the same order,
-so results are reproducible for a thread count. Each kernel is compiled for
+Images are split over numcnn's threads (num_threads()) with numba.prange,
+a few at a time; the weight gradient sums one partial per 8 images, always
+in the same order, so results are the same bits for any thread count. Each
+kernel is compiled for
 its constants (F, block) on first use and cached on disk (cache=True, in
 __pycache__ or NUMBA_CACHE_DIR): 5-25 s a layer cold on a 2-core EPYC (39 s
 for ResNet-20's thin layers), 1.7 s from the cache (0.5 s of it importing
@@ -64,6 +65,12 @@ MAX_CHANNELS = 64
 # leaving room for the weight (or dout) vectors and a broadcast. Measured on one core (N=32): 32 channels
 # with 12 (3 pixels) spilled, 35 GF/s forward against 77 with 8; 16 channels 57 GF/s with 8 or 12.
 BLOCK_NUMBERS = 8 * 8
+
+# Images (or weight-gradient parts) a thread takes at a time from a kernel's parallel loop.
+PARALLEL_CHUNK = 2
+# Images per partial sum of the weight gradient: a fixed split, so the sum's order, and its bits, do not
+# depend on the thread count; the parts are shared out dynamically.
+WEIGHT_GRAD_IMAGES_PER_PART = 8
 
 _lock = threading.Lock()
 _kernels: dict = {}
@@ -137,7 +144,13 @@ def _run(kernel, *args):
     if tuple(numba.typeof(a) for a in args) not in kernel.overloads:
         with _lock, _slp_vectorized():
             kernel.compile(tuple(numba.typeof(a) for a in args))
-    return kernel(*args)
+    # Iterations handed out PARALLEL_CHUNK at a time as threads free up, not in one static share each:
+    # on a shared machine a thread that loses its core would otherwise hold up the whole loop.
+    before = numba.set_parallel_chunksize(PARALLEL_CHUNK)
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_parallel_chunksize(before)
 
 
 def _kernel(kind: str, *constants):
@@ -214,14 +227,15 @@ def conv_input_grad(dout: np.ndarray, w: np.ndarray, geom: WindowGeometry) -> np
 def conv_weight_grad(x: np.ndarray, dout: np.ndarray, geom: WindowGeometry) -> np.ndarray:
     """dw (F, C, KH, KW), contiguous, from x (N, C, H, W) and dout (N, F, OH, OW).
 
-    One partial sum per thread over its consecutive images, then the
-    partials added in thread order (reproducible for a thread count).
+    One partial sum per WEIGHT_GRAD_IMAGES_PER_PART consecutive images, the
+    parts shared out over the threads, then added in order: the same bits
+    whatever the thread count.
     """
     x_nhwc, d = _nhwc(x), _nhwc(dout)
     N, _, _, C = x_nhwc.shape
     F = d.shape[3]
     KH, KW = geom.kernel
-    bounds = np.array(sorted({0, N} | {start for start, _ in threads.per_thread(0, N)}), np.int64)
+    bounds = np.array(sorted({*range(0, N, WEIGHT_GRAD_IMAGES_PER_PART), N}), np.int64)
     parts = np.zeros((len(bounds) - 1, KH, KW, C, F), x_nhwc.dtype)
     _run(_kernel("weight_grad", F, channel_block(C, F)), x_nhwc, d, parts, bounds, *_geometry_args(geom))
     dw_hwcf = parts[0]
