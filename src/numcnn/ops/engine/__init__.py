@@ -10,6 +10,8 @@ here; what makes it fast lives here:
     winograd.py   F(2x2, 3x3) and F(4x4, 3x3) for 3x3 stride-1 layers: which layers, the safe
                   range, the engines
     winograd_tiles.py  the tiles' matrices and unrolled transforms, with their matrix twins
+    direct.py     compiled direct convolutions for thin layers (Numba, optional; direct_kernels.py
+                  holds the kernels)
     choice.py     which engine runs, in a scope: `with engine.use("im2col"): ...`
     candidates.py the ways a convolution can run (each engine held to one layout or tiling), for the planner
     planner.py    which candidate a large layer runs: measured on first use (NUMCNN_TUNE=0: the rules)
@@ -21,7 +23,7 @@ here; what makes it fast lives here:
 None of it changes a result beyond rounding: engines, chunk sizes and
 thread counts choose how, never what.
 
-Imports: numpy, threadpoolctl (optional), the validators (numcnn.checks)
+Imports: numpy, threadpoolctl and numba (optional), the validators (numcnn.checks)
 and each other; wisdom.py also numcnn.io (atomic writes) and numcnn.data's
 data_dir (where the file lives); never an op family (numcnn.ops.conv,
 .pool, ...) nor anything above numcnn.ops.

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import winograd
+from . import direct, winograd
 from .choice import scaled_chunks, use
 from .geometry import WindowGeometry
 from .im2col import bias_grad, conv_input_grad, conv_output, conv_weight_grad
@@ -109,7 +109,27 @@ def engine_candidate(name: str, engine: str | None, layout: Layout | None, scale
     return Candidate(name, applies, forward, backward)
 
 
-RULES = engine_candidate("rules", None, None)
+def rules_candidate() -> Candidate:
+    """Today's fixed rules: the Numba direct convolution where direct.runs takes the layer (thin 3x3
+    layers under "auto", any it can run under engine.use("direct")), else im2col / Winograd by
+    layout_for and tuning's thresholds (under engine.use, the engine named)."""
+    engines = engine_candidate("rules", None, None)
+
+    def direct_path(x_shape, w, geom, groups):
+        return direct_candidate(direct) if direct.runs(geom, groups, x_shape, w.shape[0], w.dtype) else None
+
+    def forward(x, w, b, geom, groups):
+        chosen = direct_path(x.shape, w, geom, groups) or engines
+        return chosen.forward(x, w, b, geom, groups)
+
+    def backward(dout, x, w, with_bias, geom, groups, input_grad):
+        chosen = direct_path(x.shape, w, geom, groups) or engines
+        return chosen.backward(dout, x, w, with_bias, geom, groups, input_grad)
+
+    return Candidate("rules", always, forward, backward)
+
+
+RULES = rules_candidate()
 IM2COL_CL = engine_candidate("im2col channels-last", "im2col", CHANNELS_LAST)
 IM2COL_CF = engine_candidate("im2col channels-first", "im2col", CHANNELS_FIRST)
 WINOGRAD_2 = engine_candidate("winograd F(2x2)", "winograd2", CHANNELS_LAST)
@@ -131,6 +151,8 @@ def chunk_variants(scales) -> dict[str, list[Candidate]]:
 def rules_pick(problem: ConvProblem) -> str:
     """The built-in candidate today's rules would run for `problem` (under engine "auto")."""
     C, F = problem.x_shape[1], problem.w_shape[0]
+    if direct.runs(problem.geom, problem.groups, problem.x_shape, F, problem.dtype):
+        return "direct"
     if layout_for(C, problem.groups) is CHANNELS_FIRST:
         return IM2COL_CF.name
     m = winograd.tile_size(problem.geom, problem.groups, C, F)

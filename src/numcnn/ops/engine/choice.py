@@ -9,6 +9,8 @@ The choices:
     "im2col"     the direct sum as GEMMs over im2col patches, always
     "winograd2"  F(2x2, 3x3) for every 3x3 / stride 1 / dilation 1 / one-group layer, whatever its size
     "winograd4"  F(4x4, 3x3) likewise
+    "direct"     the compiled direct convolution (direct.py, needs Numba) for every layer it can run,
+                 im2col for the rest
 
 Every choice computes the same values up to rounding; the forced ones
 exist to compare engines (tests, benchmarks). Under "auto" with tuning on
@@ -30,7 +32,7 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 
-ENGINES = ("auto", "im2col", "winograd2", "winograd4")
+ENGINES = ("auto", "im2col", "winograd2", "winograd4", "direct")
 
 _chosen: contextvars.ContextVar[str] = contextvars.ContextVar("numcnn_engine", default="auto")
 _chunk_scale: contextvars.ContextVar[float] = contextvars.ContextVar("numcnn_chunk_scale", default=1.0)

@@ -60,3 +60,12 @@ TUNE_GIVE_UP = 1.5
 TUNE_SCREEN_MIN_IMAGES = 16
 # Chunk sizes (times CHUNK_BYTES / WINOGRAD_CHUNK_BYTES) also timed for the winning engine.
 TUNE_CHUNK_SCALES = (0.25, 4.0)
+
+# -- the compiled direct convolution (ops/engine/direct.py, with Numba; BENCHMARKS.md: direct convolution) --
+# Under "auto", layers of at most this many channels in and out go through it: on one core 0.65-0.72x
+# PyTorch's fwd+bwd at 16 and 32 channels, but 1.6-2x at 64 (im2col/Winograd 1.2-1.5x there) ...
+DIRECT_MAX_CHANNELS = 32
+# ... with these kernel sizes (the 7x7 RGB stem measured 1.0-1.3x im2col's time) ...
+DIRECT_KERNELS = ((3, 3),)
+# ... and at least this many multiply-adds per forward, so a cold compile (39 s for ResNet-20's) is repaid.
+DIRECT_MIN_MACS = 100_000_000

@@ -85,7 +85,7 @@ def tile_size(geom: WindowGeometry, groups: int, channels: int, filters: int) ->
     """
     engine = chosen()
     if not (
-        engine != "im2col"
+        engine not in ("im2col", "direct")
         and geom.kernel == (3, 3)
         and geom.stride == (1, 1)
         and geom.dilation == (1, 1)

@@ -1,0 +1,169 @@
+"""The Numba kernels of direct.py, one factory per sum, compiled for its constants and cached on disk.
+
+Imported only by direct.py, and only when Numba is installed. Arrays are
+channels-last and C-contiguous: x (N, H, W, C), weights (KH, KW, C, F),
+dout and out (N, OH, OW, F). Geometry arguments are those of
+geometry.WindowGeometry: strides sh, sw, dilations dh, dw, padding top,
+bottom, left, right. Each image is zero-padded into a per-image buffer, so
+the inner loops run without bounds tests.
+
+Each factory closes over compile-time constants (F, and a block size), so
+that LLVM unrolls the channel loop and keeps the block's accumulators in
+registers: `register_block` makes them a fixed-size stack array (Numba's
+own arrays live on the heap, where LLVM cannot promote them).
+fastmath={"contract"} lets LLVM fuse each multiply-add into one FMA (one
+rounding instead of two); sums keep their order.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import prange, types
+from numba.core import cgutils
+from numba.core.errors import RequireLiteralValue
+from numba.extending import intrinsic
+
+CONTRACT = {"contract"}
+
+
+@intrinsic
+def register_block(typingctx, size, dtype):
+    """A pointer to `size` (a compile-time constant) uninitialised numbers of `dtype`, on the stack."""
+    if not isinstance(size, types.IntegerLiteral):
+        raise RequireLiteralValue(size)
+    count = size.literal_value
+
+    def codegen(context, builder, signature, args):
+        element = context.get_value_type(dtype.dtype)
+        return cgutils.alloca_once(builder, element, size=ir.Constant(ir.IntType(64), count))
+
+    return types.CPointer(dtype.dtype)(size, dtype), codegen
+
+
+def forward(F: int, FB: int, JB: int):
+    """out[n, i, j, :] = sum over (kh, kw, c) of xp[n, i*sh + kh*dh, j*sw + kw*dw, c] * w[kh, kw, c, :].
+
+    Blocks of JB pixels of one output row x FB of the F channels (FB divides
+    F) stay in registers over the whole sum; a row's last block starts at
+    OW - JB (recomputing a few pixels, with the same arithmetic), so every
+    block is a full one.
+    """
+    size = FB * JB
+
+    @numba.njit(parallel=True, fastmath=CONTRACT, cache=True)
+    def kernel(x, w, out, sh, sw, dh, dw, top, bottom, left, right):
+        N, H, W, C = x.shape
+        KH, KW = w.shape[0], w.shape[1]
+        OH, OW = out.shape[1], out.shape[2]
+        for n in prange(N):
+            xp = np.zeros((H + top + bottom, W + left + right, C), x.dtype)
+            xp[top : top + H, left : left + W, :] = x[n]
+            acc = numba.carray(register_block(size, x.dtype), (JB, FB))
+            blocks = (OW + JB - 1) // JB if OW >= JB else 0
+            for i in range(OH):
+                for block in range(blocks):
+                    j0 = min(block * JB, OW - JB)  # the last block overlaps its neighbour: same values again
+                    for f0 in range(0, F, FB):
+                        for jj in range(JB):
+                            for f in range(FB):
+                                acc[jj, f] = 0
+                        for kh in range(KH):
+                            row = i * sh + kh * dh
+                            for kw in range(KW):
+                                for c in range(C):
+                                    for jj in range(JB):
+                                        v = xp[row, (j0 + jj) * sw + kw * dw, c]
+                                        for f in range(FB):
+                                            acc[jj, f] += v * w[kh, kw, c, f0 + f]
+                        for jj in range(JB):
+                            for f in range(FB):
+                                out[n, i, j0 + jj, f0 + f] = acc[jj, f]
+                for j in range(OW if blocks == 0 else 0):  # rows narrower than a block: pixel by pixel
+                    for f0 in range(0, F, FB):
+                        for f in range(FB):
+                            acc[0, f] = 0
+                        for kh in range(KH):
+                            for kw in range(KW):
+                                for c in range(C):
+                                    v = xp[i * sh + kh * dh, j * sw + kw * dw, c]
+                                    for f in range(FB):
+                                        acc[0, f] += v * w[kh, kw, c, f0 + f]
+                        for f in range(FB):
+                            out[n, i, j, f0 + f] = acc[0, f]
+
+    return kernel
+
+
+def input_grad(C: int):
+    """dx[n] = interior of dxp, dxp[i*sh + kh*dh, j*sw + kw*dw, :] += sum_f dout[n, i, j, f] * w[kh, kw, f, :].
+
+    w is (KH, KW, F, C); each (pixel, tap) sums its C channels in registers
+    over f, then adds them onto the padded per-image gradient.
+    """
+
+    @numba.njit(parallel=True, fastmath=CONTRACT, cache=True)
+    def kernel(dout, w, dx, sh, sw, dh, dw, top, bottom, left, right):
+        N, OH, OW, F = dout.shape
+        KH, KW = w.shape[0], w.shape[1]
+        H, W = dx.shape[1], dx.shape[2]
+        for n in prange(N):
+            dxp = np.zeros((H + top + bottom, W + left + right, C), dout.dtype)
+            acc = numba.carray(register_block(C, dout.dtype), (C,))
+            for i in range(OH):
+                for j in range(OW):
+                    for kh in range(KH):
+                        for kw in range(KW):
+                            for c in range(C):
+                                acc[c] = 0
+                            for f in range(F):
+                                d = dout[n, i, j, f]
+                                for c in range(C):
+                                    acc[c] += d * w[kh, kw, f, c]
+                            row, col = i * sh + kh * dh, j * sw + kw * dw
+                            for c in range(C):
+                                dxp[row, col, c] += acc[c]
+            dx[n] = dxp[top : top + H, left : left + W, :]
+
+    return kernel
+
+
+def weight_grad(F: int, CB: int):
+    """parts[t, kh, kw, c, :] = sum over images bounds[t] <= n < bounds[t+1] and pixels of xp * dout.
+
+    For each output row, tap and block of CB input channels (CB divides C),
+    CB x F accumulators stay in registers over the row's pixels; each thread
+    t sums its images and rows in order.
+    """
+    size = F * CB
+
+    @numba.njit(parallel=True, fastmath=CONTRACT, cache=True)
+    def kernel(x, dout, parts, bounds, sh, sw, dh, dw, top, bottom, left, right):
+        N, H, W, C = x.shape
+        OH, OW = dout.shape[1], dout.shape[2]
+        KH, KW = parts.shape[1], parts.shape[2]
+        for t in prange(len(bounds) - 1):
+            xp = np.zeros((H + top + bottom, W + left + right, C), x.dtype)
+            acc = numba.carray(register_block(size, x.dtype), (CB, F))
+            for n in range(bounds[t], bounds[t + 1]):
+                xp[top : top + H, left : left + W, :] = x[n]
+                for i in range(OH):  # one output row at a time: its dout and input rows stay in L1
+                    for kh in range(KH):
+                        row = i * sh + kh * dh
+                        for kw in range(KW):
+                            for c0 in range(0, C - CB + 1, CB):
+                                for cb in range(CB):
+                                    for f in range(F):
+                                        acc[cb, f] = parts[t, kh, kw, c0 + cb, f]
+                                for j in range(OW):
+                                    col = j * sw + kw * dw
+                                    for cb in range(CB):
+                                        v = xp[row, col, c0 + cb]
+                                        for f in range(F):
+                                            acc[cb, f] += v * dout[n, i, j, f]
+                                for cb in range(CB):
+                                    for f in range(F):
+                                        parts[t, kh, kw, c0 + cb, f] = acc[cb, f]
+
+    return kernel
