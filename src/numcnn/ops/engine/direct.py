@@ -18,9 +18,13 @@ register-tiled micro-kernel of a GEMM, without the patch matrix. A stride-1
 input gradient is the forward kernel run on dout with the flipped kernel
 (geometry.flipped_geometry), as in im2col.py; other strides scatter.
 
-Images are split over numcnn's threads (num_threads()) with numba.prange,
-a few at a time; the weight gradient sums one partial per 8 images, always
-in the same order, so results are the same bits for any thread count. Each
+Images are split over numcnn's threads (threads.map_chunks), a few at a
+time, each block run by a serial kernel that releases the GIL. Not
+numba.prange: its OpenMP pool kills any process forked after it ran
+("fork() called from a process already using GNU OpenMP"), and data-parallel
+training forks its workers (numcnn.train.parallel). The weight gradient sums
+one partial per 8 images, always in the same order, so results are the same
+bits for any thread count. Each
 kernel is compiled for
 its constants (F, block) on first use and cached on disk (cache=True, in
 __pycache__ or NUMBA_CACHE_DIR): 5-25 s a layer cold on a 2-core EPYC (39 s
@@ -66,10 +70,10 @@ MAX_CHANNELS = 64
 # with 12 (3 pixels) spilled, 35 GF/s forward against 77 with 8; 16 channels 57 GF/s with 8 or 12.
 BLOCK_NUMBERS = 8 * 8
 
-# Images (or weight-gradient parts) a thread takes at a time from a kernel's parallel loop.
+# Images (or weight-gradient parts) per block; blocks are dealt to numcnn's threads in turn (map_chunks).
 PARALLEL_CHUNK = 2
 # Images per partial sum of the weight gradient: a fixed split, so the sum's order, and its bits, do not
-# depend on the thread count; the parts are shared out dynamically.
+# depend on the thread count.
 WEIGHT_GRAD_IMAGES_PER_PART = 8
 
 _lock = threading.Lock()
@@ -133,24 +137,24 @@ def _slp_vectorized():
 
 
 def _run(kernel, *args):
-    """Call a kernel on numcnn's thread count, compiling it (SLP on) for argument types it has not seen.
+    """Call a kernel, compiling it first (SLP on) for argument types it has not seen.
 
     Numba's dispatcher would compile new types itself, without the SLP
     vectorizer, so each call looks its types up first.
     """
     import numba
 
-    numba.set_num_threads(max(1, min(threads.num_threads(), numba.config.NUMBA_NUM_THREADS)))
-    if tuple(numba.typeof(a) for a in args) not in kernel.overloads:
+    signature = tuple(numba.typeof(a) for a in args)
+    if signature not in kernel.overloads:
         with _lock, _slp_vectorized():
-            kernel.compile(tuple(numba.typeof(a) for a in args))
-    # Iterations handed out PARALLEL_CHUNK at a time as threads free up, not in one static share each:
-    # on a shared machine a thread that loses its core would otherwise hold up the whole loop.
-    before = numba.set_parallel_chunksize(PARALLEL_CHUNK)
-    try:
-        return kernel(*args)
-    finally:
-        numba.set_parallel_chunksize(before)
+            if signature not in kernel.overloads:
+                kernel.compile(signature)
+    return kernel(*args)
+
+
+def _over_blocks(call, count: int) -> None:
+    """call(start, stop) for blocks of PARALLEL_CHUNK items of range(count), dealt over numcnn's threads."""
+    threads.map_chunks(call, [(a, min(a + PARALLEL_CHUNK, count)) for a in range(0, count, PARALLEL_CHUNK)])
 
 
 def _kernel(kind: str, *constants):
@@ -195,7 +199,8 @@ def _forward_hwcf(x_nhwc: np.ndarray, w_hwcf: np.ndarray, geom: WindowGeometry) 
     OH, OW = geom.out_hw
     out = np.empty((N, OH, OW, F), x_nhwc.dtype)
     kernel = _kernel("forward", F, filter_block(F), pixel_block(filter_block(F)))
-    _run(kernel, x_nhwc, w_hwcf.astype(x_nhwc.dtype, copy=False), out, *_geometry_args(geom))
+    w_hwcf, geometry = w_hwcf.astype(x_nhwc.dtype, copy=False), _geometry_args(geom)
+    _over_blocks(lambda a, b: _run(kernel, x_nhwc[a:b], w_hwcf, out[a:b], *geometry), N)
     return out.transpose(0, 3, 1, 2)
 
 
@@ -220,7 +225,8 @@ def conv_input_grad(dout: np.ndarray, w: np.ndarray, geom: WindowGeometry) -> np
     H, W = geom.in_hw
     dx = np.empty((N, H, W, C), d.dtype)
     w_hwfc = np.ascontiguousarray(w.transpose(2, 3, 0, 1))  # (KH, KW, F, C)
-    _run(_kernel("input_grad", C), d, w_hwfc, dx, *_geometry_args(geom))
+    kernel, geometry = _kernel("input_grad", C), _geometry_args(geom)
+    _over_blocks(lambda a, b: _run(kernel, d[a:b], w_hwfc, dx[a:b], *geometry), N)
     return dx.transpose(0, 3, 1, 2)
 
 
@@ -237,7 +243,8 @@ def conv_weight_grad(x: np.ndarray, dout: np.ndarray, geom: WindowGeometry) -> n
     KH, KW = geom.kernel
     bounds = np.array(sorted({*range(0, N, WEIGHT_GRAD_IMAGES_PER_PART), N}), np.int64)
     parts = np.zeros((len(bounds) - 1, KH, KW, C, F), x_nhwc.dtype)
-    _run(_kernel("weight_grad", F, channel_block(C, F)), x_nhwc, d, parts, bounds, *_geometry_args(geom))
+    kernel, geometry = _kernel("weight_grad", F, channel_block(C, F)), _geometry_args(geom)
+    _over_blocks(lambda a, b: _run(kernel, x_nhwc, d, parts[a:b], bounds[a : b + 1], *geometry), len(parts))
     dw_hwcf = parts[0]
     for part in parts[1:]:
         dw_hwcf = dw_hwcf + part

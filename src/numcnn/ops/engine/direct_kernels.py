@@ -11,7 +11,8 @@ Each factory closes over compile-time constants (F, and a block size), so
 that LLVM unrolls the channel loop and keeps the block's accumulators in
 registers: `register_block` makes them a fixed-size stack array (Numba's
 own arrays live on the heap, where LLVM cannot promote them).
-fastmath={"contract"} lets LLVM fuse each multiply-add into one FMA (one
+Kernels run serially and release the GIL (nogil): direct.py splits the
+images over numcnn's threads. fastmath={"contract"} lets LLVM fuse each multiply-add into one FMA (one
 rounding instead of two); sums keep their order.
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import prange, types
+from numba import types
 from numba.core import cgutils
 from numba.core.errors import RequireLiteralValue
 from numba.extending import intrinsic
@@ -52,12 +53,12 @@ def forward(F: int, FB: int, JB: int):
     """
     size = FB * JB
 
-    @numba.njit(parallel=True, fastmath=CONTRACT, cache=True)
+    @numba.njit(nogil=True, fastmath=CONTRACT, cache=True)
     def kernel(x, w, out, sh, sw, dh, dw, top, bottom, left, right):
         N, H, W, C = x.shape
         KH, KW = w.shape[0], w.shape[1]
         OH, OW = out.shape[1], out.shape[2]
-        for n in prange(N):
+        for n in range(N):
             xp = np.zeros((H + top + bottom, W + left + right, C), x.dtype)
             xp[top : top + H, left : left + W, :] = x[n]
             acc = numba.carray(register_block(size, x.dtype), (JB, FB))
@@ -103,12 +104,12 @@ def input_grad(C: int):
     over f, then adds them onto the padded per-image gradient.
     """
 
-    @numba.njit(parallel=True, fastmath=CONTRACT, cache=True)
+    @numba.njit(nogil=True, fastmath=CONTRACT, cache=True)
     def kernel(dout, w, dx, sh, sw, dh, dw, top, bottom, left, right):
         N, OH, OW, F = dout.shape
         KH, KW = w.shape[0], w.shape[1]
         H, W = dx.shape[1], dx.shape[2]
-        for n in prange(N):
+        for n in range(N):
             dxp = np.zeros((H + top + bottom, W + left + right, C), dout.dtype)
             acc = numba.carray(register_block(C, dout.dtype), (C,))
             for i in range(OH):
@@ -133,17 +134,17 @@ def weight_grad(F: int, CB: int):
     """parts[t, kh, kw, c, :] = sum over images bounds[t] <= n < bounds[t+1] and pixels of xp * dout.
 
     For each output row, tap and block of CB input channels (CB divides C),
-    CB x F accumulators stay in registers over the row's pixels; each thread
+    CB x F accumulators stay in registers over the row's pixels; each part
     t sums its images and rows in order.
     """
     size = F * CB
 
-    @numba.njit(parallel=True, fastmath=CONTRACT, cache=True)
+    @numba.njit(nogil=True, fastmath=CONTRACT, cache=True)
     def kernel(x, dout, parts, bounds, sh, sw, dh, dw, top, bottom, left, right):
         N, H, W, C = x.shape
         OH, OW = dout.shape[1], dout.shape[2]
         KH, KW = parts.shape[1], parts.shape[2]
-        for t in prange(len(bounds) - 1):
+        for t in range(len(bounds) - 1):
             xp = np.zeros((H + top + bottom, W + left + right, C), x.dtype)
             acc = numba.carray(register_block(size, x.dtype), (CB, F))
             for n in range(bounds[t], bounds[t + 1]):
