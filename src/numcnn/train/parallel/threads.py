@@ -163,6 +163,6 @@ def start_threads(model, size: int) -> ThreadRoot:
 def _quietly(serve, comm, model) -> None:
     """serve, with its failure reported to the root (which raises it) rather than printed twice."""
     try:
-        serve(comm, model)
+        serve(comm, model, own_process=False)
     except Exception:
         pass

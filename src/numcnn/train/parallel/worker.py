@@ -48,11 +48,24 @@ def _unprefixed(arrays: dict, prefix: str) -> dict:
     return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
-def serve(comm: Communicator, model) -> None:
+def restore_module_generators(model, states: dict) -> None:
+    """Only the generators the model's modules hold (a thread must not set the process's global ones)."""
+    saved = states.get("modules", {})
+    net = getattr(model, "net", model)
+    for name, module in net.named_modules() if hasattr(net, "named_modules") else []:
+        for attribute, value in vars(module).items():
+            if isinstance(value, np.random.Generator) and f"{name}:{attribute}" in saved:
+                value.bit_generator.state = saved[f"{name}:{attribute}"]
+
+
+def serve(comm: Communicator, model, own_process: bool = True) -> None:
     """Ranks >= 1: run the root's commands on this replica of the model until told to stop.
 
+    own_process: whether this rank has a process of its own; a thread in the root's process
+    restores only its modules' generators (the global ones belong to the root's thread).
     Returns when the root sends stop or goes away (the communicator raises its Stopped).
     """
+    restore = restore_random_states if own_process else restore_module_generators
     try:
         while True:
             command = comm.broadcast(None)
@@ -61,7 +74,7 @@ def serve(comm: Communicator, model) -> None:
             arrays = comm.broadcast_arrays(None)
             load_model_arrays(model, _unprefixed(arrays, "state."))
             if command["kind"] == "step":
-                restore_random_states(model, command["random"])
+                restore(model, command["random"])
                 comm.gather_arrays(run_step(model, comm, arrays["X"], arrays["y"]))
             else:
                 comm.gather_arrays(run_predict(model, comm, arrays["X"]))
