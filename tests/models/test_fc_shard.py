@@ -139,3 +139,24 @@ def test_two_layer_net_splits_as_it_is():
     np.testing.assert_allclose(weighted_sum([r[0] for r in results], shards), loss, rtol=1e-12)
     for name, grad in grads.items():
         np.testing.assert_allclose(weighted_sum([r[1][name] for r in results], shards), grad, rtol=1e-10, atol=1e-12)
+
+
+def test_replicas_with_their_own_generators_need_no_global_one():
+    """A threads-backed worker gives its replica a RandomState at the root's state: the same results."""
+    model = fc_net(np.float64, seed=None)
+    X, y = data(np.float64)
+    np.random.seed(5)
+    state = np.random.get_state()
+    loss, grads = copy.deepcopy(model).loss(X, y)
+
+    def task(rank, shard):
+        replica = copy.deepcopy(model)
+        replica.shard_random = np.random.RandomState()
+        replica.shard_random.set_state(state)
+        return replica.loss(X[shard.start : shard.stop], y[shard.start : shard.stop])
+
+    np.random.seed(6)  # the global generator is not used
+    results, shards = run_shards(len(X), 3, task)
+    np.testing.assert_allclose(weighted_sum([r[0] for r in results], shards), loss, rtol=1e-10)
+    for name, grad in grads.items():
+        np.testing.assert_allclose(weighted_sum([r[1][name] for r in results], shards), grad, rtol=1e-10, atol=1e-12)

@@ -66,6 +66,12 @@ def test_evaluation_and_p_zero_draw_nothing():
     assert rng.bit_generator.state == before
 
 
+def test_evaluation_ignores_the_shard():
+    x = batch((4, 2), np.float64, False)
+    with batch_shard(BatchShard(0, 3, 6, combine=None)):
+        np.testing.assert_array_equal(nn.Dropout(0.5).eval()(x), x)
+
+
 def test_a_shard_of_other_rows_is_refused():
     with batch_shard(BatchShard(0, 3, 6, combine=None)), pytest.raises(ValueError, match="shard's 3 rows"):
         nn.Dropout(0.5)(np.ones((4, 2)))

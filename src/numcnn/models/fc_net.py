@@ -65,17 +65,19 @@ def _synchronized_bn_relu_backward(dout, cache):
     return dx, dW, db, dgamma, dbeta
 
 
-def _shard_dropout_forward(x, dropout_param, shard: BatchShard):
+def _shard_dropout_forward(x, dropout_param, shard: BatchShard, random=None):
     """The assignment's dropout (cs231n_layers.dropout_forward) for rows [start, stop) of the batch.
 
-    The mask is drawn for the whole batch, np.random.rand(total, ...) in C
-    order after np.random.seed(seed) if one is set, and this worker keeps its
-    rows: one worker's mask and advance of np.random, whatever the split.
+    The mask is drawn for the whole batch, random.rand(total, ...) in C order
+    after random.seed(seed) if one is set, and this worker keeps its rows:
+    one worker's mask and advance of the generator, whatever the split.
+    random: a np.random.RandomState, or None for np.random's global one.
     """
+    random = np.random if random is None else random
     p = dropout_param["p"]
     if "seed" in dropout_param:
-        np.random.seed(dropout_param["seed"])
-    draws = np.random.rand(shard.total, *x.shape[1:])[shard.start : shard.stop]
+        random.seed(dropout_param["seed"])
+    draws = random.rand(shard.total, *x.shape[1:])[shard.start : shard.stop]
     mask = ((draws < p) / p).astype(x.dtype, copy=False)
     return x * mask, DropoutCache(mask)
 
@@ -128,7 +130,15 @@ class FullyConnectedNet(ParamsState):
     of keeping a unit (1 = no dropout). normalization: None, 'batchnorm' or
     'layernorm' (parameters gamma1, beta1, ...). seed: fixes dropout masks,
     as in the assignment (for gradient checks).
+
+    shard_random: the np.random.RandomState its dropout draws from under a
+    data-parallel shard; None (the default) is np.random's global generator,
+    as without workers. Worker threads share that one generator, so a
+    threads-backed worker gives its replica its own, set to the root's state
+    at each step.
     """
+
+    shard_random: np.random.RandomState | None = None
 
     def __init__(
         self,
@@ -237,7 +247,7 @@ class FullyConnectedNet(ParamsState):
             out, cache = L.affine_relu_forward(x, W, b)
         dropout_cache = None
         if self.use_dropout and shard is not None:
-            out, dropout_cache = _shard_dropout_forward(out, self.dropout_param, shard)
+            out, dropout_cache = _shard_dropout_forward(out, self.dropout_param, shard, self.shard_random)
         elif self.use_dropout:
             out, dropout_cache = L.dropout_forward(out, self.dropout_param)
         return out, (cache, dropout_cache, shard)

@@ -27,7 +27,7 @@ class Dropout(Module):
         self.rng = rng
 
     def forward(self, x):
-        shard = current_shard()
+        shard = current_shard() if self.training else None  # evaluation: the identity, on any rows
         if shard is None:
             out, cache = ops.dropout_forward(x, self.p, self.training, init.generator(self.rng))
         else:
