@@ -18,7 +18,7 @@ from numcnn.gradcheck import eval_numerical_gradient
 from numcnn.nn.shard import BatchShard, batch_shard
 from shard_workers import run_shards, weighted_sum
 
-TOLERANCE = {np.float64: dict(rtol=1e-10, atol=1e-10), np.float32: dict(rtol=1e-4, atol=2e-5)}
+TOLERANCE = {np.float64: dict(rtol=1e-10, atol=1e-10), np.float32: dict(rtol=1e-5, atol=5e-6)}
 CASES = {
     "1d (N, D)": (nn.BatchNorm1d, (10, 4), False),
     "1d (N, C, L)": (nn.BatchNorm1d, (10, 3, 5), False),
