@@ -58,14 +58,13 @@ def restore_module_generators(model, states: dict) -> None:
                 value.bit_generator.state = saved[f"{name}:{attribute}"]
 
 
-def serve(comm: Communicator, model, own_process: bool = True) -> None:
+def serve(comm: Communicator, model, restore=restore_random_states) -> None:
     """Ranks >= 1: run the root's commands on this replica of the model until told to stop.
 
-    own_process: whether this rank has a process of its own; a thread in the root's process
-    restores only its modules' generators (the global ones belong to the root's thread).
+    restore(model, states) sets the generators to the root's states at each step: all of this
+    process's by default; a thread in the root's process sets private ones (threads.py).
     Returns when the root sends stop or goes away (the communicator raises its Stopped).
     """
-    restore = restore_random_states if own_process else restore_module_generators
     try:
         while True:
             command = comm.broadcast(None)
