@@ -92,3 +92,29 @@ def test_workers_option_is_checked():
         Solver(model, d, workers=3, batch_size=2)
     with pytest.raises(ValueError, match="worker_backend must be one of"):
         Solver(model, d, workers=2, worker_backend="gpu")
+
+
+def test_a_model_that_cannot_be_split_is_refused_when_the_solver_is_built(monkeypatch):
+    import numcnn.train.solver as solver_module
+
+    monkeypatch.setattr(
+        solver_module, "unsplittable_reason", lambda model: "its layer x does not support batch sharding"
+    )
+    with pytest.raises(ValueError, match="workers=2: the model cannot be split over workers: its layer x"):
+        Solver(threelayer(), data(), workers=2)
+    Solver(threelayer(), data(), workers=1)  # one worker splits nothing
+
+
+def test_choose_workers_leaves_the_model_as_it_was():
+    from numcnn.nn.random_state import capture_random_states
+    from numcnn.train.parallel import choose_workers
+
+    model = module_net(np.float64, batchnorm=True, dropout=0.3)
+    d = data(dtype=np.float64)
+    before, randomness = state(model), capture_random_states(model)
+    choice = choose_workers(model, d["X_train"][:24], d["y_train"][:24], cores=2)
+    assert choice.workers in (1, 2) and "ms on one process" in choice.why
+    for name, value in before.items():
+        np.testing.assert_array_equal(state(model)[name], value, err_msg=name)
+    assert capture_random_states(model)["numcnn_nn"] == randomness["numcnn_nn"]
+    assert choose_workers(model, d["X_train"][:24], d["y_train"][:24], cores=1).why == "one core"
