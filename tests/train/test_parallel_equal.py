@@ -68,7 +68,9 @@ def test_data_parallel_loss_and_scores_equal_the_models():
 
 @pytest.mark.parametrize("backend", ["processes", "threads"])
 def test_batch_norm_running_statistics_equal_one_workers_on_every_rank(backend):
-    """Synchronized batch norm: each rank's replica ends with the running statistics of one worker."""
+    """Synchronized batch norm: the root's running statistics after a split step are one worker's
+    (every rank computes the same ones; workers take the root's at each command), and evaluation
+    split over the ranks uses them."""
     model = module_net(np.float64, batchnorm=True, dropout=0.3)
     d = data(dtype=np.float64)
     X, y = d["X_train"][:24], d["y_train"][:24]
@@ -77,8 +79,6 @@ def test_batch_norm_running_statistics_equal_one_workers_on_every_rank(backend):
     with start_workers(model, 3, backend) as comm:
         parallel = DataParallel(model, comm)
         parallel.loss(X, y)
-        # the workers' replicas: their running statistics after the step, read back as scores of
-        # evaluation mode would use them, are checked through a prediction made with the root's
         np.testing.assert_allclose(parallel.loss(X), reference.loss(X), atol=1e-12)
     for name, value in reference.buffers.items():
         np.testing.assert_allclose(model.buffers[name], value, atol=1e-12, err_msg=name)
