@@ -34,13 +34,12 @@ agree within rounding. Evaluation splits its rows the same way.
 Local workers are forked processes (threads where fork is missing; the
 issue measured processes faster on two cores, 1.4-1.6x against 1.2-1.3x): a
 forked child inherits the model; arrays travel through anonymous shared
-files (memfd_create: no name in /dev/shm, no resource tracker, so nothing
-can leak even after a SIGKILL; multiprocessing.shared_memory would leave
-named segments behind a killed root), passed once by file descriptor over
-the pipe; a step's command rides in the same pipe message as its arrays'
-layout (one wake-up per worker); the root waits on each pipe together with
-every worker's process sentinel, so a dead worker raises WorkerLost naming it
-at once; children die with the root (PR_SET_PDEATHSIG, and a parent check
+files (memfd_create: no name in /dev/shm, so nothing can leak even after a
+SIGKILL; multiprocessing.shared_memory's named segments outlive a killed
+root until its resource-tracker process notices), passed once by file
+descriptor over the pipe; the root waits on each pipe together with every
+worker's process sentinel, so a dead worker raises WorkerLost naming it at
+once; children die with the root (PR_SET_PDEATHSIG, and a parent check
 right after it). Thread workers hold deep copies; their dropout draws from
 private generators set to the root's global states at each step. Across
 machines the same collectives run over MPI (mpi.py); ranks >= 1 run
