@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from numcnn.nn.random_state import capture_random_states, restore_random_states
 from numcnn.train.build import build_model
 from numcnn.train.config import model_names
 from numcnn.train.parallel import DataParallel, start_workers, unsplittable_reason
@@ -42,13 +43,15 @@ def test_one_step_on_three_workers_equals_one_workers(name):
     assert unsplittable_reason(model) is None
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((12, *shape)), rng.integers(0, 10, 12)
-    state = np.random.get_state()
+    randomness = capture_random_states(model)
     loss, grads = model.loss(X, y)
-    np.random.set_state(state)  # the same dropout masks for the split step
+    restore_random_states(model, randomness)  # the same dropout masks for the split step
     with start_workers(model, 3) as comm:
         split_loss, split_grads = DataParallel(model, comm).loss(X, y)
     assert split_loss == pytest.approx(loss, rel=1e-12)
+    # a bias before batch norm has a gradient of 0 up to rounding: held to the largest gradient's scale
+    largest = max(float(np.abs(grad).max()) for grad in grads.values())
     for key, grad in grads.items():
         assert split_grads[key].dtype == np.float64
-        scale = max(float(np.abs(grad).max()), 1e-6)
+        scale = max(float(np.abs(grad).max()), 1e-4 * largest)
         np.testing.assert_allclose(split_grads[key], grad, atol=1e-10 * scale, err_msg=key)
