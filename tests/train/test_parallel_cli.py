@@ -122,3 +122,12 @@ def test_a_worker_killed_mid_run_stops_the_cli_with_one_line_and_resume_complete
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epochs"] == 4 and summary["workers"] == 2
+
+
+def test_auto_on_resume_keeps_the_workers_the_run_recorded(tmp_path, monkeypatch):
+    out = tmp_path / "r"
+    assert cli.main([*ARGS, "--workers", "2", "--out", str(out)]) == 0
+    monkeypatch.setattr(run_module, "choose_workers", lambda *a, **k: pytest.fail("a resumed run must not measure"))
+    options = dict(model="threelayer", hidden=(32,), width=8, epochs=2, quiet=True, resume=True)
+    run = run_module.prepare_run(TrainConfig(**options, workers="auto"), out)
+    assert run.solver.workers == 2 and run_module.choose_run_workers(run) == "auto: as the run recorded"
