@@ -3,6 +3,8 @@ whole batch's batchnorm_forward/backward and against their loop twins."""
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from helpers import assert_close, channels_last
 from numcnn import ops
@@ -164,3 +166,43 @@ def test_backward_with_sums_refuses_an_evaluation_cache_and_wrong_sums():
         ops.batchnorm_backward_with_sums(x, cache, np.zeros(2), np.zeros(3), 8)
     with pytest.raises(ValueError, match="count"):
         ops.batchnorm_backward_with_sums(x, cache, np.zeros(3), np.zeros(3), 0)
+
+
+@st.composite
+def split_batch(draw):
+    """x, dout of a random shape and layout, gamma/beta or None, and row bounds of 1-3 shards."""
+    spatial = draw(st.booleans())
+    N, C = draw(st.integers(2, 7)), draw(st.integers(1, 5))
+    shape = (N, C, draw(st.integers(1, 3)), draw(st.integers(1, 3))) if spatial else (N, C)
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    last = spatial and draw(st.booleans())
+    x, dout = batch(shape, last, rng), batch(shape, last, rng)
+    gamma, beta = (rng.standard_normal(C), rng.standard_normal(C)) if draw(st.booleans()) else (None, None)
+    cuts = sorted(draw(st.sets(st.integers(1, N - 1), max_size=2)))
+    bounds = list(zip([0] + cuts, cuts + [N]))
+    return x, dout, gamma, beta, bounds
+
+
+@given(split_batch())
+def test_any_split_gives_the_whole_batch_fast_and_naive(case):
+    x, dout, gamma, beta, bounds = case
+    out, cache, _, _ = ops.batchnorm_forward(x, gamma, beta, None, None, True)
+    dx = ops.batchnorm_backward(dout, cache)[0]
+    shards = [slice(a, b) for a, b in bounds]
+    for partial_stats in (ops.batchnorm_partial_stats, ops.batchnorm_partial_stats_naive):
+        stats = ops.combine_partial_stats([partial_stats(x[rows]) for rows in shards])
+        mean, var = stats.mean, stats.m2 / stats.count
+        fast = [ops.batchnorm_forward_with_stats(x[r], gamma, beta, mean, var, stats.count, None, None) for r in shards]
+        naive = [
+            ops.batchnorm_forward_with_stats_naive(x[r], gamma, beta, mean, var, stats.count, None, None)
+            for r in shards
+        ]
+        sums = np.sum([ops.batchnorm_backward_sums(dout[r], f[1]) for r, f in zip(shards, fast)], axis=0)
+        sums_naive = np.sum([ops.batchnorm_backward_sums_naive(dout[r], n[1]) for r, n in zip(shards, naive)], axis=0)
+        assert_close(sums_naive, sums, name="sums")
+        for rows, f, n in zip(shards, fast, naive):
+            assert_close(f[0], out[rows], name="out")
+            assert_close(n[0], out[rows], name="out (naive)")
+            assert_close(ops.batchnorm_backward_with_sums(dout[rows], f[1], *sums, stats.count), dx[rows], name="dx")
+            dx_naive = ops.batchnorm_backward_with_sums_naive(dout[rows], n[1], *sums_naive, stats.count)
+            assert_close(dx_naive, dx[rows], name="dx (naive)")

@@ -14,7 +14,9 @@ statistics (track_running_stats=False in PyTorch) the batch statistics are
 used in both modes. The new running statistics are returned, never written
 into the arrays passed in, so the function stays pure.
 
-See norm.py for the shared standardization and its backward pass.
+See norm.py for the shared standardization and its backward pass, and
+batchnorm_partial.py for the same over a batch split among data-parallel
+workers (partial statistics and sums, built from the row passes below).
 """
 
 from __future__ import annotations
