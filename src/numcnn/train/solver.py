@@ -275,6 +275,9 @@ class Solver(CheckpointState):
         if self.workers == 1:
             yield
             return
+        reason = unsplittable_reason(self.model)  # solver.workers may have been set since __init__
+        if reason:
+            raise ValueError(f"workers={self.workers}: the model cannot be split over workers: {reason}")
         comm = self.communicator or start_workers(self.model, self.workers, self.options.worker_backend)
         self.parallel = DataParallel(self.model, comm)
         try:
