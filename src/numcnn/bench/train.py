@@ -14,7 +14,8 @@ memory is measured in fresh processes (peak resident memory of the step
 above the memory before it), one per framework and network.
 
 --workers 1,2: numcnn also with the step split over N local worker processes
-(numcnn.train.parallel, whole-step data parallelism). While workers run, every
+(numcnn.train.parallel, whole-step data parallelism), as processes and as threads
+(--backends), both timed in one interleaved block. While workers run, every
 rank has one core (one BLAS thread), so those steps are timed in a block of
 their own, interleaved with PyTorch's again: each "wN" figure has a PyTorch
 figure from the same minutes beside it.
@@ -23,6 +24,7 @@ figure from the same minutes beside it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -135,9 +137,10 @@ def _timed(contenders: dict, steps: int, batch_size: int) -> dict:
     return {key: batch_size / float(np.median(t)) for key, t in times.items()}
 
 
-def throughput(names, steps, batch_size, torch, workers=(1,)) -> dict:
+def throughput(names, steps, batch_size, torch, workers=(1,), backends=("processes",)) -> dict:
     """{network: {contender: images/s}}: numcnn, torch, torch_cl; with workers N > 1 also
-    numcnn_wN and torch_wN (PyTorch timed in the same block as the N workers)."""
+    numcnn_wN (processes), numcnn_wN_threads (with "threads" in backends) and torch_wN
+    (PyTorch timed in the same block as the N workers)."""
     X, y = batch(batch_size)
     results = {}
     for name in names:
@@ -153,13 +156,25 @@ def throughput(names, steps, batch_size, torch, workers=(1,)) -> dict:
         for n in (w for w in workers if w > 1):
             if unsplittable_reason(model):
                 continue
-            with start_workers(model, n) as comm:
-                split = numcnn_step(model, name, DataParallel(model, comm).loss)
-                block = {f"numcnn_w{n}": (split, (X, y))}
+            with contextlib.ExitStack() as running:
+                block = {}
+                for backend in backends:  # both kinds of workers wait idle while the other is timed
+                    comm = running.enter_context(start_workers(model, n, backend))
+                    key = f"numcnn_w{n}" + ("" if backend == "processes" else f"_{backend}")
+                    block[key] = (numcnn_step(model, name, DataParallel(model, comm).loss), (X, y))
                 if "torch" in torch_contenders:
                     block[f"torch_w{n}"] = torch_contenders["torch"]
                 results[name].update(_timed(block, steps, batch_size))
     return results
+
+
+def parse_backends(text: str) -> list[str]:
+    backends = text.split(",")
+    if not backends or any(b not in ("processes", "threads") for b in backends):
+        raise argparse.ArgumentTypeError(
+            f"--backends takes processes and/or threads, like processes,threads, got {text!r}"
+        )
+    return backends
 
 
 def parse_workers(text: str) -> list[int]:
@@ -186,12 +201,14 @@ def print_workers(names, speed, workers) -> None:
                 cells.append(f"w{n}: the model cannot be split over workers")
                 continue
             split = s[f"numcnn_w{n}"]
+            threads = s.get(f"numcnn_w{n}_threads")
+            threads_part = f"; threads {threads:.0f} ({threads / s['numcnn']:.2f}x w1)" if threads else ""
             torch_part = (
                 f", torch beside it {s[f'torch_w{n}']:.0f} ({split / s[f'torch_w{n}']:.2f}x)"
                 if f"torch_w{n}" in s
                 else ""
             )
-            cells.append(f"w{n} {split:7.0f} ({split / s['numcnn']:.2f}x w1{torch_part})")
+            cells.append(f"w{n} {split:7.0f} ({split / s['numcnn']:.2f}x w1{threads_part}{torch_part})")
         print("  ".join(cells), flush=True)
 
 
@@ -266,6 +283,12 @@ def main(argv=None) -> int:
         default=[1, 2],
         help="numcnn also with each step split over these numbers of worker processes (default 1,2)",
     )
+    parser.add_argument(
+        "--backends",
+        type=parse_backends,
+        default=["processes", "threads"],
+        help="kinds of workers to time for --workers, interleaved (default processes,threads)",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--memory-probe", nargs=2, metavar=("FRAMEWORK", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -284,7 +307,7 @@ def main(argv=None) -> int:
         f"training steps (forward, backward, update), float32, batch {args.batch_size}; "
         f"images/s, median of {args.steps}"
     )
-    speed = throughput(args.models, args.steps, args.batch_size, torch, args.workers)
+    speed = throughput(args.models, args.steps, args.batch_size, torch, args.workers, args.backends)
     memory = (
         {} if args.no_memory else peak_memory(args.models, args.batch_size, ["numcnn"] + (["torch"] if torch else []))
     )
