@@ -34,6 +34,12 @@ arguments and defaults are kept; the rest are numcnn's:
     frozen          glob patterns of parameter names never updated (e.g. "*norm*.weight")
     lr_scale        {glob pattern: factor} multiplying those parameters' learning rate
     restore_best    end with the best parameters seen, as the assignment does (default True)
+    workers         split every step and evaluation over this many local ranks (numcnn.train.parallel;
+                    default 1: the assignment's path, unchanged); they start when train() begins and
+                    stop when it ends, however it ends. Results equal one worker's within rounding,
+                    and a run with N workers is reproducible bit for bit
+    worker_backend  'processes' (fork), 'threads' or 'auto' (processes where fork exists)
+    communicator    the root's Communicator of ranks started elsewhere (MPI): instead of workers
 
 A loss that is NaN or infinite stops training with TrainingDiverged, naming
 the step and where the first non-finite value came from (the layer, for a
@@ -68,6 +74,7 @@ from .callbacks import (
     TimeBudget,
 )
 from .interrupts import _DeferredInterrupt
+from .parallel import DataParallel, WorkerLost, start_workers, unsplittable_reason
 from .progress import QuietBar
 from .solver_options import SolverOptions
 from .solver_state import CheckpointState
@@ -105,6 +112,9 @@ class Solver(CheckpointState):
                 f"y_train {len(self.y_train)}, X_val {len(self.X_val)}, y_val {len(self.y_val)}"
             )
         self._take_options(SolverOptions.from_keywords(kwargs))
+        reason = unsplittable_reason(model) if self.workers > 1 else None
+        if reason:
+            raise ValueError(f"workers={self.workers}: the model cannot be split over workers: {reason}")
         # The assignment samples from the global np.random; numcnn from its own generator,
         # seeded from np.random when no seed is given so that np.random.seed still works.
         self.assignment_sampling = self.sampling == "replacement" and self.seed is None
@@ -133,6 +143,8 @@ class Solver(CheckpointState):
         self.time_budget, self.resume, self.progress = options.time_budget, options.resume, options.progress
         self.restore_best, self.metadata = options.restore_best, options.metadata
         self.frozen, self.lr_scale = options.frozen, options.lr_scale
+        self.communicator = options.communicator
+        self.workers = options.communicator.size if options.communicator is not None else options.workers
         self.checkpoint_dir = Path(options.checkpoint_dir) if options.checkpoint_dir else None
         self.metrics_log = options.metrics_log
         if self.metrics_log is None and self.checkpoint_dir is not None:
@@ -182,6 +194,7 @@ class Solver(CheckpointState):
         self.best_saved_step = None  # ... and the one best.npz holds, when this solver wrote it
         self.metrics_records = []  # the metrics log's lines; None: a checkpoint that did not keep them
         self.resumed = False
+        self.parallel = None  # a DataParallel while train() runs with workers > 1
 
     # -- training ---------------------------------------------------------------------
     @property
@@ -209,7 +222,7 @@ class Solver(CheckpointState):
     def _step(self) -> None:
         """One update on one minibatch."""
         X_batch, y_batch = self._next_batch()
-        loss, grads = self.model.loss(X_batch, y_batch)
+        loss, grads = self._loss(X_batch, y_batch)
         if not math.isfinite(loss):
             where = (
                 f"; the last good checkpoint {self.checkpoint_dir / 'last.npz'} is kept" if self.checkpoint_dir else ""
@@ -236,6 +249,44 @@ class Solver(CheckpointState):
         self.step += 1
         self.step_in_epoch += 1
 
+    def _loss(self, X_batch, y_batch):
+        """model.loss on one batch: on this process, or split over the workers while they run."""
+        if self.parallel is None:
+            return self.model.loss(X_batch, y_batch)
+        try:
+            return self.parallel.loss(X_batch, y_batch, during=f"step {self.step + 1}")
+        except WorkerLost as error:
+            kept = (
+                f"; the last good checkpoint {self.checkpoint_dir / 'last.npz'} is kept" if self.checkpoint_dir else ""
+            )
+            raise WorkerLost(f"{error}: training stopped{kept}") from None
+
+    def _scores(self, X):
+        return self.model.loss(X) if self.parallel is None else self.parallel.loss(X, during="an evaluation")
+
+    @contextlib.contextmanager
+    def _ranks(self):
+        """Within: self.parallel splits steps and evaluations over the workers (none if workers is 1).
+
+        Local workers are started here and stopped on the way out, however train() ends
+        (exceptions, Ctrl-C, TrainingDiverged); a given communicator's ranks are told to stop
+        serving, and the communicator stays open.
+        """
+        if self.workers == 1:
+            yield
+            return
+        comm = self.communicator or start_workers(self.model, self.workers, self.options.worker_backend)
+        self.parallel = DataParallel(self.model, comm)
+        try:
+            yield
+        finally:
+            self.parallel = None
+            if self.communicator is None:
+                comm.close()
+            else:
+                with contextlib.suppress(WorkerLost):
+                    DataParallel(self.model, comm).stop()
+
     def check_accuracy(self, X, y, num_samples=None, batch_size=100) -> float:
         """Accuracy of the model on (X, y), on a random subset of num_samples if given."""
         N = X.shape[0]
@@ -243,7 +294,7 @@ class Solver(CheckpointState):
             sampler = np.random if self.assignment_sampling else self.rng
             mask = sampler.choice(N, num_samples)
             N, X, y = num_samples, X[mask], y[mask]
-        predictions = [np.argmax(self.model.loss(X[i : i + batch_size]), axis=1) for i in range(0, N, batch_size)]
+        predictions = [np.argmax(self._scores(X[i : i + batch_size]), axis=1) for i in range(0, N, batch_size)]
         return float(np.mean(np.concatenate(predictions) == y)) if N else 0.0
 
     @contextlib.contextmanager
@@ -296,7 +347,14 @@ class Solver(CheckpointState):
         Any stop at a step boundary inside an epoch (the time budget, Ctrl-C, a callback setting
         stop_training) first saves last.npz, the exact state to resume from, then evaluates what
         was trained as a partial epoch: a metrics line with "partial": true, and best.npz.
+        With workers > 1 the workers run while the loop runs (see _ranks).
         """
+        with self._ranks():
+            self._train_loop()
+        if self.restore_best and self.best_params:
+            self._put(self.best_params, self.best_buffers)
+
+    def _train_loop(self) -> None:
         per_epoch, callbacks = self.batches_per_epoch, self._loop_callbacks()
         total = self.num_epochs * per_epoch
         clock = time.perf_counter() - self.elapsed  # earlier sessions' training time counts
@@ -358,8 +416,6 @@ class Solver(CheckpointState):
                     f"training interrupted at step {self.step}"
                     + (f"; state saved to {self.checkpoint_dir / 'last.npz'}" if self.checkpoint_dir else "")
                 )
-        if self.restore_best and self.best_params:
-            self._put(self.best_params, self.best_buffers)
 
     def _loop_callbacks(self) -> list:
         """numcnn's own callbacks around the user's, in the order the loop runs them (callbacks.py)."""

@@ -47,6 +47,9 @@ class SolverOptions:
     metadata: dict | None = None
     frozen: Any = ()
     lr_scale: dict | None = None
+    workers: int = 1
+    worker_backend: str = "auto"
+    communicator: Any = None
 
     @classmethod
     def from_keywords(cls, kwargs: dict) -> SolverOptions:
@@ -63,6 +66,7 @@ class SolverOptions:
             raise ValueError(f'Invalid update_rule "{self.update_rule}"; choose from {", ".join(optim.UPDATE_RULES)}')
         if self.sampling not in ("shuffle", "replacement"):
             raise ValueError(f"sampling must be 'shuffle' or 'replacement', got {self.sampling!r}")
+        _check_workers(self)
         if self.schedule is not None and self.lr_decay != 1.0:
             raise ValueError(
                 f"lr_decay={self.lr_decay} and schedule both set the learning rate; give one "
@@ -87,6 +91,7 @@ _WHOLE = {
     "num_val_samples": (1, True),
     "early_stopping": (1, True),
     "seed": (0, True),
+    "workers": (1, False),
 }
 _POSITIVE = {"lr_decay": False, "time_budget": True, "grad_clip": True}
 _FRACTIONS = ("momentum", "beta1", "beta2", "decay_rate")  # optimizer settings in [0, 1)
@@ -130,3 +135,20 @@ def _check_optim_setting(key: str, value) -> None:
         raise ValueError(f"{name} must be at least 0, got {value!r}")
     if key in _FRACTIONS and not 0 <= value < 1:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+
+
+def _check_workers(options: SolverOptions) -> None:
+    """workers, worker_backend and communicator: one way to name the ranks, and enough rows for them."""
+    from .parallel import BACKENDS, Communicator
+
+    if options.worker_backend not in BACKENDS:
+        raise ValueError(f"worker_backend must be one of {', '.join(BACKENDS)}, got {options.worker_backend!r}")
+    comm = options.communicator
+    if comm is not None:
+        if not isinstance(comm, Communicator) or not comm.is_root:
+            raise ValueError(f"communicator must be the root's (rank 0) numcnn Communicator, got {comm!r}")
+        if options.workers != 1:
+            raise ValueError("give workers or communicator, not both: the communicator's size is the workers")
+    ranks = comm.size if comm is not None else options.workers
+    if options.batch_size < ranks:
+        raise ValueError(f"batch_size {options.batch_size} cannot be split over {ranks} workers")

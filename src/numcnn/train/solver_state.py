@@ -10,6 +10,7 @@ uses the Solver's attributes (epoch, step, rng, model, callbacks, ...).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ class CheckpointState:
             "rng": self.rng.bit_generator.state,
             "random_states": capture_random_states(self.model),
             "metadata": self.metadata or {},
+            "workers": self.workers,
             "callbacks": [{"type": type(c).__name__, "state": c.state_dict()} for c in self._stateful_callbacks()],
         }
 
@@ -98,6 +100,14 @@ class CheckpointState:
         records = state.get("metrics_records")  # absent from checkpoints of earlier numcnn versions
         self.metrics_records = list(records) if records is not None else None
         self.resumed = True  # train() makes the run folder agree with this state
+        saved_workers = int(state.get("workers", 1))  # checkpoints from before workers trained on one
+        if saved_workers != self.workers:
+            print(
+                f"(the checkpoint was trained with {saved_workers} worker{'s' * (saved_workers > 1)}, this run "
+                f"continues with {self.workers}: results equal an uninterrupted run within rounding, not bit for bit)",
+                file=sys.stderr,
+                flush=True,
+            )
         self.rng.bit_generator.state = state["rng"]
         restore_random_states(self.model, state["random_states"])
         if "callbacks" in state:  # checkpoints from before callbacks had state have none

@@ -17,11 +17,15 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-__all__ = ["Communicator", "SingleProcess", "WorkerLost"]
+__all__ = ["Communicator", "SingleProcess", "Stopped", "WorkerLost"]
 
 
 class WorkerLost(RuntimeError):
     """Another rank died or stopped answering; the message names it."""
+
+
+class Stopped(Exception):
+    """Raised on a worker (rank >= 1) by a collective when the root stopped it or went away."""
 
 
 class Communicator(ABC):
@@ -31,6 +35,12 @@ class Communicator(ABC):
     @property
     def is_root(self) -> bool:
         return self.rank == 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     @abstractmethod
     def broadcast(self, message: object = None) -> object:

@@ -1,0 +1,79 @@
+"""Data parallelism computes what one worker computes: N = 1 against 2 and 3 workers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from parallel_nets import buffers, data, module_net, params, threelayer, train
+
+from numcnn.train import Solver
+from numcnn.train.parallel import DataParallel, shard_bounds, start_workers
+
+# float64: 1e-10 (the issue's bound); float32: a few units of rounding on values of order 1
+TOLERANCE = {np.float64: 1e-10, np.float32: 2e-5}
+MODELS = {"threelayer": threelayer, "module": module_net}
+
+
+def test_shards_are_contiguous_and_differ_by_at_most_one_row():
+    assert shard_bounds(128, 3) == [(0, 43), (43, 86), (86, 128)]
+    assert shard_bounds(2, 3) == [(0, 1), (1, 2), (2, 2)]
+    assert shard_bounds(7, 1) == [(0, 7)]
+
+
+@pytest.mark.parametrize("backend", ["processes", "threads"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_training_with_2_and_3_workers_equals_one_worker(kind, dtype, backend):
+    make = MODELS[kind]
+    one = train(make(dtype))
+    for workers in (2, 3):
+        many = train(make(dtype), workers, backend)
+        tolerance = TOLERANCE[dtype]
+        np.testing.assert_allclose(many.loss_history, one.loss_history, rtol=tolerance, atol=tolerance)
+        assert len(many.loss_history) == 8 and one.loss_history[-1] < one.loss_history[0]
+        for name, value in params(one.model).items():
+            np.testing.assert_allclose(params(many.model)[name], value, rtol=tolerance, atol=tolerance, err_msg=name)
+        assert many.val_acc_history == one.val_acc_history
+
+
+@pytest.mark.parametrize("backend", ["processes", "threads"])
+def test_a_run_with_two_workers_is_reproducible_bit_for_bit(backend):
+    first, second = train(threelayer(), 2, backend), train(threelayer(), 2, backend)
+    assert first.loss_history == second.loss_history
+    for name, value in params(first.model).items():
+        np.testing.assert_array_equal(params(second.model)[name], value)
+
+
+def test_data_parallel_loss_and_scores_equal_the_models():
+    model = module_net(np.float64)
+    d = data(dtype=np.float64)
+    X, y = d["X_train"][:13], d["y_train"][:13]
+    loss, grads = model.loss(X, y)
+    scores = model.loss(X[:2])
+    with start_workers(model, 3) as comm:
+        parallel = DataParallel(model, comm)
+        split_loss, split_grads = parallel.loss(X, y)
+        split_scores = parallel.loss(X[:2])  # fewer rows than ranks: one rank has none
+    assert split_loss == pytest.approx(loss, abs=1e-12)
+    for name, grad in grads.items():
+        np.testing.assert_allclose(split_grads[name], grad, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(split_scores, scores, atol=1e-12)
+
+
+def test_buffers_after_training_equal_one_workers():
+    """Running statistics live on the root, which broadcasts them: they end as with one worker."""
+    one = train(module_net(np.float64))
+    two = train(module_net(np.float64), 2, "processes")
+    assert buffers(one.model).keys() == buffers(two.model).keys()
+    for name, value in buffers(one.model).items():
+        np.testing.assert_allclose(buffers(two.model)[name], value, atol=1e-10, err_msg=name)
+
+
+def test_workers_option_is_checked():
+    model, d = threelayer(), data()
+    with pytest.raises(ValueError, match="workers must be a positive int"):
+        Solver(model, d, workers=0)
+    with pytest.raises(ValueError, match="batch_size 2 cannot be split over 3 workers"):
+        Solver(model, d, workers=3, batch_size=2)
+    with pytest.raises(ValueError, match="worker_backend must be one of"):
+        Solver(model, d, workers=2, worker_backend="gpu")
