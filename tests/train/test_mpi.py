@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from numcnn.cli import main
+from numcnn.io import load_checkpoint
 from numcnn.train import UserError
 from numcnn.train.parallel.mpi import import_mpi, launched_by_mpi, pack, unpack
 
@@ -183,7 +188,7 @@ import numpy as np
 from numcnn.train.parallel import WorkerLost
 from numcnn.train.parallel.mpi import MPICommunicator
 
-comm = MPICommunicator()  # a singleton: MPI without mpiexec, one rank
+comm = MPICommunicator(grace=0.5)  # a singleton: MPI without mpiexec, one rank
 finished = subprocess.Popen(["true"])
 finished.wait()
 never = comm._comm.Irecv(np.empty(1), source=0, tag=99)  # a message nobody sends: waits forever
@@ -224,3 +229,98 @@ def test_a_failing_worker_reports_its_error_to_the_root(tmp_path):
     assert result.returncode != 0
     message = (tmp_path / "lost0.txt").read_text().split(" ", 1)[1]
     assert message.startswith("MPI rank 1 (pid ") and message.endswith("failed: ValueError: the shard had no rows")
+
+
+# -- `mpiexec -n 2 numcnn train` -------------------------------------------------------------
+
+TRAIN = ["--model", "threelayer", "--dataset", "digits", "--epochs", "2", "--quiet"]
+
+
+def numcnn_over_mpi(tmp_path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return mpiexec(2, [sys.executable, "-m", "numcnn", "train", *TRAIN, *args], tmp_path, timeout=timeout)
+
+
+def losses_and_params(run: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    checkpoint = load_checkpoint(run / "last.npz")
+    return np.array(checkpoint.state["loss_history"]), checkpoint.model_arrays
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    """The same run in one process (no mpiexec): the reference."""
+    folder = tmp_path_factory.mktemp("one")
+    assert main(["train", *TRAIN, "--out", str(folder / "run")]) == 0
+    return folder / "run"
+
+
+def kill_rank_1_after_epoch_1(tmp_path, run: Path) -> tuple[subprocess.CompletedProcess, int, float]:
+    """`mpiexec -n 2 numcnn train` with rank 1 killed (SIGKILL) as soon as last.npz is written.
+
+    Returns (the job, rank 1's pid read from rank 0's first line, seconds from the kill to the job's end).
+    """
+    command = [MPIEXEC, "-n", "2", sys.executable, "-m", "numcnn", "train", *TRAIN, "--out", str(run)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as job:
+        try:
+            first = job.stdout.readline()
+            pid = int(re.search(r"rank 1 \(pid (\d+) on ", first).group(1))
+            deadline = time.monotonic() + 120
+            while not (run / "last.npz").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)  # the end of epoch 1
+            os.kill(pid, signal.SIGKILL)
+            killed = time.monotonic()
+            rest = job.stdout.read()
+            job.wait(timeout=30)
+            stopped = time.monotonic() - killed
+        finally:
+            job.kill()
+    return subprocess.CompletedProcess(command, job.returncode, first + rest), pid, stopped
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(tmp_path_factory):
+    """A 2-rank run whose rank 1 is killed after epoch 1, then resumed with the same command."""
+    folder = tmp_path_factory.mktemp("mpi")
+    run = folder / "run"
+    killed, pid, stopped = kill_rank_1_after_epoch_1(folder, run)
+    step_kept = load_checkpoint(run / "last.npz").state["step"]
+    resumed = numcnn_over_mpi(folder, "--out", str(run), "--resume")
+    return run, killed, pid, stopped, step_kept, resumed
+
+
+@needs_mpi
+def test_a_killed_rank_stops_the_run_within_seconds_and_resume_trains_as_one_process_does(
+    killed_and_resumed, one_process
+):
+    """MPICH's mpiexec ends every rank when one dies and names its pid; rank 0's first line maps the
+    pid to the rank. last.npz survives; --resume completes, and the whole run's losses and weights
+    are one process's within float32 rounding (the sums over ranks are taken in another order)."""
+    run, killed, pid, stopped, step_kept, resumed = killed_and_resumed
+    assert re.match(r"MPI: 2 ranks: rank 0 \(pid \d+ on .+\), rank 1 \(pid \d+ on .+\)\n", killed.stdout)
+    assert killed.returncode != 0 and stopped < 15, killed.stdout
+    assert re.search(rf"PID {pid} RUNNING AT ", killed.stdout), killed.stdout  # mpiexec names the dead process
+    assert step_kept == 20  # epoch 1's checkpoint, intact
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    losses, params = losses_and_params(run)
+    one_losses, one_params = losses_and_params(one_process)
+    assert len(losses) == len(one_losses) == 2 * 20  # every step (20 batches of 64 an epoch)
+    np.testing.assert_allclose(losses, one_losses, rtol=2e-5, atol=0)
+    for name, value in one_params.items():
+        np.testing.assert_allclose(params[name], value, rtol=1e-3, atol=1e-5, err_msg=name)
+    assert load_checkpoint(run / "last.npz").state["workers"] == 2
+    for name in ("best.npz", "metrics.jsonl", "summary.json", "curves.png"):  # rank 0 writes the run folder
+        assert (run / name).exists(), name
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_a_killed_and_resumed_mpi_run_equals_an_uninterrupted_one_bit_for_bit(tmp_path, killed_and_resumed):
+    result = numcnn_over_mpi(tmp_path, "--out", "run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    losses, params = losses_and_params(tmp_path / "run")
+    resumed_losses, resumed_params = losses_and_params(killed_and_resumed[0])
+    assert losses.tobytes() == resumed_losses.tobytes()
+    for name, value in params.items():
+        assert resumed_params[name].tobytes() == value.tobytes(), name

@@ -73,7 +73,7 @@ def _resolved(path) -> str | None:
     return str(Path(path).expanduser().resolve()) if path else None
 
 
-def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None, callbacks=()):
+def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None, callbacks=(), communicator=None):
     """The model and its Solver as the config says, on prepared data; returns (solver, ema or None).
 
     Parameters
@@ -82,6 +82,8 @@ def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None
     prepared : the normalized splits, X_*: (N, C, H, W).
     out : the run folder for checkpoints and metrics.jsonl; None trains without them (a sweep's trials).
     callbacks : Solver callbacks run before the Lookahead and EMA ones the config asks for.
+    communicator : the root's Communicator of ranks started elsewhere (MPI, numcnn.cli.mpi_entry):
+        steps and evaluations are split over them.
     """
     optimizer = config.optimizer
     if optimizer not in UPDATE_RULES:
@@ -181,6 +183,7 @@ def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None
         metadata=metadata,
         frozen=frozen,
         callbacks=callbacks,
+        communicator=communicator,
     )
     return solver, ema
 
@@ -219,7 +222,9 @@ class Run:
     ema: EMA | None
 
 
-def prepare_run(config: TrainConfig, out: Path | None = None, prepared: Prepared | None = None, callbacks=()) -> Run:
+def prepare_run(
+    config: TrainConfig, out: Path | None = None, prepared: Prepared | None = None, callbacks=(), communicator=None
+) -> Run:
     """Seed, load the data (unless given) and build the model and its Solver, as `numcnn train` does.
 
     Parameters
@@ -229,6 +234,7 @@ def prepare_run(config: TrainConfig, out: Path | None = None, prepared: Prepared
         (config.resume) continues from out/last.npz.
     prepared : data already loaded for this config (a sweep's worker loads it once for all trials).
     callbacks : extra Solver callbacks (a sweep's pruning report).
+    communicator : the root's Communicator of MPI ranks (see make_solver).
 
     Returns
     -------
@@ -237,7 +243,7 @@ def prepare_run(config: TrainConfig, out: Path | None = None, prepared: Prepared
     seed_everything(config.seed)
     if prepared is None:
         prepared = load_data(config)
-    solver, ema = make_solver(config, prepared, out, callbacks=callbacks)
+    solver, ema = make_solver(config, prepared, out, callbacks=callbacks, communicator=communicator)
     return Run(config, prepared, solver, ema)
 
 
@@ -247,10 +253,13 @@ def _epochs_trained(solver: Solver) -> int | float:
     return int(epochs) if epochs.is_integer() else round(epochs, 3)
 
 
-def train(config: TrainConfig, out: Path) -> dict:
-    """Train as the config says, writing the run folder `out`; returns the summary (SUMMARY_KEYS)."""
+def train(config: TrainConfig, out: Path, callbacks=(), communicator=None) -> dict:
+    """Train as the config says, writing the run folder `out`; returns the summary (SUMMARY_KEYS).
+
+    callbacks and communicator (the root's, of MPI ranks) go to the Solver (see make_solver).
+    """
     started = time.perf_counter()
-    run = prepare_run(config, out)
+    run = prepare_run(config, out, callbacks=callbacks, communicator=communicator)
     prepared, solver = run.prepared, run.solver
     model = solver.model
     earlier_sessions = solver.elapsed  # training seconds of the sessions a resume continues
