@@ -7,6 +7,7 @@ import numpy as np
 from numcnn import models, nn
 from numcnn.train import Solver
 from numcnn.train.dataprep import make_augment
+from numcnn.train.parallel.model_state import model_arrays
 
 SHAPE = (1, 8, 8)
 
@@ -40,13 +41,27 @@ def module_net(dtype=np.float32, batchnorm=False, dropout=0.0):
     return models.Classifier(net, reg=1e-3)
 
 
+def fc_net(dtype=np.float32):
+    """The assignment's FullyConnectedNet with batch norm and dropout."""
+    np.random.seed(4)
+    return models.FullyConnectedNet(
+        [32, 16], input_dim=64, normalization="batchnorm", dropout_keep_ratio=0.7, reg=1e-3, weight_scale=0.1,
+        dtype=dtype,
+    )  # fmt: skip
+
+
 def train(model, workers=1, backend="auto", steps_epochs=2, augment=True, **options) -> Solver:
-    """A short seeded run (restore_best off: the parameters are those after the last step)."""
+    """A short seeded run (restore_best off: the parameters are those after the last step).
+
+    SGD with momentum, not Adam: a bias before batch norm has a gradient of exactly 0, which
+    N workers compute as rounding noise of about 1e-9; Adam divides it by its own size and
+    moves the bias a whole learning rate in the noise's direction, while SGD moves it by 1e-9 * lr.
+    """
     solver = Solver(
         model,
         data(dtype=model.params[next(iter(model.params))].dtype),
-        update_rule="adam",
-        optim_config={"learning_rate": 1e-2},
+        update_rule="sgd_momentum",
+        optim_config={"learning_rate": 0.05},
         batch_size=24,
         num_epochs=steps_epochs,
         num_train_samples=50,
@@ -66,5 +81,6 @@ def params(model) -> dict:
     return {k: np.array(v) for k, v in model.params.items()}
 
 
-def buffers(model) -> dict:
-    return {k: np.array(v) for k, v in getattr(model, "buffers", {}).items()}
+def state(model) -> dict:
+    """Parameters and running statistics (batch norm's), by name."""
+    return {k: np.array(v) for k, v in model_arrays(model).items()}

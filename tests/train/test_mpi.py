@@ -324,3 +324,13 @@ def test_a_killed_and_resumed_mpi_run_equals_an_uninterrupted_one_bit_for_bit(tm
     assert losses.tobytes() == resumed_losses.tobytes()
     for name, value in params.items():
         assert resumed_params[name].tobytes() == value.tobytes(), name
+
+
+@needs_mpi
+def test_a_run_refused_on_rank_0_lets_the_other_ranks_go(tmp_path):
+    """A mistake found before training (here the batch, smaller than the ranks) is one line and
+    exit status 2, as without MPI; the ranks waiting for the model stop instead of hanging."""
+    result = mpiexec(3, [sys.executable, "-m", "numcnn", "train", "--batch-size", "2", "--out", "run"], tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "numcnn train: error: --batch-size 2 cannot be split over 3 MPI ranks" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()

@@ -1,7 +1,7 @@
 """Training throughput and peak memory: numcnn against PyTorch on the same networks and weights.
 
     python benchmarks/bench_train.py [--steps 8] [--batch-size 128] [--models threelayer resnet20 airbench]
-    numcnn bench train
+    numcnn bench train [--workers 1,2]
 
 A training step is forward, backward and the optimizer update (Adam for
 ThreeLayerConvNet, Nesterov SGD for the others), float32, on random CIFAR-
@@ -12,6 +12,12 @@ so that the other's idle threads have stopped spinning (see
 bench.ops.SETTLE_SECONDS), and the median step kept. Peak
 memory is measured in fresh processes (peak resident memory of the step
 above the memory before it), one per framework and network.
+
+--workers 1,2: numcnn also with the step split over N local worker processes
+(numcnn.train.parallel, whole-step data parallelism). While workers run, every
+rank has one core (one BLAS thread), so those steps are timed in a block of
+their own, interleaved with PyTorch's again: each "wN" figure has a PyTorch
+figure from the same minutes beside it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import numpy as np
 
 from .. import models, nn
 from ..train.optim import UPDATE_RULES
+from ..train.parallel import DataParallel, start_workers, unsplittable_reason
 from .ops import blas_description, settle
 
 RULES = {
@@ -45,13 +52,16 @@ def numcnn_model(name: str):
     return models.Classifier(models.build(name))
 
 
-def numcnn_step(model, name):
+def numcnn_step(model, name, loss=None):
+    """One training step of model; loss (default model.loss) computes (loss, grads): a
+    DataParallel's loss splits it over workers."""
     rule_name, base = RULES[name]
     rule = UPDATE_RULES[rule_name]
     configs = {k: dict(base) for k in model.params}
+    loss = loss or model.loss
 
     def step(X, y):
-        _, grads = model.loss(X, y)
+        _, grads = loss(X, y)
         for key in list(model.params):
             model.params[key], configs[key] = rule(model.params[key], grads[key], configs[key])
 
@@ -110,29 +120,79 @@ def batch(batch_size, seed=0):
     return rng.standard_normal((batch_size, 3, 32, 32), dtype=np.float32), rng.integers(0, 10, batch_size)
 
 
-def throughput(names, steps, batch_size, torch) -> dict:
+def _timed(contenders: dict, steps: int, batch_size: int) -> dict:
+    """Images/s of each contender: the median of `steps` interleaved steps after one warm-up."""
+    times = {key: [] for key in contenders}
+    for step, args in contenders.values():  # warm-up: kernels chosen, buffers allocated
+        step(*args)
+    for _ in range(steps):
+        for key, (step, args) in contenders.items():
+            if len(contenders) > 1:
+                settle()
+            start = time.perf_counter()
+            step(*args)
+            times[key].append(time.perf_counter() - start)
+    return {key: batch_size / float(np.median(t)) for key, t in times.items()}
+
+
+def throughput(names, steps, batch_size, torch, workers=(1,)) -> dict:
+    """{network: {contender: images/s}}: numcnn, torch, torch_cl; with workers N > 1 also
+    numcnn_wN and torch_wN (PyTorch timed in the same block as the N workers)."""
     X, y = batch(batch_size)
     results = {}
     for name in names:
         model = numcnn_model(name)
-        contenders = {"numcnn": (numcnn_step(model, name), (X, y))}
+        torch_contenders = {}
         if torch is not None:
             Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
             twin = torch_twin(name, model, torch)
-            contenders["torch"] = (torch_step(twin, name, torch), (Xt, yt))
-            contenders["torch_cl"] = (torch_step(torch_twin(name, model, torch), name, torch, True), (Xt, yt))
-        times = {key: [] for key in contenders}
-        for step, args in contenders.values():  # warm-up: kernels chosen, buffers allocated
-            step(*args)
-        for _ in range(steps):
-            for key, (step, args) in contenders.items():
-                if len(contenders) > 1:
-                    settle()
-                start = time.perf_counter()
-                step(*args)
-                times[key].append(time.perf_counter() - start)
-        results[name] = {key: batch_size / float(np.median(t)) for key, t in times.items()}
+            torch_contenders["torch"] = (torch_step(twin, name, torch), (Xt, yt))
+            torch_contenders["torch_cl"] = (torch_step(torch_twin(name, model, torch), name, torch, True), (Xt, yt))
+        contenders = {"numcnn": (numcnn_step(model, name), (X, y)), **torch_contenders}
+        results[name] = _timed(contenders, steps, batch_size)
+        for n in (w for w in workers if w > 1):
+            if unsplittable_reason(model):
+                continue
+            with start_workers(model, n) as comm:
+                split = numcnn_step(model, name, DataParallel(model, comm).loss)
+                block = {f"numcnn_w{n}": (split, (X, y))}
+                if "torch" in torch_contenders:
+                    block[f"torch_w{n}"] = torch_contenders["torch"]
+                results[name].update(_timed(block, steps, batch_size))
     return results
+
+
+def parse_workers(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"--workers takes worker counts like 1,2, got {text!r}")
+    return counts
+
+
+def print_workers(names, speed, workers) -> None:
+    """The data-parallel table: numcnn with N workers against one, and against PyTorch timed beside it."""
+    counts = [n for n in workers if n > 1]
+    if not counts:
+        return
+    print("\nwhole-step data parallelism (numcnn.train.parallel), images/s; wN: N worker processes")
+    for name in names:
+        s = speed[name]
+        cells = [f"{name:<12} w1 {s['numcnn']:7.0f}"]
+        for n in counts:
+            if f"numcnn_w{n}" not in s:
+                cells.append(f"w{n}: the model cannot be split over workers")
+                continue
+            split = s[f"numcnn_w{n}"]
+            torch_part = (
+                f", torch beside it {s[f'torch_w{n}']:.0f} ({split / s[f'torch_w{n}']:.2f}x)"
+                if f"torch_w{n}" in s
+                else ""
+            )
+            cells.append(f"w{n} {split:7.0f} ({split / s['numcnn']:.2f}x w1{torch_part})")
+        print("  ".join(cells), flush=True)
 
 
 def _peak_rss_mb() -> float:
@@ -200,6 +260,12 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", default=["threelayer", "resnet20", "airbench"], choices=list(RULES))
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument(
+        "--workers",
+        type=parse_workers,
+        default=[1, 2],
+        help="numcnn also with each step split over these numbers of worker processes (default 1,2)",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--memory-probe", nargs=2, metavar=("FRAMEWORK", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -218,7 +284,7 @@ def main(argv=None) -> int:
         f"training steps (forward, backward, update), float32, batch {args.batch_size}; "
         f"images/s, median of {args.steps}"
     )
-    speed = throughput(args.models, args.steps, args.batch_size, torch)
+    speed = throughput(args.models, args.steps, args.batch_size, torch, args.workers)
     memory = (
         {} if args.no_memory else peak_memory(args.models, args.batch_size, ["numcnn"] + (["torch"] if torch else []))
     )
@@ -241,6 +307,7 @@ def main(argv=None) -> int:
             f"{s.get('torch_cl', float('nan')):9.0f}{mem}",
             flush=True,
         )
+    print_workers(args.models, speed, args.workers)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"images_per_sec": speed, "peak_memory_mb": memory}, f, indent=2)

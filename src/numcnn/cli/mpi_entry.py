@@ -29,6 +29,7 @@ import sys
 import time
 import traceback
 
+from ..train import UserError
 from ..train.callbacks import Callback
 from ..train.parallel import WorkerLost, serve
 from ..train.parallel.mpi import MPICommunicator
@@ -88,6 +89,13 @@ def _root(comm: MPICommunicator, args, train_here) -> int:
     print(comm.ranks_line(), flush=True)
     handoff = ModelToRanks(comm)
     try:
+        if args.workers != "auto":
+            raise UserError(f"--workers {args.workers}: under mpiexec the MPI ranks are the workers (mpiexec -n)")
+        if args.batch_size < comm.size:
+            raise UserError(
+                f"--batch-size {args.batch_size} cannot be split over {comm.size} MPI ranks: "
+                f"give at least {comm.size}, or fewer ranks"
+            )
         return train_here(args, callbacks=[handoff], communicator=comm)
     except WorkerLost as error:
         print(f"numcnn train: {error}", file=sys.stderr)

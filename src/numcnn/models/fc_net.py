@@ -7,6 +7,12 @@ term 0.5 * reg * sum(W**2) over the weight matrices only. label_smoothing
 distribution, as in ops.softmax_loss. Weights are drawn
 from np.random in the assignment's order (W1, W2, ...), so a seeded run
 matches the assignment's.
+
+Both split over data-parallel workers (numcnn.nn.shard): TwoLayerNet has
+nothing that couples the rows of a batch; FullyConnectedNet's batch norm
+and dropout, given a current shard in training, compute this worker's rows
+of what one worker computes on the whole batch (see _synchronized_bn_relu_*
+and _shard_dropout_forward below).
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from ..nn.norm import sync_backward_sums, sync_batch_statistics
+from ..nn.shard import BatchShard, current_shard
+from ..ops import DropoutCache
 from . import cs231n_layers as L
 from .params_state import ParamsState, assignment_rebuilder
 from .registry import register_rebuilder
@@ -23,6 +32,54 @@ def smoothing_config(label_smoothing: float) -> dict:
     """The label_smoothing entry of an assignment model's config: none at 0, so that the
     configs (and checkpoints) of models without it stay the assignment's."""
     return {"label_smoothing": label_smoothing} if label_smoothing else {}
+
+
+def _synchronized_bn_relu_forward(x, W, b, gamma, beta, bn_param, shard: BatchShard):
+    """affine - batch norm with the whole batch's statistics - relu, for this worker's rows.
+
+    bn_param's running statistics move as the assignment's do (momentum *
+    running + (1 - momentum) * batch, biased variance: cs231n_layers), with
+    the whole batch's mean and variance, identical on every worker.
+    """
+    a, fc_cache = ops.linear_forward(x, W, b)
+    count, mean, var = sync_batch_statistics(ops.batchnorm_partial_stats(a), shard)
+    eps, momentum = bn_param.get("eps", 1e-5), bn_param.get("momentum", 0.9)
+    n, bn_cache, _, _ = ops.batchnorm_forward_with_stats(a, gamma, beta, mean, var, count, None, None, eps=eps)
+    for key, batch_value in (("running_mean", mean), ("running_var", var)):
+        running = bn_param.get(key, np.zeros(a.shape[1], a.dtype))
+        updated = momentum * running + (1 - momentum) * batch_value
+        bn_param[key] = updated.astype(np.result_type(running, a), copy=False)
+    out, relu_cache = ops.relu_forward(n)
+    return out, (fc_cache, bn_cache, relu_cache, shard, count)
+
+
+def _synchronized_bn_relu_backward(dout, cache):
+    """dx (local scale, like dout), dW, db, dgamma, dbeta: the batch-norm sums are the whole batch's
+    (nn.norm.sync_backward_sums); the parameter gradients are this worker's own."""
+    fc_cache, bn_cache, relu_cache, shard, count = cache
+    dn = ops.relu_backward(dout, relu_cache)
+    dbeta, dgamma = ops.batchnorm_backward_sums(dn, bn_cache)
+    whole_dout, whole_dout_xhat = sync_backward_sums(dbeta, dgamma, shard)
+    dn = ops.batchnorm_backward_with_sums(dn, bn_cache, whole_dout, whole_dout_xhat, count)
+    dx, dW, db = ops.linear_backward(dn, fc_cache)
+    return dx, dW, db, dgamma, dbeta
+
+
+def _shard_dropout_forward(x, dropout_param, shard: BatchShard, random=None):
+    """The assignment's dropout (cs231n_layers.dropout_forward) for rows [start, stop) of the batch.
+
+    The mask is drawn for the whole batch, random.rand(total, ...) in C order
+    after random.seed(seed) if one is set, and this worker keeps its rows:
+    one worker's mask and advance of the generator, whatever the split.
+    random: a np.random.RandomState, or None for np.random's global one.
+    """
+    random = np.random if random is None else random
+    p = dropout_param["p"]
+    if "seed" in dropout_param:
+        random.seed(dropout_param["seed"])
+    draws = random.rand(shard.total, *x.shape[1:])[shard.start : shard.stop]
+    mask = ((draws < p) / p).astype(x.dtype, copy=False)
+    return x * mask, DropoutCache(mask)
 
 
 class TwoLayerNet(ParamsState):
@@ -73,7 +130,15 @@ class FullyConnectedNet(ParamsState):
     of keeping a unit (1 = no dropout). normalization: None, 'batchnorm' or
     'layernorm' (parameters gamma1, beta1, ...). seed: fixes dropout masks,
     as in the assignment (for gradient checks).
+
+    shard_random: the np.random.RandomState its dropout draws from under a
+    data-parallel shard; None (the default) is np.random's global generator,
+    as without workers. Worker threads share that one generator, so a
+    threads-backed worker gives its replica its own, set to the root's state
+    at each step.
     """
+
+    shard_random: np.random.RandomState | None = None
 
     def __init__(
         self,
@@ -141,9 +206,12 @@ class FullyConnectedNet(ParamsState):
         if self.normalization == "batchnorm":
             for bn_param in self.bn_params:
                 bn_param["mode"] = mode
+        shard = current_shard() if mode == "train" else None
+        if shard is not None and X.shape[0] != shard.rows:
+            raise ValueError(f"X must hold the shard's {shard.rows} rows of the batch, got shape {X.shape}")
         caches, hidden = [], X
         for i in range(1, self.num_layers):
-            hidden, cache = self._hidden_forward(hidden, i)
+            hidden, cache = self._hidden_forward(hidden, i, shard)
             caches.append(cache)
         scores, scores_cache = ops.linear_forward(
             hidden, self.params[f"W{self.num_layers}"], self.params[f"b{self.num_layers}"]
@@ -161,9 +229,13 @@ class FullyConnectedNet(ParamsState):
             grads[f"W{i}"] = grads[f"W{i}"] + self.reg * W
         return loss, grads
 
-    def _hidden_forward(self, x, i):
+    def _hidden_forward(self, x, i, shard: BatchShard | None = None):
         W, b = self.params[f"W{i}"], self.params[f"b{i}"]
-        if self.normalization == "batchnorm":
+        if self.normalization == "batchnorm" and shard is not None:
+            out, cache = _synchronized_bn_relu_forward(
+                x, W, b, self.params[f"gamma{i}"], self.params[f"beta{i}"], self.bn_params[i - 1], shard
+            )
+        elif self.normalization == "batchnorm":
             out, cache = L.affine_bn_relu_forward(
                 x, W, b, self.params[f"gamma{i}"], self.params[f"beta{i}"], self.bn_params[i - 1]
             )
@@ -174,15 +246,21 @@ class FullyConnectedNet(ParamsState):
         else:
             out, cache = L.affine_relu_forward(x, W, b)
         dropout_cache = None
-        if self.use_dropout:
+        if self.use_dropout and shard is not None:
+            out, dropout_cache = _shard_dropout_forward(out, self.dropout_param, shard, self.shard_random)
+        elif self.use_dropout:
             out, dropout_cache = L.dropout_forward(out, self.dropout_param)
-        return out, (cache, dropout_cache)
+        return out, (cache, dropout_cache, shard)
 
     def _hidden_backward(self, dout, caches, i, grads):
-        cache, dropout_cache = caches
+        cache, dropout_cache, shard = caches
         if dropout_cache is not None:
             dout = L.dropout_backward(dout, dropout_cache)
-        if self.normalization == "batchnorm":
+        if self.normalization == "batchnorm" and shard is not None:
+            dx, grads[f"W{i}"], grads[f"b{i}"], grads[f"gamma{i}"], grads[f"beta{i}"] = _synchronized_bn_relu_backward(
+                dout, cache
+            )
+        elif self.normalization == "batchnorm":
             dx, grads[f"W{i}"], grads[f"b{i}"], grads[f"gamma{i}"], grads[f"beta{i}"] = L.affine_bn_relu_backward(
                 dout, cache
             )

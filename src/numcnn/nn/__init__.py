@@ -12,6 +12,12 @@ are NaN or infinite (the Solver's NaN guard uses it).
 random_state captures and restores every generator a network draws from
 (NumPy's global one, nn's default one, any a module holds), for exact resume.
 
+shard says which rows of a batch a data-parallel worker holds; the layers
+that couple a batch's rows honour it (batch norm in training synchronizes
+its statistics and backward sums, instance norm its running statistics,
+dropout keeps its rows of the whole batch's mask), so workers compute one
+worker's result. Every other module works on each sample alone.
+
 Layer: above ops. May import numpy, numcnn.checks and numcnn.ops; never models,
 train, data or the CLI.
 """

@@ -3,6 +3,12 @@
 Parameters are "weight" (gamma) and "bias" (beta); batch norm's buffers are
 "running_mean", "running_var" and "num_batches_tracked", as in PyTorch, so
 state dicts match key for key.
+
+Under a data-parallel shard (numcnn.nn.shard) batch norm in training is
+synchronized, as torch.nn.SyncBatchNorm: the workers combine their partial
+statistics and backward sums, so each computes its rows of what one worker
+computes on the whole batch, and the running statistics end identical on
+every worker. Without a shard, nothing of that runs.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from ..checks import (
     probability,
 )
 from .module import Module
+from .shard import BatchShard, current_shard
 
 
 def _momentum(momentum) -> float | None:
@@ -30,6 +37,40 @@ def _momentum(momentum) -> float | None:
         return probability(momentum, "momentum")
     except ValueError:
         raise ValueError(f"momentum must be in [0, 1] or None (cumulative average), got {momentum!r}") from None
+
+
+def sync_batch_statistics(partials: ops.BatchNormPartials, shard: BatchShard) -> tuple[int, np.ndarray, np.ndarray]:
+    """The whole batch's values per channel M, mean (C,) and biased var (C,), in float64, from this
+    worker's partials (ops.batchnorm_partial_stats): identical bits on every worker.
+
+    ops.combine_partial_stats's formula, summed across workers in two rounds of shard.combine:
+    [m_r, m_r * mean_r] -> M and mean; then m2_r + m_r * (mean_r - mean)^2 -> M2, var = M2 / M.
+    """
+    local_mean = np.asarray(partials.mean, np.float64)
+    first = shard.combine(np.concatenate([[float(partials.count)], partials.count * local_mean]))
+    count = int(round(float(first[0])))
+    mean = first[1:] / count
+    m2 = shard.combine(np.asarray(partials.m2, np.float64) + partials.count * np.square(local_mean - mean))
+    return count, mean, m2 / count
+
+
+def sync_backward_sums(sum_dout, sum_dout_xhat, shard: BatchShard) -> tuple[np.ndarray, np.ndarray]:
+    """The whole batch's sum(dout) and sum(dout * xhat) (C,), in this worker's local scale.
+
+    A worker's dout is 1 / fraction times its rows of the whole batch's
+    (numcnn.nn.shard), so fraction * s_r is in the whole batch's scale;
+    S = combine(fraction * s_r), returned as S / fraction, which
+    ops.batchnorm_backward_with_sums turns into this worker's rows of dx in
+    its local scale.
+    """
+    fraction = shard.fraction
+    whole = shard.combine(np.stack([sum_dout, sum_dout_xhat]).astype(np.float64) * fraction)
+    return whole[0] / fraction, whole[1] / fraction
+
+
+def _shard_rows(x: np.ndarray, shard: BatchShard) -> None:
+    if x.shape[0] != shard.rows:
+        raise ValueError(f"x must hold the shard's {shard.rows} rows of the batch, got shape {x.shape}")
 
 
 class _Affine(Module):
@@ -83,27 +124,60 @@ class _BatchNorm(_Affine):
             x = x[..., None]
         updating = self.training and self.track_running_stats
         batches = self.buffers["num_batches_tracked"] + 1 if updating else None
-        out, cache, mean, var = ops.batchnorm_forward(
-            x,
-            self.params.get("weight"),
-            self.params.get("bias"),
-            self.buffers.get("running_mean"),
-            self.buffers.get("running_var"),
-            training=self.training,
-            momentum=self._factor(batches) if updating else 0.0,
-            eps=self.eps,
-        )
+        shard = current_shard() if self.training or not self.track_running_stats else None
+        if shard is not None:  # batch statistics of a batch split over workers
+            out, cache, mean, var, count = self._synchronized_forward(x, shard, updating, batches)
+        else:
+            count = None
+            out, cache, mean, var = ops.batchnorm_forward(
+                x,
+                self.params.get("weight"),
+                self.params.get("bias"),
+                self.buffers.get("running_mean"),
+                self.buffers.get("running_var"),
+                training=self.training,
+                momentum=self._factor(batches) if updating else 0.0,
+                eps=self.eps,
+            )
         if updating:  # only once the op accepted x: a refused batch leaves the buffers as they were
             self.buffers["num_batches_tracked"] = batches
             dtype = self.buffers["running_mean"].dtype
             self.buffers["running_mean"] = mean.astype(dtype)
             self.buffers["running_var"] = var.astype(dtype)
-        self._remember((cache, shape))
+        self._remember((cache, shape, None if shard is None else (shard, count)))
         return out.reshape(shape)
 
+    def _synchronized_forward(self, x, shard: BatchShard, updating: bool, batches):
+        """This worker's rows normalized with the whole batch's statistics; running statistics moved
+        with the whole batch's count. Returns out, cache, new running mean and var, count."""
+        _shard_rows(x, shard)
+        count, mean, var = sync_batch_statistics(ops.batchnorm_partial_stats(x), shard)
+        if count < 2:
+            raise ValueError(f"batch norm in training needs more than 1 value per channel, got a batch of {count}")
+        running = (self.buffers["running_mean"], self.buffers["running_var"]) if updating else (None, None)
+        out, cache, mean, var = ops.batchnorm_forward_with_stats(
+            x,
+            self.params.get("weight"),
+            self.params.get("bias"),
+            mean,
+            var,
+            count,
+            *running,
+            momentum=self._factor(batches) if updating else 0.0,
+            eps=self.eps,
+        )
+        return out, cache, mean, var, count
+
     def backward(self, dout):
-        cache, shape = self._recall()
-        dx, dgamma, dbeta = ops.batchnorm_backward(np.asarray(dout).reshape(cache.input_shape), cache)
+        cache, shape, synchronized = self._recall()
+        dout = np.asarray(dout).reshape(cache.input_shape)
+        if synchronized is None:
+            dx, dgamma, dbeta = ops.batchnorm_backward(dout, cache)
+        else:  # dgamma and dbeta stay this worker's own (local scale): the gradient sum weights them
+            shard, count = synchronized
+            dbeta, dgamma = ops.batchnorm_backward_sums(dout, cache)
+            whole_dout, whole_dout_xhat = sync_backward_sums(dbeta, dgamma, shard)
+            dx = ops.batchnorm_backward_with_sums(dout, cache, whole_dout, whole_dout_xhat, count)
         self._set_grads(weight=dgamma, bias=dbeta)
         return dx.reshape(shape)
 
@@ -240,9 +314,16 @@ class InstanceNorm2d(_Affine):
         momentum = self.momentum if self.momentum is not None else 0.0
         means = x.mean(axis=(2, 3))
         unbiased = x.var(axis=(2, 3)) * (m / (m - 1))
-        for key, batch_value in (("running_mean", means), ("running_var", unbiased)):
+        shard = current_shard()
+        if shard is None:
+            batch_values = (means.mean(axis=0), unbiased.mean(axis=0))
+        else:  # the whole batch's means of the instances' statistics: sums over workers / total
+            _shard_rows(x, shard)
+            local = np.stack([means.sum(axis=0), unbiased.sum(axis=0)]).astype(np.float64)
+            batch_values = shard.combine(local) / shard.total
+        for key, batch_value in zip(("running_mean", "running_var"), batch_values):
             old = self.buffers[key]
-            self.buffers[key] = ((1 - momentum) * old + momentum * batch_value.mean(axis=0)).astype(old.dtype)
+            self.buffers[key] = ((1 - momentum) * old + momentum * batch_value).astype(old.dtype)
 
     def backward(self, dout):
         kind, cache = self._recall()

@@ -7,10 +7,11 @@ The plain names are the fast (vectorized) versions; <op>_forward_naive and
 like the maths. Images are NCHW; dtype follows the input.
 
 Each op family is one file here (linear, activation, loss, conv,
-conv_transpose, pool (max) and avg_pool (average, global, adaptive), batchnorm, norm, lrn, dropout). How the fast
-versions run (window geometry, im2col and Winograd, memory layouts,
-threads, scratch buffers, tuning constants, the scoped engine choice
-`engine.use`) lives beneath them in numcnn.ops.engine, which never imports
+conv_transpose, pool (max) and avg_pool (average, global, adaptive), batchnorm,
+norm, lrn, dropout); batchnorm_partial holds batch norm's partial sums for a
+batch split over data-parallel workers. How the fast versions run (window
+geometry, im2col and Winograd, memory layouts, threads, scratch buffers,
+tuning constants, the scoped engine choice `engine.use`) lives beneath them in numcnn.ops.engine, which never imports
 an op family.
 
 Bad arguments raise ValueError with one line that starts with the
@@ -64,6 +65,18 @@ from .batchnorm import (
     batchnorm_forward,
     batchnorm_forward_naive,
 )
+from .batchnorm_partial import (
+    BatchNormPartials,
+    batchnorm_backward_sums,
+    batchnorm_backward_sums_naive,
+    batchnorm_backward_with_sums,
+    batchnorm_backward_with_sums_naive,
+    batchnorm_forward_with_stats,
+    batchnorm_forward_with_stats_naive,
+    batchnorm_partial_stats,
+    batchnorm_partial_stats_naive,
+    combine_partial_stats,
+)
 from .conv import Conv2dCache, conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_forward_naive
 from .conv_transpose import (
     ConvTranspose2dCache,
@@ -72,7 +85,15 @@ from .conv_transpose import (
     conv_transpose2d_forward,
     conv_transpose2d_forward_naive,
 )
-from .dropout import DropoutCache, dropout_backward, dropout_backward_naive, dropout_forward, dropout_forward_naive
+from .dropout import (
+    DropoutCache,
+    dropout_backward,
+    dropout_backward_naive,
+    dropout_forward,
+    dropout_forward_naive,
+    dropout_forward_rows,
+    dropout_forward_rows_naive,
+)
 from .linear import LinearCache, linear_backward, linear_backward_naive, linear_forward, linear_forward_naive
 from .loss import log_softmax, softmax_loss, softmax_loss_naive, svm_loss, svm_loss_naive
 from .lrn import (
@@ -107,5 +128,11 @@ from .pool import (
 )
 
 __all__ = [name for name in dir() if name.endswith(("_forward", "_backward", "_naive", "_loss", "Cache"))] + [
-    "log_softmax"
+    "log_softmax",
+    "BatchNormPartials",
+    "batchnorm_partial_stats",
+    "combine_partial_stats",
+    "batchnorm_backward_sums",
+    "batchnorm_backward_with_sums",
+    "dropout_forward_rows",
 ]

@@ -100,32 +100,44 @@ def _summed(task, blocks) -> np.ndarray:
     return summed_in_order(map_chunks(task, blocks))
 
 
-def _fast_train_forward(x, rows, gamma, beta, eps):
-    """Batch statistics and the normalized output over the rows of an (M, C) view.
-
-    Three passes over row blocks, split over the cores: sums for the mean;
-    centring, with sums of squares for the variance; scaling and shift.
-    """
+def _layout(rows: np.ndarray):
+    """The wide view's period k and the row blocks of an (M, C) view."""
     M, C = rows.shape
     k = _period(M, C)
-    blocks = _row_blocks(M, k, C * x.itemsize)
-    mean = _summed(lambda a, b: _column_sums(rows[a:b]), blocks) / M
-    xhat = np.empty_like(x)
-    xhat_rows = _rows(xhat)
+    return k, _row_blocks(M, k, C * rows.itemsize)
+
+
+def _channel_means(rows, k, blocks) -> np.ndarray:
+    """Pass 1: per-channel means, as column sums by BLAS over row blocks."""
+    return _summed(lambda a, b: _column_sums(rows[a:b]), blocks) / rows.shape[0]
+
+
+def _centred_squares(rows, mean, k, blocks, centred_rows=None) -> np.ndarray:
+    """Pass 2: per-channel sums of (x - mean)^2; the centred values go to centred_rows if given."""
+    C = rows.shape[1]
     tiled_mean = np.tile(mean, k)
 
     def centre(a, b):
-        np.subtract(_wide(rows, a, b, k), tiled_mean, out=_wide(xhat_rows, a, b, k))
-        square = scratch.scratch("batchnorm square", (b - a, C), x.dtype)
-        np.square(xhat_rows[a:b], out=square)
+        square = scratch.scratch("batchnorm square", (b - a, C), rows.dtype)
+        centred = centred_rows[a:b] if centred_rows is not None else square
+        np.subtract(_wide(rows, a, b, k), tiled_mean, out=_wide(centred, 0, b - a, k))
+        np.square(centred, out=square)
         return _column_sums(square)
 
-    var = _summed(centre, blocks) / M
-    inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
-    out = np.empty_like(x)
-    out_rows = _rows(out)
+    return _summed(centre, blocks)
+
+
+def _centre(rows, mean, k, blocks, centred_rows) -> None:
+    """x - mean into centred_rows (pass 2 without the squares: the statistics are given)."""
+    tiled_mean = np.tile(mean, k)
+    map_chunks(lambda a, b: np.subtract(_wide(rows, a, b, k), tiled_mean, out=_wide(centred_rows, a, b, k)), blocks)
+
+
+def _normalize(xhat_rows, out_rows, inv_std, gamma, beta, k, blocks) -> None:
+    """Pass 3, in place: xhat_rows *= inv_std; out_rows = gamma * xhat_rows + beta."""
+    C = xhat_rows.shape[1]
     scale, shift = np.tile(inv_std, k), None if beta is None else np.tile(beta, k)
-    gain = np.tile(gamma if gamma is not None else np.ones(C, x.dtype), k)
+    gain = np.tile(gamma if gamma is not None else np.ones(C, xhat_rows.dtype), k)
 
     def normalize(a, b):
         normalized, result = _wide(xhat_rows, a, b, k), _wide(out_rows, a, b, k)
@@ -135,25 +147,55 @@ def _fast_train_forward(x, rows, gamma, beta, eps):
             np.add(result, shift, out=result)
 
     map_chunks(normalize, blocks)
+
+
+def _fast_train_forward(x, rows, gamma, beta, eps):
+    """Batch statistics and the normalized output over the rows of an (M, C) view.
+
+    Three passes over row blocks, split over the cores: sums for the mean;
+    centring, with sums of squares for the variance; scaling and shift.
+    """
+    M = rows.shape[0]
+    k, blocks = _layout(rows)
+    mean = _channel_means(rows, k, blocks)
+    xhat = np.empty_like(x)
+    xhat_rows = _rows(xhat)
+    var = _centred_squares(rows, mean, k, blocks, xhat_rows) / M
+    inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+    out = np.empty_like(x)
+    _normalize(xhat_rows, _rows(out), inv_std, gamma, beta, k, blocks)
     return out, xhat, inv_std, mean, var
 
 
-def _fast_backward(dout, d_rows, cache: NormCache):
-    """dx = a*dout + b*xhat + c per channel: the closed form, in two passes over row blocks."""
-    xhat_rows = _rows(cache.xhat)
-    M, C = d_rows.shape
-    k = _period(M, C)
-    blocks = _row_blocks(M, k, C * dout.itemsize)
+def _fast_forward_with_stats(x, rows, gamma, beta, mean, inv_std):
+    """The normalized output with given statistics: centring, then scaling and shift."""
+    k, blocks = _layout(rows)
+    xhat = np.empty_like(x)
+    xhat_rows = _rows(xhat)
+    _centre(rows, mean, k, blocks, xhat_rows)
+    out = np.empty_like(x)
+    _normalize(xhat_rows, _rows(out), inv_std, gamma, beta, k, blocks)
+    return out, xhat
+
+
+def _fast_backward_sums(d_rows, xhat_rows):
+    """Per-channel sum(dout) and sum(dout * xhat) over the rows, in one pass over row blocks."""
+    C = d_rows.shape[1]
+    k, blocks = _layout(d_rows)
 
     def sums(a, b):
         product = scratch.scratch("batchnorm square", (b - a, C), d_rows.dtype)
         np.multiply(d_rows[a:b], xhat_rows[a:b], out=product)
         return np.stack([_column_sums(d_rows[a:b]), _column_sums(product)])
 
-    dbeta, dgamma = _summed(sums, blocks)
-    gamma = cache.gamma.reshape(C) if cache.gamma is not None else np.ones(C, dout.dtype)
-    a = gamma * cache.inv_std.reshape(C)
-    b, c = -a * dgamma / M, -a * dbeta / M
+    sum_dout, sum_dout_xhat = _summed(sums, blocks)
+    return sum_dout, sum_dout_xhat
+
+
+def _fast_dx(dout, d_rows, xhat_rows, a, b, c):
+    """dx = a*dout + b*xhat + c with per-channel a, b, c, in one pass over row blocks."""
+    C = d_rows.shape[1]
+    k, blocks = _layout(d_rows)
     dx = np.empty_like(dout)
     dx_rows = _rows(dx)
     tiled_a, tiled_b, tiled_c = np.tile(a, k), np.tile(b, k), np.tile(c, k)
@@ -167,6 +209,25 @@ def _fast_backward(dout, d_rows, cache: NormCache):
         np.add(result, tiled_c, out=result)
 
     map_chunks(combine, blocks)
+    return dx
+
+
+def _closed_form_coefficients(cache: NormCache, sum_dout, sum_dout_xhat, count, dtype):
+    """a, b, c (C,) of dx = a*dout + b*xhat + c, from the batch's sums over `count` values per channel:
+    a = gamma * inv_std, b = -a * sum(dout * xhat) / count, c = -a * sum(dout) / count."""
+    C = cache.input_shape[1]
+    gamma = cache.gamma.reshape(C) if cache.gamma is not None else np.ones(C, dtype)
+    a = gamma * cache.inv_std.reshape(C)
+    b, c = -a * sum_dout_xhat / count, -a * sum_dout / count
+    return (v.astype(dtype, copy=False) for v in (a, b, c))
+
+
+def _fast_backward(dout, d_rows, cache: NormCache):
+    """dx = a*dout + b*xhat + c per channel: the closed form, in two passes over row blocks."""
+    xhat_rows = _rows(cache.xhat)
+    dbeta, dgamma = _fast_backward_sums(d_rows, xhat_rows)
+    a, b, c = _closed_form_coefficients(cache, dbeta, dgamma, d_rows.shape[0], dout.dtype)
+    dx = _fast_dx(dout, d_rows, xhat_rows, a, b, c)
     if cache.gamma is None:
         return dx, None, None
     return dx, dgamma, dbeta

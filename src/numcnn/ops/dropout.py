@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..checks import batch_array, probability, upstream_gradient
+from ..checks import batch_array, integer, probability, upstream_gradient
 
 
 class DropoutCache(NamedTuple):
@@ -66,6 +66,57 @@ def dropout_forward(x, p=0.5, training=True, rng=None):
     draws = _uniform(rng, x)
     mask = (draws >= p).astype(x.dtype) * x.dtype.type(_scale(p))
     return x * mask, DropoutCache(mask)
+
+
+def _rows_arguments(x, start, total):
+    start, total = integer(start, "start"), integer(total, "total")
+    if not 0 <= start <= total - x.shape[0]:
+        raise ValueError(f"start must place x's {x.shape[0]} rows inside the batch of total={total}, got {start}")
+    return start, total
+
+
+def _whole_batch_draws(rng: np.random.Generator, x: np.ndarray, total: int) -> np.ndarray:
+    """_uniform's draws for a batch of `total` rows laid out as x is (its axes in x's memory order)."""
+    draws = np.empty_like(x, dtype=np.float32 if x.dtype == np.float32 else np.float64)
+    order = sorted(range(x.ndim), key=lambda axis: -draws.strides[axis])
+    if not draws.transpose(order).flags.c_contiguous:  # _uniform draws such an x in C order
+        order = list(range(x.ndim))
+    shape = (total,) + x.shape[1:]
+    whole = np.empty([shape[axis] for axis in order], draws.dtype).transpose(np.argsort(order))
+    return _uniform(rng, whole)
+
+
+def dropout_forward_rows(x, p, training, rng, start, total):
+    """Dropout of rows [start, start + N) of a batch of `total` rows. x (N, ...) -> out (like x).
+
+    The uniforms are drawn for the whole batch, shape (total, *x.shape[1:]),
+    laid out as x is (as dropout_forward would draw them for the whole batch
+    in that layout), and x keeps its rows of them: the mask and the
+    generator's advance are one worker's, however the batch is split.
+    Backward: dropout_backward.
+    """
+    x, p, rng = _arguments(x, p, rng)
+    start, total = _rows_arguments(x, start, total)
+    if not training or p == 0.0:
+        return x.copy(), DropoutCache(None)
+    draws = _whole_batch_draws(rng, x, total)[start : start + x.shape[0]]
+    mask = (draws >= p).astype(x.dtype) * x.dtype.type(_scale(p))
+    return x * mask, DropoutCache(mask)
+
+
+def dropout_forward_rows_naive(x, p, training, rng, start, total):
+    """The whole batch's draws, then one element of x's rows at a time."""
+    x, p, rng = _arguments(x, p, rng)
+    start, total = _rows_arguments(x, start, total)
+    if not training or p == 0.0:
+        return x.copy(), DropoutCache(None)
+    draws = _whole_batch_draws(rng, x, total)
+    out, mask = np.zeros_like(x), np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        if draws[(start + index[0],) + index[1:]] >= p:
+            mask[index] = _scale(p)
+        out[index] = x[index] * mask[index]
+    return out, DropoutCache(mask)
 
 
 def _check_dout(dout, cache: DropoutCache):

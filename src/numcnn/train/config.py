@@ -40,7 +40,8 @@ SCHEDULES = ("none", "step", "cosine", "warmup", "onecycle")
 AUGMENTS = ("none", "crop", "flip", "standard", "cutout")
 TTA = ("none", "flip", "flip-translate")
 # Options a resumed run may change (recorded in its checkpoints); every other one defines the run
-CHANGEABLE_ON_RESUME = ("epochs", "time_budget", "quiet", "tta", "data_dir", "download")
+# (the number of workers changes only rounding: a resume with another says so, see solver_state)
+CHANGEABLE_ON_RESUME = ("epochs", "time_budget", "quiet", "tta", "data_dir", "download", "workers")
 
 
 class UserError(ValueError):
@@ -94,6 +95,7 @@ class TrainConfig:
     resume: bool = False
     time_budget: float | None = None
     quiet: bool = False
+    workers: int | str = "auto"  # a number of ranks, or "auto" (see parallel.auto; train() measures)
 
     def __post_init__(self):
         # Sequences from argparse or a sweep arrive as lists: keep them hashable and immutable
@@ -101,6 +103,7 @@ class TrainConfig:
         if self.hidden is not None:
             object.__setattr__(self, "hidden", tuple(self.hidden))
         check_numbers(self)
+        check_workers(self.workers)
         if self.val_size >= 1:
             object.__setattr__(self, "val_size", int(self.val_size))
         refuse_ignored_options(self)
@@ -175,6 +178,14 @@ def check_ranges(checks: dict, val_size: float) -> None:
         0 < val_size < 1 or (val_size >= 1 and float(val_size).is_integer())
     ):
         raise UserError(f"--val-size is a fraction in (0, 1) or a whole number of images, got {val_size}")
+
+
+def check_workers(workers) -> None:
+    """--workers is a positive whole number or 'auto' (UserError naming it otherwise)."""
+    if workers == "auto":
+        return
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise UserError(f"--workers must be a positive whole number or 'auto', got {workers!r}")
 
 
 # -- options that would be ignored ----------------------------------------------------------

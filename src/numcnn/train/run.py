@@ -43,6 +43,7 @@ from .config import (  # noqa: F401
 )
 from .dataprep import Prepared, load_raw, make_augment, prepare
 from .optim import UPDATE_RULES
+from .parallel import available_cores, choose_workers, unsplittable_reason
 from .solver import Solver
 from .tricks import EMA, Lookahead, tta_scores
 
@@ -141,6 +142,7 @@ def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None
     if frozen and hasattr(model, "regularized"):
         # L2 on weights that never move is a constant in the loss (whitening filters: about 2.3)
         model.regularized = [n for n in model.regularized if not any(fnmatch.fnmatch(n, f) for f in frozen)]
+    workers = _workers_to_start(config, model, out) if communicator is None else _mpi_ranks(config, model, communicator)
     callbacks = list(callbacks) + ([Lookahead(config.lookahead)] if config.lookahead else [])
     ema = EMA(config.ema) if config.ema else None
     callbacks += [ema] if ema else []
@@ -183,9 +185,49 @@ def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None
         metadata=metadata,
         frozen=frozen,
         callbacks=callbacks,
+        workers=workers,
         communicator=communicator,
     )
     return solver, ema
+
+
+def _workers_to_start(config: TrainConfig, model, out: Path | None) -> int:
+    """The workers a Solver is built with: --workers N (refused for a model that cannot be split),
+    or for auto the number a resumed run recorded (so that it continues bit for bit), else 1
+    (train() then measures: choose_run_workers)."""
+    if config.workers == "auto":
+        last = out / "last.npz" if out is not None and config.resume else None
+        return int(load_checkpoint(last).state.get("workers", 1)) if last is not None and last.exists() else 1
+    if config.workers > 1:
+        reason = unsplittable_reason(model)
+        if reason:
+            raise UserError(f"--workers {config.workers}: {config.model} cannot be split over workers: {reason}")
+        if config.batch_size < config.workers:
+            raise UserError(f"--workers {config.workers}: --batch-size {config.batch_size} has too few images")
+    return config.workers
+
+
+def _mpi_ranks(config: TrainConfig, model, communicator) -> int:
+    """With MPI ranks (communicator) the Solver is given no local workers: the ranks are the workers."""
+    reason = unsplittable_reason(model)
+    if reason:
+        raise UserError(f"{config.model} cannot be split over {communicator.size} MPI ranks: {reason}")
+    return 1
+
+
+def choose_run_workers(run: Run) -> str:
+    """--workers auto: set run.solver.workers to every core where that measures faster; the reason.
+
+    A resumed run keeps the workers it recorded (made when it was built); a fresh one measures
+    this model's steps on a batch of its training data (parallel.auto.choose_workers).
+    """
+    solver = run.solver
+    if solver.resumed:
+        return "auto: as the run recorded"
+    batch = min(run.config.batch_size, len(run.prepared.X_train))
+    choice = choose_workers(solver.model, run.prepared.X_train[:batch], run.prepared.y_train[:batch])
+    solver.workers = choice.workers
+    return f"auto on {available_cores()} cores: {choice.why}"
 
 
 SUMMARY_KEYS = {  # what each figure of summary.json measures
@@ -197,6 +239,7 @@ SUMMARY_KEYS = {  # what each figure of summary.json measures
     "session_seconds": "wall-clock seconds of this command, end to end (data, training, testing, pictures)",
     "total_seconds": "train_seconds of earlier sessions plus session_seconds: the run's whole cost",
     "images_per_sec": "training images per second of step time: steps * batch_size / step_seconds",
+    "workers": "ranks each training step was split over (--workers; 1: one process)",
 }
 
 
@@ -263,6 +306,12 @@ def train(config: TrainConfig, out: Path, callbacks=(), communicator=None) -> di
     prepared, solver = run.prepared, run.solver
     model = solver.model
     earlier_sessions = solver.elapsed  # training seconds of the sessions a resume continues
+    if communicator is not None:
+        why = "MPI ranks (mpiexec)"
+    else:
+        why = choose_run_workers(run) if config.workers == "auto" else "--workers"
+    if not config.quiet:
+        print(f"(training on {solver.workers} worker{'s' * (solver.workers > 1)}: {why})", flush=True)
     solver.train()  # ends with the best evaluated weights, which best.npz holds
     scores = predict(model, prepared.X_test, tta=config.tta)
     test_pred = scores.argmax(axis=1)
@@ -291,6 +340,7 @@ def train(config: TrainConfig, out: Path, callbacks=(), communicator=None) -> di
         "total_seconds": round(earlier_sessions + session, 1),
         "images_per_sec": round(solver.step * config.batch_size / max(solver.step_seconds, 1e-9), 1),
         "parameters": int(sum(np.asarray(v).size for v in model.params.values())),
+        "workers": solver.workers,
         "files": {
             k: str(v) for k, v in {**pictures, "checkpoint": out / "best.npz", "metrics": out / "metrics.jsonl"}.items()
         },

@@ -43,6 +43,7 @@ over MPI (mpi.py); ranks >= 1 run serve(comm, model).
 Layer: part of train; may import models, nn, ops, checks and io.
 """
 
+from .auto import Choice, available_cores, choose_workers
 from .comm import Communicator, SingleProcess, Stopped, WorkerLost
 from .data_parallel import DataParallel
 from .model_state import unsplittable_reason
@@ -52,11 +53,14 @@ from .worker import serve
 
 __all__ = [
     "BACKENDS",
+    "Choice",
     "Communicator",
     "DataParallel",
     "SingleProcess",
     "Stopped",
     "WorkerLost",
+    "available_cores",
+    "choose_workers",
     "default_backend",
     "serve",
     "shard_bounds",

@@ -8,10 +8,11 @@ measured 1.2-1.3x against 1.4-1.6x on two cores), which is why processes
 are the default where fork exists.
 
 Replicas are deep copies of the model. The global random generators
-(np.random, numcnn.nn's) are shared by every thread, so a model whose
-dropout draws from them cannot be split over threads (different threads
-would race for the same stream): such a model needs processes, or a Dropout
-with its own Generator.
+(np.random, numcnn.nn's) belong to the root's thread: a replica's dropout
+draws instead from a private generator of the same kind, set at every step
+to the state the root's global one had (private_generators). All of a
+replica's Dropout layers that used numcnn.nn's global generator share one
+private generator, so they draw one after another as from the global one.
 """
 
 from __future__ import annotations
@@ -125,44 +126,59 @@ class ThreadWorker(Communicator):
         pass
 
 
-def shared_randomness(model) -> str | None:
-    """Why the model's training draws from a generator all threads share (None: it does not)."""
-    from ...nn import Dropout
+def private_generators(replica):
+    """Give a replica private generators in place of the global ones; returns restore(replica, states).
 
-    net = getattr(model, "net", None)
-    if net is not None and hasattr(net, "named_modules"):
-        for name, module in net.named_modules():
-            if isinstance(module, Dropout) and module.p > 0 and module.rng is None:
-                return f"its layer {name} draws dropout masks from numcnn.nn's global generator"
-        return None
-    if getattr(model, "use_dropout", False):
-        return f"{type(model).__name__}'s dropout draws from np.random's global generator"
-    return None
+    restore sets them (and the generators modules held already) to the root's states of a step:
+    numcnn.nn's global generator for Dropout layers that had none, np.random's for a
+    FullyConnectedNet's dropout (its shard_random).
+    """
+    from ...nn import Dropout
+    from .worker import restore_module_generators
+
+    nn_generator = np.random.default_rng()  # PCG64, as numcnn.nn's global generator
+    net = getattr(replica, "net", None)
+    for _, module in net.named_modules() if net is not None and hasattr(net, "named_modules") else []:
+        if isinstance(module, Dropout) and module.rng is None:
+            module.rng = nn_generator
+    legacy = np.random.RandomState()
+    if hasattr(replica, "shard_random"):
+        replica.shard_random = legacy
+
+    def restore(model, states: dict) -> None:
+        nn_generator.bit_generator.state = states["numcnn_nn"]
+        state = states["numpy_legacy"]
+        keys = np.asarray(state["keys"], dtype=np.uint32)
+        legacy.set_state((state["kind"], keys, state["position"], state["has_gauss"], state["cached_gaussian"]))
+        restore_module_generators(model, states)
+
+    return restore
 
 
 def start_threads(model, size: int) -> ThreadRoot:
     """size - 1 worker threads, each serving its own deep copy of `model`; the root's communicator."""
     from .worker import serve
 
-    reason = shared_randomness(model)
-    if reason:
-        raise ValueError(f"the model cannot be split over threads: {reason}; use processes")
     threads, down, up = [], [], []
     for rank in range(1, size):
         down.append(queue.Queue())
         up.append(queue.Queue())
         comm = ThreadWorker(rank, size, down[-1], up[-1])
+        replica = copy.deepcopy(model)
         thread = threading.Thread(
-            target=_quietly, args=(serve, comm, copy.deepcopy(model)), name=f"numcnn-worker-{rank}", daemon=True
+            target=_quietly,
+            args=(serve, comm, replica, private_generators(replica)),
+            name=f"numcnn-worker-{rank}",
+            daemon=True,
         )
         threads.append(thread)
         thread.start()
     return ThreadRoot(threads, down, up)
 
 
-def _quietly(serve, comm, model) -> None:
+def _quietly(serve, comm, model, restore) -> None:
     """serve, with its failure reported to the root (which raises it) rather than printed twice."""
     try:
-        serve(comm, model)
+        serve(comm, model, restore)
     except Exception:
         pass

@@ -48,9 +48,21 @@ def _unprefixed(arrays: dict, prefix: str) -> dict:
     return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
-def serve(comm: Communicator, model) -> None:
+def restore_module_generators(model, states: dict) -> None:
+    """Only the generators the model's modules hold (a thread must not set the process's global ones)."""
+    saved = states.get("modules", {})
+    net = getattr(model, "net", model)
+    for name, module in net.named_modules() if hasattr(net, "named_modules") else []:
+        for attribute, value in vars(module).items():
+            if isinstance(value, np.random.Generator) and f"{name}:{attribute}" in saved:
+                value.bit_generator.state = saved[f"{name}:{attribute}"]
+
+
+def serve(comm: Communicator, model, restore=restore_random_states) -> None:
     """Ranks >= 1: run the root's commands on this replica of the model until told to stop.
 
+    restore(model, states) sets the generators to the root's states at each step: all of this
+    process's by default; a thread in the root's process sets private ones (threads.py).
     Returns when the root sends stop or goes away (the communicator raises its Stopped).
     """
     try:
@@ -61,7 +73,7 @@ def serve(comm: Communicator, model) -> None:
             arrays = comm.broadcast_arrays(None)
             load_model_arrays(model, _unprefixed(arrays, "state."))
             if command["kind"] == "step":
-                restore_random_states(model, command["random"])
+                restore(model, command["random"])
                 comm.gather_arrays(run_step(model, comm, arrays["X"], arrays["y"]))
             else:
                 comm.gather_arrays(run_predict(model, comm, arrays["X"]))

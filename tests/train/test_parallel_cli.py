@@ -1,0 +1,79 @@
+"""`numcnn train --workers N|auto`: end to end on the digits, and its refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from numcnn import cli
+from numcnn.train import run as run_module
+from numcnn.train.config import TrainConfig, UserError
+from numcnn.train.parallel import auto
+
+# threelayer has neither batch norm nor dropout: it splits with or without shard-aware layers
+ARGS = ["train", "--model", "threelayer", "--hidden", "32", "--width", "8", "--epochs", "1", "--quiet"]
+
+
+def _losses(folder):
+    return [json.loads(line)["loss"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_workers_2_trains_the_digits_as_one_worker_does(tmp_path, capsys):
+    assert cli.main([*ARGS, "--workers", "1", "--out", str(tmp_path / "one")]) == 0
+    assert cli.main([*ARGS, "--workers", "2", "--out", str(tmp_path / "two")]) == 0
+    assert "images/s in training steps, 2 workers)" in capsys.readouterr().out
+    one = json.loads((tmp_path / "one" / "summary.json").read_text())
+    two = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert (one["workers"], two["workers"]) == (1, 2)
+    assert two["steps"] == one["steps"] and abs(two["test_acc"] - one["test_acc"]) <= 0.01
+    np.testing.assert_allclose(_losses(tmp_path / "two"), _losses(tmp_path / "one"), rtol=1e-4)
+
+
+def test_workers_2_end_to_end_the_header_and_summary_say_so(tmp_path, capsys):
+    args = [a for a in ARGS if a != "--quiet"]
+    assert cli.main([*args, "--workers", "2", "--out", str(tmp_path / "r")]) == 0
+    assert "(training on 2 workers: --workers)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["workers"] == 2
+
+
+def test_auto_measures_and_says_what_it_chose(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(auto, "available_cores", lambda: 2)
+    args = [a for a in ARGS if a != "--quiet"]
+    assert cli.main([*args, "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    workers = json.loads((tmp_path / "r" / "summary.json").read_text())["workers"]
+    assert f"(training on {workers} worker" in out and "ms on one process" in out and workers in (1, 2)
+
+
+def test_auto_falls_back_to_one_worker_for_a_model_that_cannot_be_split(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(auto, "available_cores", lambda: 2)
+    monkeypatch.setattr(auto, "unsplittable_reason", lambda model: "its layer x does not support batch sharding")
+    args = [a for a in ARGS if a != "--quiet"]
+    assert cli.main([*args, "--out", str(tmp_path / "r")]) == 0
+    assert "(training on 1 worker: auto on " in capsys.readouterr().out
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["workers"] == 1
+
+
+def test_explicit_workers_for_a_model_that_cannot_be_split_is_a_user_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_module, "unsplittable_reason", lambda model: "its layer x does not support batch sharding")
+    with pytest.raises(UserError, match="--workers 2: threelayer cannot be split over workers: its layer x"):
+        run_module.prepare_run(TrainConfig(model="threelayer", epochs=1, workers=2, quiet=True), tmp_path)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", ""])
+def test_bad_workers_values_exit_2_naming_the_option(value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train", "--workers", value, "--out", str(tmp_path / "r")])
+    assert exit_.value.code == 2
+    assert "--workers takes a positive whole number or 'auto'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_train_config_refuses_bad_workers():
+    for value in (0, -2, 1.5, "many", True):
+        with pytest.raises(UserError, match="--workers must be a positive whole number or 'auto'"):
+            TrainConfig(workers=value)
+    assert TrainConfig().workers == "auto" and "workers" not in TrainConfig().options()
