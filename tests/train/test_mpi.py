@@ -334,3 +334,19 @@ def test_a_run_refused_on_rank_0_lets_the_other_ranks_go(tmp_path):
     assert result.returncode == 2, result.stdout + result.stderr
     assert "numcnn train: error: --batch-size 2 cannot be split over 3 MPI ranks" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+@needs_mpi
+def test_mpi_ranks_and_local_worker_processes_train_the_same_bits_batch_norm_included(tmp_path):
+    """smallcnn's batch norm combines its sums over the ranks (allgather, rank order): two MPI ranks
+    and two local worker processes (--workers 2, tests/train/test_parallel_*.py) give the same bits."""
+    options = ["--model", "smallcnn", "--dataset", "digits", "--epochs", "1", "--batch-size", "128", "--quiet"]
+    over_mpi = mpiexec(2, [sys.executable, "-m", "numcnn", "train", *options, "--out", "mpi"], tmp_path, timeout=240)
+    assert over_mpi.returncode == 0, over_mpi.stdout + over_mpi.stderr
+    assert main(["train", *options, "--workers", "2", "--out", str(tmp_path / "local")]) == 0
+    losses, params = losses_and_params(tmp_path / "mpi")
+    local_losses, local_params = losses_and_params(tmp_path / "local")
+    assert len(losses) == 10 and losses.tobytes() == local_losses.tobytes()  # 1293 training images // 128
+    assert params.keys() == local_params.keys()
+    for name, value in local_params.items():  # running means and variances too
+        assert params[name].tobytes() == value.tobytes(), name
