@@ -49,6 +49,9 @@ LAUNCH_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 _ALIGN = 64  # every array of a packed buffer starts on a cache line (and any dtype's alignment)
 _HEADER = 16  # two int64: the pickled layout's length, where the arrays start
 _CHECK_EVERY = 0.5  # seconds between two checks that the ranks on this host still run
+_SPIN = 1e-4  # seconds a wait polls without sleeping, plus _SPIN_PER_BYTE for each byte it moves
+_SPIN_PER_BYTE = 2e-9  # 2 ms for a megabyte: shared memory moves it in small cells, one per poll
+_NAP_FIRST = 1e-5  # then sleeps between polls, growing 1.5 times a poll up to _NAP_CAP
 _NAP_CAP = 5e-4  # longest sleep between two polls: the latency a waiting rank may add (2000 polls/s: <1% of a core)
 _REPORT_TAG = 17  # a worker's failure, sent to the root outside the collectives
 
@@ -92,18 +95,18 @@ def pack(arrays: dict[str, np.ndarray]) -> np.ndarray:
     the pickled [(name, dtype, shape, offset from the arrays' start)], then
     each array's bytes at a 64-byte aligned offset.
     """
-    contiguous = [(name, np.asarray(array), np.ascontiguousarray(array)) for name, array in arrays.items()]
+    arrays = {name: np.asarray(array) for name, array in arrays.items()}
     layout, offset = [], 0
-    for name, given, array in contiguous:  # ascontiguousarray makes a 0-d array 1-d: keep the given shape
-        layout.append((name, array.dtype.str, given.shape, offset))
+    for name, array in arrays.items():
+        layout.append((name, array.dtype.str, array.shape, offset))
         offset = _aligned(offset + array.nbytes)
     meta = pickle.dumps(layout, protocol=pickle.HIGHEST_PROTOCOL)
     start = _aligned(_HEADER + len(meta))
     buffer = np.empty(start + offset, dtype=np.uint8)
     buffer[:_HEADER].view(np.int64)[:] = (len(meta), start)
     buffer[_HEADER : _HEADER + len(meta)] = np.frombuffer(meta, dtype=np.uint8)
-    for (_, _, array), (_, _, _, at) in zip(contiguous, layout):
-        buffer[start + at : start + at + array.nbytes] = array.reshape(-1).view(np.uint8)
+    for array, (_, _, shape, at) in zip(arrays.values(), layout):
+        np.ndarray(shape, array.dtype, buffer=buffer, offset=start + at)[...] = array  # any strides: one copy
     return buffer
 
 
@@ -113,9 +116,7 @@ def unpack(buffer: np.ndarray, writeable: bool = False) -> dict[str, np.ndarray]
     layout = pickle.loads(buffer[_HEADER : _HEADER + meta_length].tobytes())
     arrays = {}
     for name, dtype, shape, at in layout:
-        dtype = np.dtype(dtype)
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        array = buffer[start + at : start + at + nbytes].view(dtype).reshape(shape)
+        array = np.ndarray(shape, np.dtype(dtype), buffer=buffer, offset=start + at)
         array.flags.writeable = writeable
         arrays[name] = array
     return arrays
@@ -218,7 +219,7 @@ class MPICommunicator(Communicator):
         array = np.ascontiguousarray(array)
         out = np.empty((self.size, *array.shape), dtype=array.dtype)
         send = array.reshape(-1).view(np.uint8)
-        self._wait(self._comm.Iallgather(send, out.reshape(self.size, -1).view(np.uint8)), "an allgather")
+        self._wait(self._comm.Iallgather(send, out.reshape(self.size, -1).view(np.uint8)), "an allgather", out.nbytes)
         return [out[r] for r in range(self.size)]
 
     def gather_arrays(self, arrays):
@@ -226,11 +227,12 @@ class MPICommunicator(Communicator):
         sizes = np.zeros(self.size, dtype=np.int64) if self.is_root else None
         self._wait(self._comm.Igather(np.array([buffer.size], dtype=np.int64), sizes, root=0), "a gather")
         if not self.is_root:
-            self._wait(self._comm.Igatherv(buffer, None, root=0), "a gather")
+            self._wait(self._comm.Igatherv(buffer, None, root=0), "a gather", buffer.nbytes)
             return None
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         gathered = np.empty(int(sizes.sum()), dtype=np.uint8)
-        self._wait(self._comm.Igatherv(buffer, [gathered, (sizes, offsets), self._mpi.BYTE], root=0), "a gather")
+        request = self._comm.Igatherv(buffer, [gathered, (sizes, offsets), self._mpi.BYTE], root=0)
+        self._wait(request, "a gather", gathered.nbytes)
         parts = [unpack(gathered[o : o + s], writeable=True) for o, s in zip(offsets, sizes)]
         parts[0] = dict(arrays)
         return parts
@@ -260,17 +262,19 @@ class MPICommunicator(Communicator):
     # -- waiting, and noticing a dead rank -----------------------------------------------
 
     def _bcast(self, buffer: np.ndarray, what: str) -> None:
-        self._wait(self._comm.Ibcast(buffer.view(np.uint8), root=0), what)
+        self._wait(self._comm.Ibcast(buffer.view(np.uint8), root=0), what, buffer.nbytes)
 
-    def _wait(self, request, what: str) -> None:
-        """Poll `request` until done: spin a little (latency), then sleep (a waiting rank frees its core)."""
+    def _wait(self, request, what: str, nbytes: int = 0) -> None:
+        """Poll `request` until done: spin while it may be moving data (MPI progresses only inside
+        Test), then sleep between polls (a rank waiting on slower ranks leaves its core to others)."""
         if self.broken:
             raise WorkerLost(f"MPI communicator of rank {self.rank} is unusable: a rank died earlier")
         started = time.perf_counter()
-        next_check, noticed_at, nap = started + _CHECK_EVERY, None, 0.0
+        spin = _SPIN + nbytes * _SPIN_PER_BYTE
+        next_check, noticed_at, nap = started + _CHECK_EVERY, None, _NAP_FIRST
         while not request.Test():
             now = time.perf_counter()
-            if now - started < 1e-4:
+            if now - started < spin:
                 continue
             if _FailureSignal.noticed and noticed_at is None:
                 noticed_at = now
@@ -278,8 +282,8 @@ class MPICommunicator(Communicator):
             if now >= next_check:
                 self._check_peers(what, noticed_at is not None and now - noticed_at > self._grace)
                 next_check = now + (0.05 if noticed_at is not None else _CHECK_EVERY)
-            nap = min(max(nap * 2, 2e-5), _NAP_CAP)
             time.sleep(nap)
+            nap = min(nap * 1.5, _NAP_CAP)
 
     def _check_peers(self, what: str, give_up: bool) -> None:
         """WorkerLost naming a worker that reported its failure, or the ranks of this host that no longer
