@@ -350,3 +350,26 @@ def test_mpi_ranks_and_local_worker_processes_train_the_same_bits_batch_norm_inc
     assert params.keys() == local_params.keys()
     for name, value in local_params.items():  # running means and variances too
         assert params[name].tobytes() == value.tobytes(), name
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_ctrl_c_under_mpiexec_saves_on_rank_0_and_stops_every_rank(tmp_path):
+    """mpiexec passes Ctrl-C to every rank: the workers ignore it, rank 0 ends its step, saves
+    last.npz, tells them to stop and exits 130, as one process does; --resume then completes."""
+    run = tmp_path / "run"
+    command = [MPIEXEC, "-n", "2", sys.executable, "-m", "numcnn", "train", *TRAIN, "--epochs", "30", "--out", str(run)]
+    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as job:
+        try:
+            deadline = time.monotonic() + 120
+            while not (run / "last.npz").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            job.send_signal(signal.SIGINT)
+            output = job.communicate(timeout=30)[0]
+        finally:
+            job.kill()
+    assert job.returncode == 130, output
+    step = load_checkpoint(run / "last.npz").state["step"]
+    assert f"training interrupted at step {step}; state saved to {run / 'last.npz'}" in output
+    resumed = numcnn_over_mpi(tmp_path, "--epochs", "2", "--out", str(run), "--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
