@@ -192,7 +192,8 @@ comm = MPICommunicator(grace=0.5)  # a singleton: MPI without mpiexec, one rank
 finished = subprocess.Popen(["true"])
 finished.wait()
 never = comm._comm.Irecv(np.empty(1), source=0, tag=99)  # a message nobody sends: waits forever
-for peers, notice in ([(comm.host, finished.pid)], False), ([("elsewhere", 4242)], True):
+here, elsewhere = (comm.host, finished.pid, comm.pid_space), ("elsewhere", 4242, "another machine")
+for peers, notice in ([here], False), ([elsewhere], True):
     comm.peers, comm.broken = [comm.peers[0], *peers], False
     if notice:  # what hydra sends the survivors under -disable-auto-cleanup
         os.kill(os.getpid(), signal.SIGUSR1)

@@ -61,7 +61,7 @@ def _share_cores(comm: MPICommunicator) -> None:
     """Ranks on one host split its cores: numcnn's op threads (and BLAS, at one thread per rank)."""
     from ..ops.engine import threads as engine_threads
 
-    here = sum(host == comm.host for host, _ in comm.peers)
+    here = comm.ranks_here()
     if here > 1:
         per_rank = max(1, (os.cpu_count() or 1) // here)
         engine_threads.set_num_threads(per_rank)

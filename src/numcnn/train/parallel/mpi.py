@@ -12,7 +12,7 @@ and raises WorkerLost naming it instead of waiting forever:
   `mpiexec -disable-auto-cleanup` the survivors get SIGUSR1 instead, which
   this module catches, so they say which rank died and stop within a second;
 - in the polling loop each rank also checks, twice a second, that the ranks
-  on its own host still run (their pids), whatever the launcher does.
+  on its own machine still run (their pids), whatever the launcher does.
 
 Arrays travel as bytes: each message is a packed buffer (see `pack`) holding
 a small pickled layout (name, dtype, shape, offset of each array) and the
@@ -161,6 +161,18 @@ def _pid_runs(pid: int) -> bool:
         return True  # no /proc (macOS): existing is running
 
 
+def _pid_space() -> str:
+    """Which processes' pids this process can check: its machine's boot and its pid namespace.
+
+    Two ranks see each other's pids when both match (host names can repeat across containers).
+    """
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as boot:
+            return f"{boot.read().strip()}:{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return socket.gethostname()  # no /proc (macOS): one pid space per host
+
+
 class MPICommunicator(Communicator):
     """The Communicator over an MPI communicator (default COMM_WORLD, duplicated: our messages stay apart).
 
@@ -177,12 +189,17 @@ class MPICommunicator(Communicator):
         self.broken = False
         self._closed = False
         _FailureSignal.install()
-        self.host = socket.gethostname()
-        self.peers: list[tuple[str, int]] = self._comm.allgather((self.host, os.getpid()))
+        self.host, self.pid_space = socket.gethostname(), _pid_space()
+        # every rank's (host name, pid, pid space): to name a rank, and to check the ones whose pids we see
+        self.peers: list[tuple[str, int, str]] = self._comm.allgather((self.host, os.getpid(), self.pid_space))
+
+    def ranks_here(self) -> int:
+        """How many ranks share this machine (this one included)."""
+        return sum(space == self.pid_space for _, _, space in self.peers)
 
     def describe(self, rank: int) -> str:
         """'rank 1 (pid 1234 on host)'."""
-        host, pid = self.peers[rank]
+        host, pid, _ = self.peers[rank]
         return f"rank {rank} (pid {pid} on {host})"
 
     def ranks_line(self) -> str:
@@ -286,7 +303,7 @@ class MPICommunicator(Communicator):
             nap = min(nap * 1.5, _NAP_CAP)
 
     def _check_peers(self, what: str, give_up: bool) -> None:
-        """WorkerLost naming a worker that reported its failure, or the ranks of this host that no longer
+        """WorkerLost naming a worker that reported its failure, or the ranks of this machine that no longer
         run; after a failure notice and its grace, whoever it may be."""
         status = self._mpi.Status()
         if self.is_root and self._comm.Iprobe(source=self._mpi.ANY_SOURCE, tag=_REPORT_TAG, status=status):
@@ -294,15 +311,15 @@ class MPICommunicator(Communicator):
             self._comm.Recv(text, source=status.Get_source(), tag=_REPORT_TAG)
             self.broken = True
             raise WorkerLost(f"MPI {self.describe(status.Get_source())} failed: {text.tobytes().decode()}")
-        dead = [r for r, (host, pid) in enumerate(self.peers) if host == self.host and not _pid_runs(pid)]
+        dead = [r for r, (_, pid, space) in enumerate(self.peers) if space == self.pid_space and not _pid_runs(pid)]
         if dead:
             self.broken = True
             names = ", ".join(self.describe(r) for r in dead)
             raise WorkerLost(f"MPI {names} died (rank {self.rank} was waiting for {what})")
         if give_up:
             self.broken = True
-            elsewhere = [self.describe(r) for r, (host, _) in enumerate(self.peers) if host != self.host]
+            elsewhere = [self.describe(r) for r, (_, _, space) in enumerate(self.peers) if space != self.pid_space]
             raise WorkerLost(
-                f"mpiexec reported a dead MPI rank (rank {self.rank} was waiting for {what}); every rank on "
-                f"{self.host} runs, so it is one of: {', '.join(elsewhere) or 'none'}"
+                f"mpiexec reported a dead MPI rank (rank {self.rank} was waiting for {what}); the ranks "
+                f"beside this one on {self.host} run, so it is one of: {', '.join(elsewhere) or 'none'}"
             )
