@@ -123,6 +123,7 @@ for name, array in got.items():
     out[f"bcast.{name}"] = array
 gathered = comm.allgather(np.full((2, 2), r, dtype=np.int32))
 out["allgather"] = np.stack(gathered)
+out["allgather.0d"] = np.stack(comm.allgather(np.float64(r) / 3))
 # float32 values whose sum depends on the order of the additions
 rng = np.random.default_rng(r)
 mine = (rng.standard_normal(1000) * 10.0 ** rng.integers(-4, 5, 1000)).astype(np.float32)
@@ -149,6 +150,7 @@ def test_collectives_under_mpiexec_keep_rank_order_and_give_every_rank_the_same_
         assert out["bcast.W"].dtype == np.float32 and out["bcast.step"].shape == () and int(out["bcast.step"]) == 5
         assert out["bcast.none"].shape == (0, 2)
         np.testing.assert_array_equal(out["allgather"], np.arange(3, dtype=np.int32)[:, None, None] * np.ones((2, 2)))
+        assert out["allgather.0d"].shape == (3,) and out["allgather.0d"].tolist() == [0.0, 1 / 3, 2 / 3]
     in_order = ranks[0]["mine"] + ranks[1]["mine"] + ranks[2]["mine"]  # ((x0 + x1) + x2) in float32
     for out in ranks:
         assert out["sum"].tobytes() == in_order.tobytes()

@@ -7,10 +7,11 @@ bytes, polled until it completes, so that a rank waiting on a dead peer notices
 and raises WorkerLost naming it instead of waiting forever:
 
 - under MPICH's mpiexec (hydra) a rank that dies brings the whole job down at
-  once by default (SIGKILL to every other rank; mpiexec prints the dead pid
-  and host, and the root's first line maps pids to ranks); with
-  `mpiexec -disable-auto-cleanup` the survivors get SIGUSR1 instead, which
-  this module catches, so they say which rank died and stop within a second;
+  once (SIGKILL to every other rank; mpiexec prints the dead pid and host, and
+  the root's first line maps pids to ranks: cli/mpi_entry.py); with
+  `mpiexec -disable-auto-cleanup` the survivors get SIGUSR1 first, which this
+  module catches: they name the dead rank within milliseconds (hydra often
+  ends them soon after all the same, and may drop what they print);
 - in the polling loop each rank also checks, twice a second, that the ranks
   on its own machine still run (their pids), whatever the launcher does.
 
@@ -233,9 +234,9 @@ class MPICommunicator(Communicator):
         return unpack(buffer)
 
     def allgather(self, array):
-        array = np.ascontiguousarray(array)
-        out = np.empty((self.size, *array.shape), dtype=array.dtype)
-        send = array.reshape(-1).view(np.uint8)
+        array = np.asarray(array)
+        out = np.empty((self.size, *array.shape), dtype=array.dtype)  # a 0-d array stays 0-d
+        send = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
         self._wait(self._comm.Iallgather(send, out.reshape(self.size, -1).view(np.uint8)), "an allgather", out.nbytes)
         return [out[r] for r in range(self.size)]
 
