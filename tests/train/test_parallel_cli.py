@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from numcnn import cli
+from numcnn.io import load_checkpoint
 from numcnn.train import run as run_module
 from numcnn.train.config import TrainConfig, UserError
 from numcnn.train.parallel import auto
 
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 # threelayer has neither batch norm nor dropout: it splits with or without shard-aware layers
 ARGS = ["train", "--model", "threelayer", "--hidden", "32", "--width", "8", "--epochs", "1", "--quiet"]
 
@@ -77,3 +85,40 @@ def test_train_config_refuses_bad_workers():
         with pytest.raises(UserError, match="--workers must be a positive whole number or 'auto'"):
             TrainConfig(workers=value)
     assert TrainConfig().workers == "auto" and "workers" not in TrainConfig().options()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is pid (a /proc scan)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_stops_the_cli_with_one_line_and_resume_completes(tmp_path):
+    out = tmp_path / "r"
+    command = [sys.executable, "-m", "numcnn", *ARGS, "--epochs", "4", "--workers", "2", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": SRC}
+    run = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while not (out / "metrics.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the first epoch's checkpoint is written before its metrics line
+    workers = _children(run.pid)
+    assert workers, "no worker process found"
+    os.kill(workers[0], signal.SIGKILL)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 1 and "Traceback" not in stderr
+    assert f"worker 1 (pid {workers[0]}) died (signal 9, SIGKILL)" in stderr
+    assert load_checkpoint(out / "last.npz").state["step"] >= 20
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs"] == 4 and summary["workers"] == 2

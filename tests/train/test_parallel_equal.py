@@ -68,7 +68,9 @@ def test_data_parallel_loss_and_scores_equal_the_models():
 
 @pytest.mark.parametrize("backend", ["processes", "threads"])
 def test_batch_norm_running_statistics_equal_one_workers_on_every_rank(backend):
-    """Synchronized batch norm: each rank's replica ends with the running statistics of one worker."""
+    """Synchronized batch norm: the root's running statistics after a split step are one worker's
+    (every rank computes the same ones; workers take the root's at each command), and evaluation
+    split over the ranks uses them."""
     model = module_net(np.float64, batchnorm=True, dropout=0.3)
     d = data(dtype=np.float64)
     X, y = d["X_train"][:24], d["y_train"][:24]
@@ -77,8 +79,6 @@ def test_batch_norm_running_statistics_equal_one_workers_on_every_rank(backend):
     with start_workers(model, 3, backend) as comm:
         parallel = DataParallel(model, comm)
         parallel.loss(X, y)
-        # the workers' replicas: their running statistics after the step, read back as scores of
-        # evaluation mode would use them, are checked through a prediction made with the root's
         np.testing.assert_allclose(parallel.loss(X), reference.loss(X), atol=1e-12)
     for name, value in reference.buffers.items():
         np.testing.assert_allclose(model.buffers[name], value, atol=1e-12, err_msg=name)
@@ -92,3 +92,29 @@ def test_workers_option_is_checked():
         Solver(model, d, workers=3, batch_size=2)
     with pytest.raises(ValueError, match="worker_backend must be one of"):
         Solver(model, d, workers=2, worker_backend="gpu")
+
+
+def test_a_model_that_cannot_be_split_is_refused_when_the_solver_is_built(monkeypatch):
+    import numcnn.train.solver as solver_module
+
+    monkeypatch.setattr(
+        solver_module, "unsplittable_reason", lambda model: "its layer x does not support batch sharding"
+    )
+    with pytest.raises(ValueError, match="workers=2: the model cannot be split over workers: its layer x"):
+        Solver(threelayer(), data(), workers=2)
+    Solver(threelayer(), data(), workers=1)  # one worker splits nothing
+
+
+def test_choose_workers_leaves_the_model_as_it_was():
+    from numcnn.nn.random_state import capture_random_states
+    from numcnn.train.parallel import choose_workers
+
+    model = module_net(np.float64, batchnorm=True, dropout=0.3)
+    d = data(dtype=np.float64)
+    before, randomness = state(model), capture_random_states(model)
+    choice = choose_workers(model, d["X_train"][:24], d["y_train"][:24], cores=2)
+    assert choice.workers in (1, 2) and "ms on one process" in choice.why
+    for name, value in before.items():
+        np.testing.assert_array_equal(state(model)[name], value, err_msg=name)
+    assert capture_random_states(model)["numcnn_nn"] == randomness["numcnn_nn"]
+    assert choose_workers(model, d["X_train"][:24], d["y_train"][:24], cores=1).why == "one core"

@@ -174,3 +174,17 @@ def test_workers_die_with_a_killed_root():
     finally:
         root.kill()
         root.wait()
+
+
+def test_a_given_communicators_ranks_serve_until_train_ends():
+    """Solver(communicator=...) (as under MPI): the ranks serve while train() runs, then return."""
+    model = threelayer()
+    with start_workers(model, 2) as comm:
+        given = train(model, communicator=comm, backend="auto")
+        pid = comm.pids[0]
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(pid)  # its serve() returned when train() ended
+    assert given.workers == 2
+    assert given.loss_history == train(threelayer(), 2, "processes").loss_history

@@ -28,6 +28,7 @@ import sys
 
 from ..data import DataError, DatasetNotFound
 from ..io import CheckpointError, WriteError
+from ..train.parallel import WorkerLost
 from ..train.solver import TrainingDiverged
 from .sweep_cmd import _add_sweep
 from .tools_cmd import _add_bench, _add_demo, _add_gradcheck
@@ -87,6 +88,9 @@ def main(argv=None) -> int:
         return 2
     except TrainingDiverged as error:
         print(f"numcnn {args.command}: training diverged: {error}", file=sys.stderr)
+        return 1
+    except WorkerLost as error:  # a data-parallel worker died: one line naming it; --resume continues
+        print(f"numcnn {args.command}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as error:
         print(f"\nnumcnn {args.command}: interrupted. {error}", file=sys.stderr)

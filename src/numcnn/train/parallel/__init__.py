@@ -32,13 +32,26 @@ So data, augmentation and dropout masks are those of one worker; sums in a
 fixed order make a run with N workers reproducible bit for bit; N = 1, 2, 3
 agree within rounding. Evaluation splits its rows the same way.
 
-Local workers are forked processes (threads where fork is missing): a
+Local workers are forked processes (threads where fork is missing; the
+issue measured processes faster on two cores, 1.4-1.6x against 1.2-1.3x): a
 forked child inherits the model; arrays travel through anonymous shared
-files (nothing big is pickled, and nothing is left in /dev/shm even after a
-SIGKILL); the root waits on each pipe together with every worker's process
-sentinel, so a dead worker raises WorkerLost naming it at once; children die
-with the root (PR_SET_PDEATHSIG). Across machines the same collectives run
-over MPI (mpi.py); ranks >= 1 run serve(comm, model).
+files (memfd_create: no name in /dev/shm, so nothing can leak even after a
+SIGKILL; multiprocessing.shared_memory's named segments outlive a killed
+root until its resource-tracker process notices), passed once by file
+descriptor over the pipe; the root waits on each pipe together with every
+worker's process sentinel, so a dead worker raises WorkerLost naming it at
+once; children die with the root (PR_SET_PDEATHSIG, and a parent check
+right after it). Thread workers hold deep copies; their dropout draws from
+private generators set to the root's global states at each step. Across
+machines the same collectives run over MPI (mpi.py); ranks >= 1 run
+serve(comm, model).
+
+How many: Solver(workers=N) and `numcnn train --workers N`; --workers auto
+(the CLI's default) measures, on the run's own model and batch size, a few
+steps on one process against one rank per core, and keeps the parallel run
+only where it is at least 10% faster (auto.py says why it is measured rather
+than a threshold tuned once). A resumed run under auto keeps the workers its
+checkpoint recorded, so that it continues bit for bit.
 
 Layer: part of train; may import models, nn, ops, checks and io.
 """

@@ -34,8 +34,8 @@ from .start import start_workers
 __all__ = ["Choice", "available_cores", "choose_workers"]
 
 MARGIN = 0.9  # parallel must take at most 90% of one process's step time
-BUDGET_SECONDS = 0.5
-MIN_STEPS, MAX_STEPS = 2, 10
+BUDGET_SECONDS = 0.3  # per side: a fraction of a second for the digits, a few steps for a ResNet
+MIN_STEPS, MAX_STEPS = 2, 8
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,6 @@ class ProcessRoot(Communicator):
         self._processes, self._connections = processes, connections
         self._outbox, self._inboxes = Outbox(), [Inbox() for _ in processes]
         self._closed = False
-        self._pending = None  # a broadcast message not sent yet: it rides with the next collective
 
     # -- receiving, with every worker watched
     def _lost(self, index: int, during: str) -> WorkerLost:
@@ -97,23 +96,15 @@ class ProcessRoot(Communicator):
                 raise self._lost(index, during) from None
 
     # -- collectives
-    def _flush(self) -> None:
-        if self._pending is not None:
-            message, self._pending = self._pending, None
-            self._send_all(message, "a broadcast")
-
     def broadcast(self, message=None):
-        """Sent with the next collective (a step's command with its arrays: one wake-up, not two)."""
-        self._flush()
-        self._pending = ("message", message)
+        self._send_all(("message", message), "a broadcast")
         return message
 
     def broadcast_arrays(self, arrays):
         layout, fd = self._outbox.write(arrays)
-        pending, self._pending = self._pending, None
         for index, connection in enumerate(self._connections):
             try:
-                connection.send((*(pending or ("none", None)), "arrays", layout, fd is not None))
+                connection.send(("arrays", layout, fd is not None))
                 if fd is not None:
                     send_handle(connection, fd, self._processes[index].pid)
             except (BrokenPipeError, OSError):
@@ -121,7 +112,6 @@ class ProcessRoot(Communicator):
         return dict(arrays)
 
     def allgather(self, array):
-        self._flush()
         parts = [np.asarray(array)]
         for index in range(len(self._processes)):
             parts.append(self._receive(index, "a batch-norm exchange")[1])
@@ -129,7 +119,6 @@ class ProcessRoot(Communicator):
         return parts
 
     def gather_arrays(self, arrays):
-        self._flush()
         gathered = [dict(arrays)]
         for index, connection in enumerate(self._connections):
             _, layout, new_file = self._receive(index, "the gradients' gather")
@@ -143,10 +132,6 @@ class ProcessRoot(Communicator):
         if self._closed:
             return
         self._closed = True
-        try:
-            self._flush()
-        except WorkerLost:
-            pass
         for connection in self._connections:
             try:
                 connection.send(("stop",))
@@ -174,22 +159,14 @@ class ProcessWorker(Communicator):
     def __init__(self, rank: int, size: int, connection):
         self.rank, self.size, self._connection = rank, size, connection
         self._inbox, self._outbox = Inbox(), Outbox()
-        self._arrays = None  # the arrays part of a (message, arrays) pair, for broadcast_arrays
 
     def _receive(self, kind: str):
-        if kind == "arrays" and self._arrays is not None:
-            message, self._arrays = self._arrays, None
-            return message
         try:
             message = self._connection.recv()
         except (EOFError, OSError):
             raise Stopped from None
         if message[0] == "stop":
             raise Stopped
-        if len(message) == 5:  # (message kind, message, "arrays", layout, new file)
-            message, self._arrays = message[:2], message[2:]
-            if message[0] == "none":
-                return self._receive(kind)
         if message[0] != kind:
             raise RuntimeError(f"worker {self.rank} expected {kind!r} from the root, got {message[0]!r}")
         return message
