@@ -40,17 +40,17 @@ needs_mpi = pytest.mark.skipif(
 )
 
 
-def mpiexec(n: int, program: list[str], cwd, *flags: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    """`mpiexec -n n program` on this host, no hostfile, no ssh; output captured."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def mpiexec(n: int, program: list[str], cwd, *flags: str, timeout: float = 60, env=None) -> subprocess.CompletedProcess:
+    """`mpiexec -n n program` on this host, no hostfile, no ssh; output captured; env: more variables."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     command = [MPIEXEC, *flags, "-n", str(n), *program]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def run_ranks(source: str, n: int, tmp_path, *flags: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def run_ranks(source: str, n: int, tmp_path, *flags: str, timeout: float = 60, env=None) -> subprocess.CompletedProcess:
     script = tmp_path / "ranks.py"
     script.write_text(textwrap.dedent(source))
-    return mpiexec(n, [sys.executable, str(script), str(tmp_path)], tmp_path, *flags, timeout=timeout)
+    return mpiexec(n, [sys.executable, str(script), str(tmp_path)], tmp_path, *flags, timeout=timeout, env=env)
 
 
 # -- without MPI ---------------------------------------------------------------------------
@@ -139,8 +139,16 @@ np.savez(f"{folder}/rank{r}.npz", **out)
 
 
 @needs_mpi
-def test_collectives_under_mpiexec_keep_rank_order_and_give_every_rank_the_same_bits(tmp_path):
-    result = run_ranks(COLLECTIVES, 3, tmp_path)
+@pytest.mark.parametrize(
+    "transport",
+    [
+        {},  # ranks of one machine: shared memory
+        {"MPIR_CVAR_NOLOCAL": "1"},  # MPICH's network path over loopback, as between machines
+    ],
+    ids=["shared-memory", "network"],
+)
+def test_collectives_under_mpiexec_keep_rank_order_and_give_every_rank_the_same_bits(tmp_path, transport):
+    result = run_ranks(COLLECTIVES, 3, tmp_path, env=transport)
     assert result.returncode == 0, result.stdout + result.stderr
     ranks = [np.load(tmp_path / f"rank{r}.npz") for r in range(3)]
     for out in ranks:
