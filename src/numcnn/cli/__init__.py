@@ -13,6 +13,7 @@ checkpoint) print one line saying what to do and exit with status 2.
 
     __init__.py     main (errors mapped to one line and an exit status) and build_parser
     train_cmd.py    train and evaluate; train_config(args) -> TrainConfig
+    mpi_entry.py    `mpiexec -n N numcnn train`: rank 0 trains, the other ranks serve its steps
     sweep_cmd.py    sweep
     tools_cmd.py    gradcheck, bench, demo
 

@@ -1,6 +1,7 @@
 """`numcnn train` and `numcnn evaluate`: their options, and the commands that run them.
 
 numcnn train [--model M --dataset D ...]    train_config(args) -> TrainConfig, then train.run.train
+mpiexec -n 4 numcnn train ...               one run over 4 MPI ranks (mpi_entry.py)
 numcnn evaluate CHECKPOINT [--dataset D]     a checkpoint's accuracy on a dataset split
 """
 
@@ -159,6 +160,17 @@ def train_config(args):
 
 
 def _train(args) -> int:
+    from ..train.parallel.mpi import launched_by_mpi  # tells from the environment: mpi4py stays unloaded
+
+    if launched_by_mpi():  # `mpiexec -n 4 numcnn train ...`: this process is one rank of one run
+        from .mpi_entry import train_over_mpi
+
+        return train_over_mpi(args, _train_here)
+    return _train_here(args)
+
+
+def _train_here(args, **run) -> int:
+    """`numcnn train` in this process; run: train()'s callbacks and communicator (MPI's root)."""
     from ..train.run import train
     from ..train.run_folder import UserError, check_resume_options, check_run_folder
 
@@ -172,7 +184,7 @@ def _train(args) -> int:
     created = [folder for folder in (out, *out.parents) if not folder.exists()]
     out.mkdir(parents=True, exist_ok=True)
     try:
-        summary = train(config, out)
+        summary = train(config, out, **run)
     except BaseException:
         for folder in created:  # a run refused before it wrote anything leaves no folder behind
             if folder.is_dir() and not any(folder.iterdir()):

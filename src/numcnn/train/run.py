@@ -74,7 +74,7 @@ def _resolved(path) -> str | None:
     return str(Path(path).expanduser().resolve()) if path else None
 
 
-def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None, callbacks=()):
+def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None, callbacks=(), communicator=None):
     """The model and its Solver as the config says, on prepared data; returns (solver, ema or None).
 
     Parameters
@@ -83,6 +83,8 @@ def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None
     prepared : the normalized splits, X_*: (N, C, H, W).
     out : the run folder for checkpoints and metrics.jsonl; None trains without them (a sweep's trials).
     callbacks : Solver callbacks run before the Lookahead and EMA ones the config asks for.
+    communicator : the root's Communicator of ranks started elsewhere (MPI, numcnn.cli.mpi_entry):
+        steps and evaluations are split over them.
     """
     optimizer = config.optimizer
     if optimizer not in UPDATE_RULES:
@@ -140,7 +142,7 @@ def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None
     if frozen and hasattr(model, "regularized"):
         # L2 on weights that never move is a constant in the loss (whitening filters: about 2.3)
         model.regularized = [n for n in model.regularized if not any(fnmatch.fnmatch(n, f) for f in frozen)]
-    workers = _workers_to_start(config, model, out)
+    workers = _workers_to_start(config, model, out) if communicator is None else _mpi_ranks(config, model, communicator)
     callbacks = list(callbacks) + ([Lookahead(config.lookahead)] if config.lookahead else [])
     ema = EMA(config.ema) if config.ema else None
     callbacks += [ema] if ema else []
@@ -184,6 +186,7 @@ def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None
         frozen=frozen,
         callbacks=callbacks,
         workers=workers,
+        communicator=communicator,
     )
     return solver, ema
 
@@ -202,6 +205,14 @@ def _workers_to_start(config: TrainConfig, model, out: Path | None) -> int:
         if config.batch_size < config.workers:
             raise UserError(f"--workers {config.workers}: --batch-size {config.batch_size} has too few images")
     return config.workers
+
+
+def _mpi_ranks(config: TrainConfig, model, communicator) -> int:
+    """With MPI ranks (communicator) the Solver is given no local workers: the ranks are the workers."""
+    reason = unsplittable_reason(model)
+    if reason:
+        raise UserError(f"{config.model} cannot be split over {communicator.size} MPI ranks: {reason}")
+    return 1
 
 
 def choose_run_workers(run: Run) -> str:
@@ -254,7 +265,9 @@ class Run:
     ema: EMA | None
 
 
-def prepare_run(config: TrainConfig, out: Path | None = None, prepared: Prepared | None = None, callbacks=()) -> Run:
+def prepare_run(
+    config: TrainConfig, out: Path | None = None, prepared: Prepared | None = None, callbacks=(), communicator=None
+) -> Run:
     """Seed, load the data (unless given) and build the model and its Solver, as `numcnn train` does.
 
     Parameters
@@ -264,6 +277,7 @@ def prepare_run(config: TrainConfig, out: Path | None = None, prepared: Prepared
         (config.resume) continues from out/last.npz.
     prepared : data already loaded for this config (a sweep's worker loads it once for all trials).
     callbacks : extra Solver callbacks (a sweep's pruning report).
+    communicator : the root's Communicator of MPI ranks (see make_solver).
 
     Returns
     -------
@@ -272,7 +286,7 @@ def prepare_run(config: TrainConfig, out: Path | None = None, prepared: Prepared
     seed_everything(config.seed)
     if prepared is None:
         prepared = load_data(config)
-    solver, ema = make_solver(config, prepared, out, callbacks=callbacks)
+    solver, ema = make_solver(config, prepared, out, callbacks=callbacks, communicator=communicator)
     return Run(config, prepared, solver, ema)
 
 
@@ -282,14 +296,20 @@ def _epochs_trained(solver: Solver) -> int | float:
     return int(epochs) if epochs.is_integer() else round(epochs, 3)
 
 
-def train(config: TrainConfig, out: Path) -> dict:
-    """Train as the config says, writing the run folder `out`; returns the summary (SUMMARY_KEYS)."""
+def train(config: TrainConfig, out: Path, callbacks=(), communicator=None) -> dict:
+    """Train as the config says, writing the run folder `out`; returns the summary (SUMMARY_KEYS).
+
+    callbacks and communicator (the root's, of MPI ranks) go to the Solver (see make_solver).
+    """
     started = time.perf_counter()
-    run = prepare_run(config, out)
+    run = prepare_run(config, out, callbacks=callbacks, communicator=communicator)
     prepared, solver = run.prepared, run.solver
     model = solver.model
     earlier_sessions = solver.elapsed  # training seconds of the sessions a resume continues
-    why = choose_run_workers(run) if config.workers == "auto" else "--workers"
+    if communicator is not None:
+        why = "MPI ranks (mpiexec)"
+    else:
+        why = choose_run_workers(run) if config.workers == "auto" else "--workers"
     if not config.quiet:
         print(f"(training on {solver.workers} worker{'s' * (solver.workers > 1)}: {why})", flush=True)
     solver.train()  # ends with the best evaluated weights, which best.npz holds

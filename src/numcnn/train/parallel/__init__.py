@@ -9,6 +9,7 @@
     processes.py      local workers as forked processes (pipes + shared memory)
     threads.py        local workers as threads (queues)
     start.py          start_workers(model, n, backend): the root's communicator, context-managed
+    mpi.py            MPICommunicator: the same collectives over MPI (mpi4py, imported only under mpiexec)
     auto.py           choose_workers: does this model step faster on every core, measured here
 
 Design (DP_DESIGN.md, issue 17). Rank 0, the root, runs the ordinary Solver
