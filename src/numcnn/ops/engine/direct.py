@@ -18,8 +18,8 @@ register-tiled micro-kernel of a GEMM, without the patch matrix. A stride-1
 input gradient is the forward kernel run on dout with the flipped kernel
 (geometry.flipped_geometry), as in im2col.py; other strides scatter.
 
-Images are split over numcnn's threads (threads.map_chunks), a few at a
-time, each block run by a serial kernel that releases the GIL. Not
+Images are split over numcnn's threads (threads.map_chunks), one
+consecutive range each, run by a serial kernel that releases the GIL. Not
 numba.prange: its OpenMP pool kills any process forked after it ran
 ("fork() called from a process already using GNU OpenMP"), and data-parallel
 training forks its workers (numcnn.train.parallel). The weight gradient sums
@@ -70,8 +70,9 @@ MAX_CHANNELS = 64
 # with 12 (3 pixels) spilled, 35 GF/s forward against 77 with 8; 16 channels 57 GF/s with 8 or 12.
 BLOCK_NUMBERS = 8 * 8
 
-# Images (or weight-gradient parts) per block; blocks are dealt to numcnn's threads in turn (map_chunks).
-PARALLEL_CHUNK = 2
+# Images (or weight-gradient parts) a thread takes at a time: small enough to even out cores of unequal
+# speed, large enough that a kernel call's dispatch (microseconds) stays negligible.
+BLOCK = 2
 # Images per partial sum of the weight gradient: a fixed split, so the sum's order, and its bits, do not
 # depend on the thread count.
 WEIGHT_GRAD_IMAGES_PER_PART = 8
@@ -136,11 +137,12 @@ def _slp_vectorized():
         numba.config.SLP_VECTORIZE = before
 
 
-def _run(kernel, *args):
-    """Call a kernel, compiling it first (SLP on) for argument types it has not seen.
+def _compiled(kernel, *args):
+    """The kernel, compiled first (SLP on) for these arguments' types if it has not seen them.
 
     Numba's dispatcher would compile new types itself, without the SLP
-    vectorizer, so each call looks its types up first.
+    vectorizer, so the types are looked up here, once per call of an op
+    (numba.typeof costs microseconds an argument: not once per block).
     """
     import numba
 
@@ -149,12 +151,23 @@ def _run(kernel, *args):
         with _lock, _slp_vectorized():
             if signature not in kernel.overloads:
                 kernel.compile(signature)
-    return kernel(*args)
+    return kernel
 
 
-def _over_blocks(call, count: int) -> None:
-    """call(start, stop) for blocks of PARALLEL_CHUNK items of range(count), dealt over numcnn's threads."""
-    threads.map_chunks(call, [(a, min(a + PARALLEL_CHUNK, count)) for a in range(0, count, PARALLEL_CHUNK)])
+def _over_threads(call, count: int) -> None:
+    """call(start, stop) for blocks of BLOCK items of range(count), taken by numcnn's threads as each frees up.
+
+    Taken, not dealt: a thread whose core is slower (shared, or busy with
+    another process) takes fewer blocks. Each item's result depends on that
+    item alone, so which thread takes it changes no bit.
+    """
+    blocks = iter(range(0, count, BLOCK))  # next() on it is one step under the GIL: threads share it safely
+
+    def drain(_start: int, _stop: int) -> None:
+        for start in blocks:
+            call(start, min(start + BLOCK, count))
+
+    threads.map_chunks(drain, [(0, count)] * threads.num_threads())
 
 
 def _kernel(kind: str, *constants):
@@ -200,7 +213,8 @@ def _forward_hwcf(x_nhwc: np.ndarray, w_hwcf: np.ndarray, geom: WindowGeometry) 
     out = np.empty((N, OH, OW, F), x_nhwc.dtype)
     kernel = _kernel("forward", F, filter_block(F), pixel_block(filter_block(F)))
     w_hwcf, geometry = w_hwcf.astype(x_nhwc.dtype, copy=False), _geometry_args(geom)
-    _over_blocks(lambda a, b: _run(kernel, x_nhwc[a:b], w_hwcf, out[a:b], *geometry), N)
+    kernel = _compiled(kernel, x_nhwc, w_hwcf, out, *geometry)
+    _over_threads(lambda a, b: kernel(x_nhwc[a:b], w_hwcf, out[a:b], *geometry), N)
     return out.transpose(0, 3, 1, 2)
 
 
@@ -225,8 +239,9 @@ def conv_input_grad(dout: np.ndarray, w: np.ndarray, geom: WindowGeometry) -> np
     H, W = geom.in_hw
     dx = np.empty((N, H, W, C), d.dtype)
     w_hwfc = np.ascontiguousarray(w.transpose(2, 3, 0, 1))  # (KH, KW, F, C)
-    kernel, geometry = _kernel("input_grad", C), _geometry_args(geom)
-    _over_blocks(lambda a, b: _run(kernel, d[a:b], w_hwfc, dx[a:b], *geometry), N)
+    geometry = _geometry_args(geom)
+    kernel = _compiled(_kernel("input_grad", C), d, w_hwfc, dx, *geometry)
+    _over_threads(lambda a, b: kernel(d[a:b], w_hwfc, dx[a:b], *geometry), N)
     return dx.transpose(0, 3, 1, 2)
 
 
@@ -243,8 +258,9 @@ def conv_weight_grad(x: np.ndarray, dout: np.ndarray, geom: WindowGeometry) -> n
     KH, KW = geom.kernel
     bounds = np.array(sorted({*range(0, N, WEIGHT_GRAD_IMAGES_PER_PART), N}), np.int64)
     parts = np.zeros((len(bounds) - 1, KH, KW, C, F), x_nhwc.dtype)
-    kernel, geometry = _kernel("weight_grad", F, channel_block(C, F)), _geometry_args(geom)
-    _over_blocks(lambda a, b: _run(kernel, x_nhwc, d, parts[a:b], bounds[a : b + 1], *geometry), len(parts))
+    geometry = _geometry_args(geom)
+    kernel = _compiled(_kernel("weight_grad", F, channel_block(C, F)), x_nhwc, d, parts, bounds, *geometry)
+    _over_threads(lambda a, b: kernel(x_nhwc, d, parts[a:b], bounds[a : b + 1], *geometry), len(parts))
     dw_hwcf = parts[0]
     for part in parts[1:]:
         dw_hwcf = dw_hwcf + part
