@@ -11,11 +11,17 @@ from numcnn.bench import train as bench
 
 def test_throughput_times_two_workers_beside_one(capsys):
     speed = bench.throughput(["threelayer"], 1, 8, None, workers=[1, 2], backends=["processes", "threads"])
-    assert set(speed["threelayer"]) == {"numcnn", "numcnn_w2", "numcnn_w2_threads"}
+    assert set(speed["threelayer"]) == {"numcnn", "numcnn_w2", "numcnn_w2_threads", "numcnn_1core_w2"}
     assert all(v > 0 for v in speed["threelayer"].values())
     bench.print_workers(["threelayer"], speed, [1, 2])
     row = capsys.readouterr().out.splitlines()[-1]
-    assert row.startswith("threelayer") and " w2 " in row and "x w1" in row and "; threads " in row
+    assert (
+        row.startswith("threelayer")
+        and " w2 " in row
+        and "x w1" in row
+        and "; threads " in row
+        and "x one core's" in row
+    )
 
 
 def testparse_workers_is_checked():

@@ -139,8 +139,8 @@ def _timed(contenders: dict, steps: int, batch_size: int) -> dict:
 
 def throughput(names, steps, batch_size, torch, workers=(1,), backends=("processes",)) -> dict:
     """{network: {contender: images/s}}: numcnn, torch, torch_cl; with workers N > 1 also
-    numcnn_wN (processes), numcnn_wN_threads (with "threads" in backends) and torch_wN
-    (PyTorch timed in the same block as the N workers)."""
+    numcnn_wN (processes), numcnn_wN_threads (with "threads" in backends), numcnn_1core_wN (one
+    process on one core) and torch_wN (PyTorch), timed in the same block as the N workers."""
     X, y = batch(batch_size)
     results = {}
     for name in names:
@@ -162,6 +162,8 @@ def throughput(names, steps, batch_size, torch, workers=(1,), backends=("process
                     comm = running.enter_context(start_workers(model, n, backend))
                     key = f"numcnn_w{n}" + ("" if backend == "processes" else f"_{backend}")
                     block[key] = (numcnn_step(model, name, DataParallel(model, comm).loss), (X, y))
+                # while workers run, this process has one BLAS thread and serial ops: one core's step
+                block[f"numcnn_1core_w{n}"] = (numcnn_step(model, name), (X, y))
                 if "torch" in torch_contenders:
                     block[f"torch_w{n}"] = torch_contenders["torch"]
                 results[name].update(_timed(block, steps, batch_size))
@@ -192,7 +194,10 @@ def print_workers(names, speed, workers) -> None:
     counts = [n for n in workers if n > 1]
     if not counts:
         return
-    print("\nwhole-step data parallelism (numcnn.train.parallel), images/s; wN: N worker processes")
+    print(
+        "\nwhole-step data parallelism (numcnn.train.parallel), images/s; w1: one process, ops split over "
+        "threads; wN: N worker processes; one core: one process, one thread, timed beside them"
+    )
     for name in names:
         s = speed[name]
         cells = [f"{name:<12} w1 {s['numcnn']:7.0f}"]
@@ -208,7 +213,9 @@ def print_workers(names, speed, workers) -> None:
                 if f"torch_w{n}" in s
                 else ""
             )
-            cells.append(f"w{n} {split:7.0f} ({split / s['numcnn']:.2f}x w1{threads_part}{torch_part})")
+            one = s.get(f"numcnn_1core_w{n}")
+            one_part = f"; {split / one:.2f}x one core's {one:.0f}" if one else ""
+            cells.append(f"w{n} {split:7.0f} ({split / s['numcnn']:.2f}x w1{one_part}{threads_part}{torch_part})")
         print("  ".join(cells), flush=True)
 
 
