@@ -38,7 +38,8 @@ def test_a_slow_link_stops_scaling_at_the_gradients_and_a_fast_one_at_the_batch(
     slow = Link("slow", alpha=1e-4, beta=1e7)
     assert scaling_stop(COSTS, 64, slow) == (1, "gradients")
     fast = Link("fast", alpha=1e-9, beta=1e15)
-    assert scaling_stop(COSTS, 64, fast)[0] == 64
+    assert scaling_stop(COSTS, 64, fast) == (64, "the batch: one image per worker")
+    assert scaling_stop(COSTS, 64, fast, most=16) == (16, "still rising at 16 workers")
 
 
 def test_unknown_topology_is_refused():

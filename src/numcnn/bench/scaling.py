@@ -118,7 +118,7 @@ def scaling_stop(costs: StepCosts, batch: int, link: Link, topology: str = "star
     counts = [2**k for k in range(int(math.log2(most)) + 1) if 2**k <= batch]
     best = max(counts, key=lambda p: images_per_second(costs, p, batch, link, topology))
     if best == counts[-1]:
-        return best, "the batch: one image per worker"
+        return best, "the batch: one image per worker" if best == batch else f"still rising at {best} workers"
     now, then = step_seconds(costs, best, batch, link, topology), step_seconds(costs, 2 * best, batch, link, topology)
     growth = {k: then[k] - now[k] for k in ("gradients", "batchnorm", "batch")}
     growth["per-worker batch"] = then["compute"] - now["compute"]  # negative unless t_img worsens
