@@ -5,7 +5,8 @@ of a global batch of B images, costs (no overlap of compute and messages):
 
     T(p) = b * t_img(b)                          compute on one core, measured per image at batch b
          + gradients(p, G)                       combining G bytes of gradients, sending back weights
-         + L * [allgather(p, 3C) + allgather(p, 2C)]   sync batch norm: forward and backward sums
+         + L * [allgather(p, 8(C+1)) + allgather(p, 8C) + allgather(p, 16C)]   sync batch norm (float64
+                                                 sums: count and means, squared deviations; backward)
          + (p - 1) * b * image_bytes / beta      the root sends each worker its rows
 
 with a message of n bytes costing alpha + n / beta (latency alpha, bandwidth
@@ -95,8 +96,9 @@ def gradient_seconds(p: int, nbytes: float, link: Link, topology: str) -> float:
 def step_seconds(costs: StepCosts, p: int, batch: int, link: Link, topology: str = "star") -> dict[str, float]:
     """The terms of one step's time over p workers on a global batch of `batch` images (seconds)."""
     rows = batch / p
-    batchnorm = sum(
-        allgather_seconds(p, 3 * 4 * c, link) + allgather_seconds(p, 2 * 4 * c, link) for c in costs.batchnorm_channels
+    batchnorm = sum(  # float64 sums: count and C means, then C squared deviations; backward 2C sums
+        allgather_seconds(p, 8 * (c + 1), link) + allgather_seconds(p, 8 * c, link) + allgather_seconds(p, 16 * c, link)
+        for c in costs.batchnorm_channels
     )
     terms = {
         "compute": costs.compute_seconds(rows),
