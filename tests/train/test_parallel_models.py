@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from numcnn import models, nn
 from numcnn.nn.random_state import capture_random_states, restore_random_states
 from numcnn.train.build import build_model
 from numcnn.train.config import model_names
@@ -55,3 +56,25 @@ def test_one_step_on_three_workers_equals_one_workers(name):
         assert split_grads[key].dtype == np.float64
         scale = max(float(np.abs(grad).max()), 1e-4 * largest)
         np.testing.assert_allclose(split_grads[key], grad, atol=1e-10 * scale, err_msg=key)
+
+
+class ShardBlindDropout(nn.Dropout):
+    """A dropout whose author did not make it read the shard (and says so)."""
+
+    reads_batch_shard = False
+
+
+class MyBatchNorm(nn.BatchNorm2d):
+    """A subclass defined outside numcnn inherits the synchronized batch norm."""
+
+
+def test_layers_that_honour_the_shard_say_so_and_subclasses_inherit_it():
+    def classifier(*layers):
+        return models.Classifier(nn.Sequential(nn.Conv2d(3, 8, 3), *layers, nn.GlobalAvgPool2d(), nn.Flatten()))
+
+    assert unsplittable_reason(classifier(MyBatchNorm(8), nn.Dropout(0.5))) is None
+    reason = unsplittable_reason(classifier(MyBatchNorm(8), ShardBlindDropout(0.5)))
+    assert reason == "its layer 2 (ShardBlindDropout) does not support batch sharding"
+    assert unsplittable_reason(classifier(ShardBlindDropout(0.0))) is None  # p = 0 draws nothing
+    net = models.FullyConnectedNet([8], input_dim=12, normalization="batchnorm", dropout_keep_ratio=0.5)
+    assert unsplittable_reason(net) is None

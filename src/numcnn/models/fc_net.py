@@ -139,6 +139,7 @@ class FullyConnectedNet(ParamsState):
     """
 
     shard_random: np.random.RandomState | None = None
+    reads_batch_shard = True  # its batch norm and dropout honour numcnn.nn.shard (data parallelism)
 
     def __init__(
         self,

@@ -21,6 +21,8 @@ class Dropout(Module):
     advance of the generator, as one worker's.
     """
 
+    reads_batch_shard = True  # the data-parallel check (train.parallel) asks this
+
     def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: np.random.Generator | None = None):
         super().__init__()
         self.p = probability(p, "p")

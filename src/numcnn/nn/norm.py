@@ -84,6 +84,7 @@ class _Affine(Module):
 
 
 class _BatchNorm(_Affine):
+    reads_batch_shard = True  # synchronized over the whole batch under numcnn.nn.shard (data parallelism)
     expected_ndim: tuple[int, ...] = ()
 
     def __init__(

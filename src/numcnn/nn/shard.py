@@ -19,7 +19,9 @@ combine(array) is collective: every worker calls it with an array of the same
 shape and dtype, the same number of times in the same order, and each gets
 back the sum over workers taken in rank order, so every worker holds the same
 bits. Layers of one sample (layer, group, instance norm, convolutions) need
-nothing from here.
+nothing from here. A layer that honours the shard says so with the class
+attribute `reads_batch_shard = True` (subclasses inherit it); data
+parallelism refuses a network whose batch norm or dropout does not.
 
 Scale: a shard's loss is the mean over its own rows, so the upstream gradient
 a worker holds is total / (stop - start) times the one of the whole batch's

@@ -9,8 +9,6 @@ checkpoints use; a bare model with only `params` is handled too.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 __all__ = ["load_model_arrays", "model_arrays", "unsplittable_reason"]
@@ -33,9 +31,13 @@ def load_model_arrays(model, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _reads_shard(obj) -> bool:
-    """Whether the Python module defining obj's class honours nn.shard.current_shard."""
-    module = sys.modules.get(type(obj).__module__)
-    return module is not None and "current_shard" in vars(module)
+    """Whether obj's class says it honours nn.shard.current_shard (reads_batch_shard = True).
+
+    A class attribute, so a subclass defined anywhere inherits it; a layer written without
+    the shard in mind does not have it and is refused rather than silently computing
+    each worker's rows on their own.
+    """
+    return bool(getattr(type(obj), "reads_batch_shard", False))
 
 
 def unsplittable_reason(model) -> str | None:
