@@ -27,7 +27,7 @@ from collections import defaultdict
 import numpy as np
 
 from .. import ops
-from ..ops.engine import layout, threads, winograd
+from ..ops.engine import direct, layout, threads, winograd
 from .ops import blas_description
 from .train import RULES, batch, numcnn_model, numcnn_step
 
@@ -40,6 +40,9 @@ TIMED = [
     (layout, "col2im", "conv: col2im adds"),
     (layout, "col2im_taps", "conv: col2im adds"),
     (layout, "channels_last_copy", "conv: layout copies"),
+    (direct, "conv_output", "conv: direct kernels"),  # the compiled engine, where the planner or rules chose it
+    (direct, "conv_input_grad", "conv: direct kernels"),
+    (direct, "conv_weight_grad", "conv: direct kernels"),
     (ops, "conv2d_forward", "conv: the rest"),
     (ops, "conv2d_backward", "conv: the rest"),
     (ops, "batchnorm_forward", "batch norm"),
