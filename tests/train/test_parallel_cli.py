@@ -131,3 +131,20 @@ def test_auto_on_resume_keeps_the_workers_the_run_recorded(tmp_path, monkeypatch
     options = dict(model="threelayer", hidden=(32,), width=8, epochs=2, quiet=True, resume=True)
     run = run_module.prepare_run(TrainConfig(**options, workers="auto"), out)
     assert run.solver.workers == 2 and run_module.choose_run_workers(run) == "auto: as the run recorded"
+
+
+def test_auto_keeps_its_measurement_in_the_wisdom_and_a_later_run_reads_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(auto, "available_cores", lambda: 2)
+    args = [a for a in ARGS if a != "--quiet"]
+    assert cli.main([*args, "--out", str(tmp_path / "first")]) == 0
+    first = capsys.readouterr().out
+    plans = json.loads((tmp_path / "numcnn-data" / "wisdom.json").read_text())["plans"]
+    (key,) = [k for k in plans if k.startswith("workers ")]
+    assert plans[key]["choice"] in ("1", "2") and set(plans[key]["ms"]) == {"1", "2"}
+    measured = []
+    monkeypatch.setattr(auto, "start_workers", lambda *a, **k: measured.append(a))
+    assert cli.main([*args, "--out", str(tmp_path / "second")]) == 0
+    second = capsys.readouterr().out
+    assert measured == [] and "(measured before: numcnn wisdom)" in second
+    workers = json.loads((tmp_path / "second" / "summary.json").read_text())["workers"]
+    assert workers == int(plans[key]["choice"]) and f"(training on {workers} worker" in first

@@ -16,10 +16,17 @@ simpler one (and the assignment's).
 How many steps are timed adapts to their size: enough for BUDGET_SECONDS
 per side, at least MIN_STEPS and at most MAX_STEPS. The model is left as it
 was: parameters, running statistics and random generators are restored.
+
+The choice is kept, as the engines' plans are, in numcnn's wisdom file for
+this machine (ops.engine.wisdom), keyed by the model's arrays (names, shapes,
+dtypes), the batch and the cores: a later run of the same model reads it and
+measures nothing, so the default `numcnn train` pays for the measurement
+(about half a second) only once per machine.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...nn.random_state import capture_random_states, restore_random_states
+from ...ops.engine import wisdom
 from .data_parallel import DataParallel
 from .model_state import load_model_arrays, model_arrays, unsplittable_reason
 from .start import start_workers
@@ -76,6 +84,11 @@ def choose_workers(model, X, y, cores: int | None = None, backend: str = "auto")
         return Choice(1, f"the model cannot be split over workers: {reason}")
     if len(X) < cores:
         return Choice(1, f"a batch of {len(X)} cannot be split over {cores} workers")
+    key = wisdom_key(model, X, cores, backend)
+    remembered = wisdom.read(wisdom.wisdom_path()).get(key)
+    if remembered is not None and set(remembered["ms"]) == {"1", str(cores)}:
+        one, split = remembered["ms"]["1"] / 1e3, remembered["ms"][str(cores)] / 1e3
+        return Choice(int(remembered["choice"]), _described(one, split, cores) + " (measured before: numcnn wisdom)")
     saved, randomness = {k: np.array(v) for k, v in model_arrays(model).items()}, capture_random_states(model)
     try:
         one = _median_step(model.loss, X, y)
@@ -85,6 +98,17 @@ def choose_workers(model, X, y, cores: int | None = None, backend: str = "auto")
     finally:
         load_model_arrays(model, saved)
         restore_random_states(model, randomness)
-    faster = split <= MARGIN * one
-    measured = f"a step took {one * 1e3:.1f} ms on one process, {split * 1e3:.1f} ms on {cores} workers"
-    return Choice(cores if faster else 1, measured)
+    workers = cores if split <= MARGIN * one else 1
+    wisdom.write(wisdom.wisdom_path(), {key: {"choice": str(workers), "ms": {"1": one * 1e3, str(cores): split * 1e3}}})
+    return Choice(workers, _described(one, split, cores))
+
+
+def _described(one: float, split: float, cores: int) -> str:
+    return f"a step took {one * 1e3:.1f} ms on one process, {split * 1e3:.1f} ms on {cores} workers"
+
+
+def wisdom_key(model, X, cores: int, backend: str) -> str:
+    """What the measured choice depends on: the model's arrays (names, shapes, dtypes), the batch, the cores."""
+    arrays = sorted((name, np.shape(a), np.asarray(a).dtype.str) for name, a in model_arrays(model).items())
+    model_id = hashlib.sha256(repr((type(model).__name__, arrays)).encode()).hexdigest()[:16]
+    return f"workers {type(model).__name__} {model_id} batch {tuple(np.shape(X))} {X.dtype} cores {cores} {backend}"
