@@ -678,3 +678,35 @@ def test_two_workers_in_postgresql_and_a_killed_one_is_failed(tmp_path):
     assert trials[victim.number].state == optuna.trial.TrialState.FAIL
     assert sum(t.state in FINISHED for t in trials) >= 3
     optuna.delete_study(study_name=name, storage=url)
+
+
+def test_opening_a_database_retries_a_lost_race_to_create_its_tables(monkeypatch):
+    """Two machines starting on a new database race to create Optuna's tables; the loser retries."""
+    import optuna
+
+    from numcnn.sweep import storage as storage_module
+
+    class IntegrityError(Exception):
+        pass
+
+    class ProgrammingError(Exception):
+        pass
+
+    raised = [
+        IntegrityError("duplicate key value violates unique constraint"),
+        ProgrammingError('(psycopg.errors.DuplicateTable) relation "studies" already exists'),
+    ]
+    made = []
+
+    def racing_storage(url, **kwargs):
+        if raised:
+            raise raised.pop(0)
+        made.append(url)
+        return "storage"
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing_storage)
+    monkeypatch.setattr(storage_module.time, "sleep", lambda seconds: None)
+    assert storage_module.open_storage("postgresql://u@h/db") == "storage" and len(made) == 1
+    raised.append(ProgrammingError('syntax error at or near "x"'))  # not a race: raised at once
+    with pytest.raises(ProgrammingError, match="syntax error"):
+        storage_module.open_storage("postgresql://u@h/db")

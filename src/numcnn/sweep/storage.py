@@ -70,6 +70,17 @@ def _timed_out(error: Exception) -> bool:
     return "timeout expired" in str(error) or type(getattr(error, "orig", None)).__name__ == "ConnectionTimeout"
 
 
+def lost_table_race(error: Exception) -> bool:
+    """Whether a new database's tables were being made by another process at the same moment.
+
+    Machines that start together race to create Optuna's tables: the losers see a unique-key
+    violation (IntegrityError) or PostgreSQL's "relation ... already exists" (DuplicateTable, a
+    ProgrammingError), and find the tables made when they try again.
+    """
+    name = type(error).__name__
+    return name == "IntegrityError" or (name == "ProgrammingError" and "already exists" in str(error))
+
+
 def open_storage(storage: str):
     """A database URL (heartbeat on) or a journal file path (created with its folder).
 
@@ -102,9 +113,7 @@ def open_storage(storage: str):
                             f"no answer within {timeout:g} s (is a database server listening there? "
                             f"?connect_timeout=SECONDS in the URL waits longer)"
                         ) from None
-                    # Machines that start together race to create Optuna's tables in a new database; the
-                    # losers see a unique-key violation, and find the tables made when they try again.
-                    if type(error).__name__ != "IntegrityError" or attempt == TABLE_RACE_RETRIES:
+                    if not lost_table_race(error) or attempt == TABLE_RACE_RETRIES:
                         raise
                     time.sleep(0.2 * (attempt + 1))
     from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
