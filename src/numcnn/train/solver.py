@@ -224,13 +224,10 @@ class Solver(CheckpointState):
         X_batch, y_batch = self._next_batch()
         loss, grads = self._loss(X_batch, y_batch)
         if not math.isfinite(loss):
-            where = (
-                f"; the last good checkpoint {self.checkpoint_dir / 'last.npz'} is kept" if self.checkpoint_dir else ""
-            )
             origin = explain_nonfinite(self.model, X_batch)  # one more forward, only now
             raise TrainingDiverged(
                 f"the loss is {loss} at step {self.step + 1} (epoch {self.epoch + 1}): "
-                f"{origin}; training stopped, best_params are kept{where}"
+                f"{origin}; training stopped, best_params are kept{self._checkpoint_kept()}"
             )
         self.loss_history.append(float(loss))
         if self.grad_clip:
@@ -256,10 +253,11 @@ class Solver(CheckpointState):
         try:
             return self.parallel.loss(X_batch, y_batch, during=f"step {self.step + 1}")
         except WorkerLost as error:
-            kept = (
-                f"; the last good checkpoint {self.checkpoint_dir / 'last.npz'} is kept" if self.checkpoint_dir else ""
-            )
-            raise WorkerLost(f"{error}: training stopped{kept}") from None
+            raise WorkerLost(f"{error}: training stopped{self._checkpoint_kept()}") from None
+
+    def _checkpoint_kept(self) -> str:
+        """'; the last good checkpoint ... is kept' for a message about a failed step ('' without a folder)."""
+        return f"; the last good checkpoint {self.checkpoint_dir / 'last.npz'} is kept" if self.checkpoint_dir else ""
 
     def _scores(self, X):
         return self.model.loss(X) if self.parallel is None else self.parallel.loss(X, during="an evaluation")

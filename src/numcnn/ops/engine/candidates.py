@@ -22,6 +22,7 @@ convolution (engine/direct.py) when it is there.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,8 +116,10 @@ def rules_candidate() -> Candidate:
     layout_for and tuning's thresholds (under engine.use, the engine named)."""
     engines = engine_candidate("rules", None, None)
 
+    compiled = functools.cache(lambda: direct_candidate(direct))  # made once, on the first layer it takes
+
     def direct_path(x_shape, w, geom, groups):
-        return direct_candidate(direct) if direct.runs(geom, groups, x_shape, w.shape[0], w.dtype) else None
+        return compiled() if direct.runs(geom, groups, x_shape, w.shape[0], w.dtype) else None
 
     def forward(x, w, b, geom, groups):
         chosen = direct_path(x.shape, w, geom, groups) or engines

@@ -28,6 +28,15 @@ class Stopped(Exception):
     """Raised on a worker (rank >= 1) by a collective when the root stopped it or went away."""
 
 
+def expected(message: tuple, kind: str, rank: int) -> tuple:
+    """A worker's check of the root's next message: Stopped for a stop, an error for the wrong kind."""
+    if message[0] == "stop":
+        raise Stopped
+    if message[0] != kind:
+        raise RuntimeError(f"worker {rank} expected {kind!r} from the root, got {message[0]!r}")
+    return message
+
+
 class Communicator(ABC):
     rank: int  # 0 is the root
     size: int

@@ -29,7 +29,7 @@ from multiprocessing.reduction import recv_handle, send_handle
 import numpy as np
 
 from .arena import Inbox, Outbox
-from .comm import Communicator, Stopped, WorkerLost
+from .comm import Communicator, Stopped, WorkerLost, expected
 
 __all__ = ["ProcessRoot", "ProcessWorker", "fork_available", "start_processes"]
 
@@ -165,11 +165,7 @@ class ProcessWorker(Communicator):
             message = self._connection.recv()
         except (EOFError, OSError):
             raise Stopped from None
-        if message[0] == "stop":
-            raise Stopped
-        if message[0] != kind:
-            raise RuntimeError(f"worker {self.rank} expected {kind!r} from the root, got {message[0]!r}")
-        return message
+        return expected(message, kind, self.rank)
 
     def broadcast(self, message=None):
         return self._receive("message")[1]

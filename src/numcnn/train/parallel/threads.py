@@ -24,7 +24,7 @@ import traceback
 
 import numpy as np
 
-from .comm import Communicator, Stopped, WorkerLost
+from .comm import Communicator, WorkerLost, expected
 
 __all__ = ["ThreadRoot", "ThreadWorker", "start_threads"]
 
@@ -98,12 +98,7 @@ class ThreadWorker(Communicator):
         self.rank, self.size, self._down, self._up = rank, size, down, up
 
     def _receive(self, kind: str):
-        message = self._down.get()
-        if message[0] == "stop":
-            raise Stopped
-        if message[0] != kind:
-            raise RuntimeError(f"worker {self.rank} expected {kind!r} from the root, got {message[0]!r}")
-        return message
+        return expected(self._down.get(), kind, self.rank)
 
     def broadcast(self, message=None):
         return self._receive("message")[1]
