@@ -24,6 +24,8 @@ CASES = {
     "32ch s2 p0 batch 1": ((1, 32, 8, 7), (32, 32, 3, 3), 2, 0),
     "stem 3->16 7x7 s2 p3 batch 1": ((1, 3, 11, 10), (16, 3, 7, 7), 2, 3),
     "stem 3->32 7x7 s1 p3": ((2, 3, 9, 8), (32, 3, 7, 7), 1, 3),
+    "stem 3->16 5x5 s1 p2 rows of 10": ((2, 3, 5, 10), (16, 3, 5, 5), 1, 2),
+    "stem 2->16 3x3 s1 p1 rows of 3": ((3, 2, 4, 3), (16, 2, 3, 3), 1, 1),
 }
 FAST_CASE = "16ch s1 p1"
 TOLERANCE = {np.float64: dict(rtol=1e-10, atol=1e-10), np.float32: dict(rtol=1e-4, atol=1e-4)}

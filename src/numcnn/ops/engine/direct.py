@@ -47,6 +47,7 @@ import numpy as np
 from . import im2col, threads, tuning
 from .choice import chosen
 from .geometry import WindowGeometry, flipped_geometry
+from .layout import CHANNELS_FIRST
 
 
 def _numba_installed() -> bool:
@@ -69,6 +70,10 @@ MAX_CHANNELS = 64
 # leaving room for the weight (or dout) vectors and a broadcast. Measured on one core (N=32): 32 channels
 # with 12 (3 pixels) spilled, 35 GF/s forward against 77 with 8; 16 channels 57 GF/s with 8 or 12.
 BLOCK_NUMBERS = 8 * 8
+
+# The lane-sum kernel's accumulators (pixels x outputs x lanes): 12 of AVX2's 16 registers, as each
+# step loads only one dout vector a pixel and one weight vector an output.
+LANE_BLOCK_NUMBERS = 12 * 8
 
 # Images (or weight-gradient parts) a thread takes at a time: small enough to even out cores of unequal
 # speed, large enough that a kernel call's dispatch (microseconds) stays negligible.
@@ -218,20 +223,40 @@ def _forward_hwcf(x_nhwc: np.ndarray, w_hwcf: np.ndarray, geom: WindowGeometry) 
     return out.transpose(0, 3, 1, 2)
 
 
+def _forward_lanes(x_nhwc: np.ndarray, w_hwoc: np.ndarray, geom: WindowGeometry) -> np.ndarray:
+    """The forward for few outputs: x (N, H, W, C), w (KH, KW, OC, C) -> (N, OC, OH, OW), channels-last memory.
+
+    C must be a multiple of CHANNEL_STEP: the lanes the sum over C runs in.
+    """
+    N, outputs = x_nhwc.shape[0], w_hwoc.shape[2]
+    OH, OW = geom.out_hw
+    out = np.empty((N, OH, OW, outputs), x_nhwc.dtype)
+    kernel = _kernel("forward_lanes", outputs, CHANNEL_STEP, max(1, LANE_BLOCK_NUMBERS // (outputs * CHANNEL_STEP)))
+    w_hwoc, geometry = w_hwoc.astype(x_nhwc.dtype, copy=False), _geometry_args(geom)
+    kernel = _compiled(kernel, x_nhwc, w_hwoc, out, *geometry)
+    _over_threads(lambda a, b: kernel(x_nhwc[a:b], w_hwoc, out[a:b], *geometry), N)
+    return out.transpose(0, 3, 1, 2)
+
+
 def conv_input_grad(dout: np.ndarray, w: np.ndarray, geom: WindowGeometry) -> np.ndarray:
     """dx (N, C, H, W) from dout (N, F, OH, OW) and w (F, C, KH, KW); memory channels-last from the kernels.
 
     Stride 1: the forward kernel on dout with the kernel flipped in space and
-    its channels swapped (weights (KH, KW, F, C) reversed in kh, kw). Other
-    strides: each dout pixel scatters onto the taps it came from. Both
-    vectorize over the C input channels, so fewer than CHANNEL_STEP (an RGB
-    stem) go through im2col's col2im instead, which measured 2-3x faster there.
+    its channels swapped (weights (KH, KW, F, C) reversed in kh, kw); for
+    fewer than CHANNEL_STEP input channels (an RGB stem), whose 3 outputs
+    would fill 3 of a register's 8 lanes, the lane-sum kernel, which
+    vectorizes over the F channels summed instead. Other strides: each dout
+    pixel scatters onto the taps it came from, vectorized over C, so a thin
+    C goes through im2col's col2im there.
     """
     F, C = w.shape[:2]
-    if C % CHANNEL_STEP:
-        return im2col.conv_input_grad(dout, w, geom, 1, channels=C)
     full = flipped_geometry(geom)
     d = _nhwc(dout)
+    if full is not None and C % CHANNEL_STEP:
+        flipped = np.ascontiguousarray(w.transpose(2, 3, 1, 0)[::-1, ::-1])  # (KH, KW, C, F)
+        return _forward_lanes(d, flipped, full)
+    if C % CHANNEL_STEP:
+        return im2col.conv_input_grad(dout, w, geom, 1, channels=C)
     if full is not None:
         flipped = np.ascontiguousarray(w.transpose(2, 3, 0, 1)[::-1, ::-1])  # (KH, KW, F, C)
         return _forward_hwcf(d, flipped, full)
@@ -250,8 +275,17 @@ def conv_weight_grad(x: np.ndarray, dout: np.ndarray, geom: WindowGeometry) -> n
 
     One partial sum per WEIGHT_GRAD_IMAGES_PER_PART consecutive images, the
     parts shared out over the threads, then added in order: the same bits
-    whatever the thread count.
+    whatever the thread count. Fewer than CHANNEL_STEP input channels (an
+    RGB stem) leave the kernel's blocks of channels mostly idle: those go
+    through im2col's GEMM, channels-first, which measured 2x faster there
+    (7x7, 3->32, batch 128: 16 against 36 ms; blocks of (kw, c) taps
+    instead of channels ran 46 ms).
     """
+    if x.shape[1] % CHANNEL_STEP:
+        layout = CHANNELS_FIRST
+        return im2col.conv_weight_grad(
+            layout.arranged(x), layout.arranged(dout), geom, 1, _weight_shape(x, dout, geom), layout
+        )
     x_nhwc, d = _nhwc(x), _nhwc(dout)
     N, _, _, C = x_nhwc.shape
     F = d.shape[3]
@@ -265,6 +299,11 @@ def conv_weight_grad(x: np.ndarray, dout: np.ndarray, geom: WindowGeometry) -> n
     for part in parts[1:]:
         dw_hwcf = dw_hwcf + part
     return np.ascontiguousarray(dw_hwcf.transpose(3, 2, 0, 1))
+
+
+def _weight_shape(x: np.ndarray, dout: np.ndarray, geom: WindowGeometry) -> tuple[int, int, int, int]:
+    """(F, C, KH, KW) of the convolution that maps x to dout."""
+    return (dout.shape[1], x.shape[1], *geom.kernel)
 
 
 def runs(geom: WindowGeometry, groups: int, x_shape, filters: int, dtype) -> bool:

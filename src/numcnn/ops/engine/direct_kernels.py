@@ -97,6 +97,54 @@ def forward(F: int, FB: int, JB: int):
     return kernel
 
 
+def forward_lanes(OC: int, L: int, JB: int):
+    """out[n, i, j, o] = sum over (kh, kw, c) of xp[n, i*sh + kh*dh, j*sw + kw*dw, c] * w[kh, kw, o, c].
+
+    The forward for few output channels OC and many input channels C (C a
+    multiple of L): an RGB stem's input gradient, 3 channels summed over
+    32-64. Vectorizing over OC would fill 3 of 8 lanes, so the sum over c
+    runs in L lanes instead (lane l sums c = l, L + l, 2L + l, ...), each
+    lane its own accumulator, and the L lanes are added at the end: JB
+    pixels x OC channels x L lanes stay in registers. w is (KH, KW, OC, C).
+    """
+    size = JB * OC * L
+
+    @numba.njit(nogil=True, fastmath=CONTRACT, cache=True)
+    def kernel(x, w, out, sh, sw, dh, dw, top, bottom, left, right):
+        N, H, W, C = x.shape
+        KH, KW = w.shape[0], w.shape[1]
+        OH, OW = out.shape[1], out.shape[2]
+        for n in range(N):
+            xp = np.zeros((H + top + bottom, W + left + right, C), x.dtype)
+            xp[top : top + H, left : left + W, :] = x[n]
+            acc = numba.carray(register_block(size, x.dtype), (JB, OC, L))
+            width = JB if OW >= JB else 1  # rows narrower than a block: pixel by pixel
+            for i in range(OH):
+                for block in range((OW + width - 1) // width):
+                    j0 = min(block * width, OW - width)  # the last block overlaps its neighbour: same values
+                    for jj in range(JB):
+                        for o in range(OC):
+                            for lane in range(L):
+                                acc[jj, o, lane] = 0
+                    for kh in range(KH):
+                        row = i * sh + kh * dh
+                        for kw in range(KW):
+                            for c0 in range(0, C, L):
+                                for jj in range(JB):  # a constant count, so the block stays in registers
+                                    col = (j0 + min(jj, width - 1)) * sw + kw * dw
+                                    for o in range(OC):
+                                        for lane in range(L):
+                                            acc[jj, o, lane] += xp[row, col, c0 + lane] * w[kh, kw, o, c0 + lane]
+                    for jj in range(width):
+                        for o in range(OC):
+                            total = acc[jj, o, 0]
+                            for lane in range(1, L):
+                                total += acc[jj, o, lane]
+                            out[n, i, j0 + jj, o] = total
+
+    return kernel
+
+
 def input_grad(C: int):
     """dx[n] = interior of dxp, dxp[i*sh + kh*dh, j*sw + kw*dw, :] += sum_f dout[n, i, j, f] * w[kh, kw, f, :].
 
