@@ -7,6 +7,7 @@ the planner times, and a fake measure steers which candidate wins.
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import types
@@ -161,6 +162,25 @@ def test_a_foreign_wisdom_file_is_ignored_with_a_warning_and_rewritten(tune_smal
     assert len(tune_small) > 0  # measured here, not taken from the other machine
     content = json.loads(path.read_text())
     assert content["machine"] == wisdom.machine() and content["plans"][key]["choice"] != "winograd F(2x2)"
+
+
+def test_wisdom_measured_on_other_engine_code_is_ignored(tune_small, tmp_path):
+    path = wisdom.wisdom_path()
+    path.parent.mkdir(parents=True)
+    key = planner.plan_key(candidates.ConvProblem.of(*_probe_arrays()))
+    stale = {**wisdom.machine(), "engines": "0" * 16}  # same machine, yesterday's kernels
+    plans = {key: {"choice": "winograd F(2x2)", "ms": {}}}
+    path.write_text(json.dumps({"format": wisdom.FORMAT, "version": 1, "machine": stale, "plans": plans}))
+    with pytest.warns(RuntimeWarning, match="foreign: written for .*'engines': '0000"):
+        _conv()
+    assert len(tune_small) > 0
+    # the hash follows the sources: a copy of the engine's files hashes the same, one changed byte not
+    copy = tmp_path / "engine"
+    shutil.copytree(Path(wisdom.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert wisdom.engines_hash(copy) == wisdom.machine()["engines"]
+    kernels = copy / "direct_kernels.py"
+    kernels.write_text(kernels.read_text().replace("fastmath=CONTRACT", "fastmath=True", 1))
+    assert wisdom.engines_hash(copy) != wisdom.machine()["engines"]
 
 
 def _probe_arrays():

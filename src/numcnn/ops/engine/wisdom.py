@@ -4,11 +4,16 @@ As FFTW's wisdom: measurements are worth keeping only on the machine that
 made them, so the file names the machine it belongs to,
 
     {"format": "numcnn wisdom", "version": 1,
-     "machine": {"cpu": ..., "cpu_flags": sha256 of the sorted flags, "blas": ..., "numcnn": ..., "numpy": ...},
+     "machine": {"cpu": ..., "cpu_flags": sha256 of the sorted flags, "blas": ..., "numcnn": ..., "numpy": ...,
+                 "engines": sha256 of the engine's source files},
      "plans": {KEY: {"choice": NAME, "ms": {NAME: median fwd+bwd ms, ...}}, ...}}
 
-and a file written under another CPU, BLAS library or kernel, or numcnn
-version is ignored (one warning) and replaced on the next write. So is a
+and a file written under another CPU, BLAS library or kernel, numcnn
+version or engine code is ignored (one warning) and replaced on the next
+write. The engine code's hash is there because numcnn's version does not
+change with every commit, and a timing of yesterday's kernel says nothing
+about today's (a checkout of main would otherwise keep choices its own
+engines never won). So is a
 damaged file (not JSON, wrong types): wisdom only ever saves time, so
 a bad file costs a re-measurement, never a crash. Writes are atomic
 (numcnn.io.write_atomically): a killed process leaves the old file or the
@@ -92,9 +97,25 @@ def blas_threads() -> int:
 
 @functools.lru_cache(maxsize=1)
 def machine() -> dict[str, str]:
-    """What a measurement depends on besides the problem: CPU, BLAS, numcnn and NumPy versions."""
+    """What a measurement depends on besides the problem: CPU, BLAS, numcnn and NumPy versions, engine code."""
     cpu, flags = _cpu()
-    return {"cpu": cpu, "cpu_flags": flags, "blas": _blas(), "numcnn": _numcnn_version(), "numpy": np.__version__}
+    return {
+        "cpu": cpu,
+        "cpu_flags": flags,
+        "blas": _blas(),
+        "numcnn": _numcnn_version(),
+        "numpy": np.__version__,
+        "engines": engines_hash(),
+    }
+
+
+def engines_hash(folder: Path | None = None) -> str:
+    """sha256 (16 hex digits) of the engine's source files (`folder`, default numcnn/ops/engine: its
+    *.py), in name order."""
+    digest = hashlib.sha256()
+    for source in sorted((folder or Path(__file__).parent).glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _numcnn_version() -> str:
