@@ -9,16 +9,21 @@ sized images. The PyTorch twin is built from numcnn's state dict, so both
 run identical weights; PyTorch runs NCHW (its default) and, for reference,
 channels-last. Timings are interleaved, with a pause before each framework
 so that the other's idle threads have stopped spinning (see
-bench.ops.SETTLE_SECONDS), and the median step kept. Peak
-memory is measured in fresh processes (peak resident memory of the step
-above the memory before it), one per framework and network.
+bench.ops.SETTLE_SECONDS), and the median step kept.
 
---workers 1,2: numcnn also with the step split over N local worker processes
-(numcnn.train.parallel, whole-step data parallelism), as processes and as threads
-(--backends), both timed in one interleaved block. While workers run, every
-rank has one core (one BLAS thread), so those steps are timed in a block of
-their own, interleaved with PyTorch's again: each "wN" figure has a PyTorch
-figure from the same minutes beside it.
+Peak memory is measured in fresh processes, one per framework and network,
+with glibc's mmap threshold fixed at 128 KB for both (MALLOC_MMAP_THRESHOLD_:
+large blocks go back to the system when freed, so resident memory follows
+the arrays alive instead of what the allocator kept), three ways (MB):
+    step     peak resident memory of two training steps above the memory
+             before them, after a first step has loaded the code a step
+             runs and made the planner's choices: the activations, caches,
+             gradients and scratch of the batch (for numcnn it matches
+             tracemalloc's peak of NumPy's arrays);
+    first    the same for that first step: with the one-time costs, Numba's
+             LLVM (67 MB of code) and the planner's trials among them;
+    process  the process's own peak: everything a training job holds,
+             Python, libraries, weights and the steps.
 """
 
 from __future__ import annotations
@@ -234,8 +239,20 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def memory_probe(framework: str, name: str, batch_size: int) -> float:
-    """Peak resident memory of two training steps above the memory before them (MB), this process."""
+def _reset_peak_rss() -> bool:
+    """Reset this process's peak resident memory (VmHWM) to its current one; False where Linux can't."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def memory_probe(framework: str, name: str, batch_size: int) -> dict:
+    """This process's memory over training steps (MB): {"first": the first step's peak above the memory
+    before it; "step": two later steps' peak above the memory before them (None where the peak cannot
+    be reset); "process": the process's peak}."""
     X, y = batch(batch_size)
     model = numcnn_model(name)
     if framework == "numcnn":
@@ -248,33 +265,50 @@ def memory_probe(framework: str, name: str, batch_size: int) -> float:
         args = (torch.from_numpy(X), torch.from_numpy(y))
     before = _rss_mb()
     step(*args)
+    first, process = _peak_rss_mb() - before, _peak_rss_mb()
+    before = _rss_mb()
+    if not _reset_peak_rss():
+        return {"first": first, "step": None, "process": process}
     step(*args)
-    return _peak_rss_mb() - before
+    step(*args)
+    return {"first": first, "step": _peak_rss_mb() - before, "process": max(process, _peak_rss_mb())}
 
 
 def peak_memory(names, batch_size, frameworks) -> dict:
+    """{name: {framework: {"step", "first", "process"}}} in MB (see the module's docstring)."""
     results = {}
     for name in names:
         for framework in frameworks:
             output = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "numcnn.bench.train",
-                    "--memory-probe",
-                    framework,
-                    name,
-                    "--batch-size",
-                    str(batch_size),
-                ],
+                [sys.executable, "-m", "numcnn.bench.train", "--memory-probe", framework, name]
+                + ["--batch-size", str(batch_size)],
                 capture_output=True,
                 text=True,
                 timeout=900,
+                env={**os.environ, "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)},
             )
             if output.returncode != 0:
                 raise RuntimeError(output.stderr)
-            results.setdefault(name, {})[framework] = float(output.stdout.strip())
+            results.setdefault(name, {})[framework] = json.loads(output.stdout.strip().splitlines()[-1])
     return results
+
+
+MEMORY_KINDS = ("step", "first", "process")
+MMAP_THRESHOLD = 128 * 1024
+
+
+def _memory_cells(m: dict) -> str:
+    """' | step | first | process' for numcnn and PyTorch, with numcnn / PyTorch ratios."""
+    cells = []
+    for kind in MEMORY_KINDS:
+        ours, theirs = m["numcnn"][kind], m.get("torch", {}).get(kind)
+        if ours is None:
+            cells.append(f"{'-':>26}")
+        elif theirs:
+            cells.append(f"{ours:10.0f} {theirs:8.0f} {ours / theirs:6.2f}")
+        else:
+            cells.append(f"{ours:10.0f} {'-':>8} {'-':>6}")
+    return " | " + " | ".join(cells)
 
 
 def main(argv=None) -> int:
@@ -300,7 +334,7 @@ def main(argv=None) -> int:
     parser.add_argument("--memory-probe", nargs=2, metavar=("FRAMEWORK", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_probe:
-        print(memory_probe(*args.memory_probe, args.batch_size))
+        print(json.dumps(memory_probe(*args.memory_probe, args.batch_size)))
         return 0
     try:
         import torch
@@ -318,20 +352,15 @@ def main(argv=None) -> int:
     memory = (
         {} if args.no_memory else peak_memory(args.models, args.batch_size, ["numcnn"] + (["torch"] if torch else []))
     )
-    header = (
-        f"{'network':<12} {'numcnn':>8} {'torch':>8} {'ratio':>6} {'torch CL':>9} | "
-        f"{'mem numcnn':>11} {'mem torch':>10} {'ratio':>6}"
-    )
+    header = f"{'network':<12} {'numcnn':>8} {'torch':>8} {'ratio':>6} {'torch CL':>9}"
+    if memory:
+        header += " | " + " | ".join(f"{kind + ' MB':>10} {'torch':>8} {'x':>6}" for kind in MEMORY_KINDS)
     print(header)
     print("-" * len(header))
     for name in args.models:
-        s, m = speed[name], memory.get(name, {})
+        s = speed[name]
         ratio = f"{s['numcnn'] / s['torch']:6.2f}" if "torch" in s else "     -"
-        mem = (
-            f" | {m['numcnn']:9.0f}MB {m['torch']:8.0f}MB {m['numcnn'] / m['torch']:6.2f}"
-            if "torch" in m
-            else (f" | {m['numcnn']:9.0f}MB" if m else "")
-        )
+        mem = _memory_cells(memory[name]) if name in memory else ""
         print(
             f"{name:<12} {s['numcnn']:8.0f} {s.get('torch', float('nan')):8.0f} {ratio} "
             f"{s.get('torch_cl', float('nan')):9.0f}{mem}",
