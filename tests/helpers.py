@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -64,3 +67,20 @@ def assert_net_matches_torch(net, twin, x_shape, rng, rtol=1e-6):
         ours = net.state_dict()
         for key, value in state_from_torch(twin).items():  # running statistics moved alike
             assert_close(ours[key], value, rtol=1e-9, atol=1e-12, name=key)
+
+
+needs_numba = pytest.mark.skipif(
+    not importlib.util.find_spec("numba"), reason="Numba is not installed (pip install numcnn[numba])"
+)
+
+
+@contextlib.contextmanager
+def compiled_row_passes():
+    """Every batch norm with rows of channels takes the compiled passes (ops/engine/rows_kernels.py)."""
+    from numcnn.ops.engine import tuning
+
+    kept, tuning.COMPILED_ROWS_MIN_NUMBERS = tuning.COMPILED_ROWS_MIN_NUMBERS, 0
+    try:
+        yield
+    finally:
+        tuning.COMPILED_ROWS_MIN_NUMBERS = kept

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import F, assert_close, channels_last, requires_torch, to_torch, torch
+from helpers import F, assert_close, channels_last, compiled_row_passes, needs_numba, requires_torch, to_torch, torch
 from numcnn.gradcheck import check_op
 from numcnn.ops.batchnorm import (
     batchnorm_backward,
@@ -36,6 +36,47 @@ def batchnorm_case(draw):
 
 @given(batchnorm_case())
 def test_fast_matches_naive(case):
+    check_fast_against_naive(case)
+
+
+@needs_numba
+@given(batchnorm_case())
+def test_compiled_row_passes_match_naive(case):
+    with compiled_row_passes():
+        check_fast_against_naive(case)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_row_passes_run_and_match_numpys_on_a_conv_sized_batch(dtype, monkeypatch):
+    from numcnn.ops.engine import rows_kernels
+
+    calls = []
+    for name in ("column_sums", "centred_square_sums", "normalize", "backward_sums", "combine"):
+        kernel = getattr(rows_kernels, name)
+        monkeypatch.setattr(rows_kernels, name, lambda *a, _k=kernel, _n=name: calls.append(_n) or _k(*a))
+    rng = np.random.default_rng(3)
+    x = channels_last((3.0 * rng.standard_normal((16, 24, 16, 16)) + 2.0).astype(dtype))  # 98,304 numbers
+    gamma, beta = rng.standard_normal(24).astype(dtype), rng.standard_normal(24).astype(dtype)
+    rm, rv = rng.standard_normal(24).astype(dtype), (rng.random(24) + 0.5).astype(dtype)
+    dout = channels_last(rng.standard_normal(x.shape).astype(dtype))
+
+    def run():
+        out, cache, new_rm, new_rv = batchnorm_forward(x, gamma, beta, rm, rv, True, 0.1)
+        return (out, new_rm, new_rv, *batchnorm_backward(dout, cache))
+
+    numpys = run()
+    assert calls == []  # under tuning.COMPILED_ROWS_MIN_NUMBERS: NumPy's passes
+    with compiled_row_passes():
+        compiled = run()
+    assert sorted(set(calls)) == ["backward_sums", "centred_square_sums", "column_sums", "combine", "normalize"]
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=2e-4, atol=2e-4)
+    for got, want, name in zip(compiled, numpys, ("out", "running_mean", "running_var", "dx", "dgamma", "dbeta")):
+        assert got.dtype == dtype, name
+        assert_close(got / np.abs(want).max(), want / np.abs(want).max(), name=name, **tol)
+
+
+def check_fast_against_naive(case):
     x, gamma, beta, (rm, rv), training, momentum, rng = case
     out, cache, new_rm, new_rv = batchnorm_forward(x, gamma, beta, rm, rv, training, momentum)
     out_n, cache_n, new_rm_n, new_rv_n = batchnorm_forward_naive(x, gamma, beta, rm, rv, training, momentum)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import assert_close, channels_last
+from helpers import assert_close, channels_last, compiled_row_passes, needs_numba
 from numcnn import ops
 
 LAYOUTS = {"(N, D)": ((12, 5), False), "NCHW": ((6, 3, 4, 2), False), "channels-last": ((6, 3, 4, 2), True)}
@@ -185,6 +185,17 @@ def split_batch(draw):
 
 @given(split_batch())
 def test_any_split_gives_the_whole_batch_fast_and_naive(case):
+    check_split_against_whole_batch(case)
+
+
+@needs_numba
+@given(split_batch())
+def test_any_split_gives_the_whole_batch_with_the_compiled_row_passes(case):
+    with compiled_row_passes():
+        check_split_against_whole_batch(case)
+
+
+def check_split_against_whole_batch(case):
     x, dout, gamma, beta, bounds = case
     out, cache, _, _ = ops.batchnorm_forward(x, gamma, beta, None, None, True)
     dx = ops.batchnorm_backward(dout, cache)[0]

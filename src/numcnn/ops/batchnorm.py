@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..checks import batch_array, optional_float_array, positive_float, probability, upstream_gradient
-from .engine import scratch, tuning
+from .engine import direct, scratch, tuning
 from .engine.threads import blocks_for_threads, map_chunks, summed_in_order, vector_sums
 from .norm import NormCache, affine, norm_backward, standardize, standardize_backward_naive, standardize_naive
 
@@ -64,6 +64,34 @@ def _check_batch(x, training):
 # (measured 3-5x slower than the memory traffic). Instead: sums are
 # matrix-vector products with a ones vector (BLAS), and elementwise steps run
 # on an (M/k, k*C) view against the per-channel vector tiled k times.
+# With Numba installed, large activations take compiled passes instead
+# (engine/rows_kernels.py): each pass below does its two to four NumPy steps
+# in one sweep over memory.
+
+
+def _compiled_passes(rows: np.ndarray):
+    """engine.rows_kernels when Numba is installed and rows are float and large enough, else None."""
+    if rows.size < tuning.COMPILED_ROWS_MIN_NUMBERS or rows.dtype not in (np.float32, np.float64):
+        return None
+    if not direct.available():  # Numba is not installed
+        return None
+    from .engine import rows_kernels
+
+    return rows_kernels
+
+
+def _compiled_sums(kernel, blocks, count: int, *arrays) -> np.ndarray:
+    """(count, C) per-channel sums over row blocks, in the arrays' dtype: for each block,
+    kernel(its rows of each 2-d array, each 1-d array whole, *count float64 sums from zeros); the
+    blocks' sums added in block order."""
+    rows = next(a for a in arrays if a.ndim == 2)
+
+    def task(start, stop):
+        sums = np.zeros((count, rows.shape[1]))
+        kernel(*(a[start:stop] if a.ndim == 2 else a for a in arrays), *sums)
+        return sums
+
+    return _summed(task, blocks).astype(rows.dtype)
 
 
 def _rows(x: np.ndarray):
@@ -111,12 +139,20 @@ def _layout(rows: np.ndarray):
 
 def _channel_means(rows, k, blocks) -> np.ndarray:
     """Pass 1: per-channel means, as column sums by BLAS over row blocks."""
+    compiled = _compiled_passes(rows)
+    if compiled:
+        return _compiled_sums(compiled.column_sums, blocks, 1, rows)[0] / rows.dtype.type(rows.shape[0])
     return _summed(lambda a, b: _column_sums(rows[a:b]), blocks) / rows.shape[0]
 
 
 def _centred_squares(rows, mean, k, blocks, centred_rows=None) -> np.ndarray:
     """Pass 2: per-channel sums of (x - mean)^2; the centred values go to centred_rows if given."""
     C = rows.shape[1]
+    compiled = _compiled_passes(rows)
+    if compiled:
+        if centred_rows is None:
+            centred_rows = scratch.scratch("batchnorm square", rows.shape, rows.dtype)
+        return _compiled_sums(compiled.centred_square_sums, blocks, 1, rows, mean.astype(rows.dtype), centred_rows)[0]
     tiled_mean = np.tile(mean, k)
 
     def centre(a, b):
@@ -138,6 +174,13 @@ def _centre(rows, mean, k, blocks, centred_rows) -> None:
 def _normalize(xhat_rows, out_rows, inv_std, gamma, beta, k, blocks) -> None:
     """Pass 3, in place: xhat_rows *= inv_std; out_rows = gamma * xhat_rows + beta."""
     C = xhat_rows.shape[1]
+    compiled = _compiled_passes(xhat_rows)
+    if compiled:
+        gain = np.ones(C, xhat_rows.dtype) if gamma is None else gamma.astype(xhat_rows.dtype)
+        bias = np.zeros(C, xhat_rows.dtype) if beta is None else beta.astype(xhat_rows.dtype)
+        scale = inv_std.astype(xhat_rows.dtype)
+        map_chunks(lambda a, b: compiled.normalize(xhat_rows[a:b], scale, gain, bias, out_rows[a:b]), blocks)
+        return
     scale, shift = np.tile(inv_std, k), None if beta is None else np.tile(beta, k)
     gain = np.tile(gamma if gamma is not None else np.ones(C, xhat_rows.dtype), k)
 
@@ -184,6 +227,10 @@ def _fast_backward_sums(d_rows, xhat_rows):
     """Per-channel sum(dout) and sum(dout * xhat) over the rows, in one pass over row blocks."""
     C = d_rows.shape[1]
     k, blocks = _layout(d_rows)
+    compiled = _compiled_passes(d_rows)
+    if compiled:
+        sum_dout, sum_dout_xhat = _compiled_sums(compiled.backward_sums, blocks, 2, d_rows, xhat_rows)
+        return sum_dout, sum_dout_xhat
 
     def sums(a, b):
         product = scratch.scratch("batchnorm square", (b - a, C), d_rows.dtype)
@@ -200,6 +247,15 @@ def _fast_dx(dout, d_rows, xhat_rows, a, b, c):
     k, blocks = _layout(d_rows)
     dx = np.empty_like(dout)
     dx_rows = _rows(dx)
+    compiled = _compiled_passes(d_rows)
+    if compiled:
+        map_chunks(
+            lambda start, stop: compiled.combine(
+                d_rows[start:stop], xhat_rows[start:stop], a, b, c, dx_rows[start:stop]
+            ),
+            blocks,
+        )
+        return dx
     tiled_a, tiled_b, tiled_c = np.tile(a, k), np.tile(b, k), np.tile(c, k)
 
     def combine(start, stop):

@@ -69,3 +69,8 @@ DIRECT_MAX_CHANNELS = 32
 DIRECT_KERNELS = ((3, 3),)
 # ... and at least this many multiply-adds per forward, so a cold compile (39 s for ResNet-20's) is repaid.
 DIRECT_MIN_MACS = 100_000_000
+
+# -- batch norm's compiled row passes (ops/engine/rows_kernels.py, with Numba) --
+# Activations of at least this many numbers (ResNet-20's smallest at batch 32: 64 ch x 8 x 8 x 32)
+# take them; smaller ones keep NumPy's passes, which need no compile and no 67 MB of LLVM.
+COMPILED_ROWS_MIN_NUMBERS = 131_072
