@@ -24,6 +24,13 @@ the arrays alive instead of what the allocator kept), three ways (MB):
              LLVM (67 MB of code) and the planner's trials among them;
     process  the process's own peak: everything a training job holds,
              Python, libraries, weights and the steps.
+
+--workers 1,2: numcnn also with the step split over N local worker processes
+(numcnn.train.parallel, whole-step data parallelism), as processes and as threads
+(--backends), both timed in one interleaved block. While workers run, every
+rank has one core (one BLAS thread), so those steps are timed in a block of
+their own, interleaved with PyTorch's again: each "wN" figure has a PyTorch
+figure from the same minutes beside it.
 """
 
 from __future__ import annotations

@@ -96,7 +96,8 @@ def direct_conv_applies(geom: WindowGeometry, groups: int, channels: int, filter
 
     Needs Numba, one group, float32 or float64, MIN_FILTERS to MAX_CHANNELS
     output channels in steps of CHANNEL_STEP, and at most MAX_CHANNELS input
-    channels (any number: an RGB stem's input gradient goes through im2col).
+    channels (any number: an RGB stem's input gradient runs the lane-sum kernel
+    at stride 1, its weight gradient im2col's GEMM).
     """
     if not _installed or groups != 1 or np.dtype(dtype) not in (np.float32, np.float64):
         return False

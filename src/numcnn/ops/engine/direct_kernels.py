@@ -118,7 +118,7 @@ def forward_lanes(OC: int, L: int, JB: int):
             xp = np.zeros((H + top + bottom, W + left + right, C), x.dtype)
             xp[top : top + H, left : left + W, :] = x[n]
             acc = numba.carray(register_block(size, x.dtype), (JB, OC, L))
-            width = JB if OW >= JB else 1  # rows narrower than a block: pixel by pixel
+            width = JB if OW >= JB else 1  # rows narrower than a block: pixel by pixel (all JB repeat it)
             for i in range(OH):
                 for block in range((OW + width - 1) // width):
                     j0 = min(block * width, OW - width)  # the last block overlaps its neighbour: same values

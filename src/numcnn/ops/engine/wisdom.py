@@ -10,12 +10,12 @@ made them, so the file names the machine it belongs to,
 
 and a file written under another CPU, BLAS library or kernel, numcnn
 version or engine code is ignored (one warning) and replaced on the next
-write. The engine code's hash is there because numcnn's version does not
-change with every commit, and a timing of yesterday's kernel says nothing
-about today's (a checkout of main would otherwise keep choices its own
-engines never won). So is a
-damaged file (not JSON, wrong types): wisdom only ever saves time, so
-a bad file costs a re-measurement, never a crash. Writes are atomic
+write. So is a damaged file (not JSON, wrong types): wisdom only ever
+saves time, so a bad file costs a re-measurement, never a crash. The
+engine code's hash is there because numcnn's version does not change with
+every commit, and a timing of yesterday's kernel says nothing about
+today's (a checkout of main would otherwise keep choices its own engines
+never won). Writes are atomic
 (numcnn.io.write_atomically): a killed process leaves the old file or the
 new one.
 
