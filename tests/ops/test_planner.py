@@ -4,6 +4,7 @@ Timings are never asserted: a fake clock (planner.clock) counts how often
 the planner times, and a fake measure steers which candidate wins.
 """
 
+import contextlib
 import itertools
 import json
 import os
@@ -183,6 +184,16 @@ def test_wisdom_measured_on_other_engine_code_is_ignored(tune_small, tmp_path):
     assert wisdom.engines_hash(copy) != wisdom.machine()["engines"]
 
 
+@contextlib.contextmanager
+def registered(name, forward, backward, applies=candidates.always):
+    """A candidate in the planner while the block runs, removed after it whatever happens."""
+    planner.register_candidate(name, applies, forward, backward)
+    try:
+        yield
+    finally:
+        planner.unregister_candidate(name)
+
+
 def _probe_arrays():
     x, w, _ = _arrays((4, 16, 6, 6), (16, 16, 3, 3), np.random.default_rng(0))
     return x.astype(np.float32), w.astype(np.float32), geometry.window_geometry((6, 6), (3, 3), 1, 1, 1), 1
@@ -256,8 +267,7 @@ def test_a_registered_candidate_is_timed_chosen_and_run_both_ways(tune_small, mo
         dx, dw, db = conv2d_backward_naive(dout, cache)
         return (dx if input_grad else None), dw, db
 
-    planner.register_candidate("loops", lambda problem: problem.x_shape[0] <= 4, forward, backward)
-    try:
+    with registered("loops", forward, backward, applies=lambda problem: problem.x_shape[0] <= 4):
         monkeypatch.setattr(
             planner,
             "measure",
@@ -272,8 +282,6 @@ def test_a_registered_candidate_is_timed_chosen_and_run_both_ways(tune_small, mo
             ref = conv2d_backward(np.ones_like(out), ref_cache)
         for got, want in zip((out, dx, dw, db), (ref_out, *ref)):
             assert_close(got, want, rtol=1e-4, atol=1e-4)
-    finally:
-        planner.unregister_candidate("loops")
     assert "loops" not in {c.name for c in planner.candidates_for(candidates.ConvProblem.of(*_probe_arrays()))}
 
 
@@ -333,12 +341,8 @@ def test_a_hopeless_candidate_is_dropped_after_its_forward_cold_and_warm(tune_sm
         calls.append("backward")
         return candidates.IM2COL_CL.backward(*args)
 
-    planner.register_candidate("slow", lambda problem: True, forward, backward)
-    try:
-        with planner.recording() as log:
-            _conv()
-    finally:
-        planner.unregister_candidate("slow")
+    with registered("slow", forward, backward), planner.recording() as log:
+        _conv()
     ((_, _, entry, measured, _),) = log
     assert measured and entry["choice"] != "slow" and entry["ms"]["slow"] >= 100e3 and calls == []
 
@@ -385,12 +389,8 @@ def test_a_kernels_first_call_compile_does_not_rule_it_out(tune_small, monkeypat
         calls.append("backward")
         return candidates.IM2COL_CL.backward(*args)
 
-    planner.register_candidate("compiled", lambda problem: True, forward, backward)
-    try:
-        with planner.recording() as log:
-            _conv()
-    finally:
-        planner.unregister_candidate("compiled")
+    with registered("compiled", forward, backward), planner.recording() as log:
+        _conv()
     ((_, _, entry, *_),) = log
     assert entry["ms"]["compiled"] < 10e3  # timed warm, like the others
     assert calls.count("forward") == 2 + tuning.TUNE_REPEATS and calls.count("backward") == 1 + tuning.TUNE_REPEATS
@@ -406,12 +406,8 @@ def test_candidates_far_behind_on_a_quarter_batch_are_not_timed_on_the_whole(tun
         batches.append(x.shape[0])
         return candidates.IM2COL_CL.forward(x, w, b, geom, groups)
 
-    planner.register_candidate("slowpoke", lambda problem: True, forward, candidates.IM2COL_CL.backward)
-    try:
-        with planner.recording() as log:
-            _conv(((64, 16, 6, 6), (16, 16, 3, 3)))  # a quarter: 16 images, tuning.TUNE_SCREEN_MIN_IMAGES
-    finally:
-        planner.unregister_candidate("slowpoke")
+    with registered("slowpoke", forward, candidates.IM2COL_CL.backward), planner.recording() as log:
+        _conv(((64, 16, 6, 6), (16, 16, 3, 3)))  # a quarter: 16 images, tuning.TUNE_SCREEN_MIN_IMAGES
     ((_, _, entry, *_),) = log
     assert set(batches) == {16} and entry["choice"] != "slowpoke"
     assert entry["ms"]["slowpoke"] >= 4 * 100e3  # its quarter-batch time, scaled to the batch
