@@ -45,6 +45,7 @@ def _every_module_net():
                 ("flatten", nn.Flatten()),
                 ("drop", nn.Dropout(0.25)),
                 ("hidden", nn.Linear(16, 12)),
+                ("gelu", nn.GELU()),
                 ("bn1d", nn.BatchNorm1d(12, affine=False)),
                 ("ln", nn.LayerNorm(12, bias=False)),
                 ("keep", nn.Identity()),

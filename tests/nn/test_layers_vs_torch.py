@@ -21,6 +21,7 @@ LAYERS = {
     "global": (lambda: nn.GlobalAvgPool2d(), (2, 3, 4, 5)),
     "relu": (lambda: nn.ReLU(), (3, 4)),
     "leaky": (lambda: nn.LeakyReLU(0.2), (3, 4)),
+    "gelu": (lambda: nn.GELU(), (3, 4)),
     "flatten": (lambda: nn.Flatten(), (2, 3, 2, 2)),
     "scale": (lambda: nn.Scale(1 / 9), (3, 4)),
     "batchnorm1d": (lambda: nn.BatchNorm1d(4), (5, 4)),

@@ -18,6 +18,7 @@ FORWARDS = {
     "linear": (lambda f: f(X2, rng.normal(size=(5, 7)), np.zeros(7)), X2),
     "relu": (lambda f: f(X4), X4),
     "leaky_relu": (lambda f: f(X4, 0.1), X4),
+    "gelu": (lambda f: f(X4), X4),
     "conv2d": (lambda f: f(X4, rng.normal(size=(3, 4, 3, 3)), np.zeros(3), pad=1), X4),
     "conv_transpose2d": (lambda f: f(X4, rng.normal(size=(4, 3, 3, 3)), np.zeros(3), stride=2), X4),
     "max_pool2d": (lambda f: f(X4, 2), X4),

@@ -19,6 +19,7 @@ W3 = rng.standard_normal((4, 4, 3, 3))
 OPS = {
     "relu": (ops.relu_forward, ops.relu_backward, (4,)),
     "leaky_relu": (lambda x: ops.leaky_relu_forward(x, 0.1), ops.leaky_relu_backward, (4,)),
+    "gelu": (ops.gelu_forward, ops.gelu_backward, (4,)),
     "dropout": (lambda x: ops.dropout_forward(x, 0.5, True, np.random.default_rng(0)), ops.dropout_backward, (4,)),
     "linear": (lambda x: ops.linear_forward(x, np.ones((4, 3)), np.zeros(3)), ops.linear_backward, (4,)),
     "batchnorm": (
@@ -53,6 +54,7 @@ OPS = {
 NAIVE = {
     "relu": (ops.relu_forward_naive, ops.relu_backward_naive),
     "leaky_relu": (lambda x: ops.leaky_relu_forward_naive(x, 0.1), ops.leaky_relu_backward_naive),
+    "gelu": (ops.gelu_forward_naive, ops.gelu_backward_naive),
     "dropout": (
         lambda x: ops.dropout_forward_naive(x, 0.5, True, np.random.default_rng(0)),
         ops.dropout_backward_naive,

@@ -3,9 +3,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import F, assert_close, requires_torch, to_torch
+from helpers import F, assert_close, needs_numba, requires_torch, to_torch
 from numcnn.gradcheck import check_op
 from numcnn.ops.activation import (
+    gelu_backward,
+    gelu_backward_naive,
+    gelu_forward,
+    gelu_forward_naive,
     leaky_relu_backward,
     leaky_relu_backward_naive,
     leaky_relu_forward,
@@ -80,6 +84,7 @@ ACTIVATIONS = {
         leaky_relu_backward_naive,
         {"negative_slope": 0.2},
     ),
+    "gelu": (gelu_forward, gelu_backward, gelu_forward_naive, gelu_backward_naive, {}),
 }
 
 
@@ -99,6 +104,7 @@ def activation_input(draw):
 def test_activations_fast_match_naive(name, case):
     forward, backward, forward_n, backward_n, kwargs = ACTIVATIONS[name]
     x, rng, slope = case
+    x = x * 4  # GELU's curve from -10 to 10
     kwargs = {"negative_slope": slope} if kwargs else {}
     out, cache = forward(x, **kwargs)
     out_n, cache_n = forward_n(x, **kwargs)
@@ -133,6 +139,56 @@ def test_activations_numerical_gradient(name):
 
 def test_activations_keep_float32():
     x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
-    for forward, backward in ((relu_forward, relu_backward), (leaky_relu_forward, leaky_relu_backward)):
+    pairs = ((relu_forward, relu_backward), (leaky_relu_forward, leaky_relu_backward), (gelu_forward, gelu_backward))
+    for forward, backward in pairs:
         out, cache = forward(x)
         assert out.dtype == np.float32 and backward(np.ones_like(out), cache).dtype == np.float32
+
+
+def test_normal_cdf_against_math_erfc():
+    """Phi within 2.3e-16 of libm's erfc everywhere (GELU needs x * Phi(x) to float64's precision), and
+    relatively close in the tails too, where exp(-x^2/2) of a rounded x^2 loses digits (Phi(-30) = 5e-198)."""
+    import math
+
+    from numcnn.ops.special import normal_cdf, normal_pdf
+
+    x = np.concatenate([np.linspace(-37, 37, 7401), [0.0, -0.0, 1e-300, 1.4142135, -1.4142136, 11.3137, -11.3137]])
+    expected = np.array([0.5 * math.erfc(-v / math.sqrt(2.0)) for v in x])
+    np.testing.assert_allclose(normal_cdf(x), expected, rtol=0, atol=2.3e-16)
+    np.testing.assert_allclose(normal_cdf(x), expected, rtol=3e-13, atol=0)
+    near = np.abs(x) <= 5
+    np.testing.assert_allclose(normal_cdf(x[near]), expected[near], rtol=1e-14, atol=0)
+    assert normal_cdf(np.float32(-10.0)).dtype == np.float32 and normal_cdf(np.array([3])).dtype == np.float64
+    pdf = np.array([math.exp(-v * v / 2) / math.sqrt(2 * math.pi) for v in x])
+    np.testing.assert_allclose(normal_pdf(x), pdf, rtol=1e-15, atol=0)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype, tolerance", [(np.float32, 2e-6), (np.float64, 1e-14)])
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_gelu_compiled_matches_numpy(dtype, tolerance, layout, monkeypatch):
+    """Activations above tuning.COMPILED_ROWS_MIN_NUMBERS go through Numba's one-pass kernels (libm's erf):
+    the same numbers as the NumPy path (Cephes' erf), in the input's layout."""
+    from numcnn.ops import activation
+    from numcnn.ops.engine import gelu_kernels
+
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((8, 16, 32, 33)) * 3).astype(dtype)
+    if layout == "nhwc":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    dout = np.ascontiguousarray(rng.standard_normal(x.shape).astype(dtype).transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    if layout == "nchw":
+        dout = np.ascontiguousarray(dout)
+    calls = []
+    for name in ("forward", "backward"):
+        kernel = getattr(gelu_kernels, name)
+        monkeypatch.setattr(gelu_kernels, name, lambda *a, k=kernel, n=name: calls.append(n) or k(*a))
+    out, cache = gelu_forward(x)
+    dx = gelu_backward(dout, cache)
+    assert calls == ["forward", "backward"]
+    assert out.dtype == dx.dtype == dtype and out.strides == x.strides and dx.strides == x.strides
+    monkeypatch.setattr(activation.tuning, "COMPILED_ROWS_MIN_NUMBERS", x.size + 1)  # the NumPy path
+    out_np, cache_np = gelu_forward(x)
+    np.testing.assert_allclose(out, out_np, rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(dx, gelu_backward(dout, cache_np), rtol=tolerance, atol=tolerance)
+    assert calls == ["forward", "backward"]

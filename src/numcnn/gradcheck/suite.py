@@ -36,6 +36,7 @@ def _cases() -> dict[str, Callable]:
     return {
         "linear": lambda r: (ops.linear_forward, ops.linear_backward, (n(r, 4, 2, 3), n(r, 6, 5), n(r, 5)), {}),
         "relu": lambda r: (ops.relu_forward, ops.relu_backward, (n(r, 4, 5) + 0.05,), {}),
+        "gelu": lambda r: (ops.gelu_forward, ops.gelu_backward, (n(r, 4, 5) * 2,), {}),
         "leaky_relu": lambda r: (
             ops.leaky_relu_forward,
             ops.leaky_relu_backward,

@@ -122,6 +122,7 @@ def _convert(module: nn.Module):
         return tn.AdaptiveAvgPool2d(module.output_size)
     simple = {
         nn.ReLU: lambda m: tn.ReLU(),
+        nn.GELU: lambda m: tn.GELU(),
         nn.LeakyReLU: lambda m: tn.LeakyReLU(m.negative_slope),
         nn.Flatten: lambda m: tn.Flatten(m.start_dim, m.end_dim),
         nn.Identity: lambda m: tn.Identity(),

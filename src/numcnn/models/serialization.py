@@ -140,6 +140,7 @@ MODULES = {
     "AdaptiveAvgPool2d": (nn.AdaptiveAvgPool2d, lambda m: dict(output_size=_pair(m.output_size))),
     "GlobalAvgPool2d": (nn.GlobalAvgPool2d, lambda m: {}),
     "ReLU": (nn.ReLU, lambda m: {}),
+    "GELU": (nn.GELU, lambda m: {}),
     "LeakyReLU": (nn.LeakyReLU, lambda m: dict(negative_slope=m.negative_slope)),
     "Flatten": (nn.Flatten, lambda m: dict(start_dim=m.start_dim, end_dim=m.end_dim)),
     "Identity": (nn.Identity, lambda m: {}),

@@ -22,7 +22,7 @@ Layer: above ops. May import numpy, numcnn.checks and numcnn.ops; never models,
 train, data or the CLI.
 """
 
-from .activation import LeakyReLU, ReLU
+from .activation import GELU, LeakyReLU, ReLU
 from .container import Residual, Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .diagnose import explain_nonfinite, first_nonfinite, first_nonfinite_parameter
@@ -45,6 +45,7 @@ __all__ = [
     "AdaptiveAvgPool2d",
     "GlobalAvgPool2d",
     "ReLU",
+    "GELU",
     "LeakyReLU",
     "Flatten",
     "Identity",

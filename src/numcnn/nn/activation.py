@@ -1,4 +1,4 @@
-"""ReLU and LeakyReLU modules."""
+"""ReLU, LeakyReLU and GELU modules."""
 
 from __future__ import annotations
 
@@ -39,3 +39,15 @@ class LeakyReLU(Module):
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
+
+
+class GELU(Module):
+    """x * Phi(x), Phi the standard normal CDF: PyTorch's nn.GELU() (the exact form, not 'tanh')."""
+
+    def forward(self, x):
+        out, cache = ops.gelu_forward(x)
+        self._remember(cache)
+        return out
+
+    def backward(self, dout):
+        return ops.gelu_backward(dout, self._recall())

@@ -35,6 +35,11 @@ and numcnn.data's folder; never nn, models or anything above them.
 # the caches, NamedTuples a forward returns and its backward takes (for type hints and adapters)
 from .activation import (
     ActivationCache,
+    GeluCache,
+    gelu_backward,
+    gelu_backward_naive,
+    gelu_forward,
+    gelu_forward_naive,
     leaky_relu_backward,
     leaky_relu_backward_naive,
     leaky_relu_forward,
