@@ -12,6 +12,40 @@ SMALL = {  # the registry's networks at test size (the architecture, not the wid
     "airbench": dict(widths=(8, 16, 16), whiten_width=6),
     "vgg": dict(arch=((1, 4), (2, 8)), image_size=(16, 16), hidden=(12,), dropout=0.0),
 }
+AIRBENCH94 = dict(activation="gelu", dirac=True, batchnorm_eps=1e-12, batchnorm_momentum=0.4)
+
+
+@requires_torch
+def test_airbench94_options_match_torch():
+    """GELU, airbench's batch-norm eps and momentum: outputs, gradients and running statistics as PyTorch's."""
+    from numcnn.interop.pytorch import to_torch
+
+    nn.manual_seed(1)
+    net = models.build("airbench", **SMALL["airbench"], **AIRBENCH94).to(np.float64)
+    twin = to_torch(net)
+    assert isinstance(twin.group1.act1, torch.nn.GELU) and twin.group2.norm2.eps == 1e-12
+    assert twin.group2.norm2.momentum == 0.4
+    torch.manual_seed(2)
+    for p in twin.parameters():
+        torch.nn.init.normal_(p, 0.0, 0.5)
+    assert_net_matches_torch(net, twin, (4, 3, 32, 32), np.random.default_rng(3))
+
+
+@requires_torch
+def test_dirac_filters_are_torch_dirac_and_start_as_identities():
+    weight = np.random.default_rng(0).standard_normal((5, 3, 3, 3))
+    expected = torch.tensor(weight)
+    torch.nn.init.dirac_(expected[:3])  # airbench's use: the first C_in filters
+    np.testing.assert_array_equal(nn.init.dirac(weight), expected.numpy())
+    nn.manual_seed(0)
+    group = models.airbench(widths=(6, 6, 6), whiten_width=6, dirac=True)["group1"]
+    x = np.random.default_rng(1).standard_normal((2, 6, 9, 9)).astype(np.float32)
+    second = group["conv2"]  # 6 -> 6: every filter an identity, so the layer passes its input through
+    np.testing.assert_array_equal(second(x), x)
+    with pytest.raises(ValueError, match="weight must be 4-d"):
+        nn.init.dirac(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="activation must be one of relu, gelu, got 'tanh'"):
+        models.airbench(activation="tanh")
 
 
 def test_registry_builds_every_network_and_names_the_choices():
@@ -76,6 +110,7 @@ def test_initial_loss_is_log_c_with_tiny_weights(name):
 GRADCHECK = {  # tiny float64 versions: every parameter tensor spot-checked at a few coordinates
     "resnet20": (dict(widths=(2, 3, 4)), 6),
     "airbench": (dict(widths=(3, 4, 4), whiten_width=6), 32),
+    "airbench94": (dict(widths=(3, 4, 4), whiten_width=6, activation="gelu", dirac=True), 32),
     "vgg": (dict(arch=((1, 3), (2, 4)), image_size=(8, 8), hidden=(5,), dropout=0.0), 8),
     "smallcnn": (dict(width=3, in_channels=3), 8),
     # d2l's ResNet-18 is left to its torch comparison above (every gradient to rtol 1e-6): it ends
@@ -92,7 +127,7 @@ def test_whole_model_gradient_check_in_float64(name):
 
     kwargs, size = GRADCHECK[name]
     nn.manual_seed(0)
-    model = Classifier(models.build(name, num_classes=3, **kwargs).to(np.float64), reg=0.1)
+    model = Classifier(models.build(name.replace("94", ""), num_classes=3, **kwargs).to(np.float64), reg=0.1)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 3, size, size))
     y = np.array([0, 1, 2])

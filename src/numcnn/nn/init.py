@@ -45,3 +45,20 @@ def kaiming_uniform(shape, fan_in: int, rng: np.random.Generator, dtype, a: floa
 def kaiming_normal(shape, fan_in: int, rng: np.random.Generator, dtype) -> np.ndarray:
     """He et al.'s N(0, 2 / fan_in) for ReLU networks."""
     return (rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)).astype(dtype)
+
+
+def dirac(weight: np.ndarray) -> np.ndarray:
+    """A copy of conv weights (F, C, KH, KW) whose first min(F, C) filters pass their channel through.
+
+    Filter i becomes 1 at (channel i, the kernel's centre) and 0 elsewhere, as
+    torch.nn.init.dirac_ sets them; the other F - C filters keep their values.
+    airbench initializes its convolutions so: at the start each layer adds an
+    identity path to its random filters, an implicit residual.
+    """
+    weight = np.array(weight, copy=True)
+    if weight.ndim != 4:
+        raise ValueError(f"weight must be 4-d (F, C, KH, KW), got shape {weight.shape}")
+    count = min(weight.shape[0], weight.shape[1])
+    weight[:count] = 0
+    weight[np.arange(count), np.arange(count), weight.shape[2] // 2, weight.shape[3] // 2] = 1
+    return weight
