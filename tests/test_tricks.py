@@ -3,7 +3,15 @@ import pytest
 
 from numcnn import models, nn, ops
 from numcnn.train.solver import Solver
-from numcnn.train.tricks import EMA, Lookahead, image_patches, patch_whitening, tta_scores
+from numcnn.train.tricks import (
+    EMA,
+    AlternatingFlip,
+    FreezeAfter,
+    Lookahead,
+    image_patches,
+    patch_whitening,
+    tta_scores,
+)
 
 
 class ConstantGradient:
@@ -46,6 +54,73 @@ def test_lookahead_moves_a_fraction_of_the_way_every_k_steps():
     # slow starts at -0.1 (after step 1); step 2: fast -0.2 -> slow -0.15; step 4: fast -0.35 -> slow -0.25
     np.testing.assert_allclose(model.params["a"], -0.25)
     np.testing.assert_allclose(model.params["b"], 0.25)
+
+
+class Counting(ConstantGradient):
+    """ConstantGradient with a buffer that counts the steps (as batch norm's statistics move)."""
+
+    def __init__(self):
+        super().__init__()
+        self.buffers = {"seen": np.zeros(1), "count": np.zeros(1, np.int64)}
+
+    def loss(self, X, y=None):
+        if y is not None:
+            self.buffers["seen"] = self.buffers["seen"] + 1.0
+        return super().loss(X, y)
+
+
+def test_lookahead_on_airbenchs_schedule_by_hand():
+    """start_epoch 1, alpha from progress, buffers averaged, fast <- slow at each epoch's end."""
+    model = Counting()
+    seen_at_evaluation = []
+    record = type("Record", (), {"on_evaluate": lambda self, s: seen_at_evaluation.append(model.params["a"][0])})()
+    lookahead = Lookahead(2, alpha=lambda p: p, start_epoch=1, buffers=True, at_epoch_end=True)
+    solver = _solver(model, callbacks=[lookahead, record])
+    solver.num_epochs = 3  # 2 steps an epoch, 6 in all; fast weights move -0.1 a step
+    solver.train()
+    # epoch 0 (steps 1-2): no slow copy yet. Epoch 1: step 3 is not a 2nd step; step 4 takes the copy (-0.4, seen 4).
+    # Epoch 2: step 6 (p = 1): slow += 1 * (fast - slow) = fast = -0.6 -- then the epoch's end copies it back.
+    np.testing.assert_allclose(seen_at_evaluation, [-0.1, -0.2, -0.4, -0.6])
+    # now alpha 0.5 instead: step 6 puts slow half way from -0.4 to -0.6; the epoch's end makes fast = slow
+    model = Counting()
+    lookahead = Lookahead(2, alpha=lambda p: 0.5 * p, start_epoch=1, buffers=True, at_epoch_end=True)
+    solver = _solver(model, callbacks=[lookahead])
+    solver.num_epochs = 3
+    solver.train()
+    np.testing.assert_allclose(model.params["a"], -0.5)
+    np.testing.assert_allclose(model.buffers["seen"], 5.0)  # half way from 4 to 6 steps seen
+    assert "buffer:count" not in lookahead.slow and model.buffers["count"].dtype == np.int64
+    with pytest.raises(ValueError, match="0 < alpha <= 1"):
+        Lookahead(2, alpha=1.5)
+
+
+def test_freeze_after_trains_for_some_epochs_then_freezes():
+    model = ConstantGradient()
+    solver = _solver(model, callbacks=[FreezeAfter("b", 1)])
+    solver.num_epochs = 3  # 2 steps an epoch
+    solver.train()
+    np.testing.assert_allclose(model.params["a"], -0.6)
+    np.testing.assert_allclose(model.params["b"], 0.2)  # 2 steps of +0.1, then frozen
+    with pytest.raises(ValueError, match="freeze: 'c' matches no parameter; they are a, b"):
+        solver.freeze("c")
+
+
+def test_alternating_flip_mirrors_a_fixed_half_then_everything_every_other_epoch():
+    model = ConstantGradient()
+    data = _data(8)
+    X = np.arange(8 * 3, dtype=float).reshape(8, 1, 1, 3)  # each image a row [a, a+1, a+2]
+    data["X_train"] = X.copy()
+    views = []
+    keep = type("Keep", (), {"on_epoch_begin": lambda self, s: views.append(s.X_train.copy())})()
+    solver = Solver(model, data, update_rule="sgd", batch_size=4, num_epochs=3, verbose=False, seed=0,
+                    callbacks=[AlternatingFlip(seed=1), keep])  # fmt: skip
+    solver.train()
+    half = np.random.default_rng(1).random(8) < 0.5
+    base = np.where(half[:, None, None, None], X[..., ::-1], X)
+    assert 0 < half.sum() < 8
+    np.testing.assert_array_equal(views[0], base)
+    np.testing.assert_array_equal(views[1], base[..., ::-1])  # the odd epoch: every image the other way
+    np.testing.assert_array_equal(views[2], base)
 
 
 def test_frozen_parameters_stay_and_lr_scale_scales_their_steps():

@@ -196,6 +196,15 @@ class Solver(CheckpointState):
         self.resumed = False
         self.parallel = None  # a DataParallel while train() runs with workers > 1
 
+    def freeze(self, pattern: str) -> list[str]:
+        """Stop updating the parameters whose names match the glob pattern, from the next step on
+        (a callback's way to freeze a layer mid-run); returns their names."""
+        names = [p for p in self.model.params if fnmatch.fnmatch(p, pattern)]
+        if not names:
+            raise ValueError(f"freeze: {pattern!r} matches no parameter; they are {', '.join(self.model.params)}")
+        self._frozen.update(names)
+        return names
+
     # -- training ---------------------------------------------------------------------
     @property
     def batches_per_epoch(self) -> int:

@@ -1,13 +1,18 @@
 """Training tricks behind fast, accurate CIFAR-10 runs, as reusable parts.
 
     Lookahead(k, alpha)      every k steps the weights move a fraction alpha from a slow copy
-                             towards the fast ones, and training continues from there
+                             towards the fast ones, and training continues from there; alpha
+                             may follow training's progress, as airbench's does
+    FreezeAfter(pattern, e)  parameters trained for e epochs, then frozen (airbench's whitening bias)
+    AlternatingFlip(seed)    a fixed random half of the training images mirrored, and every
+                             image mirrored in every other epoch (airbench's flips)
     EMA(decay)               an exponential moving average of the weights, swapped in for
                              every evaluation: best_val_acc, best_params and best.npz are
                              the averaged weights'
 
-Both keep their state in state_dict() / load_state_dict(), which the
-Solver stores in its checkpoints, so a resumed run continues exactly.
+Lookahead and EMA keep their state in state_dict() / load_state_dict(), which
+the Solver stores in its checkpoints, so a resumed run continues exactly;
+FreezeAfter and AlternatingFlip need none (they follow the epoch).
     patch_whitening(w, X)    first-layer filters that whiten image patches (airbench)
     tta_scores(model, X)     class scores averaged over flipped and translated copies
 
@@ -26,23 +31,56 @@ from .callbacks import Callback
 
 
 class Lookahead(Callback):
-    """Zhang et al. 2019: slow <- slow + alpha * (fast - slow) every k steps; fast <- slow."""
+    """Zhang et al. 2019: slow <- slow + alpha * (fast - slow) every k steps; fast <- slow.
 
-    def __init__(self, k: int = 5, alpha: float = 0.5):
-        if k < 1 or not 0.0 < alpha <= 1.0:
-            raise ValueError(f"Lookahead needs k >= 1 and 0 < alpha <= 1, got k={k}, alpha={alpha}")
-        self.k, self.alpha = k, alpha
+    alpha: a number in (0, 1], or a function of training's progress p = step / total steps
+    (in [0, 1]) giving one. start_epoch: the slow copy is taken at the first k-th step of
+    that epoch (0: the first step). buffers: batch norm's running statistics are averaged
+    too. at_epoch_end: after each epoch's last step the fast weights become the slow ones,
+    so that every evaluation (and the final model) sees the slow weights.
+
+    airbench94's schedule: Lookahead(5, lambda p: 1 - 0.95**5 * p**3, start_epoch=3,
+    buffers=True, at_epoch_end=True): an average that follows the weights closely at
+    first and remembers more (about 4.4 of its updates) at the end.
+    """
+
+    def __init__(self, k: int = 5, alpha=0.5, start_epoch: int = 0, buffers: bool = False, at_epoch_end: bool = False):
+        if k < 1 or not (callable(alpha) or 0.0 < alpha <= 1.0):
+            raise ValueError(f"Lookahead needs k >= 1 and 0 < alpha <= 1 (or a function), got k={k}, alpha={alpha}")
+        self.k, self.alpha, self.start_epoch = k, alpha, start_epoch
+        self.buffers, self.at_epoch_end = buffers, at_epoch_end
         self.slow = None
 
+    def _weights(self, model) -> dict:
+        """The arrays averaged: parameters, and with buffers=True the float buffers as 'buffer:NAME'."""
+        weights = dict(model.params)
+        if self.buffers and getattr(model, "buffers", None) is not None:
+            weights.update({f"buffer:{k}": v for k, v in model.buffers.items() if np.asarray(v).dtype.kind == "f"})
+        return weights
+
+    def _assign(self, model, name: str, value) -> None:
+        if name.startswith("buffer:"):
+            model.buffers[name[len("buffer:") :]] = value.astype(model.buffers[name[len("buffer:") :]].dtype)
+        else:
+            model.params[name] = value.astype(model.params[name].dtype, copy=True)
+
     def on_step_end(self, solver) -> None:
-        params = solver.model.params
-        if self.slow is None:
-            self.slow = {name: np.array(value, copy=True) for name, value in params.items()}
-        if solver.step % self.k:
+        model = solver.model
+        step_epoch = (solver.step - 1) // solver.batches_per_epoch  # the epoch of the step just taken
+        starts = self.start_epoch == 0 or solver.step % self.k == 0  # airbench copies at a k-th step
+        if self.slow is None and step_epoch >= self.start_epoch and starts:
+            self.slow = {name: np.array(value, copy=True) for name, value in self._weights(model).items()}
             return
-        for name, slow in self.slow.items():
-            slow += self.alpha * (params[name] - slow)
-            params[name] = slow.astype(params[name].dtype, copy=True)
+        if self.slow is not None and solver.step % self.k == 0:
+            total = max(solver.num_epochs * solver.batches_per_epoch, 1)
+            alpha = self.alpha(solver.step / total) if callable(self.alpha) else self.alpha
+            weights = self._weights(model)
+            for name, slow in self.slow.items():
+                slow += alpha * (weights[name] - slow)
+                self._assign(model, name, slow)
+        if self.slow is not None and self.at_epoch_end and solver.step_in_epoch == 0:
+            for name, slow in self.slow.items():
+                self._assign(model, name, slow)
 
     def state_dict(self) -> dict:
         """The slow weights (none before the first step)."""
@@ -51,6 +89,48 @@ class Lookahead(Callback):
     def load_state_dict(self, state: dict) -> None:
         slow = state.get("slow")
         self.slow = None if slow is None else {name: np.array(value, copy=True) for name, value in slow.items()}
+
+
+class FreezeAfter(Callback):
+    """Train the parameters matching a glob pattern for `epochs` epochs, then freeze them.
+
+    airbench trains its whitening layer's bias for 3 epochs: FreezeAfter("whiten.bias", 3).
+    A resumed run freezes them again when its epoch begins.
+    """
+
+    def __init__(self, pattern: str, epochs: int):
+        if epochs < 0:
+            raise ValueError(f"epochs must be at least 0, got {epochs}")
+        self.pattern, self.epochs = pattern, epochs
+
+    def on_epoch_begin(self, solver) -> None:
+        if solver.epoch >= self.epochs:
+            solver.freeze(self.pattern)
+
+
+class AlternatingFlip(Callback):
+    """airbench's flips: a random half of the training images mirrored once (fixed by seed),
+    then the whole set mirrored in every odd epoch, so that each image is seen both ways
+    in every two epochs (random flips repeat one side about half the time).
+
+    It mirrors solver.X_train in place, at the start of each epoch that needs it.
+    """
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+        self.mirrored = None  # is X_train the mirror of the pre-flipped set now? (None: not pre-flipped yet)
+
+    def on_train_begin(self, solver) -> None:
+        if self.mirrored is None:  # a fresh Solver's X_train: pre-flip its fixed half
+            half = np.random.default_rng(self.seed).random(len(solver.X_train)) < 0.5
+            solver.X_train[half] = solver.X_train[half][..., ::-1]
+            self.mirrored = False
+
+    def on_epoch_begin(self, solver) -> None:
+        wanted = solver.epoch % 2 == 1
+        if wanted != self.mirrored:
+            solver.X_train[...] = solver.X_train[..., ::-1].copy()
+            self.mirrored = wanted
 
 
 class EMA(Callback):
