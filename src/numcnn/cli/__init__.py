@@ -3,6 +3,7 @@
     numcnn train                      a small CNN on scikit-learn's digits, no download
     numcnn train --model resnet20 --dataset cifar10 --data-dir DIR --epochs 30 --augment standard
     numcnn evaluate runs/.../best.npz
+    numcnn airbench94 --data-dir DIR  airbench94's CIFAR-10 recipe, 10 epochs
     numcnn sweep --trials 20 --workers 2 [--storage postgresql://...]
     numcnn gradcheck [OP ...]
     numcnn bench [ops|train|profile]
@@ -13,6 +14,7 @@ checkpoint) print one line saying what to do and exit with status 2.
 
     __init__.py     main (errors mapped to one line and an exit status) and build_parser
     train_cmd.py    train and evaluate; train_config(args) -> TrainConfig
+    recipe_cmd.py   airbench94 (numcnn.train.airbench94)
     mpi_entry.py    `mpiexec -n N numcnn train`: rank 0 trains, the other ranks serve its steps
     sweep_cmd.py    sweep
     tools_cmd.py    gradcheck, bench, demo
@@ -30,6 +32,7 @@ from ..data import DataError, DatasetNotFound
 from ..io import CheckpointError, WriteError
 from ..train.parallel import WorkerLost
 from ..train.solver import TrainingDiverged
+from .recipe_cmd import _add_airbench94
 from .sweep_cmd import _add_sweep
 from .tools_cmd import _add_bench, _add_demo, _add_gradcheck
 from .train_cmd import _add_evaluate, _add_train, train_config
@@ -41,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="numcnn", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"numcnn {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_train, _add_evaluate, _add_sweep, _add_gradcheck, _add_bench, _add_demo):
+    for add in (_add_train, _add_evaluate, _add_airbench94, _add_sweep, _add_gradcheck, _add_bench, _add_demo):
         add(commands)
     return parser
 
