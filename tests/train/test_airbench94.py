@@ -103,6 +103,11 @@ def test_command_line_runs_the_recipe_and_names_bad_options(tmp_path, capsys):
     assert main(args + ["--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "airbench94 on cifar10: test accuracy of the final weights" in printed and "2 steps" in printed
+    before = (out / "last.npz").read_bytes()
+    assert main(args + ["--out", str(out), "--quiet"]) == 2  # the same folder again, without --resume
+    assert "already holds a run (" in capsys.readouterr().err and (out / "last.npz").read_bytes() == before
+    assert main(args + ["--out", str(out), "--quiet", "--resume"]) == 0  # finished: resuming only tests again
+    assert "2 steps" in capsys.readouterr().out
     whitening = 24 * 3 * 2 * 2 + 24
     convs = (24 * 8 + 8 * 8 + 8 * 32 + 32 * 32 + 32 * 32 + 32 * 32) * 9
     norms = 2 * 2 * (8 + 32 + 32)  # weight and bias of two batch norms a group

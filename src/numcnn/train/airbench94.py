@@ -46,6 +46,7 @@ from .build import _batchnorm_weights, whiten_first_conv
 from .dataprep import Prepared, load_raw, prepare
 from .parallel import choose_workers
 from .run import SUMMARY_KEYS, predict
+from .run_folder import check_run_folder
 from .solver import Solver
 from .tricks import AlternatingFlip, FreezeAfter, Lookahead
 
@@ -200,12 +201,14 @@ def train_airbench94(
     `numcnn train` (checkpoints, metrics.jsonl, curves, filters, confusion, summary.json).
 
     workers: a number, or "auto" (every core where a measured step is faster, else 1; a resumed
-    run keeps the number it recorded). changes: hyper-parameters to change. Returns the summary
+    run keeps the number it recorded). A folder holding another run is refused (UserError) unless
+    resume continues it. changes: hyper-parameters to change. Returns the summary
     (run.SUMMARY_KEYS), whose test_acc is the final weights' with `tta`, and test_acc_by_tta for
     none, flip and flip-translate.
     """
     started = time.perf_counter()
     out = Path(out)
+    check_run_folder(out, resume)  # another run's checkpoints are never overwritten
     out.mkdir(parents=True, exist_ok=True)
     np.random.seed(seed)
     prepared = prepare(load_raw("cifar10", data_dir=data_dir, download=download), val_size, seed=seed)
