@@ -10,8 +10,11 @@ these take one. Arrays are 1-d views of memory in order (any layout).
     backward   dx  = dout * (cdf + x * phi(x))      (cdf kept from the forward: erf costs most)
 
 Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = exp(-x^2 / 2) / sqrt(2 pi), in
-the arrays' precision (float32 calls erff, as PyTorch's CPU kernel computes
-in float32). Serial, releasing the GIL.
+the arrays' precision (float32 calls libm's erff). fastmath lets LLVM
+vectorize the backward's exp (4 ns a float32 number here, against 21
+without; the forward's erf stays scalar, 12 ns); it assumes finite numbers,
+which a loss that is not finite stops training long before. Serial,
+releasing the GIL.
 """
 
 from __future__ import annotations
