@@ -43,6 +43,7 @@ from .. import data, models, nn, viz
 from ..io import load_checkpoint
 from . import schedules
 from .build import _batchnorm_weights, whiten_first_conv
+from .config import TTA
 from .dataprep import Prepared, load_raw, prepare
 from .parallel import choose_workers
 from .run import SUMMARY_KEYS, predict
@@ -252,11 +253,9 @@ def _choose_workers(solver: Solver, prepared: Prepared) -> str:
 def _finish(solver: Solver, prepared: Prepared, out: Path, tta: str, started: float, earlier_sessions: float) -> dict:
     """Test the final weights, draw the pictures and write summary.json."""
     model = solver.model
-    by_tta = {
-        mode: float(np.mean(predict(model, prepared.X_test, mode).argmax(axis=1) == prepared.y_test))
-        for mode in ("none", "flip", "flip-translate")
-    }
-    predicted = predict(model, prepared.X_test, tta).argmax(axis=1)
+    predictions = {mode: predict(model, prepared.X_test, mode).argmax(axis=1) for mode in TTA}
+    by_tta = {mode: float(np.mean(predicted == prepared.y_test)) for mode, predicted in predictions.items()}
+    predicted = predictions[tta]
     pictures = {"curves": out / "curves.png", "filters": out / "filters.png", "confusion": out / "confusion.png"}
     viz.plot_history(solver, pictures["curves"])
     viz.plot_filters(model.params["whiten.weight"], pictures["filters"])
