@@ -31,6 +31,13 @@ from .. import nn
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
 
 
+def _activation(name: str) -> type:
+    """The activation module class called `name` (ValueError naming the choices otherwise)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]
+
+
 def conv_group(
     in_channels: int,
     out_channels: int,
@@ -43,8 +50,7 @@ def conv_group(
     rng=None,
 ) -> nn.Sequential:
     """conv3x3 - maxpool2 - BN - act - conv3x3 - BN - act; the options as airbench() describes them."""
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+    act = _activation(activation)
     kw = dict(bias=False, dtype=dtype, rng=rng)
     norm = dict(eps=batchnorm_eps, momentum=batchnorm_momentum, dtype=dtype)
     conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, **kw)
@@ -58,10 +64,10 @@ def conv_group(
                 ("conv1", conv1),
                 ("pool", nn.MaxPool2d(2)),
                 ("norm1", nn.BatchNorm2d(out_channels, **norm)),
-                ("act1", ACTIVATIONS[activation]()),
+                ("act1", act()),
                 ("conv2", conv2),
                 ("norm2", nn.BatchNorm2d(out_channels, **norm)),
-                ("act2", ACTIVATIONS[activation]()),
+                ("act2", act()),
             ]
         )
     )
@@ -87,8 +93,6 @@ def airbench(
     convolutions' first filters start as identities (nn.init.dirac); batchnorm_eps and
     batchnorm_momentum: every batch norm's (PyTorch's convention: the weight of the new batch).
     """
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
     kw = dict(dtype=dtype, rng=rng)
     group = dict(
         activation=activation, dirac=dirac, batchnorm_eps=batchnorm_eps, batchnorm_momentum=batchnorm_momentum, **kw
@@ -97,7 +101,7 @@ def airbench(
         OrderedDict(
             [
                 ("whiten", nn.Conv2d(in_channels, whiten_width, 2, padding=0, **kw)),
-                ("act", ACTIVATIONS[activation]()),
+                ("act", _activation(activation)()),
                 ("group1", conv_group(whiten_width, widths[0], **group)),
                 ("group2", conv_group(widths[0], widths[1], **group)),
                 ("group3", conv_group(widths[1], widths[2], **group)),

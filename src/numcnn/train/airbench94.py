@@ -39,14 +39,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import data, models, nn, viz
+from .. import data, models, nn
 from ..io import load_checkpoint
 from . import schedules
 from .build import _batchnorm_weights, whiten_first_conv
 from .config import TTA
 from .dataprep import Prepared, load_raw, prepare
 from .parallel import choose_workers
-from .run import SUMMARY_KEYS, predict
+from .run import SUMMARY_KEYS, draw_run_pictures, predict, training_figures
 from .run_folder import check_run_folder
 from .solver import Solver
 from .tricks import AlternatingFlip, FreezeAfter, Lookahead
@@ -252,34 +252,18 @@ def _choose_workers(solver: Solver, prepared: Prepared) -> str:
 
 def _finish(solver: Solver, prepared: Prepared, out: Path, tta: str, started: float, earlier_sessions: float) -> dict:
     """Test the final weights, draw the pictures and write summary.json."""
-    model = solver.model
-    predictions = {mode: predict(model, prepared.X_test, mode).argmax(axis=1) for mode in TTA}
+    predictions = {mode: predict(solver.model, prepared.X_test, mode).argmax(axis=1) for mode in TTA}
     by_tta = {mode: float(np.mean(predicted == prepared.y_test)) for mode, predicted in predictions.items()}
-    predicted = predictions[tta]
-    pictures = {"curves": out / "curves.png", "filters": out / "filters.png", "confusion": out / "confusion.png"}
-    viz.plot_history(solver, pictures["curves"])
-    viz.plot_filters(model.params["whiten.weight"], pictures["filters"])
-    counts = viz.confusion_matrix(prepared.y_test, predicted, len(prepared.classes))
-    viz.plot_confusion_matrix(counts, prepared.classes, pictures["confusion"])
-    session = time.perf_counter() - started
+    pictures = draw_run_pictures(solver, prepared, predictions[tta], out)
     summary = {
         "model": "airbench",
         "recipe": "airbench94",
         "dataset": "cifar10",
-        "epochs": round(solver.step / solver.batches_per_epoch, 3),
-        "steps": solver.step,
-        "best_val_acc": solver.best_val_acc,
+        **training_figures(solver, time.perf_counter() - started, earlier_sessions),
         "final_val_acc": solver.val_acc_history[-1] if solver.val_acc_history else None,
         "test_acc": by_tta[tta],
         "tta": tta,
         "test_acc_by_tta": by_tta,
-        "train_seconds": round(solver.elapsed, 1),
-        "step_seconds": round(solver.step_seconds, 1),
-        "session_seconds": round(session, 1),
-        "total_seconds": round(earlier_sessions + session, 1),
-        "images_per_sec": round(solver.step * solver.batch_size / max(solver.step_seconds, 1e-9), 1),
-        "parameters": int(sum(np.asarray(v).size for v in model.params.values())),
-        "workers": solver.workers,
         "files": {
             k: str(v) for k, v in {**pictures, "checkpoint": out / "last.npz", "metrics": out / "metrics.jsonl"}.items()
         },

@@ -313,34 +313,15 @@ def train(config: TrainConfig, out: Path, callbacks=(), communicator=None) -> di
     if not config.quiet:
         print(f"(training on {solver.workers} worker{'s' * (solver.workers > 1)}: {why})", flush=True)
     solver.train()  # ends with the best evaluated weights, which best.npz holds
-    scores = predict(model, prepared.X_test, tta=config.tta)
-    test_pred = scores.argmax(axis=1)
+    test_pred = predict(model, prepared.X_test, tta=config.tta).argmax(axis=1)
     test_acc = float(np.mean(test_pred == prepared.y_test))
-    counts = viz.confusion_matrix(prepared.y_test, test_pred, len(prepared.classes))
-    pictures = {"curves": out / "curves.png", "filters": out / "filters.png", "confusion": out / "confusion.png"}
-    viz.plot_history(solver, pictures["curves"])
-    weights = first_layer_weights(model, prepared.input_shape)
-    if weights is not None:
-        viz.plot_filters(weights, pictures["filters"])
-    else:
-        del pictures["filters"]
-    viz.plot_confusion_matrix(counts, prepared.classes, pictures["confusion"])
-    session = time.perf_counter() - started
+    pictures = draw_run_pictures(solver, prepared, test_pred, out)
     summary = {
         "model": config.model,
         "dataset": config.dataset,
-        "epochs": _epochs_trained(solver),
-        "steps": solver.step,
-        "best_val_acc": solver.best_val_acc,
+        **training_figures(solver, time.perf_counter() - started, earlier_sessions),
         "test_acc": test_acc,
         "tta": config.tta,
-        "train_seconds": round(solver.elapsed, 1),
-        "step_seconds": round(solver.step_seconds, 1),
-        "session_seconds": round(session, 1),
-        "total_seconds": round(earlier_sessions + session, 1),
-        "images_per_sec": round(solver.step * config.batch_size / max(solver.step_seconds, 1e-9), 1),
-        "parameters": int(sum(np.asarray(v).size for v in model.params.values())),
-        "workers": solver.workers,
         "files": {
             k: str(v) for k, v in {**pictures, "checkpoint": out / "best.npz", "metrics": out / "metrics.jsonl"}.items()
         },
@@ -348,6 +329,40 @@ def train(config: TrainConfig, out: Path, callbacks=(), communicator=None) -> di
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def draw_run_pictures(solver: Solver, prepared: Prepared, test_pred, out: Path) -> dict:
+    """curves.png, filters.png (where the first layer has images) and confusion.png of a trained run;
+    returns {picture: path}. test_pred: the predicted class of each test image."""
+    pictures = {"curves": out / "curves.png", "filters": out / "filters.png", "confusion": out / "confusion.png"}
+    viz.plot_history(solver, pictures["curves"])
+    weights = first_layer_weights(solver.model, prepared.input_shape)
+    if weights is not None:
+        viz.plot_filters(weights, pictures["filters"])
+    else:
+        del pictures["filters"]
+    counts = viz.confusion_matrix(prepared.y_test, test_pred, len(prepared.classes))
+    viz.plot_confusion_matrix(counts, prepared.classes, pictures["confusion"])
+    return pictures
+
+
+def training_figures(solver: Solver, session: float, earlier_sessions: float) -> dict:
+    """The summary's figures of how the training went (SUMMARY_KEYS: epochs ... workers).
+
+    session: seconds of this command so far; earlier_sessions: training seconds of the sessions
+    a resumed run continues."""
+    return {
+        "epochs": _epochs_trained(solver),
+        "steps": solver.step,
+        "best_val_acc": solver.best_val_acc,
+        "train_seconds": round(solver.elapsed, 1),
+        "step_seconds": round(solver.step_seconds, 1),
+        "session_seconds": round(session, 1),
+        "total_seconds": round(earlier_sessions + session, 1),
+        "images_per_sec": round(solver.step * solver.batch_size / max(solver.step_seconds, 1e-9), 1),
+        "parameters": int(sum(np.asarray(v).size for v in solver.model.params.values())),
+        "workers": solver.workers,
+    }
 
 
 def evaluate(checkpoint_path, dataset=None, path=None, data_dir=None, split="test", tta=None) -> dict:
