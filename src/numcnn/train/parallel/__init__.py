@@ -7,6 +7,7 @@
     data_parallel.py  DataParallel: the root's model.loss(X, y) over all ranks
     arena.py          shared memory for the arrays of every step (anonymous files, nothing pickled)
     processes.py      local workers as forked processes (pipes + shared memory)
+    board.py          their allgather (batch norm's exchange): shared slots, waited for by spinning
     threads.py        local workers as threads (queues)
     start.py          start_workers(model, n, backend): the root's communicator, context-managed
     mpi.py            MPICommunicator: the same collectives over MPI (mpi4py, imported only under mpiexec)
@@ -56,12 +57,12 @@ checkpoint recorded, so that it continues bit for bit.
 Layer: part of train; may import models, nn, ops, checks and io.
 """
 
-from .auto import Choice, available_cores, choose_workers
+from .auto import Choice, choose_workers
 from .comm import Communicator, SingleProcess, Stopped, WorkerLost
 from .data_parallel import DataParallel
 from .model_state import unsplittable_reason
 from .shards import shard_bounds
-from .start import BACKENDS, default_backend, start_workers
+from .start import BACKENDS, available_cores, default_backend, start_workers
 from .worker import serve
 
 __all__ = [

@@ -27,7 +27,6 @@ measures nothing, so the default `numcnn train` pays for the measurement
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from dataclasses import dataclass
 
@@ -37,7 +36,7 @@ from ...nn.random_state import capture_random_states, restore_random_states
 from ...ops.engine import wisdom
 from .data_parallel import DataParallel
 from .model_state import load_model_arrays, model_arrays, unsplittable_reason
-from .start import start_workers
+from .start import available_cores, start_workers
 
 __all__ = ["Choice", "available_cores", "choose_workers"]
 
@@ -50,14 +49,6 @@ MIN_STEPS, MAX_STEPS = 2, 8
 class Choice:
     workers: int
     why: str
-
-
-def available_cores() -> int:
-    """Cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def _median_step(step, X, y) -> float:

@@ -4,8 +4,13 @@ The root forks ranks 1..n-1 when training starts; each child inherits the
 model (no pickling) and serves the worker loop (worker.serve). Commands and
 the small arrays of batch-norm synchronization go through one pipe per
 worker; the model state, the batch and the gradients through shared memory
-(arena.py). The root relays allgather: every rank sends its part to the
-root, which sends the list back, in rank order.
+(arena.py). Allgather, batch norm's exchange, goes through the board
+(board.py): shared slots each rank writes and every rank reads, waited for
+by spinning, since sleeping on a pipe and waking again at each of a step's
+dozens of exchanges cost two workers a quarter of their speed. Where the
+board cannot be used (not x86-64, or an array too big for its slots) the
+root relays it: every rank sends its part to the root, which sends the
+list back, in rank order.
 
 Failures: the root waits on a worker's pipe together with every worker's
 process sentinel (multiprocessing.connection.wait), so a worker that dies
@@ -29,6 +34,7 @@ from multiprocessing.reduction import recv_handle, send_handle
 import numpy as np
 
 from .arena import Inbox, Outbox
+from .board import Board, board_supported
 from .comm import Communicator, Stopped, WorkerLost, expected
 
 __all__ = ["ProcessRoot", "ProcessWorker", "fork_available", "start_processes"]
@@ -58,10 +64,12 @@ class ProcessRoot(Communicator):
 
     rank = 0
 
-    def __init__(self, processes, connections):
+    def __init__(self, processes, connections, board: Board | None = None, spin: bool = True):
         self.size = len(processes) + 1
         self._processes, self._connections = processes, connections
+        self._board, self._spin = board, spin
         self._outbox, self._inboxes = Outbox(), [Inbox() for _ in processes]
+        self._early: dict[int, tuple] = {}  # a worker's message read by _check_workers before its time
         self._closed = False
 
     # -- receiving, with every worker watched
@@ -71,22 +79,28 @@ class ProcessRoot(Communicator):
         return WorkerLost(f"worker {index + 1} (pid {process.pid}) died ({_death(process)}) during {during}")
 
     def _receive(self, index: int, during: str):
+        if index in self._early:
+            return self._early.pop(index)
         connection = self._connections[index]
         sentinels = {p.sentinel: i for i, p in enumerate(self._processes)}
         while True:
             ready = wait([connection, *sentinels], timeout=1.0)
             if connection in ready:
-                try:
-                    message = connection.recv()
-                except (EOFError, OSError):
-                    raise self._lost(index, during) from None
-                if message[0] == "error":
-                    raise WorkerLost(
-                        f"worker {index + 1} (pid {self._processes[index].pid}) failed during {during}:\n{message[1]}"
-                    )
-                return message
+                return self._take(index, during)
             for sentinel in ready:
                 raise self._lost(sentinels[sentinel], during)
+
+    def _take(self, index: int, during: str):
+        """The worker's next message, which is there to read; WorkerLost for its failure or end-of-file."""
+        try:
+            message = self._connections[index].recv()
+        except (EOFError, OSError):
+            raise self._lost(index, during) from None
+        if message[0] == "error":
+            raise WorkerLost(
+                f"worker {index + 1} (pid {self._processes[index].pid}) failed during {during}:\n{message[1]}"
+            )
+        return message
 
     def _send_all(self, message, during: str) -> None:
         for index, connection in enumerate(self._connections):
@@ -111,8 +125,22 @@ class ProcessRoot(Communicator):
                 raise self._lost(index, "a broadcast of arrays") from None
         return dict(arrays)
 
+    def _check_workers(self) -> None:
+        """WorkerLost if a worker died or reported a failure (it sends nothing else mid-step)."""
+        sentinels = {p.sentinel: i for i, p in enumerate(self._processes)}
+        waiting = [c for i, c in enumerate(self._connections) if i not in self._early]
+        for ready in wait([*waiting, *sentinels], timeout=0):
+            if ready in sentinels:
+                raise self._lost(sentinels[ready], "a batch-norm exchange")
+            index = self._connections.index(ready)
+            # a worker that already finished the exchange may have sent its gradients: kept for the gather
+            self._early[index] = self._take(index, "a batch-norm exchange")
+
     def allgather(self, array):
-        parts = [np.asarray(array)]
+        array = np.asarray(array)
+        if self._board is not None and self._board.fits(array):
+            return self._board.allgather(0, array, self._check_workers, self._spin)
+        parts = [array]
         for index in range(len(self._processes)):
             parts.append(self._receive(index, "a batch-norm exchange")[1])
         self._send_all(("parts", parts), "a batch-norm exchange")
@@ -147,6 +175,8 @@ class ProcessRoot(Communicator):
         self._outbox.close()
         for inbox in self._inboxes:
             inbox.close()
+        if self._board is not None:
+            self._board.close()
 
     @property
     def pids(self) -> list[int]:
@@ -156,9 +186,10 @@ class ProcessRoot(Communicator):
 class ProcessWorker(Communicator):
     """Rank r >= 1 in a forked child: the other side of ProcessRoot's pipe."""
 
-    def __init__(self, rank: int, size: int, connection):
+    def __init__(self, rank: int, size: int, connection, board: Board | None = None, spin: bool = True):
         self.rank, self.size, self._connection = rank, size, connection
         self._inbox, self._outbox = Inbox(), Outbox()
+        self._board, self._spin = board, spin
 
     def _receive(self, kind: str):
         try:
@@ -176,8 +207,16 @@ class ProcessWorker(Communicator):
             self._inbox.adopt(recv_handle(self._connection), layout)
         return self._inbox.read(layout)
 
+    def _check_root(self) -> None:
+        """Stopped if the root said anything mid-exchange (only a stop can come) or went away."""
+        if self._connection.poll(0):
+            self._receive("parts")  # raises Stopped for a stop or end-of-file
+
     def allgather(self, array):
-        self._connection.send(("part", np.asarray(array)))
+        array = np.asarray(array)
+        if self._board is not None and self._board.fits(array):
+            return self._board.allgather(self.rank, array, self._check_root, self._spin)
+        self._connection.send(("part", array))
         return self._receive("parts")[1]
 
     def gather_arrays(self, arrays):
@@ -211,7 +250,7 @@ def _die_with(root_pid: int) -> None:
         os._exit(1)
 
 
-def _child(rank: int, size: int, connection, others, model, root_pid: int) -> None:
+def _child(rank: int, size: int, connection, others, model, root_pid: int, board, spin: bool) -> None:
     _die_with(root_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the root's to handle
     for other in others:  # the root's ends: a worker must see end-of-file when the root goes
@@ -220,26 +259,28 @@ def _child(rank: int, size: int, connection, others, model, root_pid: int) -> No
     from .worker import serve
 
     threads.set_num_threads(1)
-    comm = ProcessWorker(rank, size, connection)
+    comm = ProcessWorker(rank, size, connection, board, spin)
     with threads.one_blas_thread():
         serve(comm, model)
     comm.close()
 
 
-def start_processes(model, size: int) -> ProcessRoot:
+def start_processes(model, size: int, spin: bool = True) -> ProcessRoot:
     """Fork size - 1 workers holding copies of `model`; the root's communicator.
 
-    Call with numcnn's op thread pool shut down (threads.set_num_threads does it): a forked
+    spin: whether waits for batch norm's exchanges spin (board.py); give False when there are
+    more ranks than cores. Call with numcnn's op thread pool shut down (threads.set_num_threads does it): a forked
     child must not inherit a pool whose threads do not exist in it.
     """
     context = get_context("fork")
     processes, connections = [], []
+    board = Board(size) if board_supported() else None
     try:
         for rank in range(1, size):
             ours, theirs = context.Pipe(duplex=True)
             process = context.Process(
                 target=_child,
-                args=(rank, size, theirs, [*connections, ours], model, os.getpid()),
+                args=(rank, size, theirs, [*connections, ours], model, os.getpid(), board, spin),
                 name=f"numcnn-worker-{rank}",
                 daemon=True,
             )
@@ -248,6 +289,6 @@ def start_processes(model, size: int) -> ProcessRoot:
             processes.append(process)
             connections.append(ours)
     except BaseException:
-        ProcessRoot(processes, connections).close()
+        ProcessRoot(processes, connections, board).close()
         raise
-    return ProcessRoot(processes, connections)
+    return ProcessRoot(processes, connections, board, spin)

@@ -14,15 +14,24 @@ whose threads it does not have.
 from __future__ import annotations
 
 import contextlib
+import os
 
 from ...ops.engine import threads as engine_threads
 from .comm import Communicator
 from .processes import fork_available, start_processes
 from .threads import start_threads
 
-__all__ = ["BACKENDS", "default_backend", "start_workers"]
+__all__ = ["BACKENDS", "available_cores", "default_backend", "start_workers"]
 
 BACKENDS = ("auto", "processes", "threads")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def default_backend() -> str:
@@ -80,7 +89,10 @@ def start_workers(model, n: int, backend: str = "auto") -> Communicator:
     restore.callback(engine_threads.set_num_threads, previous)
     restore.enter_context(engine_threads.one_blas_thread())
     try:
-        inner = start_processes(model, n) if chosen == "processes" else start_threads(model, n)
+        if chosen == "processes":  # waits spin only while every rank has a core of its own
+            inner = start_processes(model, n, spin=n <= available_cores())
+        else:
+            inner = start_threads(model, n)
     except BaseException:
         restore.close()
         raise
