@@ -3,9 +3,9 @@
 Batch norm synchronizes every rank three times per layer and step (63 times
 a ResNet-20 step), on a few hundred numbers each time. Relayed through the
 root's pipes, every exchange puts the waiting processes to sleep and wakes
-them again; on a 2-core KVM guest that measured the step's scaling from
-1.86-1.99x (no exchange at all) down to 1.37-1.56x, while the same
-exchanges waited for by spinning on shared memory kept 1.65-1.98x
+them again; on a 2-core KVM guest two copies of the step scaled 1.82-2.21x
+with no exchange at all, 1.37-1.64x waiting at every exchange on a blocking
+barrier, and 1.58-1.98x waiting by spinning on shared memory
 (benchmarks/sync_cost.py). So each rank owns a row of the board:
 
     counter[r]               how many allgathers rank r has written (its own cache line)
