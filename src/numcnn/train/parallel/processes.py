@@ -269,8 +269,8 @@ def start_processes(model, size: int, spin: bool = True) -> ProcessRoot:
     """Fork size - 1 workers holding copies of `model`; the root's communicator.
 
     spin: whether waits for batch norm's exchanges spin (board.py); give False when there are
-    more ranks than cores. Call with numcnn's op thread pool shut down (threads.set_num_threads does it): a forked
-    child must not inherit a pool whose threads do not exist in it.
+    more ranks than cores. Call with numcnn's op thread pool shut down (threads.set_num_threads
+    does it): a forked child must not inherit a pool whose threads do not exist in it.
     """
     context = get_context("fork")
     processes, connections = [], []
