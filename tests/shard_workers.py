@@ -51,13 +51,26 @@ class BarrierSum:
 
         return combine
 
+    def gather_for_rank(self, rank: int):
+        def gather(array):
+            self.slots[rank] = np.array(array, copy=True)
+            self.calls[rank] += 1
+            self.barrier.wait()
+            parts = [slot.copy() for slot in self.slots]
+            self.barrier.wait()
+            return parts
 
-def run_shards(total: int, workers: int, task) -> tuple[list, list[BatchShard]]:
+        return gather
+
+
+def run_shards(total: int, workers: int, task, gather: bool = False) -> tuple[list, list[BatchShard]]:
     """task(rank, shard) in one thread per worker, under batch_shard(shard); returns the results and
-    the shards, in rank order. An exception in one worker breaks the barrier and is raised here."""
+    the shards, in rank order. With gather, the shards also gather (as real workers' shards do).
+    An exception in one worker breaks the barrier and is raised here."""
     summed = BarrierSum(workers)
     shards = [
-        BatchShard(a, b, total, summed.for_rank(rank)) for rank, (a, b) in enumerate(shard_bounds(total, workers))
+        BatchShard(a, b, total, summed.for_rank(rank), summed.gather_for_rank(rank) if gather else None)
+        for rank, (a, b) in enumerate(shard_bounds(total, workers))
     ]
     results, errors = [None] * workers, [None] * workers
 

@@ -26,7 +26,7 @@ def test_four_workers_terms_by_hand():
     terms = step_seconds(COSTS, 4, 64, LINK, "star")
     assert terms["compute"] == pytest.approx(16 * 2e-3 ** (2 / 3) * 1e-3 ** (1 / 3))
     assert terms["gradients"] == pytest.approx(2 * 3 * (1e-5 + 1e-3))
-    bn = sum(3 * 2 * 1e-5 + 3 * (8 * (c + 1) + 8 * c + 16 * c) / 1e9 for c in (16, 32))
+    bn = sum(2 * 2 * 1e-5 + 3 * (8 * (2 * c + 1) + 16 * c) / 1e9 for c in (16, 32))
     assert terms["batchnorm"] == pytest.approx(bn)
     assert terms["batch"] == pytest.approx(3 * 16 * 12288 / 1e9)
     ring = step_seconds(COSTS, 4, 64, LINK, "ring")["gradients"]

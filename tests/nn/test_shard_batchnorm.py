@@ -43,7 +43,7 @@ def batch(shape, dtype, rng, last=False):
     return channels_last(x) if last else x
 
 
-def sharded_step(module, x, dout, workers):
+def sharded_step(module, x, dout, workers, gather=False):
     """Each worker: a replica's forward of its rows, and backward of its rows of dout in local scale."""
 
     def task(rank, shard):
@@ -52,7 +52,7 @@ def sharded_step(module, x, dout, workers):
         dx = replica.backward(dout[shard.start : shard.stop] / shard.fraction)
         return out, dx, replica
 
-    results, shards = run_shards(len(x), workers, task)
+    results, shards = run_shards(len(x), workers, task, gather)
     outs, dxs, replicas = zip(*results)
     return outs, dxs, replicas, shards
 
@@ -185,6 +185,24 @@ def test_evaluation_with_running_statistics_needs_no_workers():
     with batch_shard(BatchShard(4, 10, 10, never_called)):
         out = bn(x[4:])
     np.testing.assert_array_equal(out, bn(x)[4:])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_gathered_exchange_gives_the_bits_of_two_summed_ones(dtype):
+    """Shards that can gather exchange the forward's statistics once (count, mean, m2 of every
+    worker, combined by each in rank order) instead of twice: the same terms, added in the same order."""
+    rng = np.random.default_rng(7)
+    module = random_batchnorm(nn.BatchNorm2d, 5, dtype, rng)
+    x, dout = batch((11, 5, 3, 3), dtype, rng), rng.standard_normal((11, 5, 3, 3)).astype(dtype)
+    summed = sharded_step(module, x, dout, 3)
+    gathered = sharded_step(module, x, dout, 3, gather=True)
+    for a, b in zip(summed[0] + summed[1], gathered[0] + gathered[1]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(summed[2], gathered[2]):
+        for name in ("running_mean", "running_var"):
+            np.testing.assert_array_equal(a.buffers[name], b.buffers[name])
+        for name in a.grads:
+            np.testing.assert_array_equal(a.grads[name], b.grads[name])
 
 
 def test_a_shard_of_other_rows_is_refused_before_combining():

@@ -5,8 +5,8 @@ of a global batch of B images, costs (no overlap of compute and messages):
 
     T(p) = b * t_img(b)                          compute on one core, measured per image at batch b
          + gradients(p, G)                       combining G bytes of gradients, sending back weights
-         + L * [allgather(p, 8(C+1)) + allgather(p, 8C) + allgather(p, 16C)]   sync batch norm (float64
-                                                 sums: count and means, squared deviations; backward)
+         + L * [allgather(p, 8(2C+1)) + allgather(p, 16C)]   sync batch norm (float64: count, means and
+                                                 squared deviations in one; the backward's two sums)
          + (p - 1) * b * image_bytes / beta      the root sends each worker its rows
 
 with a message of n bytes costing alpha + n / beta (latency alpha, bandwidth
@@ -96,8 +96,8 @@ def gradient_seconds(p: int, nbytes: float, link: Link, topology: str) -> float:
 def step_seconds(costs: StepCosts, p: int, batch: int, link: Link, topology: str = "star") -> dict[str, float]:
     """The terms of one step's time over p workers on a global batch of `batch` images (seconds)."""
     rows = batch / p
-    batchnorm = sum(  # float64 sums: count and C means, then C squared deviations; backward 2C sums
-        allgather_seconds(p, 8 * (c + 1), link) + allgather_seconds(p, 8 * c, link) + allgather_seconds(p, 16 * c, link)
+    batchnorm = sum(  # float64: count, C means and C squared deviations in one exchange; backward 2C sums
+        allgather_seconds(p, 8 * (2 * c + 1), link) + allgather_seconds(p, 16 * c, link)
         for c in costs.batchnorm_channels
     )
     terms = {

@@ -43,14 +43,23 @@ def sync_batch_statistics(partials: ops.BatchNormPartials, shard: BatchShard) ->
     """The whole batch's values per channel M, mean (C,) and biased var (C,), in float64, from this
     worker's partials (ops.batchnorm_partial_stats): identical bits on every worker.
 
-    ops.combine_partial_stats's formula, summed across workers in two rounds of shard.combine:
-    [m_r, m_r * mean_r] -> M and mean; then m2_r + m_r * (mean_r - mean)^2 -> M2, var = M2 / M.
+    ops.combine_partial_stats's formula. With shard.gather, one exchange: every worker's
+    [m_r, mean_r, m2_r], combined by each worker in rank order. Without it, two rounds of
+    shard.combine: [m_r, m_r * mean_r] -> M and mean; then m2_r + m_r * (mean_r - mean)^2 -> M2.
+    Both add the same terms in the same order, so they give the same bits; var = M2 / M.
     """
-    local_mean = np.asarray(partials.mean, np.float64)
+    local_mean, local_m2 = np.asarray(partials.mean, np.float64), np.asarray(partials.m2, np.float64)
+    if shard.gather is not None:
+        C = local_mean.size
+        rows = shard.gather(np.concatenate([[float(partials.count)], local_mean, local_m2]))
+        whole = ops.combine_partial_stats(
+            [ops.BatchNormPartials(int(round(r[0])), r[1 : C + 1], r[C + 1 :]) for r in rows]
+        )
+        return whole.count, whole.mean, whole.m2 / whole.count
     first = shard.combine(np.concatenate([[float(partials.count)], partials.count * local_mean]))
     count = int(round(float(first[0])))
     mean = first[1:] / count
-    m2 = shard.combine(np.asarray(partials.m2, np.float64) + partials.count * np.square(local_mean - mean))
+    m2 = shard.combine(local_m2 + partials.count * np.square(local_mean - mean))
     return count, mean, m2 / count
 
 

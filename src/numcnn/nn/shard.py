@@ -18,7 +18,10 @@ A worker sets the context around its forward and backward:
 combine(array) is collective: every worker calls it with an array of the same
 shape and dtype, the same number of times in the same order, and each gets
 back the sum over workers taken in rank order, so every worker holds the same
-bits. Layers of one sample (layer, group, instance norm, convolutions) need
+bits. gather(array), where given, is collective the same way and returns
+every worker's array in rank order: batch norm's forward then needs one
+exchange instead of two (each exchange is a point where every worker waits
+for the slowest). Layers of one sample (layer, group, instance norm, convolutions) need
 nothing from here. A layer that honours the shard says so with the class
 attribute `reads_batch_shard = True` (subclasses inherit it); data
 parallelism refuses a network whose batch norm or dropout does not.
@@ -44,12 +47,13 @@ __all__ = ["BatchShard", "batch_shard", "current_shard"]
 
 @dataclass(frozen=True)
 class BatchShard:
-    """Rows [start, stop) of a batch of `total` rows; combine sums an array over workers."""
+    """Rows [start, stop) of a batch of `total` rows; combine sums an array over workers, gather lists them."""
 
     start: int
     stop: int
     total: int
     combine: Callable[[np.ndarray], np.ndarray]
+    gather: Callable[[np.ndarray], list[np.ndarray]] | None = None
 
     def __post_init__(self):
         if not 0 <= self.start < self.stop <= self.total:

@@ -30,7 +30,7 @@ __all__ = ["run_predict", "run_step", "serve"]
 def run_step(model, comm: Communicator, X, y) -> dict[str, np.ndarray]:
     """This rank's loss and gradients on its rows of (X, y), as the arrays to gather."""
     start, stop = shard_bounds(len(X), comm.size)[comm.rank]
-    shard = BatchShard(start, stop, len(X), comm.sum_in_rank_order)
+    shard = BatchShard(start, stop, len(X), comm.sum_in_rank_order, comm.allgather)
     # copies: a layer may keep its input for the backward, and the shared rows change next step
     X_rows, y_rows = np.array(X[start:stop]), np.array(y[start:stop])
     with batch_shard(shard):
