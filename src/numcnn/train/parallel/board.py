@@ -1,7 +1,7 @@
 """Board: the allgather of forked workers in shared memory, waited for by spinning.
 
-Batch norm synchronizes every rank three times per layer and step (63 times
-a ResNet-20 step), on a few hundred numbers each time. Relayed through the
+Batch norm synchronizes every rank twice per layer and step (42 times a
+ResNet-20 step), on a few hundred numbers each time. Relayed through the
 root's pipes, every exchange puts the waiting processes to sleep and wakes
 them again; on a 2-core KVM guest two copies of the step scaled 1.82-2.21x
 with no exchange at all, 1.37-1.64x waiting at every exchange on a blocking
