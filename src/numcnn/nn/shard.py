@@ -21,10 +21,11 @@ back the sum over workers taken in rank order, so every worker holds the same
 bits. gather(array), where given, is collective the same way and returns
 every worker's array in rank order: batch norm's forward then needs one
 exchange instead of two (each exchange is a point where every worker waits
-for the slowest). Layers of one sample (layer, group, instance norm, convolutions) need
-nothing from here. A layer that honours the shard says so with the class
-attribute `reads_batch_shard = True` (subclasses inherit it); data
-parallelism refuses a network whose batch norm or dropout does not.
+for the slowest). Layers of one sample (layer, group, instance norm,
+convolutions) need nothing from here. A layer that honours the shard says
+so with the class attribute `reads_batch_shard = True` (subclasses inherit
+it); data parallelism refuses a network whose batch norm or dropout does
+not.
 
 Scale: a shard's loss is the mean over its own rows, so the upstream gradient
 a worker holds is total / (stop - start) times the one of the whole batch's

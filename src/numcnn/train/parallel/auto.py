@@ -38,7 +38,7 @@ from .data_parallel import DataParallel
 from .model_state import load_model_arrays, model_arrays, unsplittable_reason
 from .start import available_cores, start_workers
 
-__all__ = ["Choice", "available_cores", "choose_workers"]
+__all__ = ["Choice", "choose_workers"]
 
 MARGIN = 0.9  # parallel must take at most 90% of one process's step time
 BUDGET_SECONDS = 0.3  # per side: a fraction of a second for the digits, a few steps for a ResNet
