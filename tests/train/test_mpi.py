@@ -305,13 +305,17 @@ def killed_and_resumed(tmp_path_factory):
 def test_a_killed_rank_stops_the_run_within_seconds_and_resume_trains_as_one_process_does(
     killed_and_resumed, one_process
 ):
-    """MPICH's mpiexec ends every rank when one dies and names its pid; rank 0's first line maps the
-    pid to the rank. last.npz survives; --resume completes, and the whole run's losses and weights
-    are one process's within float32 rounding (the sums over ranks are taken in another order)."""
+    """MPICH's mpiexec ends every rank when one dies, and rank 0's first line maps pids to ranks.
+    mpiexec's banner names the first process it reaps: mostly the dead rank, but in about 1 run
+    in 10 here a rank it stopped itself, and once no banner came at all; so only a named pid's
+    being one of the job's is asserted. last.npz survives; --resume completes, and the whole run's
+    losses and weights are one process's within float32 rounding (sums over ranks in another order)."""
     run, killed, pid, stopped, step_kept, resumed = killed_and_resumed
-    assert re.match(r"MPI: 2 ranks: rank 0 \(pid \d+ on .+\), rank 1 \(pid \d+ on .+\)\n", killed.stdout)
+    ranks = re.match(r"MPI: 2 ranks: rank 0 \(pid (\d+) on .+\), rank 1 \(pid (\d+) on .+\)\n", killed.stdout)
+    assert ranks and int(ranks.group(2)) == pid
     assert killed.returncode != 0 and stopped < 15, killed.stdout
-    assert re.search(rf"PID {pid} RUNNING AT ", killed.stdout), killed.stdout  # mpiexec names the dead process
+    for named in re.findall(r"PID (\d+) RUNNING AT ", killed.stdout):
+        assert named in ranks.groups(), killed.stdout
     assert step_kept == 20  # epoch 1's checkpoint, intact
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     losses, params = losses_and_params(run)

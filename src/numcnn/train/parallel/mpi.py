@@ -7,8 +7,9 @@ bytes, polled until it completes, so that a rank waiting on a dead peer notices
 and raises WorkerLost naming it instead of waiting forever:
 
 - under MPICH's mpiexec (hydra) a rank that dies brings the whole job down at
-  once (SIGKILL to every other rank; mpiexec prints the dead pid and host, and
-  the root's first line maps pids to ranks: cli/mpi_entry.py); with
+  once (SIGKILL to every other rank; mpiexec prints the pid and host of the
+  first process it reaps, mostly the dead one, and the root's first line maps
+  pids to ranks: cli/mpi_entry.py); with
   `mpiexec -disable-auto-cleanup` the survivors get SIGUSR1 first, which this
   module catches: they name the dead rank within milliseconds (hydra often
   ends them soon after all the same, and may drop what they print);
