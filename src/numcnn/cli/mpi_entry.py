@@ -15,9 +15,10 @@ MPICommunicator; then
   model and run the worker loop, train.parallel.serve, until the root stops them.
 
 When a rank dies, MPICH's mpiexec ends every rank within a second and prints
-the pid and host of the first process it reaps (mostly the dead one; in about
-1 run in 10, measured, one it stopped itself); the root's first line ("MPI: 2
-ranks: rank 0 (pid ... on a), rank 1 (...)") says which rank that was. A rank that is still
+the pid and host of the first process it reaps (mostly the dead one; in 4 of
+about 20 runs measured, one it stopped itself, or no banner at all); the root's
+first line ("MPI: 2 ranks: rank 0 (pid ... on a), rank 1 (...)") says which
+rank a pid is. A rank that is still
 let run names the dead one itself (WorkerLost) and stops; a worker whose step
 fails reports its error to the root first.
 """
