@@ -1,16 +1,15 @@
 """Workers as forked processes: pipes for small commands, shared memory for arrays.
 
 The root forks ranks 1..n-1 when training starts; each child inherits the
-model (no pickling) and serves the worker loop (worker.serve). Commands and
-the small arrays of batch-norm synchronization go through one pipe per
-worker; the model state, the batch and the gradients through shared memory
-(arena.py). Allgather, batch norm's exchange, goes through the board
-(board.py): shared slots each rank writes and every rank reads, waited for
-by spinning, since sleeping on a pipe and waking again at each of a step's
-dozens of exchanges cost two workers a quarter of their speed. Where the
-board cannot be used (not x86-64, or an array too big for its slots) the
-root relays it: every rank sends its part to the root, which sends the
-list back, in rank order.
+model (no pickling) and serves the worker loop (worker.serve). Commands go
+through one pipe per worker; the model state, the batch and the gradients
+through shared memory (arena.py). Allgather, batch norm's exchange, goes
+through the board (board.py): shared slots each rank writes and every rank
+reads, waited for by spinning, since sleeping on a pipe and waking again at
+each of a step's dozens of exchanges cost two workers a quarter of their
+speed. Where the board cannot be used (not x86-64, or an array too big for
+its slots) the root relays it through the pipes: every rank sends its part
+to the root, which sends the list back, in rank order.
 
 Failures: the root waits on a worker's pipe together with every worker's
 process sentinel (multiprocessing.connection.wait), so a worker that dies
