@@ -69,6 +69,7 @@ MODEL_SPECIFIC = {"--width", "--hidden", "--norm", "--dropout", "--freeze-bn-wei
 HUGE = {"vgg11"}  # two 4096-wide layers: a second per step, so only MODEL_SPECIFIC options are crossed
 TEST_TIME = {"--tta"}  # acts on the test predictions: test_tta_changes_every_models_test_scores
 RUN_LEVEL = {"--model", "--dataset", "--epochs", "--val-size", "--out", "--resume", "--time-budget", "--quiet"}
+RUN_LEVEL |= {"--tensorboard"}  # writes what the run does, changes nothing: tests/train/test_tensorboard.py
 RUN_LEVEL |= {"--workers"}  # changes only rounding: tests/train/test_parallel_*.py cross it with the models
 SLOW_MODELS = {"resnet20", "resnet32", "resnet56", "resnet18", "airbench", "vgg11"}  # over 5 s each
 

@@ -84,14 +84,19 @@ def _show(axes, image: np.ndarray, title: str | None = None):
         axes.set_title(title)
 
 
-def plot_filters(weights, path=None, title: str = "first-layer filters"):
-    """A grid of convolution filters w (F, C, KH, KW): colour for C = 3, gray otherwise."""
+def filter_images(weights) -> np.ndarray:
+    """Convolution filters w (F, C, KH, KW) as images (F, KH, KW, 3) in colour for C = 3, else
+    (F, KH, KW, 1): the mean over the channels, in gray. visualize_grid tiles them."""
     weights = np.asarray(weights, dtype=float)
     if weights.ndim != 4:
         raise ValueError(f"weights must have shape (F, C, KH, KW), got {weights.shape}")
-    images = weights.transpose(0, 2, 3, 1) if weights.shape[1] == 3 else weights.mean(axis=1)[..., None]
+    return weights.transpose(0, 2, 3, 1) if weights.shape[1] == 3 else weights.mean(axis=1)[..., None]
+
+
+def plot_filters(weights, path=None, title: str = "first-layer filters"):
+    """A grid of convolution filters w (F, C, KH, KW): colour for C = 3, gray otherwise."""
     figure = new_figure(5, 5)
-    _show(figure.add_subplot(1, 1, 1), visualize_grid(images), title)
+    _show(figure.add_subplot(1, 1, 1), visualize_grid(filter_images(weights)), title)
     return finish_figure(figure, path)
 
 

@@ -43,7 +43,7 @@ def _add_train(commands):
         "train",
         help="train a network and write a run folder",
         description="Train a network; writes checkpoints, metrics.jsonl, curves, filters and "
-        "a confusion matrix into the run folder.",
+        "a confusion matrix into the run folder (and TensorBoard event files with --tensorboard).",
     )
     p.add_argument(
         "--model",
@@ -134,6 +134,13 @@ def _add_train(commands):
     p.add_argument("--time-budget", type=float, help="stop training after this many seconds")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files into RUN_FOLDER/tensorboard: loss, accuracies and "
+        "learning rate, first-layer filters, weight and gradient histograms, the options as hparams "
+        '(pip install "numcnn[tensorboard]"; view them with: pip install tensorboard; tensorboard --logdir runs)',
+    )
+    p.add_argument(
         "--workers",
         type=_workers,
         default="auto",
@@ -199,11 +206,11 @@ def _train_here(args, **run) -> int:
         f"({summary['images_per_sec']} images/s in training steps, {summary['workers']} "
         f"worker{'s' * (summary['workers'] > 1)}), {summary['parameters']:,} parameters"
     )
-    print(
-        f"run folder: {out}  (best.npz, last.npz, metrics.jsonl, "
-        + ", ".join(Path(f).name for k, f in summary["files"].items() if k in ("curves", "filters", "confusion"))
-        + ")"
-    )
+    listed = [Path(f).name for k, f in summary["files"].items() if k in ("curves", "filters", "confusion")]
+    listed += [Path(summary["files"]["tensorboard"]).name + "/"] if "tensorboard" in summary["files"] else []
+    print(f"run folder: {out}  (best.npz, last.npz, metrics.jsonl, {', '.join(listed)})")
+    if "tensorboard" in summary["files"]:
+        print(f"view it in TensorBoard: tensorboard --logdir {out.parent}")
     return 0
 
 

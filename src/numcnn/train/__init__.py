@@ -12,6 +12,8 @@
     solver_options.py  SolverOptions: the Solver's keywords, frozen and checked
     callbacks.py     what the loop does besides training: progress bar, metrics log,
                      checkpoints, early stopping, time budget
+    tensorboard.py   TensorBoard: event files of a run (scalars, filters, histograms, hparams),
+                     written with tensorboardX (the tensorboard extra), imported only when used
     optim.py         update rules next_w, config = rule(w, dw, config), and their defaults
     schedules.py     learning-rate multipliers per fractional epoch
     tricks.py        Lookahead, EMA, patch whitening, test-time augmentation
@@ -25,5 +27,6 @@ from . import optim, schedules
 from .callbacks import Callback
 from .config import TrainConfig, UserError
 from .solver import Solver, TrainingDiverged
+from .tensorboard import TensorBoard
 
-__all__ = ["Callback", "Solver", "TrainConfig", "TrainingDiverged", "UserError", "optim", "schedules"]
+__all__ = ["Callback", "Solver", "TensorBoard", "TrainConfig", "TrainingDiverged", "UserError", "optim", "schedules"]

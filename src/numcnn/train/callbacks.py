@@ -20,6 +20,9 @@ this order, then the user's, then the time budget (so that a user's clock moves 
     Checkpointing   last.npz and best.npz at each epoch end, written after the metrics line;
                     the run folder repaired on train begin (see Solver.train)
     TimeBudget      stop after `seconds` of training in this session
+
+TensorBoard (tensorboard.py: event files beside metrics.jsonl) is one of the user's, which
+`numcnn train --tensorboard` adds.
 """
 
 from __future__ import annotations

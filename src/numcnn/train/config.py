@@ -41,7 +41,7 @@ AUGMENTS = ("none", "crop", "flip", "standard", "cutout")
 TTA = ("none", "flip", "flip-translate")
 # Options a resumed run may change (recorded in its checkpoints); every other one defines the run
 # (the number of workers changes only rounding: a resume with another says so, see solver_state)
-CHANGEABLE_ON_RESUME = ("epochs", "time_budget", "quiet", "tta", "data_dir", "download", "workers")
+CHANGEABLE_ON_RESUME = ("epochs", "time_budget", "quiet", "tta", "data_dir", "download", "workers", "tensorboard")
 
 
 class UserError(ValueError):
@@ -95,6 +95,7 @@ class TrainConfig:
     resume: bool = False
     time_budget: float | None = None
     quiet: bool = False
+    tensorboard: bool = False  # event files in the run folder's tensorboard/ (needs one: prepare_run's out)
     workers: int | str = "auto"  # a number of ranks, or "auto" (see parallel.auto; train() measures)
 
     def __post_init__(self):

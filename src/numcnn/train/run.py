@@ -45,7 +45,10 @@ from .dataprep import Prepared, load_raw, make_augment, prepare
 from .optim import UPDATE_RULES
 from .parallel import available_cores, choose_workers, unsplittable_reason
 from .solver import Solver
+from .tensorboard import TensorBoard
 from .tricks import EMA, Lookahead, tta_scores
+
+TENSORBOARD_FOLDER = "tensorboard"  # --tensorboard's event files, in the run folder
 
 
 def make_schedule(name: str, epochs: int, warmup: float = 1.0):
@@ -81,11 +84,13 @@ def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None
     ----------
     config : the run's options (checked when it was built).
     prepared : the normalized splits, X_*: (N, C, H, W).
-    out : the run folder for checkpoints and metrics.jsonl; None trains without them (a sweep's trials).
-    callbacks : Solver callbacks run before the Lookahead and EMA ones the config asks for.
+    out : the run folder for checkpoints, metrics.jsonl and --tensorboard's tensorboard/; None trains
+        without them (a sweep's trials; --tensorboard is then refused).
+    callbacks : Solver callbacks run before the Lookahead, EMA and TensorBoard ones the config asks for.
     communicator : the root's Communicator of ranks started elsewhere (MPI, numcnn.cli.mpi_entry):
         steps and evaluations are split over them.
     """
+    writers = tensorboard_callbacks(config, out)  # a missing tensorboardX is said before the model is built
     optimizer = config.optimizer
     if optimizer not in UPDATE_RULES:
         raise UserError(f"unknown optimizer {optimizer!r}; choose from {', '.join(UPDATE_RULES)}")
@@ -145,7 +150,7 @@ def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None
     workers = _workers_to_start(config, model, out) if communicator is None else _mpi_ranks(config, model, communicator)
     callbacks = list(callbacks) + ([Lookahead(config.lookahead)] if config.lookahead else [])
     ema = EMA(config.ema) if config.ema else None
-    callbacks += [ema] if ema else []
+    callbacks += ([ema] if ema else []) + writers
     steps_per_epoch = max(len(prepared.X_train) // config.batch_size, 1)
     metadata = {
         "dataset": config.dataset,
@@ -189,6 +194,16 @@ def make_solver(config: TrainConfig, prepared: Prepared, out: Path | None = None
         communicator=communicator,
     )
     return solver, ema
+
+
+def tensorboard_callbacks(config: TrainConfig, out: Path | None) -> list:
+    """[TensorBoard] writing out/tensorboard with the options that define the run (TrainConfig.options:
+    those a resume must repeat) as its hyper-parameters, for --tensorboard; else []."""
+    if not config.tensorboard:
+        return []
+    if out is None:
+        raise UserError("--tensorboard writes into the run folder: give the run one (prepare_run's out)")
+    return [TensorBoard(out / TENSORBOARD_FOLDER, hparams=config.options())]
 
 
 def _workers_to_start(config: TrainConfig, model, out: Path | None) -> int:
@@ -316,15 +331,16 @@ def train(config: TrainConfig, out: Path, callbacks=(), communicator=None) -> di
     test_pred = predict(model, prepared.X_test, tta=config.tta).argmax(axis=1)
     test_acc = float(np.mean(test_pred == prepared.y_test))
     pictures = draw_run_pictures(solver, prepared, test_pred, out)
+    logs = {"metrics": out / "metrics.jsonl"} | (
+        {"tensorboard": out / TENSORBOARD_FOLDER} if config.tensorboard else {}
+    )
     summary = {
         "model": config.model,
         "dataset": config.dataset,
         **training_figures(solver, time.perf_counter() - started, earlier_sessions),
         "test_acc": test_acc,
         "tta": config.tta,
-        "files": {
-            k: str(v) for k, v in {**pictures, "checkpoint": out / "best.npz", "metrics": out / "metrics.jsonl"}.items()
-        },
+        "files": {k: str(v) for k, v in {**pictures, "checkpoint": out / "best.npz", **logs}.items()},
         "keys": SUMMARY_KEYS,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -4,6 +4,7 @@
                     lr_decay=0.95, batch_size=100, num_epochs=10, print_every=100)
     solver.train()
     solver.loss_history, solver.train_acc_history, solver.val_acc_history, solver.best_params
+    solver.last_learning_rate, solver.last_grads    # the latest update's, for callbacks (TensorBoard)
 
 `model` is anything with `params` (name -> array) and `loss(X, y=None)`;
 `data` holds X_train, y_train, X_val, y_val. The assignment's keyword
@@ -91,6 +92,7 @@ RUN_FOLDER_FILES = (
     "curves.png",
     "filters.png",
     "confusion.png",
+    "tensorboard",  # a folder: `numcnn train --tensorboard`'s event files
 )
 
 
@@ -186,6 +188,7 @@ class Solver(CheckpointState):
         self.elapsed = 0.0
         self.step_seconds = 0.0  # time inside training steps only (no evaluation, checkpoints, logs)
         self.last_learning_rate = None
+        self.last_grads = {}  # name -> the gradient of the latest update, as applied (after clipping)
         self.step_in_epoch = 0
         self._permutation = None
         self.epochs_without_improvement = 0
@@ -231,6 +234,7 @@ class Solver(CheckpointState):
     def _step(self) -> None:
         """One update on one minibatch."""
         X_batch, y_batch = self._next_batch()
+        self.last_grads = {}  # the previous step's need not stay alive while this step's are made
         loss, grads = self._loss(X_batch, y_batch)
         if not math.isfinite(loss):
             origin = explain_nonfinite(self.model, X_batch)  # one more forward, only now
@@ -241,6 +245,7 @@ class Solver(CheckpointState):
         self.loss_history.append(float(loss))
         if self.grad_clip:
             grads, _ = optim.clip_grad_norm(grads, self.grad_clip)
+        self.last_grads = grads
         updates = {}
         for name, w in self.model.params.items():
             if name in self._frozen:
