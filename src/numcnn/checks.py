@@ -73,6 +73,11 @@ def int_pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
 
 
 def positive_int(value, name: str) -> int:
+    """An int of at least 1 (a count: groups, size, num_groups); bools are refused.
+
+    Returns the value as a plain int. Raises ValueError naming the argument for anything
+    else, e.g. "groups must be a positive int, got 0".
+    """
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return int(value)

@@ -33,6 +33,16 @@ from ..blas_env import thread_timeout_description
 
 @dataclass
 class Case:
+    """One row of the ops benchmark: an op (convolution or max pooling) at one input shape.
+
+    Attributes:
+        name: The row's name, e.g. "cs231n conv".
+        x_shape: The input's shape (N, C, H, W).
+        kind: "conv" or "maxpool".
+        w_shape: The weight's shape (F, C, KH, KW) of a convolution.
+        params: The op's keyword arguments (stride and pad; kernel_size for pooling).
+    """
+
     name: str
     x_shape: tuple
     kind: str  # "conv" or "maxpool"
@@ -93,6 +103,7 @@ def settle() -> None:
 
 
 def best_time(fn: Callable[[], object], repeat: int) -> float:
+    """The shortest of `repeat` timings of fn(), in seconds: the one least disturbed by other load."""
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
@@ -110,6 +121,13 @@ def numcnn_pair(case: Case, fast: bool = True):
 
 
 def run_case(case: Case, repeat: int, naive_images: int | None, torch) -> dict:
+    """Time one case: the fast op, PyTorch's (torch: the module, or None) and the loop versions.
+
+    Returns seconds by name: fwd, fb (forward and backward) and bwd; torch_fwd and torch_fb
+    (None without PyTorch); gflops_fb for a convolution. With naive_images, also
+    naive_fwd and naive_bwd, timed on that many images and scaled to the batch
+    (naive_extrapolated: whether they were scaled).
+    """
     rng = np.random.default_rng(0)
     x = rng.standard_normal(case.x_shape, dtype=np.float32)
     args = (x,)
@@ -153,6 +171,11 @@ def run_case(case: Case, repeat: int, naive_images: int | None, torch) -> dict:
 
 
 def torch_functions(case: Case, args, dout, torch):
+    """PyTorch's twin of a case: (forward, forward_backward) closures over tensor copies of args.
+
+    forward runs without autograd; forward_backward backpropagates dout. One
+    forward_backward runs here as a warm-up (oneDNN picks its kernels on the first call).
+    """
     F = torch.nn.functional
     tensors = [torch.from_numpy(a.copy()).requires_grad_(True) for a in args]
     grad = torch.from_numpy(dout)
@@ -175,6 +198,7 @@ def torch_functions(case: Case, args, dout, torch):
 
 
 def main(argv=None) -> int:
+    """`numcnn bench ops` (and benchmarks/bench_ops.py): print the speed table; returns 0."""
     parser = argparse.ArgumentParser(prog="numcnn bench ops", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="timed repetitions per measurement")
     parser.add_argument("--no-naive", action="store_true", help="skip the loop versions")

@@ -97,6 +97,9 @@ class _NumpyWithTimedMatmul:
 
 @contextlib.contextmanager
 def instrumented(clock: _Clock):
+    """Within the block, each function of TIMED, the engine's matmul and Winograd's transforms
+    charge their own time to clock; the originals are put back on the way out.
+    """
     saved = [(module, name, getattr(module, name)) for module, name, _ in TIMED]
     saved += [(module, "np", module.np) for module in (layout, winograd)]
     saved.append((winograd, "TILINGS", winograd.TILINGS))
@@ -150,6 +153,7 @@ def profile(name: str, steps: int, batch_size: int) -> tuple[dict, float]:
 
 
 def main(argv=None) -> int:
+    """`numcnn bench profile`: print each model's step time and where it goes, by category; returns 0."""
     parser = argparse.ArgumentParser(prog="numcnn bench profile", description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["resnet20", "airbench"], choices=list(RULES))
     parser.add_argument("--steps", type=int, default=3)

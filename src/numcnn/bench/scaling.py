@@ -111,6 +111,7 @@ def step_seconds(costs: StepCosts, p: int, batch: int, link: Link, topology: str
 
 
 def images_per_second(costs: StepCosts, p: int, batch: int, link: Link, topology: str = "star") -> float:
+    """Projected training throughput over p workers: `batch / step_seconds(...)["total"]`."""
     return batch / step_seconds(costs, p, batch, link, topology)["total"]
 
 

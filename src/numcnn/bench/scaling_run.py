@@ -90,6 +90,7 @@ def projection_table(name: str, costs: StepCosts, batch_size: int, links) -> lis
 
 
 def main(argv=None) -> int:
+    """`numcnn bench scaling`: measure each model's step costs and print projected images/s; returns 0."""
     parser = argparse.ArgumentParser(prog="numcnn bench scaling", description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(RULES), choices=list(RULES))
     parser.add_argument("--batch-size", type=int, default=128, help="the global batch, split over the workers")

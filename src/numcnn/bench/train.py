@@ -59,6 +59,11 @@ RULES = {
 
 
 def numcnn_model(name: str):
+    """The numcnn network a benchmark row trains, seeded (nn.manual_seed(0), np.random.seed(0)).
+
+    "threelayer" is the assignment's ThreeLayerConvNet (weight_scale 1e-2, float32);
+    another name is models.build(name) in a Classifier.
+    """
     nn.manual_seed(0)
     np.random.seed(0)
     if name == "threelayer":
@@ -83,6 +88,7 @@ def numcnn_step(model, name, loss=None):
 
 
 def torch_twin(name: str, model, torch):
+    """The PyTorch network with the layers and weights of `model` (numcnn_model(name))."""
     if name == "threelayer":
         tn = torch.nn
         twin = tn.Sequential(
@@ -111,6 +117,11 @@ def torch_twin(name: str, model, torch):
 
 
 def torch_step(twin, name, torch, channels_last=False):
+    """A PyTorch training step, step(X, y), for twin with the row's update rule (RULES[name]).
+
+    Adam, or SGD with Nesterov momentum 0.9, at numcnn's learning rate; channels_last runs
+    the twin and its inputs in the channels-last memory format.
+    """
     rule_name, base = RULES[name]
     if rule_name == "adam":
         optimizer = torch.optim.Adam(twin.parameters(), lr=base["learning_rate"])
@@ -130,6 +141,7 @@ def torch_step(twin, name, torch, channels_last=False):
 
 
 def batch(batch_size, seed=0):
+    """A random CIFAR-sized batch: float32 images (batch_size, 3, 32, 32) and labels in [0, 10)."""
     rng = np.random.default_rng(seed)
     return rng.standard_normal((batch_size, 3, 32, 32), dtype=np.float32), rng.integers(0, 10, batch_size)
 
@@ -183,6 +195,7 @@ def throughput(names, steps, batch_size, torch, workers=(1,), backends=("process
 
 
 def parse_backends(text: str) -> list[str]:
+    """--backends' argparse type: "processes", "threads" or both, comma-separated; else ArgumentTypeError."""
     backends = text.split(",")
     if not backends or any(b not in ("processes", "threads") for b in backends):
         raise argparse.ArgumentTypeError(
@@ -192,6 +205,7 @@ def parse_backends(text: str) -> list[str]:
 
 
 def parse_workers(text: str) -> list[int]:
+    """--workers' argparse type: worker counts of at least 1, comma-separated ("1,2"); else ArgumentTypeError."""
     try:
         counts = [int(part) for part in text.split(",")]
     except ValueError:
@@ -319,6 +333,7 @@ def _memory_cells(m: dict) -> str:
 
 
 def main(argv=None) -> int:
+    """`numcnn bench train` (and benchmarks/bench_train.py): print throughput and peak memory; returns 0."""
     parser = argparse.ArgumentParser(prog="numcnn bench train", description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=128)

@@ -30,6 +30,7 @@ SHORT = {
 
 
 def short(name: str) -> str:
+    """A candidate's name shortened for the table, e.g. "im2col CL chx2"."""
     for long, brief in SHORT.items():
         name = name.replace(long, brief)
     return name.replace(", chunks ", " ch")
@@ -70,6 +71,12 @@ def time_case(case: Case, repeat: int, torch) -> dict:
 
 
 def tuned_table(names, repeat: int, torch) -> int:
+    """Print the `numcnn bench ops --tuned` table; returns 0.
+
+    One row per convolution case (names: the cases to run; None: all of them): each
+    engine's fwd+bwd ms, the rules' pick, the planner's choice and its time, PyTorch's
+    time (torch: the module, or None) and the ratio.
+    """
     cases = [c for c in CASES + THIN_CASES if c.kind == "conv" and (names is None or c.name in names)]
     print(f"wisdom: {wisdom.wisdom_path()} (tuning {'on' if planner.tuning_enabled() else 'off: NUMCNN_TUNE=0'})")
     print(f"float32 NCHW inputs; fwd+bwd ms, best of {repeat}; under {tuning.TUNE_MIN_MACS:.3g} MACs the rules run")

@@ -41,6 +41,11 @@ __all__ = ["build_parser", "main", "train_config"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of the `numcnn` command and its subcommands: train, evaluate, airbench94, sweep, ...
+
+    The others are gradcheck, bench and demo; each subcommand's parser stores the function
+    that runs it as `args.run`.
+    """
     parser = argparse.ArgumentParser(prog="numcnn", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"numcnn {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -56,6 +61,14 @@ def _version() -> str:
 
 
 def main(argv=None) -> int:
+    """Run the numcnn command line on argv (default: sys.argv[1:]); returns the exit status.
+
+    The command's own status (0 when it succeeds). 2 with the help when no command is
+    given, and for a mistake a person can fix, printed as one line: an unknown name, a
+    missing dataset or file, a damaged checkpoint, a missing optional package, too little
+    memory, an OSError. 1 when training diverged or a worker was lost; 130 on Ctrl-C; 141
+    when the reader of stdout went away.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -24,6 +24,7 @@ CHUNK = 1 << 16
 
 
 def file_digest(path, algorithm: str) -> str:
+    """The hex digest of a file's bytes by hashlib's `algorithm` ("sha256", "md5"), read 1 MiB at a time."""
     digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -49,6 +49,7 @@ GRAY_MODES = {"1", "L", "LA", "F"}
 
 
 def is_archive(path: Path) -> bool:
+    """Whether path is a file whose name ends in .tar, .tar.gz, .tgz or .zip (in any case)."""
     return path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES)
 
 

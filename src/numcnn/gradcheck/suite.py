@@ -19,6 +19,17 @@ THRESHOLD = 1e-5  # a wrong gradient is off by 1e-2 or more; round-off stays bel
 
 
 class Result(NamedTuple):
+    """One op's gradient check, as run() returns it.
+
+    Attributes:
+        op: The op's name, e.g. "conv2d" or "softmax_loss".
+        shape: The shape of the op's first input, as text.
+        errors: {argument name: relative error of its analytic gradient against the
+            numerical one}.
+        worst: The largest of the errors.
+        passed: Whether worst is below THRESHOLD (1e-5).
+    """
+
     op: str
     shape: str
     errors: dict
@@ -134,6 +145,7 @@ LOSSES = {"softmax_loss": ops.softmax_loss, "svm_loss": ops.svm_loss}
 
 
 def names() -> list[str]:
+    """The op names run() accepts: every op with a check case, then the losses."""
     return list(_cases()) + list(LOSSES)
 
 

@@ -21,6 +21,16 @@ from .registry import register_rebuilder
 
 
 class ThreeLayerConvNet(ParamsState):
+    """The CS231n assignment's three-layer convnet: conv - relu - 2x2 max pool - affine - relu - affine.
+
+    input_dim is (C, H, W) with H and W even; filter_size is odd, so that the convolution
+    (stride 1, pad (filter_size - 1) / 2) keeps the spatial size. Weights are drawn from
+    np.random with standard deviation weight_scale, biases are zero, all cast to dtype.
+    loss(X, y=None) returns the scores (N, num_classes) when y is None, else (loss, grads):
+    the softmax loss (label_smoothing is ops.softmax_loss's) plus `0.5 * reg * sum(W**2)`
+    over W1, W2 and W3. Raises ValueError for an even filter_size, or an odd H or W.
+    """
+
     def __init__(
         self,
         input_dim=(3, 32, 32),

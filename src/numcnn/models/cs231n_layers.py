@@ -85,6 +85,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
 
 
 def spatial_batchnorm_backward(dout, cache):
+    """Backward of spatial_batchnorm_forward: dx (N, C, H, W), dgamma (C,), dbeta (C,), by the closed form."""
     return batchnorm_backward_alt(dout, cache)
 
 
@@ -92,10 +93,16 @@ def spatial_batchnorm_backward(dout, cache):
 
 
 def layernorm_forward(x, gamma, beta, ln_param):
+    """Layer norm with the assignment's signature: x (N, D), gamma and beta (D,), ln_param {'eps'}.
+
+    eps defaults to 1e-5. Returns out (N, D) and the cache for layernorm_backward
+    (ops.layernorm_forward's).
+    """
     return ops.layernorm_forward(x, gamma, beta, ln_param.get("eps", 1e-5))
 
 
 def layernorm_backward(dout, cache):
+    """Backward of layernorm_forward: dx (N, D), dgamma (D,), dbeta (D,)."""
     return ops.layernorm_backward(dout, cache)
 
 
@@ -106,6 +113,7 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
 
 
 def spatial_groupnorm_backward(dout, cache):
+    """Backward of spatial_groupnorm_forward: dx (N, C, H, W), and dgamma, dbeta of shape (1, C, 1, 1)."""
     dx, dgamma, dbeta = ops.groupnorm_backward(dout, cache)
     return dx, dgamma.reshape(1, -1, 1, 1), dbeta.reshape(1, -1, 1, 1)
 
@@ -129,6 +137,7 @@ def dropout_forward(x, dropout_param):
 
 
 def dropout_backward(dout, cache: DropoutCache):
+    """Backward of dropout_forward: `dx = dout * mask` in 'train' mode, a copy of dout in 'test' mode."""
     return ops.dropout_backward(dout, cache)
 
 
@@ -136,10 +145,19 @@ def dropout_backward(dout, cache: DropoutCache):
 
 
 def conv_forward(x, w, b, conv_param):
+    """The fast convolution with the assignment's conv_param {'stride', 'pad'} (defaults 1 and 0).
+
+    x (N, C, H, W), w (F, C, HH, WW), b (F,) -> out (N, F, H', W') and the cache for
+    ops.conv2d_backward.
+    """
     return ops.conv2d_forward(x, w, b, stride=conv_param.get("stride", 1), pad=conv_param.get("pad", 0))
 
 
 def max_pool_forward(x, pool_param):
+    """The fast max pooling with the assignment's pool_param {'pool_height', 'pool_width', 'stride'}.
+
+    x (N, C, H, W) -> out (N, C, H', W') and the cache for ops.max_pool2d_backward.
+    """
     kernel = (pool_param["pool_height"], pool_param["pool_width"])
     return ops.max_pool2d_forward(x, kernel, stride=pool_param["stride"])
 
@@ -148,17 +166,20 @@ def max_pool_forward(x, pool_param):
 
 
 def affine_relu_forward(x, w, b):
+    """Sandwich layer: affine, then ReLU. x (N, d1, ..., dk), w (D, M), b (M,) -> out (N, M), cache."""
     a, fc_cache = ops.linear_forward(x, w, b)
     out, relu_cache = ops.relu_forward(a)
     return out, (fc_cache, relu_cache)
 
 
 def affine_relu_backward(dout, cache):
+    """Backward of affine_relu_forward: dx (like x), dw (D, M), db (M,)."""
     fc_cache, relu_cache = cache
     return ops.linear_backward(ops.relu_backward(dout, relu_cache), fc_cache)
 
 
 def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):
+    """Sandwich layer: affine, batch norm (bn_param, updated in place), ReLU. Returns out (N, M), cache."""
     a, fc_cache = ops.linear_forward(x, w, b)
     n, bn_cache = batchnorm_forward(a, gamma, beta, bn_param)
     out, relu_cache = ops.relu_forward(n)
@@ -166,6 +187,7 @@ def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):
 
 
 def affine_bn_relu_backward(dout, cache):
+    """Backward of affine_bn_relu_forward: dx (like x), dw (D, M), db (M,), dgamma (M,), dbeta (M,)."""
     fc_cache, bn_cache, relu_cache = cache
     dn, dgamma, dbeta = batchnorm_backward_alt(ops.relu_backward(dout, relu_cache), bn_cache)
     dx, dw, db = ops.linear_backward(dn, fc_cache)
@@ -173,6 +195,7 @@ def affine_bn_relu_backward(dout, cache):
 
 
 def affine_ln_relu_forward(x, w, b, gamma, beta, ln_param):
+    """Sandwich layer: affine, layer norm (ln_param), ReLU. Returns out (N, M), cache."""
     a, fc_cache = ops.linear_forward(x, w, b)
     n, ln_cache = layernorm_forward(a, gamma, beta, ln_param)
     out, relu_cache = ops.relu_forward(n)
@@ -180,6 +203,7 @@ def affine_ln_relu_forward(x, w, b, gamma, beta, ln_param):
 
 
 def affine_ln_relu_backward(dout, cache):
+    """Backward of affine_ln_relu_forward: dx (like x), dw (D, M), db (M,), dgamma (M,), dbeta (M,)."""
     fc_cache, ln_cache, relu_cache = cache
     dn, dgamma, dbeta = layernorm_backward(ops.relu_backward(dout, relu_cache), ln_cache)
     dx, dw, db = ops.linear_backward(dn, fc_cache)
@@ -187,17 +211,23 @@ def affine_ln_relu_backward(dout, cache):
 
 
 def conv_relu_forward(x, w, b, conv_param):
+    """Sandwich layer: convolution (conv_param), then ReLU. x (N, C, H, W) -> out (N, F, H', W'), cache."""
     a, conv_cache = conv_forward(x, w, b, conv_param)
     out, relu_cache = ops.relu_forward(a)
     return out, (conv_cache, relu_cache)
 
 
 def conv_relu_backward(dout, cache):
+    """Backward of conv_relu_forward: dx (N, C, H, W), dw (F, C, HH, WW), db (F,)."""
     conv_cache, relu_cache = cache
     return ops.conv2d_backward(ops.relu_backward(dout, relu_cache), conv_cache)
 
 
 def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):
+    """Sandwich layer: convolution (conv_param), spatial batch norm (bn_param, updated), ReLU.
+
+    x (N, C, H, W) -> out (N, F, H', W') and the cache for conv_bn_relu_backward.
+    """
     a, conv_cache = conv_forward(x, w, b, conv_param)
     n, bn_cache = spatial_batchnorm_forward(a, gamma, beta, bn_param)
     out, relu_cache = ops.relu_forward(n)
@@ -205,6 +235,7 @@ def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):
 
 
 def conv_bn_relu_backward(dout, cache):
+    """Backward of conv_bn_relu_forward: dx (N, C, H, W), dw (F, C, HH, WW), db (F,), dgamma (F,), dbeta (F,)."""
     conv_cache, bn_cache, relu_cache = cache
     dn, dgamma, dbeta = spatial_batchnorm_backward(ops.relu_backward(dout, relu_cache), bn_cache)
     dx, dw, db = ops.conv2d_backward(dn, conv_cache)
@@ -212,6 +243,11 @@ def conv_bn_relu_backward(dout, cache):
 
 
 def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
+    """Sandwich layer: convolution (conv_param), ReLU, max pooling (pool_param).
+
+    x (N, C, H, W) -> out (N, F, H', W') after pooling, and the cache for
+    conv_relu_pool_backward.
+    """
     a, conv_cache = conv_forward(x, w, b, conv_param)
     s, relu_cache = ops.relu_forward(a)
     out, pool_cache = max_pool_forward(s, pool_param)

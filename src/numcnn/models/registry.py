@@ -39,6 +39,7 @@ def register(name: str, factory: Callable[..., Module]) -> None:
 
 
 def available() -> list[str]:
+    """The names build() accepts: every registered network factory, sorted."""
     return sorted(_FACTORIES)
 
 
@@ -138,6 +139,7 @@ def serializer_for(model) -> Serializer:
 
 
 def rebuilder_for(type_name: str) -> Callable[[dict, Any, int], Any] | None:
+    """The function registered to rebuild specs of this "type" (register_rebuilder), or None."""
     return _REBUILDERS.get(type_name)
 
 

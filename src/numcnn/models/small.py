@@ -27,6 +27,17 @@ def small_cnn(
     dtype=np.float32,
     rng=None,
 ) -> nn.Sequential:
+    """numcnn train's default network: a small CNN for small images (digits, MNIST).
+
+        block1   conv3x3(in_channels -> w) - BN - ReLU - conv3x3(w -> w) - BN - ReLU - maxpool 2
+        block2   conv3x3(w -> 2w) - BN - ReLU - conv3x3(2w -> 2w) - BN - ReLU - maxpool 2
+        pool     global average pooling, then flatten
+        fc       linear(2w -> num_classes)
+
+    x (N, in_channels, H, W) -> scores (N, num_classes), with w = width. The convolutions
+    have padding 1 and no bias. second_pool=False leaves out block2's pooling (for 8x8
+    images). dtype and rng are the layers' parameter dtype and initialization Generator.
+    """
     kw = dict(dtype=dtype, rng=rng)
     return nn.Sequential(
         OrderedDict(

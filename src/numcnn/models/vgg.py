@@ -29,6 +29,13 @@ SMALL = ((1, 32), (1, 64), (1, 128))
 def vgg_block(
     num_convs: int, in_channels: int, out_channels: int, batch_norm: bool = True, *, dtype=np.float32, rng=None
 ) -> nn.Sequential:
+    """One VGG block: num_convs times conv 3x3 (pad 1) - batch norm - ReLU, then 2x2 max pooling.
+
+    (N, in_channels, H, W) -> (N, out_channels, H // 2, W // 2). The first convolution
+    maps in_channels to out_channels, the others keep out_channels. With batch_norm the
+    convolutions have no bias (the norm's beta takes its place); without, there is no norm
+    layer. dtype and rng are the layers' parameter dtype and initialization Generator.
+    """
     layers = []
     for i in range(num_convs):
         layers.append(

@@ -24,6 +24,11 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 
 def generator(rng: np.random.Generator | None = None) -> np.random.Generator:
+    """The Generator a layer draws its initial weights from: rng itself, or numcnn's default when None.
+
+    The default is the module-level generator that manual_seed() resets. Raises ValueError
+    when rng is neither None nor a numpy.random.Generator.
+    """
     if rng is None:
         return _generator
     if not isinstance(rng, np.random.Generator):

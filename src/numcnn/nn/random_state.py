@@ -20,6 +20,14 @@ def _modules(model):
 
 
 def capture_random_states(model) -> dict:
+    """The state of every random generator a run of `model` draws from, as a JSON-able dict.
+
+    Holds NumPy's legacy global generator ("numpy_legacy", the assignment's np.random),
+    the generator numcnn.nn layers draw from by default ("numcnn_nn"), and every
+    numpy.random.Generator that a module of the model (or of its `net`) holds as an
+    attribute ("modules", keyed "module name:attribute", e.g. a Dropout given rng=...).
+    restore_random_states puts them back.
+    """
     kind, keys, position, has_gauss, cached = np.random.get_state()
     states = {
         "numpy_legacy": {
@@ -40,6 +48,10 @@ def capture_random_states(model) -> dict:
 
 
 def restore_random_states(model, states: dict) -> None:
+    """Put back the generator states that capture_random_states(model) returned; returns None.
+
+    A module's generator is restored by its key; one the states do not name is left as it is.
+    """
     legacy = states["numpy_legacy"]
     np.random.set_state(
         (

@@ -24,6 +24,13 @@ from .special import normal_cdf, normal_pdf
 
 
 class ActivationCache(NamedTuple):
+    """What relu_forward and leaky_relu_forward (and their loop versions) keep for the backward.
+
+    Attributes:
+        positive: Where x > 0: a boolean array of x's shape.
+        negative_slope: The slope where x <= 0 (0.0 for ReLU).
+    """
+
     positive: np.ndarray  # where x > 0
     negative_slope: float
 
@@ -35,6 +42,10 @@ def relu_forward(x):
 
 
 def relu_backward(dout, cache: ActivationCache):
+    """dout (x's shape) -> dx = dout where x > 0, 0 elsewhere (at x = 0 too, as in PyTorch).
+
+    Raises ValueError when dout does not have x's shape.
+    """
     dout = upstream_gradient(dout, "dout", cache.positive.shape)
     return dout * cache.positive
 
@@ -48,11 +59,22 @@ def leaky_relu_forward(x, negative_slope=0.01):
 
 
 def leaky_relu_backward(dout, cache: ActivationCache):
+    """dout (x's shape) -> dx = dout where x > 0, `negative_slope * dout` elsewhere (at x = 0 too).
+
+    Raises ValueError when dout does not have x's shape.
+    """
     dout = upstream_gradient(dout, "dout", cache.positive.shape)
     return np.where(cache.positive, dout, dout * dout.dtype.type(cache.negative_slope))
 
 
 class GeluCache(NamedTuple):
+    """What gelu_forward (and its loop version) keeps for the backward.
+
+    Attributes:
+        x: The input, any shape.
+        cdf: `Phi(x)`, the standard normal CDF at x, kept because erf is most of GELU's cost.
+    """
+
     x: np.ndarray
     cdf: np.ndarray  # Phi(x), kept for the backward (erf is most of GELU's cost)
 
@@ -110,6 +132,16 @@ def gelu_forward_naive(x):
 
 
 def gelu_backward_naive(dout, cache: GeluCache):
+    """Loop version of gelu_backward: same signature and cache, same dx.
+
+    Loops over the elements one number at a time, with the normal density written out and
+    Phi(x) read from the cache:
+
+        phi = exp(-x^2 / 2) / sqrt(2 pi)
+        dx  = dout * (Phi(x) + x * phi)
+
+    Raises ValueError when dout does not have x's shape.
+    """
     x, cdf = cache
     dout = upstream_gradient(dout, "dout", x.shape)
     dx = np.zeros_like(dout)
@@ -120,14 +152,30 @@ def gelu_backward_naive(dout, cache: GeluCache):
 
 
 def relu_forward_naive(x):
+    """Loop version of relu_forward: same signature, same output and ActivationCache.
+
+    x (any shape) -> max(x, 0), one element at a time (leaky_relu_forward_naive with slope 0).
+    Raises ValueError for an x that is not a non-empty float array.
+    """
     return leaky_relu_forward_naive(x, 0.0)
 
 
 def relu_backward_naive(dout, cache: ActivationCache):
+    """Loop version of relu_backward: same signature and cache, same dx.
+
+    One element at a time: dx = dout where x > 0, else 0 (leaky_relu_backward_naive's loop).
+    Raises ValueError when dout does not have x's shape.
+    """
     return leaky_relu_backward_naive(dout, cache)
 
 
 def leaky_relu_forward_naive(x, negative_slope=0.01):
+    """Loop version of leaky_relu_forward: same signature, same output and ActivationCache.
+
+    x (any shape) -> out, one element at a time: x where x > 0, `negative_slope * x`
+    elsewhere. Raises ValueError for an x that is not a non-empty float array, or a
+    negative_slope that is not a finite number.
+    """
     x = batch_array(x, "x")
     negative_slope = finite_float(negative_slope, "negative_slope")
     out, positive = np.zeros_like(x), np.zeros(x.shape, bool)
@@ -138,6 +186,11 @@ def leaky_relu_forward_naive(x, negative_slope=0.01):
 
 
 def leaky_relu_backward_naive(dout, cache: ActivationCache):
+    """Loop version of leaky_relu_backward: same signature and cache, same dx.
+
+    One element at a time: dx = dout where x > 0, `negative_slope * dout` elsewhere.
+    Raises ValueError when dout does not have x's shape.
+    """
     dout = upstream_gradient(dout, "dout", cache.positive.shape)
     dx = np.zeros_like(dout)
     for index in np.ndindex(dout.shape):

@@ -46,6 +46,17 @@ def _avg_count(geom: WindowGeometry, count_include_pad: bool, dtype):
 
 
 def avg_pool2d_forward_naive(x, kernel_size, stride=None, pad=0, count_include_pad=True):
+    """Loop version of avg_pool2d_forward: same signature, same output and PoolCache.
+
+    x (N, C, H, W) -> out (N, C, OH, OW). Loops over images, channels and output pixels,
+    averaging one window at a time, padding counting as 0:
+
+        out[n, c, i, j] = sum over u < KH, v < KW of xp[n, c, i*sh + u, j*sw + v] / count
+
+    count is `KH*KW`, or the window's real (unpadded) pixels when count_include_pad is
+    False. Raises ValueError for an x that is not a non-empty 4-d float array, a pad above
+    half the kernel, or a kernel larger than the padded input.
+    """
     x = batch_array(x, "x", ndim=4)
     geom = pool_geometry(x, kernel_size, stride, pad)
     xp = _pad(x, geom, 0.0)
@@ -61,6 +72,12 @@ def avg_pool2d_forward_naive(x, kernel_size, stride=None, pad=0, count_include_p
 
 
 def avg_pool2d_backward_naive(dout, cache: PoolCache):
+    """Loop version of avg_pool2d_backward: same signature and cache, same dx.
+
+    dout (N, C, OH, OW) -> dx (N, C, H, W). Loops over images, channels and output pixels;
+    each adds `dout[n, c, i, j] / count` to every pixel of its window (what falls on the
+    padding is dropped). Raises ValueError when dout does not have the forward output's shape.
+    """
     x, out, geom, count = cache
     dout = _check_dout(dout, out)
     count = np.broadcast_to(count, geom.out_hw)
@@ -74,6 +91,14 @@ def avg_pool2d_backward_naive(dout, cache: PoolCache):
 
 
 def global_avg_pool_forward_naive(x):
+    """Loop version of global_avg_pool_forward: same signature, same output and PoolCache.
+
+    x (N, C, H, W) -> out (N, C, 1, 1). Loops over images and channels:
+
+        out[n, c, 0, 0] = sum of x[n, c] / (H*W)
+
+    Raises ValueError for an x that is not a non-empty 4-d float array.
+    """
     x = batch_array(x, "x", ndim=4)
     N, C = x.shape[:2]
     out = np.zeros((N, C, 1, 1), x.dtype)
@@ -84,6 +109,14 @@ def global_avg_pool_forward_naive(x):
 
 
 def global_avg_pool_backward_naive(dout, cache: PoolCache):
+    """Loop version of global_avg_pool_backward: same signature and cache, same dx.
+
+    dout (N, C, 1, 1) -> dx (N, C, H, W). Loops over images and channels:
+
+        dx[n, c, :, :] = dout[n, c, 0, 0] / (H*W)
+
+    Raises ValueError when dout is not (N, C, 1, 1).
+    """
     x, out, _, count = cache
     dout = _check_dout(dout, out)
     dx = np.zeros_like(x)
@@ -147,6 +180,16 @@ def global_avg_pool_backward(dout, cache: PoolCache):
 
 
 class AdaptivePoolCache(NamedTuple):
+    """What adaptive_avg_pool2d_forward (and its loop version) keeps for the backward.
+
+    Attributes:
+        x_shape: The input's shape (N, C, H, W).
+        output_size: (OH, OW).
+        inner: The cache of the ordinary pooling that did the work when the windows are
+            equal (global or windowed average pooling); None when uneven windows were
+            computed as matrix products, and always from the loop version.
+    """
+
     x_shape: tuple[int, ...]
     output_size: tuple[int, int]
     inner: PoolCache | None  # set when an ordinary pooling did the work
@@ -220,6 +263,16 @@ def adaptive_avg_pool2d_forward_naive(x, output_size):
 
 
 def adaptive_avg_pool2d_backward_naive(dout, cache: AdaptivePoolCache):
+    """Loop version of adaptive_avg_pool2d_backward: same signature, same dx; takes the cache of either forward.
+
+    dout (N, C, OH, OW) -> dx (N, C, H, W). Loops over output cells (i, j), vectorized over
+    images and channels; each adds its dout, divided by its window's size, to every pixel of
+    its window:
+
+        rows floor(i*H/OH) .. ceil((i+1)*H/OH) - 1, columns floor(j*W/OW) .. ceil((j+1)*W/OW) - 1
+
+    Raises ValueError when dout is not (N, C, OH, OW).
+    """
     N, C, H, W = cache.x_shape
     OH, OW = cache.output_size
     dout = _check_adaptive_dout(dout, cache)

@@ -32,6 +32,16 @@ from .norm import NormCache, affine, norm_backward, standardize, standardize_bac
 
 
 class NaiveBatchNormCache(NamedTuple):
+    """What batchnorm_forward_naive keeps for batchnorm_backward_naive.
+
+    Attributes:
+        xhat: The standardized input, x's shape.
+        inv_std: `1 / sqrt(var + eps)` per feature or channel, (D,).
+        gamma: The scale (D,), or None.
+        batch_statistics: True when the batch's own statistics were used (training, or
+            no running statistics); False when the running ones were constants.
+    """
+
     xhat: np.ndarray
     inv_std: np.ndarray  # (D,)
     gamma: np.ndarray | None

@@ -36,6 +36,19 @@ from .engine.geometry import WindowGeometry, receptive_field, window_geometry
 
 
 class Conv2dCache(NamedTuple):
+    """What conv2d_forward (and its loop version) keeps for the backward.
+
+    Attributes:
+        x: The input (N, C, H, W), in the memory layout the engine's backward reads
+            (channels-last when the forward ran so; the values are x's).
+        w: The weight (F, C/groups, KH, KW), in x's dtype.
+        b: The bias (F,), in x's dtype, or None.
+        geom: The window geometry (sizes, kernel, stride, dilation, padding).
+        groups: The number of channel groups.
+        engine: The planner's candidate that ran the forward, which the backward runs too;
+            "" for the fixed rules (and the loop version).
+    """
+
     x: np.ndarray
     w: np.ndarray
     b: np.ndarray | None

@@ -33,6 +33,17 @@ from .engine.layout import CHANNELS_LAST
 
 
 class ConvTranspose2dCache(NamedTuple):
+    """What conv_transpose2d_forward (and its loop version) keeps for the backward.
+
+    Attributes:
+        x: The input (N, C_in, H, W).
+        w: The weight (C_in, F/groups, KH, KW), in x's dtype.
+        b: The bias (F,), in x's dtype, or None.
+        geom: The geometry of the ordinary convolution this one transposes: its input is
+            this output's (OH, OW), its output is x's (H, W).
+        groups: The number of channel groups.
+    """
+
     x: np.ndarray
     w: np.ndarray
     b: np.ndarray | None
@@ -101,6 +112,20 @@ def _check_dout(dout, N, F, geom):
 
 
 def conv_transpose2d_forward_naive(x, w, b, stride=1, pad=0, output_padding=0, dilation=1, groups=1):
+    """Loop version of conv_transpose2d_forward: same signature, same output and cache.
+
+    x (N, C_in, H, W), w (C_in, F/groups, KH, KW), b (F,) or None -> out (N, F, OH, OW).
+    Loops over images, input channels c (in group g) and input pixels; each pixel stamps
+    its kernel, scaled by its value, onto the padded output, which is then cropped:
+
+        outp[n, g*Fg + f, i*sh + u*dh, j*sw + v*dw] += x[n, c, i, j] * w[c, f, u, v]
+        out = outp[:, :, ph : ph + OH, pw : pw + OW] + b
+
+    stride, pad, output_padding and dilation are ints or (height, width) pairs. Raises
+    ValueError when w's first axis is not C_in or groups does not divide C_in, for a string
+    pad, an output_padding not smaller than the stride or the dilation, or an output below
+    one pixel.
+    """
     x, w, b, geom, groups = _arguments(x, w, b, stride, pad, output_padding, dilation, groups)
     N, C, H, W = x.shape
     filters_per_group = w.shape[1]

@@ -24,6 +24,13 @@ from ..checks import batch_array, integer, probability, upstream_gradient
 
 
 class DropoutCache(NamedTuple):
+    """What a dropout forward keeps for the backward.
+
+    Attributes:
+        mask: `(u >= p) / (1 - p)` per element, x's shape and dtype (all zero when p = 1);
+            None when dropout was the identity (evaluation, or p = 0).
+    """
+
     mask: np.ndarray | None  # None in evaluation mode
 
 
@@ -126,6 +133,11 @@ def _check_dout(dout, cache: DropoutCache):
 
 
 def dropout_backward(dout, cache: DropoutCache):
+    """dout (x's shape) -> `dx = dout * mask`, or a copy of dout where the forward was the identity.
+
+    The backward of dropout_forward and dropout_forward_rows. Raises ValueError when dout
+    is not a non-empty float array of x's shape.
+    """
     dout = _check_dout(dout, cache)
     if cache.mask is None:
         return dout.copy()
@@ -147,6 +159,11 @@ def dropout_forward_naive(x, p=0.5, training=True, rng=None):
 
 
 def dropout_backward_naive(dout, cache: DropoutCache):
+    """Loop version of dropout_backward: same signature and cache, same dx.
+
+    One element at a time: `dx = dout * mask`; a copy of dout where the forward was the
+    identity. Raises ValueError when dout is not a non-empty float array of x's shape.
+    """
     dout = _check_dout(dout, cache)
     if cache.mask is None:
         return dout.copy()

@@ -19,6 +19,14 @@ from ..checks import batch_array, float_array, optional_float_array, upstream_gr
 
 
 class LinearCache(NamedTuple):
+    """What linear_forward (and its loop version) keeps for the backward.
+
+    Attributes:
+        x: The input (N, d1, ..., dk), as given (not flattened).
+        w: The weight (D, M), in x's dtype.
+        b: The bias (M,), in x's dtype, or None.
+    """
+
     x: np.ndarray
     w: np.ndarray
     b: np.ndarray | None
@@ -70,6 +78,16 @@ def linear_forward_naive(x, w, b):
 
 
 def linear_backward_naive(dout, cache: LinearCache):
+    """Loop version of linear_backward: same signature and cache, same dx, dw and db.
+
+    Loops over samples n and outputs m, each adding its share (x2d: x flattened to (N, D)):
+
+        dx2d[n] += dout[n, m] * w[:, m]
+        dw[:, m] += dout[n, m] * x2d[n]
+        db[m] = sum over n of dout[n, m]
+
+    Returns dx (like x), dw (D, M) and db (M,) or None. Raises ValueError when dout is not (N, M).
+    """
     x, w, b = cache
     dout = upstream_gradient(dout, "dout", (x.shape[0], w.shape[1]), ndim=2)
     rows = x.reshape(x.shape[0], -1)

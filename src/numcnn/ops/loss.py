@@ -79,6 +79,17 @@ def softmax_loss_naive(scores, y, label_smoothing=0.0):
 
 
 def svm_loss_naive(scores, y):
+    """Loop version of svm_loss (CS231n's svm_loss_naive): same signature, same loss and dscores.
+
+    scores (N, C), y (N,) integer labels. Loops over samples n and classes c other than y[n]:
+
+        margin = scores[n, c] - scores[n, y[n]] + 1
+        if margin > 0:  loss += margin / N,  dscores[n, c] += 1 / N,  dscores[n, y[n]] -= 1 / N
+
+    Returns the loss averaged over the batch (a float) and dscores (N, C). Raises
+    ValueError for scores that are not a non-empty 2-d float array, or y that is not (N,)
+    integer labels in [0, C).
+    """
     scores, y, _ = _arguments(scores, y)
     N, C = scores.shape
     loss, dscores = 0.0, np.zeros_like(scores)

@@ -26,6 +26,17 @@ from ..checks import batch_array, finite_float, nonnegative_float, positive_floa
 
 
 class LRNCache(NamedTuple):
+    """What local_response_norm_forward (and its loop version) keeps for the backward.
+
+    Attributes:
+        x: The input (N, C, ...).
+        d: `k + alpha * s` per element, like x, with s the mean of the squares over each
+            channel's window.
+        size: The number of neighbouring channels in a window.
+        alpha: The scale of the mean of squares.
+        beta: The exponent: `out = x * d ** -beta`.
+    """
+
     x: np.ndarray
     d: np.ndarray  # k + alpha * s, per element
     size: int
@@ -72,6 +83,18 @@ def local_response_norm_backward(dout, cache: LRNCache):
 
 
 def local_response_norm_forward_naive(x, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Loop version of local_response_norm_forward: same signature, same output and LRNCache.
+
+    x (N, C, ...) -> out (like x). Loops over channels c (vectorized over samples and
+    pixels), summing the squares of the window's channels one by one:
+
+        d[c]   = k + alpha * (sum of x[c']^2 for c' from c - size//2 to c + (size-1)//2) / size
+        out[c] = x[c] * d[c] ** (-beta)
+
+    with channels outside 0 .. C-1 counting as zero. Raises ValueError for x with fewer
+    than 3 dimensions, a size below 1, an alpha that is negative or not finite, a beta that
+    is not finite, or a k that is not a positive finite number.
+    """
     x, size, alpha, beta, k = _arguments(x, size, alpha, beta, k)
     C = x.shape[1]
     d = np.zeros_like(x)
@@ -82,6 +105,16 @@ def local_response_norm_forward_naive(x, size, alpha=1e-4, beta=0.75, k=1.0):
 
 
 def local_response_norm_backward_naive(dout, cache: LRNCache):
+    """Loop version of local_response_norm_backward: same signature and cache, same dx (like x).
+
+    Loops over channels c, then over the channels j whose window holds c
+    (j - size//2 <= c <= j + (size-1)//2), adding each one's term:
+
+        dx[c] = dout[c] * d[c] ** (-beta)
+                + sum over j of dout[j] * x[j] * (-beta) * d[j] ** (-beta - 1) * 2 * alpha * x[c] / size
+
+    Raises ValueError when dout does not have x's shape.
+    """
     x, d, size, alpha, beta = cache
     dout = upstream_gradient(dout, "dout", x.shape)
     C = x.shape[1]

@@ -35,6 +35,19 @@ from ..checks import batch_array, optional_float_array, positive_float, positive
 
 
 class NormCache(NamedTuple):
+    """What a normalization forward keeps for its backward: layer, group, instance and batch norm.
+
+    Attributes:
+        xhat: The standardized input, in the normalized view's shape (x's, or
+            `(N, G, C/G, H*W)` for group and instance norm).
+        inv_std: `1 / sqrt(var + eps)`, broadcastable to xhat.
+        axes: The axes of xhat the statistics were taken over; None when they were
+            constants (batch norm in evaluation), so that dx is a plain scale of dout.
+        gamma: The scale, broadcastable to xhat, or None without an affine map.
+        param_axes: The axes of xhat that dgamma and dbeta sum over.
+        input_shape: x's shape, which dout must have and dx gets.
+    """
+
     xhat: np.ndarray  # standardized input, in the normalized view's shape
     inv_std: np.ndarray  # 1 / sqrt(var + eps), broadcastable to xhat
     axes: tuple[int, ...] | None  # normalized axes of xhat; None: fixed statistics
@@ -116,6 +129,16 @@ def standardize_backward_naive(dxhat: np.ndarray, xhat: np.ndarray, inv_std) -> 
 
 
 class NaiveNormCache(NamedTuple):
+    """What the loop versions of layer, group and instance norm keep for their backward.
+
+    Attributes:
+        xhat: The standardized input, x's shape.
+        inv_std: `1 / sqrt(var + eps)`, one per standardized vector: (N,) for layer norm,
+            (N, G) for group norm.
+        gamma: The scale as given (x.shape[1:] for layer norm, (C,) for group norm), or None.
+        num_groups: G for group norm (C for instance norm); 1 for layer norm.
+    """
+
     xhat: np.ndarray
     inv_std: np.ndarray  # one per standardized vector
     gamma: np.ndarray | None
@@ -152,6 +175,18 @@ def layernorm_backward(dout, cache: NormCache):
 
 
 def layernorm_forward_naive(x, gamma, beta, eps=1e-5):
+    """Loop version of layernorm_forward: same signature and output; its cache is a NaiveNormCache.
+
+    x (N, ...) -> out (like x); gamma and beta of shape x.shape[1:] or None. Loops over
+    samples, standardizing each with its mean and biased variance summed by hand
+    (standardize_naive):
+
+        xhat[n] = (x[n] - mean(x[n])) / sqrt(var(x[n]) + eps)
+        out[n]  = gamma * xhat[n] + beta
+
+    Raises ValueError for x with fewer than 2 dimensions, gamma or beta of another size,
+    or an eps that is not a positive finite number.
+    """
     x, gamma, beta, eps = _layernorm_args(x, gamma, beta, eps)
     xhat, out = np.zeros_like(x), np.zeros_like(x)
     inv_std = np.zeros(x.shape[0], x.dtype)
@@ -162,6 +197,16 @@ def layernorm_forward_naive(x, gamma, beta, eps=1e-5):
 
 
 def layernorm_backward_naive(dout, cache: NaiveNormCache):
+    """Loop version of layernorm_backward, for the cache of layernorm_forward_naive.
+
+    Returns dx (like x), dgamma and dbeta (x.shape[1:]; None without gamma). Loops over
+    samples, backpropagating `dxhat = dout[n] * gamma` through the standardization graph
+    one step at a time (standardize_backward_naive); then
+
+        dgamma = sum over n of dout[n] * xhat[n],   dbeta = sum over n of dout[n]
+
+    Raises ValueError when dout does not have x's shape.
+    """
     xhat, inv_std, gamma, _ = cache
     dout = upstream_gradient(dout, "dout", xhat.shape)
     dx = np.zeros_like(xhat)
@@ -220,6 +265,18 @@ def groupnorm_backward(dout, cache: NormCache):
 
 
 def groupnorm_forward_naive(x, gamma, beta, num_groups, eps=1e-5):
+    """Loop version of groupnorm_forward: same signature and output; its cache is a NaiveNormCache.
+
+    x (N, C, ...) with C divisible by num_groups; gamma and beta (C,) or None. Loops over
+    samples n and groups g of C/G channels, standardizing each group's values with sums
+    written by hand (standardize_naive), then over channels for the affine map:
+
+        xhat[n, group] = (x[n, group] - mean) / sqrt(var + eps)    over its channels and pixels
+        out[n, c]      = gamma[c] * xhat[n, c] + beta[c]
+
+    Raises ValueError when num_groups does not divide C, for gamma or beta not of C values,
+    for a single value to normalize, or an eps that is not a positive finite number.
+    """
     x, gamma, beta, num_groups, eps = _groupnorm_args(x, gamma, beta, num_groups, eps)
     N, C = x.shape[:2]
     per_group = C // num_groups
@@ -235,6 +292,18 @@ def groupnorm_forward_naive(x, gamma, beta, num_groups, eps=1e-5):
 
 
 def groupnorm_backward_naive(dout, cache: NaiveNormCache):
+    """Loop version of groupnorm_backward, for the cache of groupnorm_forward_naive.
+
+    Returns dx (like x), dgamma (C,) and dbeta (C,), the last two None without gamma. Loops
+    over samples and groups, backpropagating `dxhat = dout * gamma` through the
+    standardization graph one step at a time (standardize_backward_naive); then over
+    channels:
+
+        dgamma[c] = sum over samples and pixels of dout[:, c] * xhat[:, c]
+        dbeta[c]  = sum over samples and pixels of dout[:, c]
+
+    Raises ValueError when dout does not have x's shape.
+    """
     xhat, inv_std, gamma, num_groups = cache
     dout = upstream_gradient(dout, "dout", xhat.shape)
     N, C = xhat.shape[:2]
@@ -260,13 +329,31 @@ def instancenorm_forward(x, gamma, beta, eps=1e-5):
 
 
 def instancenorm_backward(dout, cache: NormCache):
+    """Returns dx (like x), dgamma (C,) and dbeta (C,), the last two None without gamma.
+
+    Instance norm is group norm with one channel per group, so this is groupnorm_backward.
+    Raises ValueError when dout does not have x's shape.
+    """
     return groupnorm_backward(dout, cache)
 
 
 def instancenorm_forward_naive(x, gamma, beta, eps=1e-5):
+    """Loop version of instancenorm_forward: same signature and output; its cache is a NaiveNormCache.
+
+    x (N, C, ...) with at least one spatial axis; gamma and beta (C,) or None. It is
+    groupnorm_forward_naive with num_groups = C: loops over samples and channels, each
+    channel standardized over its own pixels. Raises ValueError for x with fewer than 3
+    dimensions or a single pixel per channel, gamma or beta not of C values, or an eps that
+    is not a positive finite number.
+    """
     x, gamma, beta, eps = _instancenorm_args(x, gamma, beta, eps)
     return groupnorm_forward_naive(x, gamma, beta, x.shape[1], eps)
 
 
 def instancenorm_backward_naive(dout, cache: NaiveNormCache):
+    """Loop version of instancenorm_backward, for the cache of instancenorm_forward_naive.
+
+    Returns dx (like x), dgamma (C,) and dbeta (C,) (None without gamma), by
+    groupnorm_backward_naive's loops over samples and channels, each channel its own group.
+    """
     return groupnorm_backward_naive(dout, cache)

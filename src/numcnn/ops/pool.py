@@ -30,6 +30,19 @@ from .engine.threads import blocks_for_threads, map_chunks
 
 
 class PoolCache(NamedTuple):
+    """What a pooling forward keeps for its backward: max, average and global average pooling.
+
+    Attributes:
+        x: The input (N, C, H, W), in the memory layout it came in.
+        out: The output (N, C, OH, OW): dout must have its shape, and max pooling's fast
+            backward finds each window's maximum by comparing the window with it.
+        geom: The window geometry (sizes, kernel, stride, dilation, padding); None for
+            global average pooling.
+        count: Average pooling's divisor: an int (`KH*KW`, or `H*W` for global pooling)
+            or an (OH, OW) array of each window's real pixels when count_include_pad is
+            False; 1 for max pooling, which does not use it.
+    """
+
     x: np.ndarray
     out: np.ndarray
     geom: WindowGeometry
@@ -93,6 +106,17 @@ def _windows_naive(geom: WindowGeometry):
 
 
 def max_pool2d_forward_naive(x, kernel_size, stride=None, pad=0, dilation=1):
+    """Loop version of max_pool2d_forward: same signature, same output and PoolCache.
+
+    x (N, C, H, W) -> out (N, C, OH, OW). Loops over images, channels and output pixels,
+    taking the maximum of one window at a time, padding counting as -inf:
+
+        out[n, c, i, j] = max over u < KH, v < KW of xp[n, c, i*sh + u*dh, j*sw + v*dw]
+
+    kernel_size, stride (default: kernel_size), pad and dilation are ints or (height, width)
+    pairs. Raises ValueError for an x that is not a non-empty 4-d float array, a pad above
+    half the kernel (PyTorch's rule), or a window larger than the padded input.
+    """
     x = batch_array(x, "x", ndim=4)
     geom = pool_geometry(x, kernel_size, stride, pad, dilation)
     xp = _pad(x, geom, -np.inf)
@@ -106,6 +130,14 @@ def max_pool2d_forward_naive(x, kernel_size, stride=None, pad=0, dilation=1):
 
 
 def max_pool2d_backward_naive(dout, cache: PoolCache):
+    """Loop version of max_pool2d_backward: same signature and cache, same dx.
+
+    dout (N, C, OH, OW) -> dx (N, C, H, W). Loops over images, channels and output pixels;
+    each window's dout goes to the one pixel PyTorch picks, found by scanning the window's
+    in-image pixels in raster order: the first holding the maximum (a NaN takes over: the
+    last NaN). A window lying wholly in the padding sends its gradient nowhere. Raises
+    ValueError when dout does not have the forward output's shape.
+    """
     x, out, geom, _ = cache
     dout = _check_dout(dout, out)
     xp = _pad(x, geom, -np.inf)

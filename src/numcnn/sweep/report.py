@@ -17,6 +17,11 @@ def _completed(study):
 
 
 def best_table(study, top: int = 5) -> str:
+    """The study's best completed trials as a text table: trial number, validation accuracy, parameters.
+
+    At most `top` rows, best first, one column per parameter; "no completed trials yet"
+    when there are none.
+    """
     trials = sorted(_completed(study), key=lambda t: -t.value)[:top]
     if not trials:
         return "no completed trials yet"

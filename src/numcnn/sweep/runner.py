@@ -53,11 +53,17 @@ def _start_time(pid: int) -> str | None:
 
 
 def worker_id(pid: int | None = None) -> str:
+    """The name a trial records for its worker: "host:pid:start time" (pid: this process's by default).
+
+    The start time, in clock ticks since boot from /proc ("None" where it cannot be read),
+    makes the name one process's for good: a pid alone is reused.
+    """
     pid = os.getpid() if pid is None else pid
     return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
 
 
 def worker_pid(worker: str) -> int:
+    """The pid in a worker_id() name."""
     return int(worker.rsplit(":", 2)[1])
 
 

@@ -38,6 +38,7 @@ def _optuna():
 
 
 def is_database(storage: str) -> bool:
+    """Whether a --storage value names a database (a URL with "://") rather than a journal file."""
     return "://" in storage
 
 

@@ -49,6 +49,7 @@ class UserError(ValueError):
 
 
 def model_names() -> list[str]:
+    """Every name `numcnn train --model` accepts: the registered networks and the assignment's models."""
     return sorted(set(models.available()) | set(ASSIGNMENT_MODELS))
 
 

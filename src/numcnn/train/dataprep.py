@@ -18,6 +18,20 @@ from .config import AUGMENTS, DATASETS, UserError
 
 @dataclass
 class Prepared:
+    """A dataset ready to train on: normalized float splits, the class names and the normalization.
+
+    Attributes:
+        X_train: Training images (N, C, H, W), normalized per channel.
+        y_train: Their integer labels (N,).
+        X_val: Validation images, normalized as the training ones.
+        y_val: Their labels.
+        X_test: Test images, normalized as the training ones.
+        y_test: Their labels.
+        classes: The class names, indexed by label.
+        mean: The per-channel mean (C,) subtracted (the training split's, unless given).
+        std: The per-channel standard deviation (C,) divided by (computed: at least 1e-3).
+    """
+
     X_train: np.ndarray
     y_train: np.ndarray
     X_val: np.ndarray

@@ -27,6 +27,13 @@ class QuietBar:
 
 
 class TqdmBar:
+    """The progress bar of a training epoch, drawn by tqdm on stderr.
+
+    total is the epoch's steps; initial, steps already done (a resumed epoch), which do not
+    enter the rate and the time left. update, set_postfix, write and close do what tqdm's
+    do; QuietBar has the same methods and draws nothing.
+    """
+
     def __init__(self, total: int, description: str, initial: int = 0):
         from tqdm import tqdm
 
@@ -49,6 +56,7 @@ class TqdmBar:
 
 
 def tqdm_available() -> bool:
+    """Whether tqdm can be imported (the progress bar needs it)."""
     try:
         import tqdm  # noqa: F401
     except ImportError:

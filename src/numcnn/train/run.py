@@ -52,6 +52,12 @@ TENSORBOARD_FOLDER = "tensorboard"  # --tensorboard's event files, in the run fo
 
 
 def make_schedule(name: str, epochs: int, warmup: float = 1.0):
+    """The Solver schedule of `numcnn train --schedule NAME` over `epochs` epochs, or None.
+
+    "none" and "step" give None ("step" is the Solver's lr_decay); "cosine" anneals to 0
+    over the run; "warmup" rises linearly for `warmup` epochs (at most half the run), then
+    anneals; "onecycle" is schedules.one_cycle(epochs). Raises UserError for another name.
+    """
     if name == "none" or name == "step":
         return None  # step decay is the Solver's lr_decay
     if name == "cosine":

@@ -78,18 +78,35 @@ class OneCycle:
 
 
 def step_decay(decay: float = 0.95, every: float = 1.0) -> StepDecay:
+    """A StepDecay: the multiplier `decay ** floor(e / every)` at fractional epoch e.
+
+    With every=1 it is CS231n's lr_decay, applied after every epoch.
+    """
     return StepDecay(decay, every)
 
 
 def cosine(total: float, final: float = 0.0) -> Cosine:
+    """A Cosine schedule: from 1 down to `final` over `total` epochs, then `final`.
+
+    multiplier(e) = final + (1 - final) * (1 + cos(pi * e / total)) / 2
+    """
     return Cosine(total, final)
 
 
 def warmup(warm: float, total: float, decay: str = "linear", final: float = 0.0) -> Warmup:
+    """A Warmup schedule: linear from 0 to 1 over `warm` epochs, then down to `final` at `total`.
+
+    decay, the shape of the way down, is "linear" or "cosine"; raises ValueError for
+    anything else.
+    """
     if decay not in ("linear", "cosine"):
         raise ValueError(f"decay must be 'linear' or 'cosine', got {decay!r}")
     return Warmup(warm, total, decay, final)
 
 
 def one_cycle(total: float, peak: float = 0.25, start: float = 0.1, final: float = 0.0) -> OneCycle:
+    """A OneCycle schedule (Smith's 1cycle): linear from `start` up to 1, then down to `final`.
+
+    The peak is at `peak * total` epochs and the end at `total`.
+    """
     return OneCycle(total, peak, start, final)

@@ -101,6 +101,22 @@ class TrainingDiverged(FloatingPointError):
 
 
 class Solver(CheckpointState):
+    """The CS231n training loop, for any model with `params` and `loss(X, y=None)`.
+
+        solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-3})
+        solver.train()
+
+    data holds X_train, y_train, X_val and y_val. The keyword arguments are the
+    assignment's (update_rule, optim_config, lr_decay, batch_size, num_epochs,
+    num_train_samples, num_val_samples, checkpoint_name, print_every, verbose) and
+    numcnn's, which the module's docstring above lists; they are checked once into
+    solver.options (a SolverOptions). train() runs the loop and fills loss_history,
+    train_acc_history, val_acc_history and best_params.
+
+    Raises ValueError for data missing a split, X and y of different lengths, a keyword
+    that is unknown or out of range, or workers > 1 with a model that cannot be split.
+    """
+
     def __init__(self, model, data, **kwargs):
         missing = [k for k in ("X_train", "y_train", "X_val", "y_val") if k not in data]
         if missing:

@@ -19,6 +19,15 @@ from . import optim
 
 @dataclass(frozen=True)
 class SolverOptions:
+    """The Solver's keyword arguments with their defaults, checked once when built.
+
+    `Solver(model, data, **kwargs)` builds one with from_keywords and keeps it as
+    solver.options; each field is the keyword of its name (numcnn.train.solver's docstring
+    lists them). Raises ValueError naming the keyword for one that is unknown, a number
+    out of its range, an unknown update rule or sampling, inconsistent workers, or
+    lr_decay given together with a schedule.
+    """
+
     # the assignment's
     update_rule: str | Callable = "sgd"
     optim_config: dict | None = None

@@ -42,6 +42,10 @@ def conv_forward_naive(x, w, b, conv_param):
 
 
 def conv_backward_naive(dout, cache):
+    """Backward of conv_forward_naive, by loops: dx (N, C, H, W), dw (F, C, HH, WW), db (F,).
+
+    numcnn.ops.conv2d_backward_naive: each output pixel sends its dout back to its window.
+    """
     return ops.conv2d_backward_naive(dout, cache)
 
 
@@ -53,6 +57,10 @@ def max_pool_forward_naive(x, pool_param):
 
 
 def max_pool_backward_naive(dout, cache):
+    """Backward of max_pool_forward_naive, by loops: dx (N, C, H, W).
+
+    numcnn.ops.max_pool2d_backward_naive: each window's dout goes to its maximum.
+    """
     return ops.max_pool2d_backward_naive(dout, cache)
 
 

@@ -13,6 +13,13 @@ from . import optim
 
 
 class Solver(_NumcnnSolver):
+    """numcnn's Solver, with an update rule named by a string taken from the assignment's optim.py.
+
+    update_rule="sgd_momentum" (or another name of numcnn.compat.cs231n.optim) runs the
+    assignment's function, as its solver.py does; everything else is numcnn.train.Solver's
+    (the module's docstring above gives the two deliberate differences).
+    """
+
     def __init__(self, model, data, **kwargs):
         rule = kwargs.get("update_rule", "sgd")
         if isinstance(rule, str) and rule in optim.__all__:

@@ -73,6 +73,7 @@ class Candidate:
 
 
 def always(problem: ConvProblem) -> bool:
+    """The applies() of a candidate that runs any convolution: True whatever the problem."""
     return True
 
 
@@ -143,6 +144,7 @@ _ENGINES.update({WINOGRAD_2: ("winograd2", CHANNELS_LAST), WINOGRAD_4: ("winogra
 
 
 def scaled_name(base: str, scale: float) -> str:
+    """The name of an engine run with its chunks scaled, e.g. "im2col channels-last, chunks x2"."""
     return f"{base}, chunks x{scale:g}"
 
 

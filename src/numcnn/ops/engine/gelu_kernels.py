@@ -29,6 +29,13 @@ INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 @numba.njit(nogil=True, fastmath=True, cache=True)
 def forward(x, out, cdf):
+    """GELU's forward in one pass: fills cdf with Phi(x) and out with x times it; returns nothing.
+
+    x, out and cdf are 1-d arrays of one float dtype (views of memory in order):
+
+        cdf[i] = 0.5 + 0.5 * erf(x[i] / sqrt(2))
+        out[i] = x[i] * cdf[i]
+    """
     half, sqrt_half = x.dtype.type(0.5), x.dtype.type(SQRT_HALF)
     for i in range(x.shape[0]):
         v = x[i]
@@ -39,6 +46,12 @@ def forward(x, out, cdf):
 
 @numba.njit(nogil=True, fastmath=True, cache=True)
 def backward(x, cdf, dout, dx):
+    """GELU's backward in one pass: fills dx with dout times GELU's derivative; returns nothing.
+
+    x, cdf (Phi(x), from the forward), dout and dx are 1-d arrays of one float dtype:
+
+        dx[i] = dout[i] * (cdf[i] + x[i] * exp(-x[i]^2 / 2) / sqrt(2 pi))
+    """
     half, inv_sqrt_2pi = x.dtype.type(0.5), x.dtype.type(INV_SQRT_2PI)
     for i in range(x.shape[0]):
         v = x[i]

@@ -160,6 +160,13 @@ class Layout(ABC):
 
 
 class ChannelsLast(Layout):
+    """The channels-last layout: images (n, H, W, C); patches are rows `(M, KH*KW*Cg)` per group.
+
+    One GEMM per group for a whole chunk, `M = n*OH*OW`, patches in (kh, kw, c) order. Every
+    copy moves runs of C contiguous numbers, so it suits layers with many channels.
+    CHANNELS_LAST is its one instance.
+    """
+
     channels_last = True
     name = "CHANNELS_LAST"
 
@@ -257,6 +264,14 @@ class ChannelsLast(Layout):
 
 
 class ChannelsFirst(Layout):
+    """The channels-first layout: images (n, C, H, W); each image's patches are columns.
+
+    The columns are `(Cg*KH*KW, OH*OW)` in (c, kh, kw) order, one GEMM per image and group.
+    Every copy moves rows of OW pixels and dout is read in whatever memory layout it has,
+    so it suits layers with few channels (RGB input, depthwise convolutions).
+    CHANNELS_FIRST is its one instance.
+    """
+
     channels_last = False
     name = "CHANNELS_FIRST"
 

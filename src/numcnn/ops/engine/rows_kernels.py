@@ -31,6 +31,10 @@ CONTRACT = {"contract"}
 
 @numba.njit(nogil=True, fastmath=CONTRACT, cache=True)
 def column_sums(rows, sums):
+    """Add the columns of rows (m, C) onto sums (C,), float64, row after row; returns nothing.
+
+    sums[c] += rows[i, c]
+    """
     for i in range(rows.shape[0]):
         for c in range(rows.shape[1]):
             sums[c] += rows[i, c]
@@ -38,6 +42,11 @@ def column_sums(rows, sums):
 
 @numba.njit(nogil=True, fastmath=CONTRACT, cache=True)
 def centred_square_sums(rows, mean, centred, sums):
+    """Centre rows (m, C) on mean (C,) into centred (m, C) and add the squares onto sums (C,).
+
+    centred[i, c] = rows[i, c] - mean[c]
+    sums[c] += centred[i, c]^2
+    """
     for i in range(rows.shape[0]):
         for c in range(rows.shape[1]):
             v = rows[i, c] - mean[c]
@@ -47,6 +56,14 @@ def centred_square_sums(rows, mean, centred, sums):
 
 @numba.njit(nogil=True, fastmath=CONTRACT, cache=True)
 def normalize(xhat, inv_std, gain, shift, out):
+    """Scale centred values by inv_std in place, and write the affine map of the result to out.
+
+    xhat (m, C) holds x - mean on entry and the standardized values on return; inv_std,
+    gain and shift are (C,):
+
+        xhat[i, c] = xhat[i, c] * inv_std[c]
+        out[i, c]  = gain[c] * xhat[i, c] + shift[c]
+    """
     for i in range(xhat.shape[0]):
         for c in range(xhat.shape[1]):
             v = xhat[i, c] * inv_std[c]
@@ -56,6 +73,11 @@ def normalize(xhat, inv_std, gain, shift, out):
 
 @numba.njit(nogil=True, fastmath=CONTRACT, cache=True)
 def backward_sums(dout, xhat, sum_dout, sum_dout_xhat):
+    """The two per-channel sums batch norm's backward needs, added onto float64 arrays (C,).
+
+    sum_dout[c]      += dout[i, c]
+    sum_dout_xhat[c] += dout[i, c] * xhat[i, c]
+    """
     for i in range(dout.shape[0]):
         for c in range(dout.shape[1]):
             d = dout[i, c]
@@ -65,6 +87,12 @@ def backward_sums(dout, xhat, sum_dout, sum_dout_xhat):
 
 @numba.njit(nogil=True, fastmath=CONTRACT, cache=True)
 def combine(dout, xhat, a, b, shift, dx):
+    """Batch norm's input gradient from per-channel coefficients, written into dx (m, C).
+
+    a, b and shift are (C,):
+
+        dx[i, c] = a[c] * dout[i, c] + b[c] * xhat[i, c] + shift[c]
+    """
     for i in range(dout.shape[0]):
         for c in range(dout.shape[1]):
             dx[i, c] = a[c] * dout[i, c] + b[c] * xhat[i, c] + shift[c]

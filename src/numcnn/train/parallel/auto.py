@@ -47,6 +47,13 @@ MIN_STEPS, MAX_STEPS = 2, 8
 
 @dataclass(frozen=True)
 class Choice:
+    """What choose_workers decided, and why.
+
+    Attributes:
+        workers: The number of workers to train with (1: one process, no workers).
+        why: One line saying why, e.g. the two measured step times.
+    """
+
     workers: int
     why: str
 

@@ -38,6 +38,14 @@ def expected(message: tuple, kind: str, rank: int) -> tuple:
 
 
 class Communicator(ABC):
+    """How the ranks of a data-parallel run exchange messages and arrays; every method is collective.
+
+    All ranks call each method, in the same order. rank is this process's (0 is the root,
+    which runs the Solver) and size the number of ranks. The implementations:
+    SingleProcess (one rank), threads and forked processes on one machine, MPI across
+    machines. A communicator is a context manager that closes on the way out.
+    """
+
     rank: int  # 0 is the root
     size: int
 

@@ -43,6 +43,7 @@ STOP_SECONDS = 5.0  # how long a stopping worker may take before it is killed
 
 
 def fork_available() -> bool:
+    """Whether this platform can fork worker processes (the "processes" backend needs it)."""
     import multiprocessing
 
     return "fork" in multiprocessing.get_all_start_methods()
