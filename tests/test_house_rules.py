@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKED = ["src", "tests", "examples", "benchmarks"]
+CHECKED = ["src", "tests", "examples", "benchmarks", "docs"]
 
 
 def _run(tool: str, *args: str) -> subprocess.CompletedProcess:
