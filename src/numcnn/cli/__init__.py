@@ -6,7 +6,7 @@
     numcnn airbench94 --data-dir DIR  airbench94's CIFAR-10 recipe, 10 epochs
     numcnn sweep --trials 20 --workers 2 [--storage postgresql://...]
     numcnn gradcheck [OP ...]
-    numcnn bench [ops|train|profile]
+    numcnn bench [ops|train|profile|scaling|tune]
     numcnn demo convolution | vision [IMAGE]
 
 Mistakes a person can fix (an unknown name, a missing dataset, a damaged
