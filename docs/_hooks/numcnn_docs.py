@@ -89,6 +89,7 @@ RESULTS = "docs/results"
 
 def _site_links(markdown: str) -> str:
     """Links written for the repository's root, pointed at the same things on the site."""
+    markdown = markdown.replace("[BENCHMARKS.md](BENCHMARKS.md", "[Speed](BENCHMARKS.md")
     markdown = markdown.replace("](BENCHMARKS.md", "](speed.md").replace("](README.md", "](index.md")
     markdown = re.sub(r"\]\(docs/results/([\w.-]+)\)", r"](results.md#\1)", markdown)
     markdown = markdown.replace("](docs/results)", "](results.md#run-folders)")
