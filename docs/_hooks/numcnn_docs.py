@@ -109,8 +109,8 @@ def _run_folders() -> str:
         "## Run folders",
         "",
         "The logs and files each result above was read from (`docs/results/` in the repository).",
+        "",
     ]
-    lines.append("")
     for folder in sorted((ROOT / RESULTS).iterdir()):
         if folder.is_dir():
             links = ", ".join(f"[{f.name}](results/{folder.name}/{f.name})" for f in sorted(folder.iterdir()))
